@@ -1,0 +1,356 @@
+package framing
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"unicode/utf8"
+)
+
+// Version is the protocol version this package speaks.
+const Version = 1
+
+// Magic opens every hello payload.
+const Magic = "ferry"
+
+// Role says which side of a transfer a hello comes from.
+type Role uint8
+
+// Roles.
+const (
+	RoleSender   Role = 1
+	RoleReceiver Role = 2
+)
+
+// Capability bits a side offers in its hello.
+const (
+	CapZstd uint32 = 1 << 0 // decodes CodecZstd data frames
+	CapS2   uint32 = 1 << 1 // decodes CodecS2 data frames
+)
+
+// Codec says how a data frame's body is encoded.
+type Codec uint8
+
+// Codecs.
+const (
+	CodecNone Codec = 0
+	CodecZstd Codec = 1
+	CodecS2   Codec = 2
+)
+
+// String names a codec for messages.
+func (c Codec) String() string {
+	switch c {
+	case CodecNone:
+		return "none"
+	case CodecZstd:
+		return "zstd"
+	case CodecS2:
+		return "s2"
+	}
+	return fmt.Sprintf("codec(%d)", uint8(c))
+}
+
+// Kind says what a file frame describes.
+type Kind uint8
+
+// Kinds. Version 1 receivers accept only KindRegular; the others are reserved
+// for directory transfers.
+const (
+	KindRegular Kind = 0
+	KindDir     Kind = 1
+	KindSymlink Kind = 2
+)
+
+// ChecksumCRC32C is the checksum algorithm of an end frame: CRC-32C
+// (Castagnoli), digest as a big-endian uint32.
+const ChecksumCRC32C uint8 = 1
+
+// Error codes carried by error frames.
+const (
+	CodeInternal    uint16 = 1  // anything not listed below
+	CodeProtocol    uint16 = 2  // the peer broke the protocol
+	CodeVersion     uint16 = 3  // no protocol version in common
+	CodeExists      uint16 = 4  // destination exists and --overwrite was not given
+	CodeNoSpace     uint16 = 5  // the receiver's disk is full
+	CodePermission  uint16 = 6  // the receiver may not write there
+	CodeChecksum    uint16 = 7  // checksum mismatch
+	CodeBadName     uint16 = 8  // the file name is not acceptable
+	CodeUnsupported uint16 = 9  // a request the receiver does not support
+	CodeSource      uint16 = 10 // the sender could not read its source
+)
+
+// Hello is the first frame from each side.
+type Hello struct {
+	Version      uint8
+	Role         Role
+	Capabilities uint32
+}
+
+// Offer announces the transfer's totals.
+type Offer struct {
+	Files uint32
+	Bytes uint64 // UnknownSize when not known
+}
+
+// File starts one file.
+type File struct {
+	Index   uint32
+	Kind    Kind
+	Mode    uint32 // permission bits (0o777 and the sticky/setid bits)
+	ModTime int64  // Unix nanoseconds
+	Size    uint64 // UnknownSize for a stream
+	Name    string // slash-separated relative path
+}
+
+// Data is one chunk of file content.
+type Data struct {
+	Offset uint64
+	Codec  Codec
+	RawLen uint32
+	Body   []byte // aliases the payload it was parsed from
+}
+
+// End closes a file with its size and checksum.
+type End struct {
+	Size      uint64
+	Algorithm uint8
+	Digest    uint32
+}
+
+// Totals is the payload of done and complete frames.
+type Totals struct {
+	Files uint32
+	Bytes uint64
+}
+
+// Ack confirms one file.
+type Ack struct {
+	Index uint32
+	Size  uint64
+}
+
+// ErrorMsg is the payload of an error frame.
+type ErrorMsg struct {
+	Code    uint16
+	Message string
+}
+
+// AppendHello appends h's payload to dst.
+func AppendHello(dst []byte, h Hello) []byte {
+	dst = append(dst, Magic...)
+	dst = append(dst, h.Version, byte(h.Role))
+	return binary.BigEndian.AppendUint32(dst, h.Capabilities)
+}
+
+// ParseHello decodes a hello payload. Bytes after the known fields are
+// ignored so a later version can extend the hello.
+func ParseHello(p []byte) (Hello, error) {
+	if len(p) < len(Magic) || !bytes.Equal(p[:len(Magic)], []byte(Magic)) {
+		return Hello{}, ErrNotFerry
+	}
+	p = p[len(Magic):]
+	if len(p) < 6 {
+		return Hello{}, fmt.Errorf("%w: hello of %d bytes", ErrMalformed, len(p)+len(Magic))
+	}
+	h := Hello{Version: p[0], Role: Role(p[1]), Capabilities: binary.BigEndian.Uint32(p[2:])}
+	if h.Role != RoleSender && h.Role != RoleReceiver {
+		return Hello{}, fmt.Errorf("%w: hello with unknown role %d", ErrMalformed, h.Role)
+	}
+	return h, nil
+}
+
+// AppendOffer appends o's payload to dst.
+func AppendOffer(dst []byte, o Offer) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, o.Files)
+	return binary.BigEndian.AppendUint64(dst, o.Bytes)
+}
+
+// ParseOffer decodes an offer payload.
+func ParseOffer(p []byte) (Offer, error) {
+	if len(p) != 12 {
+		return Offer{}, fmt.Errorf("%w: offer of %d bytes, want 12", ErrMalformed, len(p))
+	}
+	return Offer{Files: binary.BigEndian.Uint32(p), Bytes: binary.BigEndian.Uint64(p[4:])}, nil
+}
+
+const fileFixedLen = 4 + 1 + 4 + 8 + 8 + 2
+
+// AppendFile appends f's payload to dst.
+func AppendFile(dst []byte, f File) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, f.Index)
+	dst = append(dst, byte(f.Kind))
+	dst = binary.BigEndian.AppendUint32(dst, f.Mode)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(f.ModTime))
+	dst = binary.BigEndian.AppendUint64(dst, f.Size)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(f.Name)))
+	return append(dst, f.Name...)
+}
+
+// ParseFile decodes a file payload. It checks the layout and that the name
+// is non-empty UTF-8 of at most MaxName bytes; whether the name is a safe
+// path is the receiver's decision.
+func ParseFile(p []byte) (File, error) {
+	if len(p) < fileFixedLen {
+		return File{}, fmt.Errorf("%w: file frame of %d bytes", ErrMalformed, len(p))
+	}
+	f := File{
+		Index:   binary.BigEndian.Uint32(p),
+		Kind:    Kind(p[4]),
+		Mode:    binary.BigEndian.Uint32(p[5:]),
+		ModTime: int64(binary.BigEndian.Uint64(p[9:])),
+		Size:    binary.BigEndian.Uint64(p[17:]),
+	}
+	n := int(binary.BigEndian.Uint16(p[25:]))
+	name := p[fileFixedLen:]
+	switch {
+	case len(name) != n:
+		return File{}, fmt.Errorf("%w: file name length %d, frame holds %d", ErrMalformed, n, len(name))
+	case n == 0:
+		return File{}, fmt.Errorf("%w: empty file name", ErrMalformed)
+	case n > MaxName:
+		return File{}, fmt.Errorf("%w: file name of %d bytes, limit %d", ErrMalformed, n, MaxName)
+	case !utf8.Valid(name):
+		return File{}, fmt.Errorf("%w: file name is not UTF-8", ErrMalformed)
+	}
+	f.Name = string(name)
+	return f, nil
+}
+
+// PutDataHeader writes a data frame's frame header and fixed fields into
+// frame[:HeaderLen+DataHeaderLen]; the body must already be in place after
+// them. It lets the sender build a data frame in one buffer without copying.
+func PutDataHeader(frame []byte, d Data) {
+	frame[0] = byte(TypeData)
+	binary.BigEndian.PutUint32(frame[1:], uint32(len(frame)-HeaderLen))
+	binary.BigEndian.PutUint64(frame[5:], d.Offset)
+	frame[13] = byte(d.Codec)
+	binary.BigEndian.PutUint32(frame[14:], d.RawLen)
+}
+
+// AppendData appends d's payload to dst.
+func AppendData(dst []byte, d Data) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, d.Offset)
+	dst = append(dst, byte(d.Codec))
+	dst = binary.BigEndian.AppendUint32(dst, d.RawLen)
+	return append(dst, d.Body...)
+}
+
+// ParseData decodes a data payload. It checks that the raw length is within
+// MaxChunk and, for uncompressed data, equals the body's length.
+func ParseData(p []byte) (Data, error) {
+	if len(p) < DataHeaderLen {
+		return Data{}, fmt.Errorf("%w: data frame of %d bytes", ErrMalformed, len(p))
+	}
+	d := Data{
+		Offset: binary.BigEndian.Uint64(p),
+		Codec:  Codec(p[8]),
+		RawLen: binary.BigEndian.Uint32(p[9:]),
+		Body:   p[DataHeaderLen:],
+	}
+	switch {
+	case d.RawLen > MaxChunk:
+		return Data{}, fmt.Errorf("%w: data frame declares %d bytes, limit %d", ErrMalformed, d.RawLen, MaxChunk)
+	case d.Codec > CodecS2:
+		return Data{}, fmt.Errorf("%w: unknown codec %d", ErrMalformed, d.Codec)
+	case d.Codec == CodecNone && int(d.RawLen) != len(d.Body):
+		return Data{}, fmt.Errorf("%w: uncompressed data frame declares %d bytes, holds %d", ErrMalformed, d.RawLen, len(d.Body))
+	}
+	return d, nil
+}
+
+// AppendEnd appends e's payload to dst.
+func AppendEnd(dst []byte, e End) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, e.Size)
+	dst = append(dst, e.Algorithm)
+	return binary.BigEndian.AppendUint32(dst, e.Digest)
+}
+
+// ParseEnd decodes an end payload.
+func ParseEnd(p []byte) (End, error) {
+	if len(p) != 13 {
+		return End{}, fmt.Errorf("%w: end frame of %d bytes, want 13", ErrMalformed, len(p))
+	}
+	e := End{Size: binary.BigEndian.Uint64(p), Algorithm: p[8], Digest: binary.BigEndian.Uint32(p[9:])}
+	if e.Algorithm != ChecksumCRC32C {
+		return End{}, fmt.Errorf("%w: unknown checksum algorithm %d", ErrMalformed, e.Algorithm)
+	}
+	return e, nil
+}
+
+// AppendTotals appends t's payload (a done or complete frame) to dst.
+func AppendTotals(dst []byte, t Totals) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, t.Files)
+	return binary.BigEndian.AppendUint64(dst, t.Bytes)
+}
+
+// ParseTotals decodes a done or complete payload.
+func ParseTotals(p []byte) (Totals, error) {
+	if len(p) != 12 {
+		return Totals{}, fmt.Errorf("%w: totals of %d bytes, want 12", ErrMalformed, len(p))
+	}
+	return Totals{Files: binary.BigEndian.Uint32(p), Bytes: binary.BigEndian.Uint64(p[4:])}, nil
+}
+
+// AppendAck appends a's payload to dst.
+func AppendAck(dst []byte, a Ack) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, a.Index)
+	return binary.BigEndian.AppendUint64(dst, a.Size)
+}
+
+// ParseAck decodes an ack payload.
+func ParseAck(p []byte) (Ack, error) {
+	if len(p) != 12 {
+		return Ack{}, fmt.Errorf("%w: ack of %d bytes, want 12", ErrMalformed, len(p))
+	}
+	return Ack{Index: binary.BigEndian.Uint32(p), Size: binary.BigEndian.Uint64(p[4:])}, nil
+}
+
+// AppendError appends e's payload to dst, cutting the message to MaxMessage
+// bytes at a rune boundary.
+func AppendError(dst []byte, e ErrorMsg) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, e.Code)
+	return append(dst, truncateUTF8(e.Message, MaxMessage)...)
+}
+
+// ParseError decodes an error payload.
+func ParseError(p []byte) (ErrorMsg, error) {
+	if len(p) < 2 {
+		return ErrorMsg{}, fmt.Errorf("%w: error frame of %d bytes", ErrMalformed, len(p))
+	}
+	msg, err := parseText(p[2:])
+	if err != nil {
+		return ErrorMsg{}, err
+	}
+	return ErrorMsg{Code: binary.BigEndian.Uint16(p), Message: msg}, nil
+}
+
+// AppendAbort appends an abort payload carrying reason to dst.
+func AppendAbort(dst []byte, reason string) []byte {
+	return append(dst, truncateUTF8(reason, MaxMessage)...)
+}
+
+// ParseAbort decodes an abort payload into its reason.
+func ParseAbort(p []byte) (string, error) {
+	return parseText(p)
+}
+
+func parseText(p []byte) (string, error) {
+	if len(p) > MaxMessage {
+		return "", fmt.Errorf("%w: message of %d bytes, limit %d", ErrMalformed, len(p), MaxMessage)
+	}
+	if !utf8.Valid(p) {
+		return "", fmt.Errorf("%w: message is not UTF-8", ErrMalformed)
+	}
+	return string(p), nil
+}
+
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
