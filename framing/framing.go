@@ -157,8 +157,10 @@ func (r *Reader) ReadFrame() (Type, []byte, error) {
 	return t, p, nil
 }
 
-// Writer writes frames to a byte stream, each frame with a single write
-// (a gathered write on a TCP connection), so a frame is never interleaved.
+// Writer writes frames to a byte stream: on a TCP connection each frame goes
+// out in one gathered write, elsewhere as header then payload. It is not safe
+// for concurrent use; each direction of a ferry connection has exactly one
+// writing goroutine.
 type Writer struct {
 	w   io.Writer
 	hdr [HeaderLen]byte

@@ -176,7 +176,8 @@ func ParseOffer(p []byte) (Offer, error) {
 
 const fileFixedLen = 4 + 1 + 4 + 8 + 8 + 2
 
-// AppendFile appends f's payload to dst.
+// AppendFile appends f's payload to dst. The caller keeps the name within
+// MaxName bytes; a receiver rejects a longer one.
 func AppendFile(dst []byte, f File) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, f.Index)
 	dst = append(dst, byte(f.Kind))
@@ -217,15 +218,14 @@ func ParseFile(p []byte) (File, error) {
 	return f, nil
 }
 
-// PutDataHeader writes a data frame's frame header and fixed fields into
-// frame[:HeaderLen+DataHeaderLen]; the body must already be in place after
-// them. It lets the sender build a data frame in one buffer without copying.
-func PutDataHeader(frame []byte, d Data) {
-	frame[0] = byte(TypeData)
-	binary.BigEndian.PutUint32(frame[1:], uint32(len(frame)-HeaderLen))
-	binary.BigEndian.PutUint64(frame[5:], d.Offset)
-	frame[13] = byte(d.Codec)
-	binary.BigEndian.PutUint32(frame[14:], d.RawLen)
+// PutDataHeader writes a data payload's fixed fields into
+// payload[:DataHeaderLen]; the body must already be in place after them. It
+// lets the sender read file bytes straight into the payload buffer and send
+// it without a copy. len(payload) must not exceed MaxPayload.
+func PutDataHeader(payload []byte, d Data) {
+	binary.BigEndian.PutUint64(payload, d.Offset)
+	payload[8] = byte(d.Codec)
+	binary.BigEndian.PutUint32(payload[9:], d.RawLen)
 }
 
 // AppendData appends d's payload to dst.

@@ -1,0 +1,221 @@
+// Package codec compresses and decompresses the chunks that ferry's data
+// frames carry. Each chunk is compressed on its own, so memory stays bounded
+// by the chunk size and a receiver never produces more bytes than a frame
+// declares.
+package codec
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+
+	"ferry/framing"
+)
+
+// Mode is the compression a sender asks for.
+type Mode int
+
+// Modes, as the -z flag names them.
+const (
+	// Auto compresses with s2 and sends a chunk raw when s2 does not shrink
+	// it, backing off from trying while the data stays incompressible.
+	Auto Mode = iota
+	// Zstd compresses every chunk with zstd and sends it raw only when that
+	// does not shrink it.
+	Zstd
+	// S2 compresses every chunk with s2 and sends it raw only when that does
+	// not shrink it.
+	S2
+	// None sends every chunk as it is.
+	None
+)
+
+// ErrUnknownMode means a mode name is not one of auto, zstd, s2, none.
+var ErrUnknownMode = errors.New("codec: unknown compression mode")
+
+// ErrCorrupt means a compressed chunk does not decode to its declared size.
+var ErrCorrupt = errors.New("codec: corrupt compressed chunk")
+
+// ParseMode turns a -z flag value into a Mode.
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "auto":
+		return Auto, nil
+	case "zstd":
+		return Zstd, nil
+	case "s2":
+		return S2, nil
+	case "none":
+		return None, nil
+	}
+	return 0, fmt.Errorf("%w %q (want auto, zstd, s2 or none)", ErrUnknownMode, s)
+}
+
+// String gives the flag name of m.
+func (m Mode) String() string {
+	switch m {
+	case Auto:
+		return "auto"
+	case Zstd:
+		return "zstd"
+	case S2:
+		return "s2"
+	case None:
+		return "none"
+	}
+	return fmt.Sprintf("mode(%d)", int(m))
+}
+
+// Capabilities is what a decoder of this package accepts, for a hello.
+const Capabilities = framing.CapZstd | framing.CapS2
+
+// MaxEncodedLen is the most bytes Encode may write for a chunk of n bytes.
+// s2's bound (n + n/6 + 32) is above zstd's (n + n/256 + a block header), so
+// it covers both.
+func MaxEncodedLen(n int) int {
+	return s2.MaxEncodedLen(n)
+}
+
+// Auto's back-off: after a chunk that did not compress, skip the next
+// `skip` chunks, doubling up to maxSkip, so incompressible data costs about
+// one trial compression in maxSkip+1 chunks.
+const maxSkip = 64
+
+// minSaving is the fraction (1/minSaving) a compressed chunk must save to be
+// sent compressed; smaller gains are not worth the receiver's time.
+const minSaving = 32
+
+// Encoder compresses chunks for one sender. It is not safe for concurrent use.
+type Encoder struct {
+	mode  Mode
+	zenc  *zstd.Encoder
+	skip  int // chunks left to send raw without trying (Auto)
+	burst int // length of the next skip (Auto)
+}
+
+// NewEncoder returns an Encoder for mode, downgraded to what the peer's
+// capabilities allow: Auto falls back to None, an explicit codec the peer
+// cannot decode is an error.
+func NewEncoder(mode Mode, peerCaps uint32) (*Encoder, error) {
+	e := &Encoder{mode: mode, burst: 1}
+	switch mode {
+	case Auto:
+		if peerCaps&framing.CapS2 == 0 {
+			e.mode = None
+		}
+	case S2:
+		if peerCaps&framing.CapS2 == 0 {
+			return nil, fmt.Errorf("codec: the receiver cannot decode s2; use -z none")
+		}
+	case Zstd:
+		if peerCaps&framing.CapZstd == 0 {
+			return nil, fmt.Errorf("codec: the receiver cannot decode zstd; use -z none")
+		}
+		z, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			return nil, fmt.Errorf("codec: %w", err)
+		}
+		e.zenc = z
+	}
+	return e, nil
+}
+
+// Encode compresses raw into dst, whose length must be at least
+// MaxEncodedLen(len(raw)). It returns the codec used and the body: a slice
+// of dst when compression paid off, raw itself otherwise.
+func (e *Encoder) Encode(dst, raw []byte) (framing.Codec, []byte) {
+	switch e.mode {
+	case None:
+		return framing.CodecNone, raw
+	case Zstd:
+		return pick(framing.CodecZstd, e.zenc.EncodeAll(raw, dst[:0]), raw)
+	case S2:
+		return pick(framing.CodecS2, s2.Encode(dst, raw), raw)
+	}
+	if e.skip > 0 {
+		e.skip--
+		return framing.CodecNone, raw
+	}
+	c, body := pick(framing.CodecS2, s2.Encode(dst, raw), raw)
+	if c == framing.CodecNone {
+		e.skip = e.burst
+		e.burst = min(2*e.burst, maxSkip)
+	} else {
+		e.burst = 1
+	}
+	return c, body
+}
+
+func pick(c framing.Codec, compressed, raw []byte) (framing.Codec, []byte) {
+	if len(compressed) > len(raw)-len(raw)/minSaving {
+		return framing.CodecNone, raw
+	}
+	return c, compressed
+}
+
+// Close releases the encoder's resources. It is safe to call more than once.
+func (e *Encoder) Close() {
+	if e.zenc != nil {
+		e.zenc.Close()
+		e.zenc = nil
+	}
+}
+
+// Decoder decompresses chunks for one receiver. It is not safe for
+// concurrent use.
+type Decoder struct {
+	zdec *zstd.Decoder
+}
+
+// NewDecoder returns a Decoder whose output never exceeds framing.MaxChunk.
+func NewDecoder() (*Decoder, error) {
+	z, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderMaxMemory(framing.MaxChunk),
+		zstd.WithDecoderMaxWindow(framing.MaxChunk),
+		zstd.WithDecodeAllCapLimit(true),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("codec: %w", err)
+	}
+	return &Decoder{zdec: z}, nil
+}
+
+// Decode returns d's file bytes. Compressed bodies are decoded into dst,
+// whose capacity must be at least d.RawLen; a body that would decode to more
+// or fewer bytes than d.RawLen is ErrCorrupt, found before any larger
+// allocation.
+func (dec *Decoder) Decode(dst []byte, d framing.Data) ([]byte, error) {
+	n := int(d.RawLen)
+	switch d.Codec {
+	case framing.CodecNone:
+		return d.Body, nil
+	case framing.CodecS2:
+		got, err := s2.DecodedLen(d.Body)
+		if err != nil || got != n {
+			return nil, fmt.Errorf("%w: s2 chunk at offset %d declares %d bytes, frame says %d", ErrCorrupt, d.Offset, got, n)
+		}
+		out, err := s2.Decode(dst[:n], d.Body)
+		if err != nil {
+			return nil, fmt.Errorf("%w: s2 chunk at offset %d: %v", ErrCorrupt, d.Offset, err)
+		}
+		return out, nil
+	case framing.CodecZstd:
+		out, err := dec.zdec.DecodeAll(d.Body, dst[:0:n])
+		if err != nil || len(out) != n {
+			return nil, fmt.Errorf("%w: zstd chunk at offset %d does not decode to %d bytes", ErrCorrupt, d.Offset, n)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%w: unknown codec %d", ErrCorrupt, d.Codec)
+}
+
+// Close releases the decoder's resources. It is safe to call more than once.
+func (dec *Decoder) Close() {
+	if dec.zdec != nil {
+		dec.zdec.Close()
+		dec.zdec = nil
+	}
+}
