@@ -1,0 +1,367 @@
+// Command ferry moves files and byte streams between two machines over one
+// direct TCP connection: "ferry recv" listens and writes what arrives,
+// "ferry send HOST FILE" connects and sends.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"ferry/codec"
+	"ferry/transfer"
+)
+
+// DefaultPort is where ferry listens and connects unless told otherwise.
+const DefaultPort = 7575
+
+// Exit statuses, as the SPEC fixes them.
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+const usageText = `Usage:
+    ferry recv [flags] [DIR | -]             receive into DIR (default .), or - for stdout
+    ferry send [flags] HOST[:PORT] PATH | -   send a file, or - for stdin
+    ferry version
+
+recv flags:
+    -l, --listen ADDR      address to listen on (default :7575)
+    -k, --keep-open        serve senders until interrupted, each concurrently
+        --overwrite        replace existing files (default: refuse)
+
+send flags:
+    -z, --compress MODE    auto (default), zstd, s2 or none
+        --name NAME        file name for a stream from stdin (default "stdin")
+
+flags for both:
+    -q, --quiet            print errors only
+        --json             print JSON lines on stderr instead of messages
+        --timeout DURATION give up on a silent peer after this long (default 30s)
+
+Exit status: 0 every byte arrived, verified and synced; 1 the transfer failed;
+2 usage error; 130 interrupted.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// usageError is a command-line mistake: exit status 2 with the usage hint.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usageText)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var err error
+	var out *output
+	switch args[0] {
+	case "recv", "receive":
+		out, err = recvCmd(ctx, args[1:], stdout, stderr)
+	case "send":
+		out, err = sendCmd(ctx, args[1:], stdin, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usageText)
+		return exitOK
+	default:
+		err = usagef("unknown command %q", args[0])
+	}
+	if out == nil {
+		out = &output{w: stderr}
+	}
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usageText)
+		return exitOK
+	case errors.As(err, &ue):
+		out.fail(err)
+		fmt.Fprintln(stderr, "Run 'ferry help' for usage.")
+		return exitUsage
+	case ctx.Err() != nil:
+		out.fail(errors.New("interrupted"))
+		return exitInterrupted
+	}
+	out.fail(err)
+	return exitFailed
+}
+
+// common holds the flags both commands take.
+type common struct {
+	quiet   bool
+	json    bool
+	timeout time.Duration
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.BoolVar(&c.quiet, "q", false, "")
+	fs.BoolVar(&c.quiet, "quiet", false, "")
+	fs.BoolVar(&c.json, "json", false, "")
+	fs.DurationVar(&c.timeout, "timeout", transfer.DefaultTimeout, "")
+}
+
+func (c *common) check() error {
+	if c.timeout <= 0 {
+		return usagef("--timeout must be positive, not %s", c.timeout)
+	}
+	return nil
+}
+
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("ferry "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parseInterspersed parses flags wherever they stand among the arguments,
+// so "ferry send host file -z none" works; "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usagef("%s", strings.TrimPrefix(err.Error(), "flag provided but not defined: "))
+		}
+		rest := fs.Args()
+		consumed := len(args) - len(rest)
+		if consumed > 0 && args[consumed-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
+func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (*output, error) {
+	fs := newFlagSet("recv")
+	var c common
+	c.register(fs)
+	listen := fs.String("l", fmt.Sprintf(":%d", DefaultPort), "")
+	fs.StringVar(listen, "listen", fmt.Sprintf(":%d", DefaultPort), "")
+	keep := fs.Bool("k", false, "")
+	fs.BoolVar(keep, "keep-open", false, "")
+	overwrite := fs.Bool("overwrite", false, "")
+	pos, err := parseInterspersed(fs, args)
+	out := &output{w: stderr, quiet: c.quiet, json: c.json}
+	if err != nil {
+		return out, err
+	}
+	if err := c.check(); err != nil {
+		return out, err
+	}
+	if len(pos) > 1 {
+		return out, usagef("recv takes one directory (or -), not %d arguments", len(pos))
+	}
+	dest := "."
+	if len(pos) == 1 {
+		dest = pos[0]
+	}
+	var sink transfer.Sink
+	if dest == "-" {
+		if *keep {
+			return out, usagef("-k cannot be combined with - (stdout): concurrent senders would mix their data")
+		}
+		sink = transfer.NewStreamSink(stdout)
+	} else {
+		ds, err := transfer.NewDirSink(dest, *overwrite)
+		if err != nil {
+			return out, err
+		}
+		defer ds.Close()
+		sink = ds
+	}
+
+	ln, err := net.Listen("tcp", listenAddr(*listen))
+	if err != nil {
+		return out, listenError(*listen, err)
+	}
+	out.listening(ln.Addr().(*net.TCPAddr), dest)
+
+	var bar *progress
+	opts := transfer.ServeOptions{
+		Options:  transfer.Options{Timeout: c.timeout, FileDone: func(r transfer.FileResult) { bar.finish(); out.fileDone("received", r) }},
+		KeepOpen: *keep,
+		Connected: func(peer net.Addr) {
+			out.connected("connection from", peer)
+		},
+		Finished: func(peer net.Addr, s transfer.Summary, err error) {
+			bar.finish()
+			if err == nil {
+				out.summary("received", s)
+			} else if *keep {
+				out.fail(fmt.Errorf("transfer from %s failed: %w", peer, err))
+			}
+		},
+	}
+	if !*keep {
+		// With -k, concurrent transfers would fight over one bar.
+		bar = out.newProgress("receiving")
+		opts.Progress = bar.update
+	}
+	err = transfer.Serve(ctx, ln, sink, opts)
+	if *keep && ctx.Err() != nil {
+		return out, ctx.Err()
+	}
+	return out, err
+}
+
+// listenAddr accepts a bare port ("7000") as well as host:port.
+func listenAddr(s string) string {
+	if _, err := strconv.Atoi(s); err == nil {
+		return ":" + s
+	}
+	return s
+}
+
+func listenError(addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("cannot listen on %s: the port is in use (another ferry recv?); choose another with -l :PORT", addr)
+	}
+	if errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("cannot listen on %s: permission denied (ports below 1024 need root); choose another with -l :PORT", addr)
+	}
+	return fmt.Errorf("cannot listen on %s: %w", addr, err)
+}
+
+func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) (*output, error) {
+	fs := newFlagSet("send")
+	var c common
+	c.register(fs)
+	mode := fs.String("z", "auto", "")
+	fs.StringVar(mode, "compress", "auto", "")
+	name := fs.String("name", "stdin", "")
+	pos, err := parseInterspersed(fs, args)
+	out := &output{w: stderr, quiet: c.quiet, json: c.json}
+	if err != nil {
+		return out, err
+	}
+	if err := c.check(); err != nil {
+		return out, err
+	}
+	compression, err := codec.ParseMode(*mode)
+	if err != nil {
+		return out, usagef("-z: unknown mode %q (want auto, zstd, s2 or none)", *mode)
+	}
+	switch {
+	case len(pos) == 0:
+		return out, usagef("send needs a HOST and a file (or - for stdin)")
+	case len(pos) == 1:
+		return out, usagef("send needs a file to send after %s (or - for stdin)", pos[0])
+	case len(pos) > 2:
+		return out, usagef("send takes one file; %d were given", len(pos)-1)
+	}
+	if err := transfer.CheckName(*name); err != nil || strings.Contains(*name, "/") {
+		return out, usagef("--name %s: give a plain file name", transfer.Quote(*name))
+	}
+	var src transfer.Source
+	if pos[1] == "-" {
+		src = transfer.StreamSource(*name, stdin)
+	} else if src, err = transfer.FileSource(pos[1]); err != nil {
+		return out, err
+	}
+	addr, err := dialAddr(pos[0])
+	if err != nil {
+		return out, err
+	}
+	d := net.Dialer{Timeout: c.timeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return out, dialError(addr, err)
+	}
+	out.connected("connected to", conn.RemoteAddr())
+	bar := out.newProgress("sending")
+	s, err := transfer.Send(ctx, conn, []transfer.Source{src}, transfer.Options{
+		Compression: compression,
+		Timeout:     c.timeout,
+		Progress:    bar.update,
+		FileDone:    func(r transfer.FileResult) { bar.finish(); out.fileDone("sent", r) },
+	})
+	bar.finish()
+	if err != nil {
+		return out, err
+	}
+	out.summary("sent", s)
+	return out, nil
+}
+
+// dialAddr turns HOST, HOST:PORT, [IPv6] or [IPv6]:PORT into a dial address.
+func dialAddr(s string) (string, error) {
+	if s == "" {
+		return "", usagef("empty HOST")
+	}
+	if host, port, err := net.SplitHostPort(s); err == nil {
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			return "", usagef("bad port %q in %s", port, s)
+		}
+		return net.JoinHostPort(host, port), nil
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	return net.JoinHostPort(host, strconv.Itoa(DefaultPort)), nil
+}
+
+func dialError(addr string, err error) error {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &dnsErr):
+		return fmt.Errorf("cannot find host %s: %s", dnsErr.Name, dnsErr.Err)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("cannot connect to %s: connection refused (is 'ferry recv' running there, on this port?)", addr)
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return fmt.Errorf("cannot connect to %s: no route to host", addr)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("cannot connect to %s: timed out", addr)
+	}
+	return fmt.Errorf("cannot connect to %s: %w", addr, err)
+}
+
+func versionString() string {
+	version, commit := "devel", "unknown"
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if v := info.Main.Version; v != "" && v != "(devel)" {
+			version = v
+		}
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" {
+				commit = s.Value
+			}
+		}
+	}
+	return fmt.Sprintf("ferry %s (commit %s)", version, commit)
+}

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"ferry/transfer"
+)
+
+// output prints ferry's messages on stderr, one voice for humans ("ferry: ...")
+// or one JSON object per line with --json. It is safe for concurrent use, as
+// -k transfers report at the same time.
+type output struct {
+	w     io.Writer
+	quiet bool
+	json  bool
+	mu    sync.Mutex
+}
+
+func (o *output) event(name string, fields map[string]any) {
+	fields["event"] = name
+	line, err := json.Marshal(fields)
+	if err != nil {
+		line = []byte(fmt.Sprintf(`{"event":"error","message":%q}`, err.Error()))
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	fmt.Fprintf(o.w, "%s\n", line)
+}
+
+func (o *output) say(format string, args ...any) {
+	if o.quiet {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	fmt.Fprintf(o.w, "ferry: "+format+"\n", args...)
+}
+
+// fail reports the error that ends the run; -q does not silence it.
+func (o *output) fail(err error) {
+	if o.json {
+		o.event("error", map[string]any{"message": err.Error()})
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	fmt.Fprintf(o.w, "ferry: error: %s\n", err)
+}
+
+func (o *output) listening(addr *net.TCPAddr, dest string) {
+	hosts := reachableHosts(addr)
+	cmd := sendCommand(hosts[0], addr.Port)
+	where := "stdout"
+	if dest != "-" {
+		if abs, err := filepath.Abs(dest); err == nil {
+			dest = abs
+		}
+		where = dest
+	}
+	if o.json {
+		o.event("listening", map[string]any{"addr": addr.String(), "port": addr.Port, "addresses": hosts, "into": where, "command": cmd})
+		return
+	}
+	o.say("listening on port %d, receiving into %s", addr.Port, where)
+	o.say("on the other machine, run:")
+	if !o.quiet {
+		o.mu.Lock()
+		fmt.Fprintf(o.w, "    %s\n", cmd)
+		o.mu.Unlock()
+	}
+	if len(hosts) > 1 {
+		o.say("or use another address of this machine: %v", hosts[1:])
+	}
+}
+
+// sendCommand is the exact command a user pastes on the sending machine.
+func sendCommand(host string, port int) string {
+	target := host
+	if port != DefaultPort {
+		target = net.JoinHostPort(host, strconv.Itoa(port))
+	} else if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+		target = "[" + host + "]"
+	}
+	return "ferry send " + target + " FILE"
+}
+
+// reachableHosts lists the addresses a sender could use: the one bound, or
+// for a wildcard listener every up interface's address, IPv4 first, loopback
+// only when there is nothing else.
+func reachableHosts(addr *net.TCPAddr) []string {
+	if !addr.IP.IsUnspecified() {
+		return []string{addr.IP.String()}
+	}
+	var v4, v6, loop []string
+	ifaces, _ := net.Interfaces()
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok || ipn.IP.IsLinkLocalUnicast() || ipn.IP.IsLinkLocalMulticast() {
+				continue
+			}
+			switch {
+			case ipn.IP.IsLoopback():
+				loop = append(loop, ipn.IP.String())
+			case ipn.IP.To4() != nil:
+				v4 = append(v4, ipn.IP.String())
+			default:
+				v6 = append(v6, ipn.IP.String())
+			}
+		}
+	}
+	hosts := append(v4, v6...)
+	if len(hosts) == 0 {
+		hosts = append(loop, "127.0.0.1")[:max(1, len(loop))]
+	}
+	return hosts
+}
+
+func (o *output) connected(verb string, peer net.Addr) {
+	if o.json {
+		o.event("connected", map[string]any{"peer": peer.String()})
+		return
+	}
+	o.say("%s %s", verb, peer)
+}
+
+func (o *output) fileDone(verb string, r transfer.FileResult) {
+	secs := r.Elapsed.Seconds()
+	if o.json {
+		o.event("file", map[string]any{"name": r.Name, "bytes": r.Bytes, "seconds": secs, "checksum": r.Checksum})
+		return
+	}
+	o.say("%s %s: %s in %s (%s/s), %s", verb, transfer.Quote(r.Name), humanBytes(r.Bytes), roundDuration(r.Elapsed), humanBytes(rate(r.Bytes, secs)), r.Checksum)
+}
+
+func (o *output) summary(verb string, s transfer.Summary) {
+	secs := s.Elapsed.Seconds()
+	if o.json {
+		o.event("summary", map[string]any{"files": s.Files, "bytes": s.Bytes, "seconds": secs, "bytes_per_second": rate(s.Bytes, secs)})
+		return
+	}
+	files := "files"
+	if s.Files == 1 {
+		files = "file"
+	}
+	o.say("done: %s %d %s, %s in %s (%s/s)", verb, s.Files, files, humanBytes(s.Bytes), roundDuration(s.Elapsed), humanBytes(rate(s.Bytes, secs)))
+}
+
+func rate(n int64, secs float64) int64 {
+	if secs <= 0 {
+		return 0
+	}
+	return int64(float64(n) / secs)
+}
+
+func roundDuration(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(10 * time.Millisecond)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}
+
+// progress draws one bar on stderr when stderr is a terminal. A nil
+// *progress draws nothing, so callers need not check.
+type progress struct {
+	mu   sync.Mutex // the sender updates and finishes from two goroutines
+	o    *output
+	verb string
+	bar  *progressbar.ProgressBar
+	name string
+}
+
+func (o *output) newProgress(verb string) *progress {
+	f, ok := o.w.(*os.File)
+	if o.quiet || o.json || !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return &progress{o: o, verb: verb}
+}
+
+func (p *progress) update(pr transfer.Progress) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar == nil || p.name != pr.Name {
+		p.clear()
+		p.name = pr.Name
+		p.bar = progressbar.NewOptions64(pr.Total,
+			progressbar.OptionSetWriter(p.o.w),
+			progressbar.OptionSetDescription(p.verb+" "+transfer.Quote(pr.Name)),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionShowCount(),
+			progressbar.OptionClearOnFinish(),
+			progressbar.OptionSpinnerType(14),
+			progressbar.OptionFullWidth(),
+		)
+	}
+	_ = p.bar.Set64(pr.Bytes)
+}
+
+// finish clears the bar so the next message starts on a clean line.
+func (p *progress) finish() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
+}
+
+func (p *progress) clear() {
+	if p.bar == nil {
+		return
+	}
+	_ = p.bar.Finish()
+	_ = p.bar.Clear()
+	p.bar = nil
+}

@@ -1,0 +1,84 @@
+package transfer
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"syscall"
+
+	"ferry/framing"
+)
+
+// Errors a transfer can end with, besides a *PeerError.
+var (
+	// ErrTimeout means nothing arrived from the peer for the whole timeout.
+	ErrTimeout = errors.New("transfer: peer silent too long")
+	// ErrChecksum means the received bytes do not match the sender's checksum.
+	ErrChecksum = errors.New("checksum mismatch")
+	// ErrProtocol means the peer sent something the protocol does not allow.
+	ErrProtocol = errors.New("protocol error")
+)
+
+// PeerError is a failure the peer reported: an error frame, or an abort
+// frame when the peer was interrupted.
+type PeerError struct {
+	Role    framing.Role // who reported it
+	Code    uint16       // an error frame's code; 0 for an abort
+	Message string       // the peer's reason, as it sent it
+	Aborted bool         // true for an abort frame
+}
+
+func (e *PeerError) Error() string {
+	who := "receiver"
+	if e.Role == framing.RoleSender {
+		who = "sender"
+	}
+	if e.Aborted {
+		return fmt.Sprintf("%s aborted: %s", who, e.Message)
+	}
+	return fmt.Sprintf("%s: %s", who, e.Message)
+}
+
+// Is lets errors.Is(err, ErrChecksum) hold for a checksum failure the peer
+// reported, so both sides test for it the same way.
+func (e *PeerError) Is(target error) bool {
+	return target == ErrChecksum && e.Code == framing.CodeChecksum
+}
+
+// codedError is a local failure with the code the peer is told.
+type codedError struct {
+	code uint16
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+// withCode attaches an error-frame code to err.
+func withCode(code uint16, err error) error {
+	return &codedError{code: code, err: err}
+}
+
+// codeOf picks the error-frame code that describes err to the peer.
+func codeOf(err error) uint16 {
+	var ce *codedError
+	switch {
+	case errors.As(err, &ce):
+		return ce.code
+	case errors.Is(err, ErrChecksum):
+		return framing.CodeChecksum
+	case errors.Is(err, ErrProtocol), errors.Is(err, framing.ErrMalformed), errors.Is(err, framing.ErrFrameTooLarge):
+		return framing.CodeProtocol
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return framing.CodeNoSpace
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EROFS):
+		return framing.CodePermission
+	case errors.Is(err, fs.ErrExist):
+		return framing.CodeExists
+	}
+	return framing.CodeInternal
+}
+
+func protocolErrorf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrProtocol, fmt.Sprintf(format, args...))
+}

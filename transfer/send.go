@@ -1,0 +1,309 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"ferry/codec"
+	"ferry/framing"
+)
+
+// sender is the state of one Send.
+type sender struct {
+	l       *link
+	opts    Options
+	sources []Source
+	total   int64 // -1 if any source's size is unknown
+
+	pool    chan []byte // payload buffers shared with the writer goroutine
+	scratch []byte      // the buffer compression writes into; swapped with a pool buffer
+
+	mu      sync.Mutex
+	pending map[uint32]FileResult // files sent, waiting for their ack
+	current io.Closer             // the source being read, closed to unblock it on failure
+	summary Summary
+}
+
+// Send sends sources over conn and returns once the receiver has confirmed
+// that every file is verified, synced and in place. Any failure, on either
+// side, ends the transfer with an error; cancelling ctx sends an abort to the
+// receiver. Send closes conn.
+func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (Summary, error) {
+	start := time.Now()
+	s := &sender{
+		l:       newLink(conn, framing.RoleSender, opts.timeout()),
+		opts:    opts,
+		sources: sources,
+		pending: make(map[uint32]FileResult),
+		total:   0,
+	}
+	for _, src := range sources {
+		if src.Size < 0 || s.total < 0 {
+			s.total = -1
+			continue
+		}
+		s.total += src.Size
+	}
+	bufLen := framing.DataHeaderLen + codec.MaxEncodedLen(ChunkSize)
+	s.pool = make(chan []byte, queueDepth+1)
+	for range queueDepth + 1 {
+		s.pool <- make([]byte, bufLen)
+	}
+	s.scratch = make([]byte, bufLen)
+
+	hello := make(chan framing.Hello, 1)
+	complete := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { s.readControl(hello, complete) })
+	wg.Go(func() {
+		select {
+		case h := <-hello:
+			if err := s.produce(h.Capabilities); err != nil {
+				s.l.fail(err)
+			}
+		case <-s.l.failed:
+		}
+	})
+	stop := context.AfterFunc(ctx, func() { s.l.interrupt(ctx) })
+	defer stop()
+
+	select {
+	case <-complete:
+	case <-s.l.failed:
+	}
+	err := s.l.firstErr()
+	if err != nil {
+		s.closeCurrent()
+		s.l.shutdown(false)
+	} else {
+		s.l.close()
+	}
+	wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.summary.Elapsed = time.Since(start)
+	return s.summary, err
+}
+
+// readControl is the sender's receive goroutine: it reads the receiver's
+// hello, then every ack, error or abort while the data flows.
+func (s *sender) readControl(hello chan<- framing.Hello, complete chan<- struct{}) {
+	h, err := s.l.hello(0)
+	if err != nil {
+		s.l.fail(err)
+		return
+	}
+	hello <- h
+	for {
+		t, p, err := s.l.fr.ReadFrame()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = fmt.Errorf("the receiver closed the connection before confirming the transfer")
+			}
+			s.l.fail(err)
+			return
+		}
+		switch t {
+		case framing.TypePing:
+		case framing.TypeAck:
+			a, err := framing.ParseAck(p)
+			if err == nil {
+				err = s.acked(a)
+			}
+			if err != nil {
+				s.l.fail(err)
+				return
+			}
+		case framing.TypeComplete:
+			if err := s.completed(p); err != nil {
+				s.l.fail(err)
+				return
+			}
+			close(complete)
+			return
+		case framing.TypeError, framing.TypeAbort:
+			s.l.fail(s.l.peerError(t, p))
+			return
+		default:
+			s.l.fail(protocolErrorf("unexpected %s frame from the receiver", t))
+			return
+		}
+	}
+}
+
+func (s *sender) acked(a framing.Ack) error {
+	s.mu.Lock()
+	r, ok := s.pending[a.Index]
+	if ok {
+		delete(s.pending, a.Index)
+		s.summary.Files++
+		s.summary.Bytes += r.Bytes
+	}
+	s.mu.Unlock()
+	if !ok || uint64(r.Bytes) != a.Size {
+		return protocolErrorf("the receiver acknowledged file %d with %d bytes, which was not sent", a.Index, a.Size)
+	}
+	if s.opts.FileDone != nil {
+		s.opts.FileDone(r)
+	}
+	return nil
+}
+
+func (s *sender) completed(p []byte) error {
+	t, err := framing.ParseTotals(p)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending) != 0 || int(t.Files) != len(s.sources) || t.Bytes != uint64(s.summary.Bytes) {
+		return protocolErrorf("the receiver confirmed %d files and %d bytes, but %d files and %d bytes were acknowledged of %d sent",
+			t.Files, t.Bytes, s.summary.Files, s.summary.Bytes, len(s.sources))
+	}
+	return nil
+}
+
+// produce is the stream goroutine: it reads each source, checksums and
+// compresses it, and queues the frames for the writer.
+func (s *sender) produce(peerCaps uint32) error {
+	enc, err := codec.NewEncoder(s.opts.Compression, peerCaps)
+	if err != nil {
+		return withCode(framing.CodeUnsupported, err)
+	}
+	defer enc.Close()
+	offer := framing.Offer{Files: uint32(len(s.sources)), Bytes: framing.UnknownSize}
+	if s.total >= 0 {
+		offer.Bytes = uint64(s.total)
+	}
+	if err := s.l.send(outFrame{t: framing.TypeOffer, payload: framing.AppendOffer(nil, offer)}); err != nil {
+		return err
+	}
+	var sent int64
+	for i, src := range s.sources {
+		n, err := s.sendFile(uint32(i), src, enc, sent)
+		if err != nil {
+			return err
+		}
+		sent += n
+	}
+	done := framing.Totals{Files: uint32(len(s.sources)), Bytes: uint64(sent)}
+	if err := s.l.send(outFrame{t: framing.TypeDone, payload: framing.AppendTotals(nil, done)}); err != nil {
+		return err
+	}
+	// Closing the queue makes the writer half-close once Done is out.
+	close(s.l.out)
+	return nil
+}
+
+func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before int64) (int64, error) {
+	start := time.Now()
+	if len(src.Name) > framing.MaxName {
+		return 0, withCode(framing.CodeSource, fmt.Errorf("cannot send %s: name longer than %d bytes", src.Name, framing.MaxName))
+	}
+	rc, err := src.Open()
+	if err != nil {
+		return 0, withCode(framing.CodeSource, fmt.Errorf("cannot read %s: %w", src.Name, unwrapPath(err)))
+	}
+	s.setCurrent(rc)
+	defer s.closeCurrent()
+
+	size := framing.UnknownSize
+	if src.Size >= 0 {
+		size = uint64(src.Size)
+	}
+	hdr := framing.File{Index: index, Kind: framing.KindRegular, Mode: uint32(src.Mode.Perm()), ModTime: src.ModTime.UnixNano(), Size: size, Name: src.Name}
+	if err := s.l.send(outFrame{t: framing.TypeFile, payload: framing.AppendFile(nil, hdr)}); err != nil {
+		return 0, err
+	}
+	var sum uint32
+	var off int64
+	for {
+		var buf []byte
+		select {
+		case buf = <-s.pool:
+		case <-s.l.failed:
+			return off, s.l.firstErr()
+		}
+		raw := buf[framing.DataHeaderLen : framing.DataHeaderLen+ChunkSize]
+		n, rerr := readChunk(rc, raw, src.Size >= 0)
+		if n == 0 {
+			s.pool <- buf
+		} else {
+			raw = raw[:n]
+			sum = crc32.Update(sum, castagnoli, raw)
+			c, body := enc.Encode(s.scratch[framing.DataHeaderLen:], raw)
+			if c != framing.CodecNone {
+				buf, s.scratch = s.scratch, buf
+			}
+			payload := buf[:framing.DataHeaderLen+len(body)]
+			framing.PutDataHeader(payload, framing.Data{Offset: uint64(off), Codec: c, RawLen: uint32(n)})
+			if err := s.l.send(outFrame{t: framing.TypeData, payload: payload, release: func() { s.pool <- buf }}); err != nil {
+				return off, err
+			}
+			off += int64(n)
+			if s.opts.Progress != nil {
+				s.opts.Progress(Progress{Name: src.Name, FileBytes: off, FileSize: src.Size, Bytes: before + off, Total: s.total})
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			if s.l.firstErr() != nil {
+				return off, s.l.firstErr()
+			}
+			return off, withCode(framing.CodeSource, fmt.Errorf("cannot read %s: %w", src.Name, unwrapPath(rerr)))
+		}
+	}
+	if src.Size >= 0 && off != src.Size {
+		return off, withCode(framing.CodeSource, fmt.Errorf("%s changed while being sent: it was %d bytes, %d were read", src.Name, src.Size, off))
+	}
+	s.mu.Lock()
+	s.pending[index] = FileResult{Name: src.Name, Bytes: off, Elapsed: time.Since(start), Checksum: checksumString(sum)}
+	s.mu.Unlock()
+	end := framing.End{Size: uint64(off), Algorithm: framing.ChecksumCRC32C, Digest: sum}
+	return off, s.l.send(outFrame{t: framing.TypeEnd, payload: framing.AppendEnd(nil, end)})
+}
+
+// readChunk fills buf from a file, or returns what a stream has now so a
+// slow pipe's bytes are not held back waiting for a full chunk. It returns
+// io.EOF, possibly with the last bytes, at the end.
+func readChunk(r io.Reader, buf []byte, full bool) (int, error) {
+	if full {
+		n, err := io.ReadFull(r, buf)
+		if err == io.ErrUnexpectedEOF {
+			err = io.EOF
+		}
+		return n, err
+	}
+	for {
+		n, err := r.Read(buf)
+		if n > 0 || err != nil {
+			return n, err
+		}
+	}
+}
+
+func (s *sender) setCurrent(c io.Closer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.current = c
+}
+
+// closeCurrent closes the source being read; on failure that wakes a
+// producer blocked reading a pipe. Safe to call more than once.
+func (s *sender) closeCurrent() {
+	s.mu.Lock()
+	c := s.current
+	s.current = nil
+	s.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+	}
+}

@@ -1,0 +1,133 @@
+// Package transfer is ferry's protocol: the hello exchange, the sender that
+// streams files as frames while a receive goroutine collects the receiver's
+// acks, the receiver that verifies, syncs and renames each file before it
+// acks, and the close and abort handling that lets each side learn of the
+// other's failure at once.
+//
+// The package draws no UI: it reports progress and finished files through
+// callbacks in Options.
+package transfer
+
+import (
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"ferry/codec"
+)
+
+// ChunkSize is how many file bytes a sender puts in one data frame. Big
+// enough that per-frame costs vanish, small enough that the queue between
+// reading and writing stays within a few MiB.
+const ChunkSize = 256 << 10
+
+// DefaultTimeout is how long a side waits without hearing from its peer.
+const DefaultTimeout = 30 * time.Second
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Options configure a transfer. The zero value sends with -z auto and the
+// default timeout.
+type Options struct {
+	// Compression is the sender's -z mode; receivers ignore it.
+	Compression codec.Mode
+	// Timeout is how long silence from the peer means it is dead; zero
+	// means DefaultTimeout, negative means wait forever.
+	Timeout time.Duration
+	// Progress, if set, is called as bytes move, from the goroutine that
+	// moves them. It must return quickly.
+	Progress func(Progress)
+	// FileDone, if set, is called once for each file the receiver has
+	// verified and made durable.
+	FileDone func(FileResult)
+}
+
+func (o Options) timeout() time.Duration {
+	switch {
+	case o.Timeout == 0:
+		return DefaultTimeout
+	case o.Timeout < 0:
+		return 0
+	}
+	return o.Timeout
+}
+
+// Progress is a snapshot of a transfer in flight.
+type Progress struct {
+	Name      string // current file
+	FileBytes int64  // bytes of the current file so far
+	FileSize  int64  // its size, -1 if unknown
+	Bytes     int64  // bytes of the whole transfer so far
+	Total     int64  // size of the whole transfer, -1 if unknown
+}
+
+// FileResult describes one file that arrived complete and verified.
+type FileResult struct {
+	Name     string
+	Bytes    int64
+	Elapsed  time.Duration
+	Checksum string // "crc32c:" and eight hex digits
+}
+
+// Summary describes a finished transfer.
+type Summary struct {
+	Files   int
+	Bytes   int64
+	Elapsed time.Duration
+}
+
+func checksumString(sum uint32) string {
+	return fmt.Sprintf("crc32c:%08x", sum)
+}
+
+// Source is one file for Send.
+type Source struct {
+	Name    string // name on the receiver, slash-separated
+	Size    int64  // -1 for a stream of unknown length
+	Mode    fs.FileMode
+	ModTime time.Time
+	Open    func() (io.ReadCloser, error)
+}
+
+// FileSource describes the regular file at path, to be sent under its base
+// name.
+func FileSource(path string) (Source, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return Source{}, fmt.Errorf("cannot send %s: %w", path, unwrapPath(err))
+	}
+	if !info.Mode().IsRegular() {
+		return Source{}, fmt.Errorf("cannot send %s: not a regular file", path)
+	}
+	return Source{
+		Name:    filepath.Base(path),
+		Size:    info.Size(),
+		Mode:    info.Mode().Perm(),
+		ModTime: info.ModTime(),
+		Open:    func() (io.ReadCloser, error) { return os.Open(path) },
+	}, nil
+}
+
+// StreamSource describes a stream of unknown length, such as stdin, to be
+// received under name.
+func StreamSource(name string, r io.Reader) Source {
+	return Source{
+		Name:    name,
+		Size:    -1,
+		Mode:    0o644,
+		ModTime: time.Now(),
+		Open:    func() (io.ReadCloser, error) { return io.NopCloser(r), nil },
+	}
+}
+
+// unwrapPath drops the *fs.PathError wrapper so a message names the path once.
+func unwrapPath(err error) error {
+	if pe, ok := err.(*fs.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
