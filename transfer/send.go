@@ -26,6 +26,7 @@ type sender struct {
 
 	mu      sync.Mutex
 	pending map[uint32]FileResult // files sent, waiting for their ack
+	started map[uint32]time.Time  // when each pending file started
 	current io.Closer             // the source being read, closed to unblock it on failure
 	summary Summary
 }
@@ -41,6 +42,7 @@ func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (S
 		opts:    opts,
 		sources: sources,
 		pending: make(map[uint32]FileResult),
+		started: make(map[uint32]time.Time),
 		total:   0,
 	}
 	for _, src := range sources {
@@ -140,8 +142,10 @@ func (s *sender) readControl(hello chan<- framing.Hello, complete chan<- struct{
 func (s *sender) acked(a framing.Ack) error {
 	s.mu.Lock()
 	r, ok := s.pending[a.Index]
+	start := s.started[a.Index]
 	if ok {
 		delete(s.pending, a.Index)
+		delete(s.started, a.Index)
 		s.summary.Files++
 		s.summary.Bytes += r.Bytes
 	}
@@ -149,6 +153,8 @@ func (s *sender) acked(a framing.Ack) error {
 	if !ok || uint64(r.Bytes) != a.Size {
 		return protocolErrorf("the receiver acknowledged file %d with %d bytes, which was not sent", a.Index, a.Size)
 	}
+	// A file is done when the receiver has it durable, not when it left.
+	r.Elapsed = time.Since(start)
 	if s.opts.FileDone != nil {
 		s.opts.FileDone(r)
 	}
@@ -265,7 +271,8 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 		return off, withCode(framing.CodeSource, fmt.Errorf("%s changed while being sent: it was %d bytes, %d were read", src.Name, src.Size, off))
 	}
 	s.mu.Lock()
-	s.pending[index] = FileResult{Name: src.Name, Bytes: off, Elapsed: time.Since(start), Checksum: checksumString(sum)}
+	s.pending[index] = FileResult{Name: src.Name, Bytes: off, Checksum: checksumString(sum)}
+	s.started[index] = start
 	s.mu.Unlock()
 	end := framing.End{Size: uint64(off), Algorithm: framing.ChecksumCRC32C, Digest: sum}
 	return off, s.l.send(outFrame{t: framing.TypeEnd, payload: framing.AppendEnd(nil, end)})

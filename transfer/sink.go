@@ -104,7 +104,7 @@ func (d *DirSink) Create(f framing.File) (Destination, error) {
 }
 
 func existsError(name string) error {
-	return withCode(framing.CodeExists, fmt.Errorf("%s already exists on the receiver (use --overwrite to replace it): %w", Quote(name), fs.ErrExist))
+	return withCode(framing.CodeExists, fmt.Errorf("%s already exists on the receiver (use --overwrite to replace it)", Quote(name)))
 }
 
 // tempName is the hidden name a file has while it arrives.
