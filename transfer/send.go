@@ -63,7 +63,9 @@ func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (S
 	complete := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { s.readControl(hello, complete) })
-	wg.Go(func() {
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
 		select {
 		case h := <-hello:
 			if err := s.produce(h.Capabilities); err != nil {
@@ -71,7 +73,7 @@ func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (S
 			}
 		case <-s.l.failed:
 		}
-	})
+	}()
 	stop := context.AfterFunc(ctx, func() { s.l.interrupt(ctx) })
 	defer stop()
 
@@ -87,6 +89,17 @@ func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (S
 		s.l.close()
 	}
 	wg.Wait()
+	if err == nil {
+		<-produced
+	} else {
+		select {
+		case <-produced:
+		case <-time.After(lingerTime):
+			// The producer is blocked reading a source that closing cannot
+			// wake, such as a terminal or pipe on stdin. Waiting would hang
+			// an interrupted ferry; the read ends with the process.
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.summary.Elapsed = time.Since(start)
