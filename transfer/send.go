@@ -14,6 +14,10 @@ import (
 	"ferry/framing"
 )
 
+// stuckReadWait is how long a failed Send waits for its producer after
+// closing the source it reads. Closable sources return at once.
+const stuckReadWait = 250 * time.Millisecond
+
 // sender is the state of one Send.
 type sender struct {
 	l       *link
@@ -94,7 +98,7 @@ func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (S
 	} else {
 		select {
 		case <-produced:
-		case <-time.After(lingerTime):
+		case <-time.After(stuckReadWait):
 			// The producer is blocked reading a source that closing cannot
 			// wake, such as a terminal or pipe on stdin. Waiting would hang
 			// an interrupted ferry; the read ends with the process.

@@ -113,14 +113,19 @@ func FileSource(path string) (Source, error) {
 }
 
 // StreamSource describes a stream of unknown length, such as stdin, to be
-// received under name.
+// received under name. If r is an io.ReadCloser, a failed Send closes it to
+// stop a read blocked on it.
 func StreamSource(name string, r io.Reader) Source {
+	rc, ok := r.(io.ReadCloser)
+	if !ok {
+		rc = io.NopCloser(r)
+	}
 	return Source{
 		Name:    name,
 		Size:    -1,
 		Mode:    0o644,
 		ModTime: time.Now(),
-		Open:    func() (io.ReadCloser, error) { return io.NopCloser(r), nil },
+		Open:    func() (io.ReadCloser, error) { return rc, nil },
 	}
 }
 
