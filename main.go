@@ -105,7 +105,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	case errors.As(err, &ue):
 		out.fail(err)
-		fmt.Fprintln(stderr, "Run 'ferry help' for usage.")
+		if !out.json {
+			fmt.Fprintln(stderr, "Run 'ferry help' for usage.")
+		}
 		return exitUsage
 	case ctx.Err() != nil:
 		out.fail(errors.New("interrupted"))
@@ -152,7 +154,10 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, usagef("%s", strings.TrimPrefix(err.Error(), "flag provided but not defined: "))
+			if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok {
+				return nil, usagef("unknown flag %s", name)
+			}
+			return nil, usagef("%s", err)
 		}
 		rest := fs.Args()
 		consumed := len(args) - len(rest)
