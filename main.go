@@ -76,6 +76,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// A closed stdout (recv - | head) becomes a write error the sender is
+	// told about, instead of a silent death by SIGPIPE.
+	signal.Ignore(syscall.SIGPIPE)
 
 	var err error
 	var out *output
@@ -343,7 +346,10 @@ func dialError(addr string, err error) error {
 	var dnsErr *net.DNSError
 	switch {
 	case errors.As(err, &dnsErr):
-		return fmt.Errorf("cannot find host %s: %s", dnsErr.Name, dnsErr.Err)
+		if dnsErr.IsNotFound {
+			return fmt.Errorf("unknown host %s: check the name, or use its IP address", dnsErr.Name)
+		}
+		return fmt.Errorf("cannot look up host %s: %s", dnsErr.Name, dnsErr.Err)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("cannot connect to %s: connection refused (is 'ferry recv' running there, on this port?)", addr)
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):

@@ -771,11 +771,11 @@ func TestErrors(t *testing.T) {
 		{"unknown host", func(t *testing.T, dir string) *proc {
 			writeFile(t, dir, "f", []byte("x"), 0o644, time.Now())
 			return send(t, dir, nil, "--timeout", "5s", "nosuchhost.invalid", "f")
-		}, []string{"cannot find host", "nosuchhost.invalid"}},
+		}, []string{"unknown host", "nosuchhost.invalid"}},
 		{"unknown host with port", func(t *testing.T, dir string) *proc {
 			writeFile(t, dir, "f", []byte("x"), 0o644, time.Now())
 			return send(t, dir, nil, "--timeout", "5s", "nosuchhost.invalid:7000", "f")
-		}, []string{"cannot find host", "nosuchhost.invalid"}},
+		}, []string{"unknown host", "nosuchhost.invalid"}},
 		{"missing source file", func(t *testing.T, dir string) *proc {
 			return send(t, dir, nil, "127.0.0.1:7575", "no-such-file.txt")
 		}, []string{"no-such-file.txt", "no such file"}},

@@ -191,6 +191,9 @@ func (dec *Decoder) Decode(dst []byte, d framing.Data) ([]byte, error) {
 	n := int(d.RawLen)
 	switch d.Codec {
 	case framing.CodecNone:
+		if len(d.Body) != n {
+			return nil, fmt.Errorf("%w: raw chunk at offset %d holds %d bytes, frame says %d", ErrCorrupt, d.Offset, len(d.Body), n)
+		}
 		return d.Body, nil
 	case framing.CodecS2:
 		got, err := s2.DecodedLen(d.Body)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -133,20 +134,30 @@ func (l *link) writeLoop() {
 				f.release()
 			}
 			if err != nil {
-				l.fail(fmt.Errorf("sending to %s: %w", l.conn.RemoteAddr(), err))
+				l.fail(lostError(l.conn, err))
 				return
 			}
 			busy = true
 		case <-tick:
 			if !busy {
 				if err := w.WriteFrame(framing.TypePing, nil); err != nil {
-					l.fail(fmt.Errorf("sending to %s: %w", l.conn.RemoteAddr(), err))
+					l.fail(lostError(l.conn, err))
 					return
 				}
 			}
 			busy = false
 		}
 	}
+}
+
+// lostError describes a failed write without the socket plumbing
+// ("writev tcp a->b: writev: ...") that tells a user nothing.
+func lostError(c net.Conn, err error) error {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		err = se.Err
+	}
+	return fmt.Errorf("connection to %s lost: %w", c.RemoteAddr(), err)
 }
 
 // writeLast writes the frame that ends this side's stream and half-closes.

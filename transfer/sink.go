@@ -269,11 +269,11 @@ func CheckName(name string) error {
 	if len(name) >= 2 && name[1] == ':' {
 		return bad("drive letter")
 	}
-	for _, r := range name {
+	for i, r := range name {
 		switch {
 		case r == '\\':
 			return bad("backslash")
-		case r == utf8.RuneError, unicode.IsControl(r):
+		case r == utf8.RuneError && !strings.HasPrefix(name[i:], "\uFFFD"), unicode.IsControl(r):
 			return bad("control or invalid character")
 		}
 	}
