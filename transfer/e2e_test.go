@@ -1,0 +1,316 @@
+package transfer_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"ferry/codec"
+	"ferry/framing"
+	"ferry/transfer"
+)
+
+// sizes straddle the chunk boundaries, where off-by-one errors in offsets,
+// the last partial chunk and the empty file live.
+var sizes = []struct {
+	name string
+	n    int
+}{
+	{"empty", 0},
+	{"1B", 1},
+	{"chunk-1", transfer.ChunkSize - 1},
+	{"chunk", transfer.ChunkSize},
+	{"chunk+1", transfer.ChunkSize + 1},
+	{"3MiB+odd", 3<<20 + 12345},
+}
+
+var modes = []codec.Mode{codec.Auto, codec.Zstd, codec.S2, codec.None}
+
+var kinds = []struct {
+	name string
+	gen  func(n int, seed uint64) []byte
+	// compressible data must shrink on the wire in a compressing mode.
+	compressible bool
+}{
+	{"text", func(n int, _ uint64) []byte { return textBytes(n) }, true},
+	{"random", randomBytes, false},
+}
+
+// checkFile checks a received file's bytes, permission bits and mtime.
+func checkFile(t *testing.T, dir, name string, want []byte, mode fs.FileMode, mtime time.Time) {
+	t.Helper()
+	path := filepath.Join(dir, filepath.FromSlash(name))
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading the received file: %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("received %d bytes, which differ from the %d sent", len(got), len(want))
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode() != mode {
+		t.Errorf("received file mode %v, want %v", info.Mode(), mode)
+	}
+	if !info.ModTime().Equal(mtime) {
+		t.Errorf("received file mtime %v, want %v", info.ModTime(), mtime)
+	}
+}
+
+// checkResults checks what both sides report for a single-file transfer.
+func checkResults(t *testing.T, o outcome, name string, data []byte) {
+	t.Helper()
+	if o.sendErr != nil || o.recvErr != nil {
+		t.Fatalf("send: %v; receive: %v", o.sendErr, o.recvErr)
+	}
+	want := transfer.Summary{Files: 1, Bytes: int64(len(data))}
+	for side, s := range map[string]transfer.Summary{"sender": o.sendSum, "receiver": o.recvSum} {
+		if s.Files != want.Files || s.Bytes != want.Bytes {
+			t.Errorf("%s summary: %d files, %d bytes; want %d, %d", side, s.Files, s.Bytes, want.Files, want.Bytes)
+		}
+	}
+	for side, done := range map[string][]transfer.FileResult{"sender": o.sendDone, "receiver": o.recvDone} {
+		if len(done) != 1 {
+			t.Errorf("%s reported %d finished files, want 1", side, len(done))
+			continue
+		}
+		r := done[0]
+		if r.Name != name || r.Bytes != int64(len(data)) || r.Checksum != checksum(data) {
+			t.Errorf("%s FileDone = %s, %d bytes, %s; want %s, %d bytes, %s",
+				side, r.Name, r.Bytes, r.Checksum, name, len(data), checksum(data))
+		}
+	}
+}
+
+// checkProgress checks that a side's progress only moves forward and ends
+// at the whole size.
+func checkProgress(t *testing.T, side string, prog []transfer.Progress, size, fileSize int64) {
+	t.Helper()
+	if size == 0 {
+		if len(prog) != 0 {
+			t.Errorf("%s reported progress %+v for an empty file", side, prog)
+		}
+		return
+	}
+	if len(prog) == 0 {
+		t.Errorf("%s reported no progress", side)
+		return
+	}
+	var last int64
+	for _, p := range prog {
+		if p.Bytes <= last || p.FileBytes != p.Bytes || p.FileSize != fileSize || p.Total != fileSize {
+			t.Errorf("%s progress %+v after %d bytes; want it growing, with size and total %d", side, p, last, fileSize)
+			return
+		}
+		last = p.Bytes
+	}
+	if last != size {
+		t.Errorf("%s progress ended at %d bytes, want %d", side, last, size)
+	}
+}
+
+// TestSendFile sends one regular file of each size, in each compression mode,
+// compressible and not, through Serve into a DirSink.
+func TestSendFile(t *testing.T) {
+	// Nanoseconds set, so a receiver that rounds the mtime is caught.
+	mtime := time.Unix(1_600_000_000, 123_456_789)
+	const mode = 0o640
+	for _, sz := range sizes {
+		for _, m := range modes {
+			for _, k := range kinds {
+				t.Run(fmt.Sprintf("%s/%s/%s", m, k.name, sz.name), func(t *testing.T) {
+					t.Parallel()
+					data := k.gen(sz.n, uint64(sz.n))
+					src := writeSource(t, "data.bin", data, mode, mtime)
+					sink, dir := newDirSink(t, false)
+					o := run(t, []transfer.Source{src}, sink, transfer.Options{Compression: m}, transfer.Options{})
+					checkResults(t, o, "data.bin", data)
+					checkFile(t, dir, "data.bin", data, mode, mtime)
+					onlyEntry(t, dir, "data.bin")
+					checkProgress(t, "sender", o.sendProg, int64(sz.n), int64(sz.n))
+					checkProgress(t, "receiver", o.recvProg, int64(sz.n), int64(sz.n))
+					// The wire shows whether the mode took effect: text must
+					// shrink when compressing, nothing may shrink otherwise.
+					if sz.n >= 1<<20 {
+						compressing := m != codec.None && k.compressible
+						if shrunk := o.wire < int64(sz.n)/2; shrunk != compressing {
+							t.Errorf("%d bytes on the wire for %d of %s data with -z %s", o.wire, sz.n, k.name, m)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestSendStream sends a stream of unknown length, as from stdin, to a
+// StreamSink (stdout) and to a DirSink.
+func TestSendStream(t *testing.T) {
+	readers := []struct {
+		name string
+		wrap func([]byte) io.Reader
+		gen  func(n int, seed uint64) []byte
+	}{
+		// Full reads of compressible data, in the default mode.
+		{"whole", func(b []byte) io.Reader { return bytes.NewReader(b) }, func(n int, _ uint64) []byte { return textBytes(n) }},
+		// Pipe-like short reads, so chunks are small and uneven.
+		{"uneven", func(b []byte) io.Reader { return &unevenReader{data: b} }, randomBytes},
+	}
+	streamSizes := []struct {
+		name string
+		n    int
+	}{{"empty", 0}, {"1B", 1}, {"chunk+1", transfer.ChunkSize + 1}, {"3MiB+odd", 3<<20 + 12345}}
+	for _, sinkKind := range []string{"stdout", "dir"} {
+		for _, r := range readers {
+			for _, sz := range streamSizes {
+				t.Run(fmt.Sprintf("%s/%s/%s", sinkKind, r.name, sz.name), func(t *testing.T) {
+					t.Parallel()
+					data := r.gen(sz.n, uint64(sz.n)+7)
+					// StreamSource stamps the time it is made; the received
+					// file must carry exactly that, so bracket it.
+					before := time.Now()
+					src := transfer.StreamSource("stream.out", r.wrap(data))
+					after := time.Now()
+					if src.Size != -1 {
+						t.Fatalf("StreamSource size %d, want -1 (unknown)", src.Size)
+					}
+					var out bytes.Buffer
+					var sink transfer.Sink = transfer.NewStreamSink(&out)
+					var dir string
+					if sinkKind == "dir" {
+						sink, dir = newDirSink(t, false)
+					}
+					o := run(t, []transfer.Source{src}, sink, transfer.Options{}, transfer.Options{})
+					checkResults(t, o, "stream.out", data)
+					checkProgress(t, "sender", o.sendProg, int64(sz.n), -1)
+					checkProgress(t, "receiver", o.recvProg, int64(sz.n), -1)
+					if sinkKind == "stdout" {
+						if !bytes.Equal(out.Bytes(), data) {
+							t.Errorf("stdout got %d bytes that differ from the %d sent", out.Len(), len(data))
+						}
+						return
+					}
+					onlyEntry(t, dir, "stream.out")
+					info, err := os.Stat(filepath.Join(dir, "stream.out"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if mt := info.ModTime(); mt.Before(before.Round(0)) || mt.After(after.Round(0)) {
+						t.Errorf("received mtime %v outside [%v, %v]", mt, before, after)
+					}
+					checkFile(t, dir, "stream.out", data, 0o644, info.ModTime())
+				})
+			}
+		}
+	}
+}
+
+// TestSendSeveral sends several files in one transfer, one into a
+// subdirectory, and checks that they arrive in order and are counted once.
+func TestSendSeveral(t *testing.T) {
+	mtime := time.Unix(1_500_000_000, 1)
+	files := []struct {
+		name string
+		data []byte
+		mode fs.FileMode
+	}{
+		{"a.txt", textBytes(1000), 0o644},
+		{"empty", nil, 0o600},
+		{"sub/dir/c.bin", randomBytes(transfer.ChunkSize+3, 9), 0o755},
+		{"d.txt", textBytes(transfer.ChunkSize * 2), 0o444},
+	}
+	var sources []transfer.Source
+	var total int64
+	for _, f := range files {
+		src := writeSource(t, filepath.Base(f.name), f.data, f.mode, mtime)
+		src.Name = f.name
+		sources = append(sources, src)
+		total += int64(len(f.data))
+	}
+	sink, dir := newDirSink(t, false)
+	o := run(t, sources, sink, transfer.Options{}, transfer.Options{})
+	if o.sendErr != nil || o.recvErr != nil {
+		t.Fatalf("send: %v; receive: %v", o.sendErr, o.recvErr)
+	}
+	for side, s := range map[string]transfer.Summary{"sender": o.sendSum, "receiver": o.recvSum} {
+		if s.Files != len(files) || s.Bytes != total {
+			t.Errorf("%s summary: %d files, %d bytes; want %d, %d", side, s.Files, s.Bytes, len(files), total)
+		}
+	}
+	for side, done := range map[string][]transfer.FileResult{"sender": o.sendDone, "receiver": o.recvDone} {
+		if len(done) != len(files) {
+			t.Fatalf("%s reported %d finished files, want %d", side, len(done), len(files))
+		}
+		for i, f := range files {
+			if r := done[i]; r.Name != f.name || r.Checksum != checksum(f.data) {
+				t.Errorf("%s FileDone %d = %s %s, want %s %s", side, i, r.Name, r.Checksum, f.name, checksum(f.data))
+			}
+		}
+	}
+	for _, f := range files {
+		checkFile(t, dir, f.name, f.data, f.mode, mtime)
+	}
+	onlyEntry(t, dir, "a.txt", "d.txt", "empty", "sub/", "sub/dir/", "sub/dir/c.bin")
+}
+
+// TestStreamSinkOneFile checks that stdout refuses a transfer of several
+// files before any data is written, and tells the sender why.
+func TestStreamSinkOneFile(t *testing.T) {
+	var out bytes.Buffer
+	srcs := []transfer.Source{
+		transfer.StreamSource("a", bytes.NewReader([]byte("aaa"))),
+		transfer.StreamSource("b", bytes.NewReader([]byte("bbb"))),
+	}
+	o := run(t, srcs, transfer.NewStreamSink(&out), transfer.Options{}, transfer.Options{})
+	if pe := peerError(t, o.sendErr); pe.Code != framing.CodeUnsupported {
+		t.Errorf("sender's error %v has code %d, want %d (unsupported)", pe, pe.Code, framing.CodeUnsupported)
+	}
+	if o.recvErr == nil {
+		t.Error("the receiver reported success")
+	}
+	if out.Len() != 0 {
+		t.Errorf("%d bytes reached stdout", out.Len())
+	}
+}
+
+// TestServeKeepOpen serves two senders in turn on one listener, then ends
+// Serve through its context.
+func TestServeKeepOpen(t *testing.T) {
+	ln := listen(t)
+	sink, dir := newDirSink(t, false)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	finished := make(chan error, 2)
+	served := make(chan error, 1)
+	go func() {
+		served <- transfer.Serve(ctx, ln, sink, transfer.ServeOptions{
+			KeepOpen: true,
+			Finished: func(_ net.Addr, _ transfer.Summary, err error) { finished <- err },
+		})
+	}()
+	for _, name := range []string{"one", "two"} {
+		data := textBytes(5000)
+		_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource(name, bytes.NewReader(data))}, transfer.Options{})
+		if err != nil {
+			t.Fatalf("sending %s: %v", name, err)
+		}
+		if err := await(t, finished, "the receiving side of "+name); err != nil {
+			t.Fatalf("receiving %s: %v", name, err)
+		}
+	}
+	cancel()
+	if err := await(t, served, "Serve"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Serve after cancel = %v, want context.Canceled", err)
+	}
+	onlyEntry(t, dir, "one", "two")
+}

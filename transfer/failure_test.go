@@ -1,0 +1,388 @@
+package transfer_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"ferry/codec"
+	"ferry/framing"
+	"ferry/transfer"
+)
+
+// TestExists checks that an existing destination is refused with a reason
+// that reaches the sender, unless the receiver allows overwriting, and that
+// the refusal stops a sender still streaming.
+func TestExists(t *testing.T) {
+	old := []byte("the file already on the receiver\n")
+	data := textBytes(100_000)
+	mtime := time.Unix(1_700_000_000, 5)
+	tests := []struct {
+		name      string
+		overwrite bool
+		source    func(t *testing.T) transfer.Source
+	}{
+		{"file", false, func(t *testing.T) transfer.Source { return writeSource(t, "x.bin", data, 0o600, mtime) }},
+		{"file, overwrite", true, func(t *testing.T) transfer.Source { return writeSource(t, "x.bin", data, 0o600, mtime) }},
+		// The sender never runs out of data, so only the receiver's error
+		// can end its Send.
+		{"endless stream", false, func(*testing.T) transfer.Source { return transfer.StreamSource("x.bin", endless{}) }},
+		// The sender is blocked reading a pipe nobody writes to when the
+		// refusal arrives; Send must close the pipe to return.
+		{"stalled pipe", false, func(t *testing.T) transfer.Source {
+			pr, pw := io.Pipe()
+			t.Cleanup(func() { _ = pw.Close() })
+			return transfer.StreamSource("x.bin", pr)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sink, dir := newDirSink(t, tt.overwrite)
+			if err := os.WriteFile(filepath.Join(dir, "x.bin"), old, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			o := run(t, []transfer.Source{tt.source(t)}, sink, transfer.Options{}, transfer.Options{})
+			onlyEntry(t, dir, "x.bin")
+			got, err := os.ReadFile(filepath.Join(dir, "x.bin"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.overwrite {
+				checkResults(t, o, "x.bin", data)
+				checkFile(t, dir, "x.bin", data, 0o600, mtime)
+				return
+			}
+			pe := peerError(t, o.sendErr)
+			if pe.Code != framing.CodeExists || pe.Role != framing.RoleReceiver || pe.Aborted {
+				t.Errorf("sender's error %+v; want code %d (exists) from the receiver", pe, framing.CodeExists)
+			}
+			for _, want := range []string{"x.bin", "--overwrite"} {
+				if !strings.Contains(o.sendErr.Error(), want) {
+					t.Errorf("sender's error %q does not mention %q", o.sendErr, want)
+				}
+			}
+			if o.recvErr == nil || !strings.Contains(o.recvErr.Error(), "--overwrite") {
+				t.Errorf("receiver's error = %v, want the same refusal", o.recvErr)
+			}
+			if !bytes.Equal(got, old) {
+				t.Errorf("the existing file was changed to %d bytes", len(got))
+			}
+			if len(o.sendDone)+len(o.recvDone) != 0 || o.sendSum.Files+o.recvSum.Files != 0 {
+				t.Errorf("a refused file was reported done: %v %v %+v %+v", o.sendDone, o.recvDone, o.sendSum, o.recvSum)
+			}
+		})
+	}
+}
+
+// failingSink stands in for a disk that fails: its destinations fail every
+// Write with err. It records what the receiver did with them.
+type failingSink struct {
+	err error
+
+	mu        sync.Mutex
+	discarded int
+	committed int
+}
+
+func (s *failingSink) Accept(framing.Offer) error { return nil }
+
+func (s *failingSink) Create(framing.File) (transfer.Destination, error) {
+	return &failingDest{s}, nil
+}
+
+type failingDest struct{ s *failingSink }
+
+func (d *failingDest) Write([]byte) (int, error) {
+	// Wrapped as the real sinks wrap it, so the code must be found by
+	// unwrapping, not by comparing.
+	return 0, &os.PathError{Op: "write", Path: "x", Err: d.s.err}
+}
+
+func (d *failingDest) Commit() error {
+	d.s.mu.Lock()
+	defer d.s.mu.Unlock()
+	d.s.committed++
+	return nil
+}
+
+func (d *failingDest) Discard() {
+	d.s.mu.Lock()
+	defer d.s.mu.Unlock()
+	d.s.discarded++
+}
+
+// TestSinkWriteError checks that a write failure on the receiver reaches a
+// streaming sender with its reason and the code that classifies it.
+func TestSinkWriteError(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		code uint16
+	}{
+		{"disk full", syscall.ENOSPC, framing.CodeNoSpace},
+		{"quota", syscall.EDQUOT, framing.CodeNoSpace},
+		{"permission", syscall.EACCES, framing.CodePermission},
+		{"read-only", syscall.EROFS, framing.CodePermission},
+		{"i/o error", syscall.EIO, framing.CodeInternal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sink := &failingSink{err: tt.err}
+			o := run(t, []transfer.Source{transfer.StreamSource("big", endless{})}, sink, transfer.Options{}, transfer.Options{})
+			pe := peerError(t, o.sendErr)
+			if pe.Code != tt.code || pe.Role != framing.RoleReceiver {
+				t.Errorf("sender's error %+v; want code %d from the receiver", pe, tt.code)
+			}
+			if !strings.Contains(pe.Message, tt.err.Error()) {
+				t.Errorf("sender's error %q does not carry the receiver's reason %q", pe.Message, tt.err)
+			}
+			if !errors.Is(o.recvErr, tt.err) {
+				t.Errorf("receiver's error = %v, want %v", o.recvErr, tt.err)
+			}
+			sink.mu.Lock()
+			defer sink.mu.Unlock()
+			if sink.committed != 0 || sink.discarded != 1 {
+				t.Errorf("the failed file was committed %d times and discarded %d; want 0 and 1", sink.committed, sink.discarded)
+			}
+		})
+	}
+}
+
+// TestPermissionDenied sends into a directory the receiver may not write.
+func TestPermissionDenied(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("running as root, which writes into a 0o555 directory regardless; TestSinkWriteError/permission covers the permission code with a failing Sink")
+	}
+	sink, dir := newDirSink(t, false)
+	// After NewDirSink, whose own probe would refuse a read-only directory.
+	if err := os.Chmod(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
+	o := run(t, []transfer.Source{transfer.StreamSource("x", endless{})}, sink, transfer.Options{}, transfer.Options{})
+	if pe := peerError(t, o.sendErr); pe.Code != framing.CodePermission {
+		t.Errorf("sender's error %+v; want code %d (permission)", pe, framing.CodePermission)
+	}
+	onlyEntry(t, dir)
+}
+
+// corruptingProxy relays one connection from a new listener to target,
+// flipping the byte at offset flip of the stream towards target. It returns
+// the listener's address.
+func corruptingProxy(t *testing.T, target net.Addr, flip int64) net.Addr {
+	ln := listen(t)
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		_ = ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		down, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer down.Close()
+		up, err := net.Dial("tcp", target.String())
+		if err != nil {
+			return
+		}
+		defer up.Close()
+		var relays sync.WaitGroup
+		relays.Go(func() { relay(up, down, flip) })
+		relays.Go(func() { relay(down, up, -1) })
+		relays.Wait()
+	})
+	return ln.Addr()
+}
+
+// relay copies src to dst, flipping the byte at offset flip, and passes the
+// end of the stream on as a half-close. A broken connection closes both, so
+// the other direction does not wait forever.
+func relay(dst, src net.Conn, flip int64) {
+	buf := make([]byte, 32<<10)
+	var off int64
+	for {
+		n, err := src.Read(buf)
+		if flip >= off && flip < off+int64(n) {
+			buf[flip-off] ^= 0x01
+		}
+		off += int64(n)
+		if _, werr := dst.Write(buf[:n]); werr != nil {
+			err = werr
+		}
+		if err == io.EOF {
+			_ = dst.(*net.TCPConn).CloseWrite()
+			return
+		}
+		if err != nil {
+			_ = src.Close()
+			_ = dst.Close()
+			return
+		}
+	}
+}
+
+// TestChecksumMismatch corrupts one byte of file data in flight: the frames
+// stay well formed, so only the checksum can catch it, and both sides must
+// report it as ErrChecksum with nothing left on the receiver's disk.
+func TestChecksumMismatch(t *testing.T) {
+	data := randomBytes(64<<10, 11)
+	// Before the data frame's body come the hello (16 bytes), offer (17),
+	// file (42 with this name) and the data frame's header (18): offset 4096
+	// is deep inside the body, which -z none sends as it is.
+	const flip = 4096
+	src := writeSource(t, "victim.bin", data, 0o644, time.Unix(1_600_000_000, 0))
+	sink, dir := newDirSink(t, false)
+	ln := listen(t)
+	recvErr := receiveOne(t, t.Context(), ln, sink, transfer.Options{})
+	conn := dial(t, corruptingProxy(t, ln.Addr(), flip))
+	_, sendErr := transfer.Send(t.Context(), conn, []transfer.Source{src}, transfer.Options{Compression: codec.None})
+	rerr := await(t, recvErr, "Receive")
+	if !errors.Is(rerr, transfer.ErrChecksum) {
+		t.Errorf("receiver's error = %v, want ErrChecksum", rerr)
+	}
+	if !errors.Is(sendErr, transfer.ErrChecksum) {
+		t.Errorf("sender's error = %v, want ErrChecksum", sendErr)
+	}
+	if pe := peerError(t, sendErr); pe.Code != framing.CodeChecksum {
+		t.Errorf("sender's error %+v, want code %d (checksum)", pe, framing.CodeChecksum)
+	}
+	onlyEntry(t, dir)
+}
+
+// TestCancel interrupts each side in mid-stream: the interrupted side
+// returns context.Canceled, and its peer learns of it as an abort rather
+// than a broken connection.
+func TestCancel(t *testing.T) {
+	// Enough that both sides are in the middle of the data.
+	const after = 4 * transfer.ChunkSize
+	for _, side := range []string{"sender", "receiver"} {
+		t.Run(side, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			// Cancelled from the Progress callback, so the cancel lands
+			// while data is moving without any sleep.
+			interrupt := transfer.Options{Progress: func(p transfer.Progress) {
+				if p.Bytes >= after {
+					cancel()
+				}
+			}}
+			sendCtx, sendOpts := t.Context(), transfer.Options{}
+			recvCtx, recvOpts := t.Context(), transfer.Options{}
+			if side == "sender" {
+				sendCtx, sendOpts = ctx, interrupt
+			} else {
+				recvCtx, recvOpts = ctx, interrupt
+			}
+			sink, dir := newDirSink(t, false)
+			ln := listen(t)
+			recvErr := receiveOne(t, recvCtx, ln, sink, recvOpts)
+			_, sendErr := transfer.Send(sendCtx, dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("endless", endless{})}, sendOpts)
+			rerr := await(t, recvErr, "Receive")
+			interrupted, peer, peerErr := sendErr, framing.RoleReceiver, rerr
+			if side == "sender" {
+				peer = framing.RoleSender
+			} else {
+				interrupted, peerErr = rerr, sendErr
+			}
+			if !errors.Is(interrupted, context.Canceled) {
+				t.Errorf("%s returned %v, want context.Canceled", side, interrupted)
+			}
+			if pe := peerError(t, peerErr); !pe.Aborted || pe.Role != peer {
+				t.Errorf("its peer returned %+v; want an abort from the %s", pe, side)
+			}
+			onlyEntry(t, dir)
+		})
+	}
+}
+
+// helloFrame is a complete hello frame, as a raw peer sends it.
+func helloFrame(role framing.Role, version uint8) []byte {
+	return framing.AppendFrame(nil, framing.TypeHello, framing.AppendHello(nil, framing.Hello{Version: version, Role: role, Capabilities: codec.Capabilities}))
+}
+
+// TestDeadPeer checks that a peer that completes the hello and then says
+// nothing more is given up on after the timeout, on either side.
+func TestDeadPeer(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	// A receiver that stops reading too: the sender's socket fills and its
+	// writer blocks, which must not keep Send from returning. -z none, or
+	// the endless stream's pattern compresses so well it never fills the
+	// socket.
+	t.Run("receiver silent, not reading", func(t *testing.T) {
+		t.Parallel()
+		ln := listen(t)
+		release := make(chan struct{})
+		peerDone := fakePeer(ln, func(conn net.Conn) {
+			_, _ = conn.Write(helloFrame(framing.RoleReceiver, framing.Version))
+			<-release
+		})
+		_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("x", endless{})}, transfer.Options{Timeout: timeout, Compression: codec.None})
+		close(release)
+		if !errors.Is(err, transfer.ErrTimeout) {
+			t.Errorf("Send = %v, want ErrTimeout", err)
+		}
+		await(t, peerDone, "the silent receiver")
+	})
+	t.Run("receiver silent", func(t *testing.T) {
+		t.Parallel()
+		ln := listen(t)
+		release := make(chan struct{})
+		peerDone := fakePeer(ln, func(conn net.Conn) {
+			// Reads and drops everything, so the sender is never blocked
+			// on a full socket, and answers nothing; after the sender's
+			// half-close it holds the connection open until Send is done,
+			// as a hung receiver would.
+			_, _ = conn.Write(helloFrame(framing.RoleReceiver, framing.Version))
+			_, _ = io.Copy(io.Discard, conn)
+			<-release
+		})
+		src := transfer.StreamSource("x", bytes.NewReader(textBytes(1000)))
+		_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{src}, transfer.Options{Timeout: timeout})
+		close(release)
+		if !errors.Is(err, transfer.ErrTimeout) {
+			t.Errorf("Send = %v, want ErrTimeout", err)
+		}
+		await(t, peerDone, "the silent receiver")
+	})
+	for _, tt := range []struct {
+		name   string
+		frames []byte
+	}{
+		{"sender silent after hello", nil},
+		// A file is open when the sender falls silent: it must be discarded.
+		{"sender silent mid-file", bytes.Join([][]byte{
+			framing.AppendFrame(nil, framing.TypeOffer, framing.AppendOffer(nil, framing.Offer{Files: 1, Bytes: 100})),
+			framing.AppendFrame(nil, framing.TypeFile, framing.AppendFile(nil, framing.File{Name: "partial", Size: 100, Mode: 0o644})),
+			framing.AppendFrame(nil, framing.TypeData, framing.AppendData(nil, framing.Data{RawLen: 10, Body: textBytes(10)})),
+		}, nil)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sink, dir := newDirSink(t, false)
+			ln := listen(t)
+			recvErr := receiveOne(t, t.Context(), ln, sink, transfer.Options{Timeout: timeout})
+			conn := dial(t, ln.Addr())
+			defer conn.Close()
+			if _, err := conn.Write(append(helloFrame(framing.RoleSender, framing.Version), tt.frames...)); err != nil {
+				t.Fatal(err)
+			}
+			if err := await(t, recvErr, "Receive"); !errors.Is(err, transfer.ErrTimeout) {
+				t.Errorf("Receive = %v, want ErrTimeout", err)
+			}
+			onlyEntry(t, dir)
+		})
+	}
+}

@@ -1,0 +1,350 @@
+package transfer_test
+
+import (
+	"bytes"
+	"errors"
+	"hash/crc32"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"ferry/codec"
+	"ferry/framing"
+	"ferry/transfer"
+)
+
+// Frame builders for raw peers: each returns a whole frame as it goes on
+// the wire.
+
+func offerFrame(files uint32, n uint64) []byte {
+	return framing.AppendFrame(nil, framing.TypeOffer, framing.AppendOffer(nil, framing.Offer{Files: files, Bytes: n}))
+}
+
+func fileFrame(index uint32, name string, size uint64) []byte {
+	return fileFrameKind(index, name, size, framing.KindRegular)
+}
+
+func fileFrameKind(index uint32, name string, size uint64, kind framing.Kind) []byte {
+	f := framing.File{Index: index, Kind: kind, Mode: 0o644, ModTime: 1_600_000_000_000_000_000, Size: size, Name: name}
+	return framing.AppendFrame(nil, framing.TypeFile, framing.AppendFile(nil, f))
+}
+
+func dataFrame(off uint64, c framing.Codec, rawLen int, body []byte) []byte {
+	d := framing.Data{Offset: off, Codec: c, RawLen: uint32(rawLen), Body: body}
+	return framing.AppendFrame(nil, framing.TypeData, framing.AppendData(nil, d))
+}
+
+func rawData(off uint64, body string) []byte {
+	return dataFrame(off, framing.CodecNone, len(body), []byte(body))
+}
+
+func endFrame(size uint64, digest uint32) []byte {
+	e := framing.End{Size: size, Algorithm: framing.ChecksumCRC32C, Digest: digest}
+	return framing.AppendFrame(nil, framing.TypeEnd, framing.AppendEnd(nil, e))
+}
+
+func totalsFrame(t framing.Type, files uint32, n uint64) []byte {
+	return framing.AppendFrame(nil, t, framing.AppendTotals(nil, framing.Totals{Files: files, Bytes: n}))
+}
+
+func crc(s string) uint32 {
+	return crc32.Checksum([]byte(s), castagnoli)
+}
+
+// header is a frame header declaring n payload bytes, with no payload.
+func header(t framing.Type, n uint32) []byte {
+	return []byte{byte(t), byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+}
+
+// compressed encodes raw in mode, which must shrink it.
+func compressed(t *testing.T, mode codec.Mode, raw []byte) (framing.Codec, []byte) {
+	t.Helper()
+	enc, err := codec.NewEncoder(mode, codec.Capabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	c, body := enc.Encode(make([]byte, codec.MaxEncodedLen(len(raw))), raw)
+	if c == framing.CodecNone {
+		t.Fatalf("%s did not compress %d bytes", mode, len(raw))
+	}
+	return c, body
+}
+
+func cat(parts ...[]byte) []byte {
+	return bytes.Join(parts, nil)
+}
+
+// rawSend plays a sender that writes stream and half-closes, against Receive
+// into a fresh DirSink. It returns the frames the receiver sent back, the
+// receiving directory, and Receive's error.
+func rawSend(t *testing.T, stream []byte) (frames []rawFrame, dir string, recvErr error) {
+	t.Helper()
+	sink, dir := newDirSink(t, false)
+	ln := listen(t)
+	errc := receiveOne(t, t.Context(), ln, sink, transfer.Options{})
+	conn := dial(t, ln.Addr())
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(guard))
+	if _, err := conn.Write(stream); err != nil {
+		t.Fatalf("writing to the receiver: %v", err)
+	}
+	// The half-close ends the receiver's wait for more, so a failing
+	// receiver's drain finishes at once rather than after its linger time.
+	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	frames = readAll(t, conn)
+	return frames, dir, await(t, errc, "Receive")
+}
+
+type rawFrame struct {
+	t framing.Type
+	p []byte
+}
+
+// readAll reads frames until the peer closes.
+func readAll(t *testing.T, conn net.Conn) []rawFrame {
+	t.Helper()
+	var frames []rawFrame
+	fr := framing.NewReader(conn)
+	for {
+		typ, p, err := fr.ReadFrame()
+		if err == io.EOF {
+			return frames
+		}
+		if err != nil {
+			t.Fatalf("reading from the peer after %d frames: %v", len(frames), err)
+		}
+		frames = append(frames, rawFrame{typ, bytes.Clone(p)})
+	}
+}
+
+// TestRawSenderValid is the control for TestHostileSender: the frame
+// builders make a transfer the receiver accepts, so each hostile case fails
+// for its one defect only.
+func TestRawSenderValid(t *testing.T) {
+	stream := cat(helloFrame(framing.RoleSender, framing.Version),
+		offerFrame(1, 3), fileFrame(0, "f", 3), rawData(0, "abc"), endFrame(3, crc("abc")), totalsFrame(framing.TypeDone, 1, 3))
+	frames, dir, err := rawSend(t, stream)
+	if err != nil {
+		t.Fatalf("Receive: %v", err)
+	}
+	var types []framing.Type
+	for _, f := range frames {
+		types = append(types, f.t)
+	}
+	if want := []framing.Type{framing.TypeHello, framing.TypeAck, framing.TypeComplete}; !equalTypes(types, want) {
+		t.Fatalf("receiver sent %v, want %v", types, want)
+	}
+	onlyEntry(t, dir, "f")
+}
+
+func equalTypes(a, b []framing.Type) bool {
+	return len(a) == len(b) && string(bytesOf(a)) == string(bytesOf(b))
+}
+
+func bytesOf(ts []framing.Type) []byte {
+	b := make([]byte, len(ts))
+	for i, t := range ts {
+		b[i] = byte(t)
+	}
+	return b
+}
+
+// TestHostileSender feeds the receiver what no ferry sender sends. Each case
+// must end Receive with an error, tell the peer why in an error frame, and
+// leave nothing on disk but files completed before the fault.
+func TestHostileSender(t *testing.T) {
+	hello := helloFrame(framing.RoleSender, framing.Version)
+	// A transfer of one three-byte file "f", opened but not yet filled.
+	open := cat(hello, offerFrame(1, 3), fileFrame(0, "f", 3))
+	// The same file, complete and acknowledged.
+	full := cat(open, rawData(0, "abc"), endFrame(3, crc("abc")))
+	zc, zBomb := compressed(t, codec.Zstd, make([]byte, framing.MaxChunk))
+	sc, sBomb := compressed(t, codec.S2, make([]byte, framing.MaxChunk))
+	_, sText := compressed(t, codec.S2, textBytes(1000))
+	dataHdr := rawData(0, "abc")
+	tests := []struct {
+		name    string
+		stream  []byte
+		wantErr error    // the receiver's error must satisfy errors.Is; nil for any
+		wantMsg string   // and contain this, if set
+		code    uint16   // the error frame's code; 0 where no code is meaningful
+		files   []string // what the directory holds afterwards
+	}{
+		// Not a ferry peer at all: the first bytes decide.
+		{name: "http request", stream: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), wantErr: framing.ErrNotFerry, wantMsg: "not speaking the ferry protocol"},
+		{name: "ssh banner", stream: []byte("SSH-2.0-OpenSSH_9.6\r\n"), wantErr: framing.ErrNotFerry},
+		{name: "tls client hello", stream: []byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc}, wantErr: framing.ErrNotFerry},
+		{name: "hello without magic", stream: framing.AppendFrame(nil, framing.TypeHello, []byte("hello!")), wantErr: framing.ErrNotFerry},
+		{name: "ping before hello", stream: framing.AppendFrame(nil, framing.TypePing, nil), wantErr: framing.ErrNotFerry},
+		{name: "hello over MaxPayload", stream: header(framing.TypeHello, framing.MaxPayload+1), wantErr: framing.ErrNotFerry},
+		{name: "empty stream", stream: nil, wantErr: io.EOF},
+
+		// A ferry peer that cannot be served.
+		{name: "version 2", stream: helloFrame(framing.RoleSender, 2), wantMsg: "version 2", code: framing.CodeVersion},
+		{name: "another receiver", stream: helloFrame(framing.RoleReceiver, framing.Version), wantMsg: "also a receiver", code: framing.CodeProtocol},
+
+		// Frames out of place. The oversized header comes with no payload
+		// and then end of stream: a receiver that tried to read (and so
+		// allocate) the declared payload would report ErrTruncated instead.
+		{name: "frame over MaxPayload", stream: cat(hello, header(framing.TypeData, 0xFFFFFFFF)), wantErr: framing.ErrFrameTooLarge, code: framing.CodeProtocol},
+		{name: "second hello", stream: cat(hello, hello), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+		{name: "file before offer", stream: cat(hello, fileFrame(0, "f", 3)), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+		{name: "offer of no files", stream: cat(hello, offerFrame(0, 0)), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+		{name: "second offer", stream: cat(hello, offerFrame(1, 3), offerFrame(1, 3)), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+		{name: "data before file", stream: cat(hello, offerFrame(1, 3), rawData(0, "abc")), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+		{name: "end before file", stream: cat(hello, offerFrame(1, 3), endFrame(0, 0)), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+		{name: "file inside file", stream: cat(open, fileFrame(1, "g", 3)), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+		{name: "first file index 1", stream: cat(hello, offerFrame(2, 6), fileFrame(1, "f", 3)), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+		{name: "more files than offered", stream: cat(full, fileFrame(1, "g", 3)), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol, files: []string{"f"}},
+		{name: "done inside file", stream: cat(open, totalsFrame(framing.TypeDone, 1, 0)), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+		{name: "done with wrong bytes", stream: cat(full, totalsFrame(framing.TypeDone, 1, 4)), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol, files: []string{"f"}},
+		{name: "done short of the offer", stream: cat(hello, offerFrame(2, 6), fileFrame(0, "f", 3), rawData(0, "abc"), endFrame(3, crc("abc")), totalsFrame(framing.TypeDone, 1, 3)), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol, files: []string{"f"}},
+		{name: "ack from the sender", stream: cat(open, totalsFrame(framing.TypeAck, 0, 3)), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+		{name: "unknown frame type", stream: cat(open, framing.AppendFrame(nil, framing.Type(0x7f), nil)), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+
+		// Data that does not fit the file.
+		{name: "data at offset 1", stream: cat(open, rawData(1, "bc")), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+		{name: "data skipping ahead", stream: cat(hello, offerFrame(1, 6), fileFrame(0, "f", 6), rawData(0, "ab"), rawData(3, "def")), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+		{name: "data repeated", stream: cat(hello, offerFrame(1, 6), fileFrame(0, "f", 6), rawData(0, "abc"), rawData(0, "abc")), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+		{name: "data beyond the size", stream: cat(open, rawData(0, "abcd")), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+		{name: "compressed data beyond the size", stream: cat(open, dataFrame(0, framing.CodecS2, 1000, sText)), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+		{name: "end short of the size", stream: cat(open, rawData(0, "ab"), endFrame(2, crc("ab"))), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+		{name: "end size not what arrived", stream: cat(open, rawData(0, "abc"), endFrame(2, crc("abc"))), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+		{name: "wrong checksum", stream: cat(open, rawData(0, "abc"), endFrame(3, crc("abd"))), wantErr: transfer.ErrChecksum, code: framing.CodeChecksum},
+		{name: "raw length not the body's", stream: cat(open, dataHdr[:framing.HeaderLen+12], []byte{4}, []byte("abc")), wantErr: framing.ErrMalformed, code: framing.CodeProtocol},
+
+		// Bodies that decode to more than they declare: refused before the
+		// receiver makes room for what they expand to.
+		{name: "zstd bomb", stream: cat(hello, offerFrame(1, 100), fileFrame(0, "f", 100), dataFrame(0, zc, 100, zBomb)), wantErr: codec.ErrCorrupt, code: framing.CodeProtocol},
+		{name: "s2 bomb", stream: cat(hello, offerFrame(1, 100), fileFrame(0, "f", 100), dataFrame(0, sc, 100, sBomb)), wantErr: codec.ErrCorrupt, code: framing.CodeProtocol},
+		{name: "zstd garbage", stream: cat(open, dataFrame(0, framing.CodecZstd, 3, []byte("xyzzy"))), wantErr: codec.ErrCorrupt, code: framing.CodeProtocol},
+		{name: "s2 garbage", stream: cat(open, dataFrame(0, framing.CodecS2, 3, []byte{0x03, 0xff, 0xff, 0xff})), wantErr: codec.ErrCorrupt, code: framing.CodeProtocol},
+		{name: "unknown codec", stream: cat(open, dataFrame(0, framing.Codec(9), 3, []byte("abc"))), wantErr: framing.ErrMalformed, code: framing.CodeProtocol},
+
+		// Names that would escape the directory, hide, or drive a terminal.
+		{name: "name ../x", stream: cat(hello, offerFrame(1, 3), fileFrame(0, "../x", 3)), code: framing.CodeBadName},
+		{name: "name a/../../x", stream: cat(hello, offerFrame(1, 3), fileFrame(0, "a/../../x", 3)), code: framing.CodeBadName},
+		{name: "name /etc/passwd", stream: cat(hello, offerFrame(1, 3), fileFrame(0, "/etc/passwd", 3)), code: framing.CodeBadName},
+		{name: "name with escape sequence", stream: cat(hello, offerFrame(1, 3), fileFrame(0, "a\x1b[31m", 3)), code: framing.CodeBadName},
+		{name: "name C:x", stream: cat(hello, offerFrame(1, 3), fileFrame(0, "C:x", 3)), code: framing.CodeBadName},
+		{name: `name ..\x`, stream: cat(hello, offerFrame(1, 3), fileFrame(0, `..\x`, 3)), code: framing.CodeBadName},
+		{name: "name .", stream: cat(hello, offerFrame(1, 3), fileFrame(0, ".", 3)), code: framing.CodeBadName},
+		{name: "name a//b", stream: cat(hello, offerFrame(1, 3), fileFrame(0, "a//b", 3)), code: framing.CodeBadName},
+		{name: "name of a temporary file", stream: cat(hello, offerFrame(1, 3), fileFrame(0, ".ferry-0123456789ab-x.part", 3)), code: framing.CodeBadName},
+		{name: "name element over 255 bytes", stream: cat(hello, offerFrame(1, 3), fileFrame(0, strings.Repeat("n", 256), 3)), code: framing.CodeBadName},
+		{name: "name not UTF-8", stream: cat(hello, offerFrame(1, 3), fileFrame(0, "a\xffb", 3)), wantErr: framing.ErrMalformed, code: framing.CodeProtocol},
+		{name: "directory", stream: cat(hello, offerFrame(1, 0), fileFrameKind(0, "d", 0, framing.KindDir)), code: framing.CodeUnsupported},
+		{name: "symlink", stream: cat(hello, offerFrame(1, 0), fileFrameKind(0, "l", 0, framing.KindSymlink)), code: framing.CodeUnsupported},
+
+		// The sender stops early.
+		{name: "end of stream inside a file", stream: cat(open, rawData(0, "ab")), wantMsg: "closed the connection before its last frame"},
+		{name: "end of stream inside a frame", stream: cat(open, dataHdr[:len(dataHdr)-1]), wantErr: framing.ErrTruncated},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			frames, dir, err := rawSend(t, tt.stream)
+			if err == nil {
+				t.Fatal("Receive succeeded")
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("Receive = %v, want %v", err, tt.wantErr)
+			}
+			if tt.wantMsg != "" && !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("Receive = %q, want it to mention %q", err, tt.wantMsg)
+			}
+			onlyEntry(t, dir, tt.files...)
+
+			// The receiver explains itself in its last frame. Its hello may
+			// or may not come first: an error frame jumps the writer's
+			// queue, so a receiver that fails at once can drop its queued
+			// hello, which a ferry sender accepts (see link.hello).
+			if len(frames) == 0 {
+				t.Fatal("the receiver sent nothing")
+			}
+			last := frames[len(frames)-1]
+			if last.t != framing.TypeError {
+				t.Fatalf("receiver's last frame is %v, want an error frame", last.t)
+			}
+			for _, f := range frames[:len(frames)-1] {
+				// Acks only for the files completed before the fault.
+				if f.t != framing.TypeHello && f.t != framing.TypePing && (f.t != framing.TypeAck || len(tt.files) == 0) {
+					t.Errorf("receiver sent a %v frame before its error", f.t)
+				}
+			}
+			m, perr := framing.ParseError(last.p)
+			if perr != nil {
+				t.Fatalf("receiver's error frame: %v", perr)
+			}
+			if tt.code != 0 && m.Code != tt.code {
+				t.Errorf("error frame code %d (%q), want %d", m.Code, m.Message, tt.code)
+			}
+			// The message reaches the other user's terminal: whatever the
+			// hostile sender put in a name must arrive defused.
+			for _, r := range m.Message {
+				if unicode.IsControl(r) || r == utf8.RuneError {
+					t.Errorf("error frame message %q holds %U", m.Message, r)
+					break
+				}
+			}
+		})
+	}
+}
+
+// rawReceive plays a receiver that writes stream, then reads until the
+// sender closes, against Send of a small stream. It returns Send's error.
+func rawReceive(t *testing.T, stream []byte) error {
+	t.Helper()
+	ln := listen(t)
+	peerDone := fakePeer(ln, func(conn net.Conn) {
+		_ = conn.SetDeadline(time.Now().Add(guard))
+		_, _ = conn.Write(stream)
+		_, _ = io.Copy(io.Discard, conn)
+	})
+	src := transfer.StreamSource("x", bytes.NewReader(textBytes(1000)))
+	_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{src}, transfer.Options{})
+	await(t, peerDone, "the raw receiver")
+	return err
+}
+
+// TestHostileReceiver feeds the sender what no ferry receiver sends.
+func TestHostileReceiver(t *testing.T) {
+	hello := helloFrame(framing.RoleReceiver, framing.Version)
+	tests := []struct {
+		name    string
+		stream  []byte
+		wantErr error
+		wantMsg string
+	}{
+		{name: "http response", stream: []byte("HTTP/1.1 400 Bad Request\r\n\r\n"), wantErr: framing.ErrNotFerry},
+		{name: "another sender", stream: helloFrame(framing.RoleSender, framing.Version), wantMsg: "also a sender"},
+		{name: "version 2", stream: helloFrame(framing.RoleReceiver, 2), wantMsg: "version 2"},
+		{name: "ack of a file never sent", stream: cat(hello, framing.AppendFrame(nil, framing.TypeAck, framing.AppendAck(nil, framing.Ack{Index: 7, Size: 3}))), wantErr: transfer.ErrProtocol},
+		{name: "complete before the data", stream: cat(hello, totalsFrame(framing.TypeComplete, 1, 1000)), wantErr: transfer.ErrProtocol},
+		{name: "data from the receiver", stream: cat(hello, rawData(0, "abc")), wantErr: transfer.ErrProtocol},
+		{name: "frame over MaxPayload", stream: cat(hello, header(framing.TypeAck, framing.MaxPayload+1)), wantErr: framing.ErrFrameTooLarge},
+		{name: "closes after hello", stream: hello, wantMsg: "closed the connection before confirming"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := rawReceive(t, tt.stream)
+			if err == nil {
+				t.Fatal("Send succeeded")
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("Send = %v, want %v", err, tt.wantErr)
+			}
+			if tt.wantMsg != "" && !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("Send = %q, want it to mention %q", err, tt.wantMsg)
+			}
+		})
+	}
+}

@@ -1,0 +1,134 @@
+package transfer_test
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"ferry/transfer"
+)
+
+func TestCheckName(t *testing.T) {
+	long := strings.Repeat("n", 255)
+	tests := []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"plain", "file.txt", true},
+		{"nested", "a/b/c.txt", true},
+		{"dot file", ".bashrc", true},
+		{"dots inside", "a..b", true},
+		{"three dots", "...", true},
+		{"spaces", "my file (1).txt", true},
+		{"unicode", "docs/résumé 日本.txt", true},
+		{"emoji", "😀.png", true},
+		{"colon later", "ab:c", true},
+		{"element of 255 bytes", long, true},
+		{"255-byte elements", long + "/" + long, true},
+		// A real U+FFFD is a character like any other; only invalid bytes,
+		// which range also reports as U+FFFD, are refused.
+		{"U+FFFD", "a\uFFFDb", true},
+		{"ferry prefix without suffix", ".ferry-x", true},
+		{"part suffix without prefix", "x.part", true},
+
+		{"empty", "", false},
+		{"absolute", "/etc/passwd", false},
+		{"root", "/", false},
+		{"dot dot", "..", false},
+		{"dot dot first", "../x", false},
+		{"dot dot inside", "a/../../x", false},
+		{"dot dot last", "a/..", false},
+		{"dot", ".", false},
+		{"dot element", "a/./b", false},
+		{"leading dot slash", "./a", false},
+		{"empty element", "a//b", false},
+		{"trailing slash", "a/", false},
+		{"backslash", `a\b`, false},
+		{"windows dot dot", `..\x`, false},
+		{"drive letter", "C:x", false},
+		{"drive root", `C:\x`, false},
+		{"drive only", "c:", false},
+		{"escape sequence", "a\x1b[31m", false},
+		{"newline", "a\nb", false},
+		{"carriage return", "a\rb", false},
+		{"tab", "a\tb", false},
+		{"nul", "a\x00b", false},
+		{"delete", "a\x7fb", false},
+		{"C1 control", "a\u0085b", false},
+		{"CSI C1", "a\u009b31m", false},
+		{"invalid byte", "a\xffb", false},
+		{"cut rune", "a\xc3", false},
+		{"surrogate", "\xed\xa0\x80", false},
+		{"element over 255 bytes", long + "n", false},
+		{"nested element over 255 bytes", "a/" + long + "n", false},
+		{"temporary file", ".ferry-0123456789ab-x.part", false},
+		{"nested temporary file", "d/.ferry-0123456789ab-x.part", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := transfer.CheckName(tt.in)
+			if (err == nil) != tt.ok {
+				t.Fatalf("CheckName(%q) = %v, want ok=%v", tt.in, err, tt.ok)
+			}
+			// A refusal shows the name to the user; it must come defused.
+			if err != nil {
+				if msg := err.Error(); !utf8.ValidString(msg) || strings.ContainsAny(msg, "\x1b\n\r\t\x00\x7f\u009b") {
+					t.Fatalf("CheckName(%q) error %q holds invalid or control characters", tt.in, msg)
+				}
+			}
+		})
+	}
+}
+
+func TestQuote(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{"empty", "", ""},
+		{"plain", "file.txt", "file.txt"},
+		{"path", "a/b c.txt", "a/b c.txt"},
+		{"unicode", "résumé 日本 😀", "résumé 日本 😀"},
+		// U+FFFD is printable and must survive as itself, not as the
+		// bytes of an invalid sequence.
+		{"U+FFFD", "a\uFFFDb", "a\uFFFDb"},
+		{"U+FFFD only", "\uFFFD", "\uFFFD"},
+		{"U+FFFD then invalid", "\uFFFD\xff", "\uFFFD\\xff"},
+		{"invalid then U+FFFD", "\xff\uFFFD", "\\xff\uFFFD"},
+		{"escape sequence", "a\x1b[31mred", `a\u001b[31mred`},
+		{"title escape", "\x1b]0;pwned\x07", `\u001b]0;pwned\u0007`},
+		{"newline", "a\nb", `a\u000ab`},
+		{"carriage return", "a\rb", `a\u000db`},
+		{"tab", "a\tb", `a\u0009b`},
+		{"nul", "\x00", `\u0000`},
+		{"delete", "\x7f", `\u007f`},
+		{"C1 CSI", "\u009b2J", `\u009b2J`},
+		{"next line", "\u0085", `\u0085`},
+		{"line separator", "a\u2028b", `a\u2028b`},
+		{"paragraph separator", "a\u2029b", `a\u2029b`},
+		// Bidi controls make a name read differently from what it is
+		// ("txt.exe" shown as "exe.txt").
+		{"right-to-left override", "a\u202etxt.exe", `a\u202etxt.exe`},
+		{"right-to-left mark", "\u200f", `\u200f`},
+		{"isolate", "\u2066x\u2069", `\u2066x\u2069`},
+		{"invalid byte", "a\xffb", `a\xffb`},
+		{"cut rune", "a\xc3", `a\xc3`},
+		{"cut 3-byte rune", "\xe2\x82", `\xe2\x82`},
+		{"surrogate", "\xed\xa0\x80", `\xed\xa0\x80`},
+		{"overlong slash", "\xc0\xaf", `\xc0\xaf`},
+		{"backslash kept", `a\b`, `a\b`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := transfer.Quote(tt.in)
+			if got != tt.want {
+				t.Fatalf("Quote(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+			if !utf8.ValidString(got) {
+				t.Fatalf("Quote(%q) = %q is not valid UTF-8", tt.in, got)
+			}
+		})
+	}
+}
