@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -222,7 +223,7 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (*out
 
 	var bar *progress
 	opts := transfer.ServeOptions{
-		Options:  transfer.Options{Timeout: c.timeout, FileDone: func(r transfer.FileResult) { bar.finish(); out.fileDone("received", r) }},
+		Options:  transfer.Options{Timeout: c.timeout, FileDone: func(r transfer.FileResult) { bar.clear(); out.fileDone("received", r) }},
 		KeepOpen: *keep,
 		Connected: func(peer net.Addr) {
 			out.connected("connection from", peer)
@@ -287,19 +288,19 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	}
 	switch {
 	case len(pos) == 0:
-		return out, usagef("send needs a HOST and a file (or - for stdin)")
+		return out, usagef("send needs a HOST and what to send: files, directories, or - for stdin")
 	case len(pos) == 1:
-		return out, usagef("send needs a file to send after %s (or - for stdin)", pos[0])
-	case len(pos) > 2:
-		return out, usagef("send takes one file; %d were given", len(pos)-1)
+		return out, usagef("send needs files or directories to send after %s (or - for stdin)", pos[0])
+	case len(pos) > 2 && slices.Contains(pos[1:], "-"):
+		return out, usagef("- (stdin) is sent alone, not with other files")
 	}
 	if err := transfer.CheckName(*name); err != nil || strings.Contains(*name, "/") {
 		return out, usagef("--name %s: give a plain file name", transfer.Quote(*name))
 	}
-	var src transfer.Source
+	var sources []transfer.Source
 	if pos[1] == "-" {
-		src = transfer.StreamSource(*name, stdin)
-	} else if src, err = transfer.FileSource(pos[1]); err != nil {
+		sources = []transfer.Source{transfer.StreamSource(*name, stdin)}
+	} else if sources, err = transfer.Collect(pos[1:], out.skipped); err != nil {
 		return out, err
 	}
 	addr, err := dialAddr(pos[0])
@@ -313,11 +314,11 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	}
 	out.connected("connected to", conn.RemoteAddr())
 	bar := out.newProgress("sending")
-	s, err := transfer.Send(ctx, conn, []transfer.Source{src}, transfer.Options{
+	s, err := transfer.Send(ctx, conn, sources, transfer.Options{
 		Compression: compression,
 		Timeout:     c.timeout,
 		Progress:    bar.update,
-		FileDone:    func(r transfer.FileResult) { bar.finish(); out.fileDone("sent", r) },
+		FileDone:    func(r transfer.FileResult) { bar.clear(); out.fileDone("sent", r) },
 	})
 	bar.finish()
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -417,6 +418,9 @@ func mixedBytes(n int) []byte {
 func writeFile(t *testing.T, dir, name string, data []byte, mode os.FileMode, mtime time.Time) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(path, data, mode); err != nil {
 		t.Fatal(err)
 	}
@@ -779,9 +783,20 @@ func TestErrors(t *testing.T) {
 		{"missing source file", func(t *testing.T, dir string) *proc {
 			return send(t, dir, nil, "127.0.0.1:7575", "no-such-file.txt")
 		}, []string{"no-such-file.txt", "no such file"}},
-		{"source is a directory", func(t *testing.T, dir string) *proc {
-			return send(t, dir, nil, "127.0.0.1:7575", ".")
-		}, []string{"cannot send .", "not a regular file"}},
+		{"source is a named pipe", func(t *testing.T, dir string) *proc {
+			if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return send(t, dir, nil, "127.0.0.1:7575", "fifo")
+		}, []string{"cannot send fifo", "named pipe"}},
+		{"source is the root directory", func(t *testing.T, dir string) *proc {
+			return send(t, dir, nil, "127.0.0.1:7575", "/")
+		}, []string{"cannot send /", "below it"}},
+		{"two sources with one name", func(t *testing.T, dir string) *proc {
+			writeFile(t, dir, "a/x", []byte("1"), 0o644, time.Now())
+			writeFile(t, dir, "b/x", []byte("2"), 0o644, time.Now())
+			return send(t, dir, nil, "127.0.0.1:7575", "a/x", "b/x")
+		}, []string{"a/x", "b/x", "both would arrive as x"}},
 		{"missing destination directory", func(t *testing.T, dir string) *proc {
 			return start(t, dir, nil, nil, "recv", "-l", "127.0.0.1:0", "no-such-dir")
 		}, []string{"no-such-dir", "no such file or directory"}},
@@ -892,9 +907,9 @@ func TestUsage(t *testing.T) {
 		{"unknown flag after the args", []string{"send", "127.0.0.1:1", "f", "--bogus"}, []string{"unknown flag", "bogus", "ferry help"}},
 		{"flag without its value", []string{"send", "127.0.0.1:1", "f", "-z"}, []string{"-z", "ferry help"}},
 		{"bad -z mode", []string{"send", "-z", "gzip", "127.0.0.1:1", "f"}, []string{`unknown mode "gzip"`, "auto, zstd, s2 or none", "ferry help"}},
-		{"send without args", []string{"send"}, []string{"send needs a HOST and a file", "ferry help"}},
-		{"send without file", []string{"send", "127.0.0.1:1"}, []string{"send needs a file", "ferry help"}},
-		{"send with two files", []string{"send", "127.0.0.1:1", "a", "b"}, []string{"one file", "ferry help"}},
+		{"send without args", []string{"send"}, []string{"send needs a HOST and what to send", "ferry help"}},
+		{"send without file", []string{"send", "127.0.0.1:1"}, []string{"send needs files or directories", "ferry help"}},
+		{"send stdin with a file", []string{"send", "127.0.0.1:1", "a", "-"}, []string{"- (stdin) is sent alone", "ferry help"}},
 		{"send --timeout 0", []string{"send", "--timeout", "0", "127.0.0.1:1", "f"}, []string{"--timeout must be positive", "ferry help"}},
 		{"recv --timeout 0", []string{"recv", "--timeout", "0"}, []string{"--timeout must be positive", "ferry help"}},
 		{"recv --timeout not a duration", []string{"recv", "--timeout", "soon"}, []string{"soon", "timeout", "ferry help"}},

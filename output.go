@@ -145,20 +145,36 @@ func (o *output) fileDone(verb string, r transfer.FileResult) {
 		o.event("file", map[string]any{"name": r.Name, "bytes": r.Bytes, "seconds": secs, "checksum": r.Checksum})
 		return
 	}
-	o.say("%s %s: %s in %s (%s/s), %s", verb, transfer.Quote(r.Name), humanBytes(r.Bytes), roundDuration(r.Elapsed), humanBytes(rate(r.Bytes, secs)), r.Checksum)
+	o.say("%s %s: %s in %s (%s/s), %s", verb, transfer.Quote(r.Name), transfer.FormatBytes(r.Bytes), roundDuration(r.Elapsed), transfer.FormatBytes(rate(r.Bytes, secs)), r.Checksum)
 }
 
 func (o *output) summary(verb string, s transfer.Summary) {
 	secs := s.Elapsed.Seconds()
 	if o.json {
-		o.event("summary", map[string]any{"files": s.Files, "bytes": s.Bytes, "seconds": secs, "bytes_per_second": rate(s.Bytes, secs)})
+		o.event("summary", map[string]any{"files": s.Files, "dirs": s.Dirs, "bytes": s.Bytes, "seconds": secs, "bytes_per_second": rate(s.Bytes, secs)})
 		return
 	}
-	files := "files"
-	if s.Files == 1 {
-		files = "file"
+	what := plural(s.Files, "file", "files")
+	if s.Dirs > 0 {
+		what += " in " + plural(s.Dirs, "directory", "directories")
 	}
-	o.say("done: %s %d %s, %s in %s (%s/s)", verb, s.Files, files, humanBytes(s.Bytes), roundDuration(s.Elapsed), humanBytes(rate(s.Bytes, secs)))
+	o.say("done: %s %s, %s in %s (%s/s)", verb, what, transfer.FormatBytes(s.Bytes), roundDuration(s.Elapsed), transfer.FormatBytes(rate(s.Bytes, secs)))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// skipped warns that an entry of a sent directory stays behind.
+func (o *output) skipped(path, reason string) {
+	if o.json {
+		o.event("skipped", map[string]any{"path": path, "reason": reason})
+		return
+	}
+	o.say("skipping %s: %s", transfer.Quote(path), reason)
 }
 
 func rate(n int64, secs float64) int64 {
@@ -173,19 +189,6 @@ func roundDuration(d time.Duration) time.Duration {
 		return d.Round(time.Millisecond)
 	}
 	return d.Round(10 * time.Millisecond)
-}
-
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }
 
 // progress draws one bar on stderr when stderr is a terminal. A nil
@@ -206,18 +209,16 @@ func (o *output) newProgress(verb string) *progress {
 	return &progress{o: o, verb: verb}
 }
 
+// update moves the one bar of the whole transfer, naming the current file.
 func (p *progress) update(pr transfer.Progress) {
 	if p == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.bar == nil || p.name != pr.Name {
-		p.clear()
-		p.name = pr.Name
+	if p.bar == nil {
 		p.bar = progressbar.NewOptions64(pr.Total,
 			progressbar.OptionSetWriter(p.o.w),
-			progressbar.OptionSetDescription(p.verb+" "+transfer.Quote(pr.Name)),
 			progressbar.OptionShowBytes(true),
 			progressbar.OptionSetWidth(30),
 			progressbar.OptionThrottle(100*time.Millisecond),
@@ -227,24 +228,36 @@ func (p *progress) update(pr transfer.Progress) {
 			progressbar.OptionFullWidth(),
 		)
 	}
+	if p.name != pr.Name {
+		p.name = pr.Name
+		p.bar.Describe(p.verb + " " + transfer.Quote(pr.Name))
+	}
 	_ = p.bar.Set64(pr.Bytes)
 }
 
-// finish clears the bar so the next message starts on a clean line.
+// clear takes the bar off the screen so a message can be printed on a
+// clean line; the next update draws it again.
+func (p *progress) clear() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		_ = p.bar.Clear()
+	}
+}
+
+// finish removes the bar for good.
 func (p *progress) finish() {
 	if p == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.clear()
-}
-
-func (p *progress) clear() {
-	if p.bar == nil {
-		return
+	if p.bar != nil {
+		_ = p.bar.Finish()
+		_ = p.bar.Clear()
+		p.bar = nil
 	}
-	_ = p.bar.Finish()
-	_ = p.bar.Clear()
-	p.bar = nil
 }

@@ -189,8 +189,9 @@ func AppendFile(dst []byte, f File) []byte {
 }
 
 // ParseFile decodes a file payload. It checks the layout and that the name
-// is non-empty UTF-8 of at most MaxName bytes; whether the name is a safe
-// path is the receiver's decision.
+// is at most MaxName bytes; whether the name is acceptable (non-empty,
+// UTF-8, a safe relative path) is the receiver's decision, so that its
+// refusal can name the path.
 func ParseFile(p []byte) (File, error) {
 	if len(p) < fileFixedLen {
 		return File{}, fmt.Errorf("%w: file frame of %d bytes", ErrMalformed, len(p))
@@ -207,12 +208,8 @@ func ParseFile(p []byte) (File, error) {
 	switch {
 	case len(name) != n:
 		return File{}, fmt.Errorf("%w: file name length %d, frame holds %d", ErrMalformed, n, len(name))
-	case n == 0:
-		return File{}, fmt.Errorf("%w: empty file name", ErrMalformed)
 	case n > MaxName:
 		return File{}, fmt.Errorf("%w: file name of %d bytes, limit %d", ErrMalformed, n, MaxName)
-	case !utf8.Valid(name):
-		return File{}, fmt.Errorf("%w: file name is not UTF-8", ErrMalformed)
 	}
 	f.Name = string(name)
 	return f, nil

@@ -94,11 +94,15 @@ type failingSink struct {
 	committed int
 }
 
-func (s *failingSink) Accept(framing.Offer) error { return nil }
+func (s *failingSink) Begin(framing.Offer) (transfer.Batch, error) { return s, nil }
 
 func (s *failingSink) Create(framing.File) (transfer.Destination, error) {
 	return &failingDest{s}, nil
 }
+
+func (s *failingSink) Flush() error  { return nil }
+func (s *failingSink) Finish() error { return nil }
+func (s *failingSink) Close()        {}
 
 type failingDest struct{ s *failingSink }
 

@@ -351,9 +351,9 @@ func writeSource(t *testing.T, name string, data []byte, mode fs.FileMode, mtime
 	if err := os.Chtimes(path, mtime, mtime); err != nil {
 		t.Fatal(err)
 	}
-	src, err := transfer.FileSource(path)
-	if err != nil {
-		t.Fatalf("FileSource: %v", err)
+	srcs, err := transfer.Collect([]string{path}, func(p, why string) { t.Errorf("Collect skipped %s: %s", p, why) })
+	if err != nil || len(srcs) != 1 {
+		t.Fatalf("Collect(%s) = %d sources, %v; want one", path, len(srcs), err)
 	}
-	return src
+	return srcs[0]
 }

@@ -23,15 +23,40 @@ type receiver struct {
 	out  []byte // decompression buffer, allocated at the first compressed chunk
 
 	offer   framing.Offer
+	batch   Batch
+	entries uint32 // entries received, the next one's index
+	bytes   uint64 // data bytes received, in every entry
 	summary Summary
 
-	// The file being received.
+	// Entries committed but not yet flushed, so not yet acked.
+	queued      []queuedAck
+	queuedBytes uint64
+
+	// The entry being received.
 	dest    Destination
 	hdr     framing.File
 	written uint64
 	sum     uint32
 	started time.Time
 }
+
+// queuedAck is an entry that is verified and committed, waiting for the
+// batch's next Flush before the sender hears that it is in place.
+type queuedAck struct {
+	hdr     framing.File
+	size    uint64
+	sum     uint32
+	started time.Time
+}
+
+// Flush thresholds: a flush waits for this many files or bytes, or for the
+// oldest waiting file to be this old, so small files share one sync while a
+// big file is acked as soon as it is in place.
+const (
+	flushFiles = 256
+	flushBytes = 32 << 20
+	flushAge   = time.Second
+)
 
 // Receive serves one sender on conn: it writes each file to sink, verifies
 // its checksum, commits it, and acks it, and returns once the sender's last
@@ -59,6 +84,15 @@ func Receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summa
 	wg.Wait()
 	if r.dest != nil {
 		r.dest.Discard()
+	}
+	if r.batch != nil {
+		if r.l.firstErr() != nil {
+			// Files that arrived whole and verified are kept, as a
+			// successful transfer would have kept them; their acks
+			// cannot reach the sender any more.
+			_ = r.batch.Flush()
+		}
+		r.batch.Close()
 	}
 	err = r.l.firstErr()
 	if err != nil {
@@ -124,7 +158,8 @@ func (r *receiver) onOffer(p []byte) error {
 		return protocolErrorf("an offer of no files")
 	}
 	r.offer = o
-	return r.sink.Accept(o)
+	r.batch, err = r.sink.Begin(o)
+	return err
 }
 
 func (r *receiver) onFile(p []byte) error {
@@ -138,10 +173,13 @@ func (r *receiver) onFile(p []byte) error {
 	if err != nil {
 		return err
 	}
-	if f.Index != uint32(r.summary.Files) || f.Index >= r.offer.Files {
-		return protocolErrorf("file index %d where %d was due", f.Index, r.summary.Files)
+	if f.Index != r.entries || f.Index >= r.offer.Files {
+		return protocolErrorf("file index %d where %d was due", f.Index, r.entries)
 	}
-	dest, err := r.sink.Create(f)
+	if f.Kind == framing.KindDir && f.Size != 0 {
+		return protocolErrorf("directory %s with a size", Quote(f.Name))
+	}
+	dest, err := r.batch.Create(f)
 	if err != nil {
 		return err
 	}
@@ -163,6 +201,9 @@ func (r *receiver) onData(p []byte) error {
 	if r.hdr.Size != framing.UnknownSize && r.written+uint64(d.RawLen) > r.hdr.Size {
 		return protocolErrorf("more data than the %d bytes announced for %s", r.hdr.Size, Quote(r.hdr.Name))
 	}
+	if r.offer.Bytes != framing.UnknownSize && r.bytes+uint64(d.RawLen) > r.offer.Bytes {
+		return protocolErrorf("more data than the %d bytes offered for the whole transfer", r.offer.Bytes)
+	}
 	if d.Codec != framing.CodecNone && r.out == nil {
 		r.out = make([]byte, framing.MaxChunk)
 	}
@@ -175,7 +216,7 @@ func (r *receiver) onData(p []byte) error {
 		return err
 	}
 	r.written += uint64(len(raw))
-	r.summary.Bytes += int64(len(raw))
+	r.bytes += uint64(len(raw))
 	if r.opts.Progress != nil {
 		total := int64(-1)
 		if r.offer.Bytes != framing.UnknownSize {
@@ -185,7 +226,7 @@ func (r *receiver) onData(p []byte) error {
 		if r.hdr.Size != framing.UnknownSize {
 			size = int64(r.hdr.Size)
 		}
-		r.opts.Progress(Progress{Name: r.hdr.Name, FileBytes: int64(r.written), FileSize: size, Bytes: r.summary.Bytes, Total: total})
+		r.opts.Progress(Progress{Name: r.hdr.Name, FileBytes: int64(r.written), FileSize: size, Bytes: int64(r.bytes), Total: total})
 	}
 	return nil
 }
@@ -211,13 +252,40 @@ func (r *receiver) onEnd(p []byte) error {
 		return err
 	}
 	r.dest = nil
-	r.summary.Files++
-	if err := r.l.send(outFrame{t: framing.TypeAck, payload: framing.AppendAck(nil, framing.Ack{Index: r.hdr.Index, Size: r.written})}); err != nil {
+	r.entries++
+	r.queued = append(r.queued, queuedAck{hdr: r.hdr, size: r.written, sum: r.sum, started: r.started})
+	r.queuedBytes += r.written
+	if len(r.queued) >= flushFiles || r.queuedBytes >= flushBytes || time.Since(r.queued[0].started) >= flushAge {
+		return r.flush()
+	}
+	return nil
+}
+
+// flush puts every committed entry in place, durably, and only then acks
+// each one.
+func (r *receiver) flush() error {
+	if len(r.queued) == 0 {
+		return nil
+	}
+	if err := r.batch.Flush(); err != nil {
 		return err
 	}
-	if r.opts.FileDone != nil {
-		r.opts.FileDone(FileResult{Name: r.hdr.Name, Bytes: int64(r.written), Elapsed: time.Since(r.started), Checksum: checksumString(r.sum)})
+	for _, q := range r.queued {
+		if err := r.l.send(outFrame{t: framing.TypeAck, payload: framing.AppendAck(nil, framing.Ack{Index: q.hdr.Index, Size: q.size})}); err != nil {
+			return err
+		}
+		if q.hdr.Kind == framing.KindDir {
+			r.summary.Dirs++
+			continue
+		}
+		r.summary.Files++
+		r.summary.Bytes += int64(q.size)
+		if r.opts.FileDone != nil {
+			r.opts.FileDone(FileResult{Name: q.hdr.Name, Bytes: int64(q.size), Elapsed: time.Since(q.started), Checksum: checksumString(q.sum)})
+		}
 	}
+	r.queued = r.queued[:0]
+	r.queuedBytes = 0
 	return nil
 }
 
@@ -229,13 +297,21 @@ func (r *receiver) onDone(p []byte) error {
 		return err
 	}
 	switch {
+	case r.offer.Files == 0:
+		return protocolErrorf("done before the offer")
 	case r.dest != nil:
 		return protocolErrorf("done inside %s", Quote(r.hdr.Name))
-	case int(t.Files) != r.summary.Files || t.Files != r.offer.Files || t.Bytes != uint64(r.summary.Bytes):
-		return protocolErrorf("the sender says it sent %d files and %d bytes of %d offered; %d files and %d bytes arrived",
-			t.Files, t.Bytes, r.offer.Files, r.summary.Files, r.summary.Bytes)
+	case t.Files != r.entries || t.Files != r.offer.Files || t.Bytes != r.bytes:
+		return protocolErrorf("the sender says it sent %d entries and %d bytes of %d offered; %d entries and %d bytes arrived",
+			t.Files, t.Bytes, r.offer.Files, r.entries, r.bytes)
 	}
-	complete := framing.Totals{Files: uint32(r.summary.Files), Bytes: uint64(r.summary.Bytes)}
+	if err := r.flush(); err != nil {
+		return err
+	}
+	if err := r.batch.Finish(); err != nil {
+		return err
+	}
+	complete := framing.Totals{Files: r.entries, Bytes: r.bytes}
 	if err := r.l.send(outFrame{t: framing.TypeComplete, payload: framing.AppendTotals(nil, complete)}); err != nil {
 		return err
 	}

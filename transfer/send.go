@@ -29,9 +29,8 @@ type sender struct {
 	scratch []byte      // the buffer compression writes into; swapped with a pool buffer
 
 	mu      sync.Mutex
-	pending map[uint32]FileResult // files sent, waiting for their ack
-	started map[uint32]time.Time  // when each pending file started
-	current io.Closer             // the source being read, closed to unblock it on failure
+	pending map[uint32]pendingEntry // entries sent, waiting for their ack
+	current io.Closer               // the source being read, closed to unblock it on failure
 	summary Summary
 }
 
@@ -45,8 +44,7 @@ func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (S
 		l:       newLink(conn, framing.RoleSender, opts.timeout()),
 		opts:    opts,
 		sources: sources,
-		pending: make(map[uint32]FileResult),
-		started: make(map[uint32]time.Time),
+		pending: make(map[uint32]pendingEntry),
 		total:   0,
 	}
 	for _, src := range sources {
@@ -156,23 +154,34 @@ func (s *sender) readControl(hello chan<- framing.Hello, complete chan<- struct{
 	}
 }
 
+// pendingEntry is an entry sent and not yet acknowledged.
+type pendingEntry struct {
+	result FileResult
+	dir    bool
+	start  time.Time
+}
+
 func (s *sender) acked(a framing.Ack) error {
 	s.mu.Lock()
-	r, ok := s.pending[a.Index]
-	start := s.started[a.Index]
-	if ok {
-		delete(s.pending, a.Index)
-		delete(s.started, a.Index)
+	p, ok := s.pending[a.Index]
+	r := p.result
+	ok = ok && uint64(r.Bytes) == a.Size
+	switch {
+	case !ok:
+	case p.dir:
+		s.summary.Dirs++
+	default:
 		s.summary.Files++
 		s.summary.Bytes += r.Bytes
 	}
+	delete(s.pending, a.Index)
 	s.mu.Unlock()
-	if !ok || uint64(r.Bytes) != a.Size {
-		return protocolErrorf("the receiver acknowledged file %d with %d bytes, which was not sent", a.Index, a.Size)
+	if !ok {
+		return protocolErrorf("the receiver acknowledged entry %d with %d bytes, which was not sent", a.Index, a.Size)
 	}
 	// A file is done when the receiver has it durable, not when it left.
-	r.Elapsed = time.Since(start)
-	if s.opts.FileDone != nil {
+	r.Elapsed = time.Since(p.start)
+	if s.opts.FileDone != nil && !p.dir {
 		s.opts.FileDone(r)
 	}
 	return nil
@@ -185,9 +194,10 @@ func (s *sender) completed(p []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.pending) != 0 || int(t.Files) != len(s.sources) || t.Bytes != uint64(s.summary.Bytes) {
-		return protocolErrorf("the receiver confirmed %d files and %d bytes, but %d files and %d bytes were acknowledged of %d sent",
-			t.Files, t.Bytes, s.summary.Files, s.summary.Bytes, len(s.sources))
+	acked := s.summary.Files + s.summary.Dirs
+	if len(s.pending) != 0 || int(t.Files) != len(s.sources) || acked != len(s.sources) || t.Bytes != uint64(s.summary.Bytes) {
+		return protocolErrorf("the receiver confirmed %d entries and %d bytes, but %d entries and %d bytes were acknowledged of %d sent",
+			t.Files, t.Bytes, acked, s.summary.Bytes, len(s.sources))
 	}
 	return nil
 }
@@ -228,6 +238,9 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 	start := time.Now()
 	if len(src.Name) > framing.MaxName {
 		return 0, withCode(framing.CodeSource, fmt.Errorf("cannot send %s: name longer than %d bytes", src.Name, framing.MaxName))
+	}
+	if src.Mode.IsDir() {
+		return 0, s.sendDir(index, src, start)
 	}
 	rc, err := src.Open()
 	if err != nil {
@@ -288,11 +301,23 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 		return off, withCode(framing.CodeSource, fmt.Errorf("%s changed while being sent: it was %d bytes, %d were read", src.Name, src.Size, off))
 	}
 	s.mu.Lock()
-	s.pending[index] = FileResult{Name: src.Name, Bytes: off, Checksum: checksumString(sum)}
-	s.started[index] = start
+	s.pending[index] = pendingEntry{result: FileResult{Name: src.Name, Bytes: off, Checksum: checksumString(sum)}, start: start}
 	s.mu.Unlock()
 	end := framing.End{Size: uint64(off), Algorithm: framing.ChecksumCRC32C, Digest: sum}
 	return off, s.l.send(outFrame{t: framing.TypeEnd, payload: framing.AppendEnd(nil, end)})
+}
+
+// sendDir sends a directory entry: a file frame and an empty end frame.
+func (s *sender) sendDir(index uint32, src Source, start time.Time) error {
+	hdr := framing.File{Index: index, Kind: framing.KindDir, Mode: uint32(src.Mode.Perm()), ModTime: src.ModTime.UnixNano(), Size: 0, Name: src.Name}
+	if err := s.l.send(outFrame{t: framing.TypeFile, payload: framing.AppendFile(nil, hdr)}); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.pending[index] = pendingEntry{result: FileResult{Name: src.Name}, dir: true, start: start}
+	s.mu.Unlock()
+	end := framing.End{Algorithm: framing.ChecksumCRC32C}
+	return s.l.send(outFrame{t: framing.TypeEnd, payload: framing.AppendEnd(nil, end)})
 }
 
 // readChunk fills buf from a file, or returns what a stream has now so a

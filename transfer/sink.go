@@ -1,17 +1,12 @@
 package transfer
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path"
 	"strings"
 	"syscall"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -19,186 +14,55 @@ import (
 )
 
 // Sink is where a receiver puts what arrives. A Sink may serve several
-// connections at once.
+// connections at once; each transfer gets a Batch of its own.
 type Sink interface {
-	// Accept decides, before any file, whether the offered transfer can be
-	// taken at all.
-	Accept(o framing.Offer) error
-	// Create opens a destination for f. Nothing may appear under f's final
-	// name before the destination's Commit.
-	Create(f framing.File) (Destination, error)
+	// Begin decides, before any file, whether the offered transfer can be
+	// taken at all, and returns the Batch that receives it.
+	Begin(o framing.Offer) (Batch, error)
 }
 
-// Destination receives one file's bytes.
+// Batch receives the entries of one transfer, in order. Files are made
+// durable in groups: each committed file waits for the next Flush, which
+// syncs them together, so many small files do not each wait on the disk.
+type Batch interface {
+	// Create opens a destination for entry f, a file or a directory.
+	// Nothing may appear under a file's final name before a Flush.
+	Create(f framing.File) (Destination, error)
+	// Flush makes every committed destination durable and puts it under
+	// its final name.
+	Flush() error
+	// Finish ends a transfer whose every entry was flushed, giving
+	// directories their modes and times now that nothing more lands in
+	// them.
+	Finish() error
+	// Close removes whatever was not flushed. Always safe to call, also
+	// after Finish.
+	Close()
+}
+
+// Destination receives one entry's bytes.
 type Destination interface {
 	io.Writer
-	// Commit makes the file durable and puts it under its final name.
+	// Commit ends the entry's data, which the receiver has verified; the
+	// batch's next Flush puts it in place.
 	Commit() error
 	// Discard removes whatever was written. Safe to call after Commit, when
 	// it does nothing, and more than once.
 	Discard()
 }
 
-// DirSink writes files into a directory. Names are resolved inside the
-// directory with os.Root, so no name, symlink or ".." can reach outside it.
-type DirSink struct {
-	root      *os.Root
-	overwrite bool
-}
-
-// NewDirSink opens dir for receiving and checks that files can be created
-// in it. With overwrite, existing files are replaced; without it they are
-// refused.
-func NewDirSink(dir string, overwrite bool) (*DirSink, error) {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, fmt.Errorf("cannot receive into %s: %w", dir, unwrapPath(err))
+// FormatBytes renders n bytes for people: "512 B", "1.5 MB".
+func FormatBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
 	}
-	probeName := tempName("probe")
-	probe, err := root.OpenFile(probeName, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		_ = root.Close()
-		return nil, fmt.Errorf("cannot receive into %s: %w", dir, unwrapPath(err))
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
 	}
-	_ = probe.Close()
-	_ = root.Remove(probeName)
-	return &DirSink{root: root, overwrite: overwrite}, nil
-}
-
-// Close releases the directory.
-func (d *DirSink) Close() error {
-	return d.root.Close()
-}
-
-// Accept takes any offer; the checks are per file.
-func (d *DirSink) Accept(framing.Offer) error {
-	return nil
-}
-
-// Create checks f's name and opens a temporary file next to where f will
-// land.
-func (d *DirSink) Create(f framing.File) (Destination, error) {
-	if f.Kind != framing.KindRegular {
-		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("%s: only regular files are supported", Quote(f.Name)))
-	}
-	if err := CheckName(f.Name); err != nil {
-		return nil, withCode(framing.CodeBadName, err)
-	}
-	if !d.overwrite {
-		if _, err := d.root.Lstat(f.Name); err == nil {
-			return nil, existsError(f.Name)
-		}
-	}
-	dir := path.Dir(f.Name)
-	if dir != "." {
-		if err := d.root.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("cannot create directory %s: %w", Quote(dir), unwrapPath(err))
-		}
-	}
-	tmp := path.Join(dir, tempName(path.Base(f.Name)))
-	file, err := d.root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("cannot create %s: %w", Quote(f.Name), unwrapPath(err))
-	}
-	return &dirDest{sink: d, file: file, tmp: tmp, hdr: f}, nil
-}
-
-func existsError(name string) error {
-	return withCode(framing.CodeExists, fmt.Errorf("%s already exists on the receiver (use --overwrite to replace it)", Quote(name)))
-}
-
-// tempName is the hidden name a file has while it arrives.
-func tempName(base string) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return ".ferry-" + hex.EncodeToString(b[:]) + "-" + truncate(base, 64) + ".part"
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-type dirDest struct {
-	sink *DirSink
-	file *os.File
-	tmp  string
-	hdr  framing.File
-	done bool
-}
-
-func (d *dirDest) Write(p []byte) (int, error) {
-	n, err := d.file.Write(p)
-	if err != nil {
-		err = fmt.Errorf("writing %s: %w", Quote(d.hdr.Name), unwrapPath(err))
-	}
-	return n, err
-}
-
-// Commit syncs the temporary file, gives it the sender's mode and mtime,
-// renames it into place, and syncs the directory so the rename survives a
-// crash. Without --overwrite the rename must not replace a file that
-// appeared meanwhile, so it is a hard link, which fails if the name exists.
-func (d *dirDest) Commit() error {
-	name := d.hdr.Name
-	if err := d.file.Chmod(fs.FileMode(d.hdr.Mode) & fs.ModePerm); err != nil {
-		return fmt.Errorf("setting the mode of %s: %w", Quote(name), unwrapPath(err))
-	}
-	if err := d.file.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", Quote(name), unwrapPath(err))
-	}
-	if err := d.file.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", Quote(name), unwrapPath(err))
-	}
-	mtime := time.Unix(0, d.hdr.ModTime)
-	if err := d.sink.root.Chtimes(d.tmp, mtime, mtime); err != nil {
-		return fmt.Errorf("setting the time of %s: %w", Quote(name), unwrapPath(err))
-	}
-	root := d.sink.root
-	if d.sink.overwrite {
-		if err := root.Rename(d.tmp, name); err != nil {
-			return fmt.Errorf("renaming into %s: %w", Quote(name), unwrapPath(err))
-		}
-	} else {
-		err := root.Link(d.tmp, name)
-		switch {
-		case errors.Is(err, fs.ErrExist):
-			return existsError(name)
-		case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.ENOTSUP), errors.Is(err, syscall.EMLINK), errors.Is(err, syscall.EXDEV):
-			// No hard links here (FAT, some network file systems): check
-			// and rename, which leaves a small window for a race.
-			if _, serr := root.Lstat(name); serr == nil {
-				return existsError(name)
-			}
-			if err := root.Rename(d.tmp, name); err != nil {
-				return fmt.Errorf("renaming into %s: %w", Quote(name), unwrapPath(err))
-			}
-		case err != nil:
-			return fmt.Errorf("linking into %s: %w", Quote(name), unwrapPath(err))
-		default:
-			_ = root.Remove(d.tmp)
-		}
-	}
-	d.done = true
-	if dir, err := root.Open(path.Dir(name)); err == nil {
-		_ = dir.Sync()
-		_ = dir.Close()
-	}
-	return nil
-}
-
-func (d *dirDest) Discard() {
-	if d.done {
-		return
-	}
-	d.done = true
-	_ = d.file.Close()
-	_ = d.sink.root.Remove(d.tmp)
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }
 
 // StreamSink writes the data of exactly one file to a writer, such as
@@ -213,19 +77,39 @@ func NewStreamSink(w io.Writer) *StreamSink {
 	return &StreamSink{w: w}
 }
 
-// Accept refuses more than one file: concatenated files could not be told
+// Begin refuses more than one file: concatenated files could not be told
 // apart on the other end.
-func (s *StreamSink) Accept(o framing.Offer) error {
+func (s *StreamSink) Begin(o framing.Offer) (Batch, error) {
 	if o.Files != 1 {
-		return withCode(framing.CodeUnsupported, fmt.Errorf("the receiver writes to stdout and takes one file, not %d: send them to a directory instead", o.Files))
+		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("the receiver writes to stdout and takes one file, not %d entries: send them to a directory instead", o.Files))
+	}
+	return streamBatch{s.w}, nil
+}
+
+type streamBatch struct{ w io.Writer }
+
+func (b streamBatch) Create(f framing.File) (Destination, error) {
+	if f.Kind != framing.KindRegular {
+		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("%s is not a regular file; the receiver writes to stdout and takes one file", Quote(f.Name)))
+	}
+	return streamDest(b), nil
+}
+
+// Flush syncs the writer when it is a file; pipes and terminals cannot be
+// synced and need not be.
+func (b streamBatch) Flush() error {
+	f, ok := b.w.(*os.File)
+	if !ok {
+		return nil
+	}
+	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) && !errors.Is(err, syscall.EROFS) {
+		return fmt.Errorf("syncing stdout: %w", err)
 	}
 	return nil
 }
 
-// Create returns a destination that writes to the sink's writer.
-func (s *StreamSink) Create(framing.File) (Destination, error) {
-	return streamDest{s.w}, nil
-}
+func (streamBatch) Finish() error { return nil }
+func (streamBatch) Close()        {}
 
 type streamDest struct{ w io.Writer }
 
@@ -237,59 +121,52 @@ func (d streamDest) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Commit syncs the writer when it is a file; pipes and terminals cannot be
-// synced and need not be.
-func (d streamDest) Commit() error {
-	f, ok := d.w.(*os.File)
-	if !ok {
-		return nil
-	}
-	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) && !errors.Is(err, syscall.EROFS) {
-		return fmt.Errorf("syncing stdout: %w", err)
-	}
-	return nil
-}
-
-func (streamDest) Discard() {}
+func (streamDest) Commit() error { return nil }
+func (streamDest) Discard()      {}
 
 // CheckName reports whether name is acceptable as a relative path under
 // the receiving directory: slash-separated, no empty, "." or ".." elements,
 // no backslashes, drive letters or control characters, and each element at
 // most 255 bytes.
 func CheckName(name string) error {
-	bad := func(why string) error {
+	if why := nameProblem(name); why != "" {
 		return fmt.Errorf("refusing file name %s: %s", Quote(name), why)
 	}
+	return nil
+}
+
+// nameProblem says what makes name unacceptable, or "" if nothing does.
+func nameProblem(name string) string {
 	if name == "" {
-		return bad("empty")
+		return "empty"
 	}
 	if strings.HasPrefix(name, "/") {
-		return bad("absolute path")
+		return "absolute path"
 	}
 	if len(name) >= 2 && name[1] == ':' {
-		return bad("drive letter")
+		return "drive letter"
 	}
 	for i, r := range name {
 		switch {
 		case r == '\\':
-			return bad("backslash")
+			return "backslash"
 		case r == utf8.RuneError && !strings.HasPrefix(name[i:], "\uFFFD"), unicode.IsControl(r):
-			return bad("control or invalid character")
+			return "control or invalid character"
 		}
 	}
 	for _, elem := range strings.Split(name, "/") {
 		switch {
 		case elem == "", elem == ".":
-			return bad("empty or '.' element")
+			return "empty or '.' element"
 		case elem == "..":
-			return bad("'..' element")
+			return "'..' element"
 		case len(elem) > 255:
-			return bad("element longer than 255 bytes")
+			return "element longer than 255 bytes"
 		case strings.HasPrefix(elem, ".ferry-") && strings.HasSuffix(elem, ".part"):
-			return bad("reserved for ferry's temporary files")
+			return "reserved for ferry's temporary files"
 		}
 	}
-	return nil
+	return ""
 }
 
 // Quote returns name with control characters and invalid UTF-8 escaped, so

@@ -13,8 +13,6 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
 
 	"ferry/codec"
@@ -75,8 +73,9 @@ type FileResult struct {
 
 // Summary describes a finished transfer.
 type Summary struct {
-	Files   int
-	Bytes   int64
+	Files   int   // regular files, or streams
+	Dirs    int   // directories
+	Bytes   int64 // data bytes of every file
 	Elapsed time.Duration
 }
 
@@ -84,32 +83,13 @@ func checksumString(sum uint32) string {
 	return fmt.Sprintf("crc32c:%08x", sum)
 }
 
-// Source is one file for Send.
+// Source is one entry for Send: a file, a stream or a directory.
 type Source struct {
-	Name    string // name on the receiver, slash-separated
-	Size    int64  // -1 for a stream of unknown length
-	Mode    fs.FileMode
+	Name    string      // name on the receiver, slash-separated
+	Size    int64       // -1 for a stream of unknown length; 0 for a directory
+	Mode    fs.FileMode // permission bits, and fs.ModeDir for a directory
 	ModTime time.Time
-	Open    func() (io.ReadCloser, error)
-}
-
-// FileSource describes the regular file at path, to be sent under its base
-// name.
-func FileSource(path string) (Source, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return Source{}, fmt.Errorf("cannot send %s: %w", path, unwrapPath(err))
-	}
-	if !info.Mode().IsRegular() {
-		return Source{}, fmt.Errorf("cannot send %s: not a regular file", path)
-	}
-	return Source{
-		Name:    filepath.Base(path),
-		Size:    info.Size(),
-		Mode:    info.Mode().Perm(),
-		ModTime: info.ModTime(),
-		Open:    func() (io.ReadCloser, error) { return os.Open(path) },
-	}, nil
+	Open    func() (io.ReadCloser, error) // nil for a directory
 }
 
 // StreamSource describes a stream of unknown length, such as stdin, to be

@@ -1,0 +1,410 @@
+package transfer
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"ferry/framing"
+)
+
+// MaxFiles is the most entries (files and directories) a DirSink takes in
+// one transfer. It bounds the memory a receiver spends on names.
+const MaxFiles = 1_000_000
+
+// syncFSThreshold is how many files a flush must hold before one syncfs of
+// the whole file system beats an fsync per file.
+const syncFSThreshold = 4
+
+// DirSink writes files into a directory. Names are resolved inside the
+// directory with os.Root, so no name, symlink or ".." can reach outside it,
+// and every directory on a file's path is checked not to be a symbolic
+// link, so ferry never writes through one even inside the directory.
+type DirSink struct {
+	root      *os.Root
+	dir       string
+	overwrite bool
+	foldCase  bool // the file system treats names that differ in case as one
+}
+
+// NewDirSink opens dir for receiving and checks that files can be created
+// in it. With overwrite, existing files are replaced; without it they are
+// refused.
+func NewDirSink(dir string, overwrite bool) (*DirSink, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot receive into %s: %w", dir, unwrapPath(err))
+	}
+	probeName := tempName("probe")
+	probe, err := root.OpenFile(probeName, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		_ = root.Close()
+		return nil, fmt.Errorf("cannot receive into %s: %w", dir, unwrapPath(err))
+	}
+	_ = probe.Close()
+	_, err = root.Lstat(strings.ToUpper(probeName))
+	_ = root.Remove(probeName)
+	return &DirSink{root: root, dir: dir, overwrite: overwrite, foldCase: err == nil}, nil
+}
+
+// Close releases the directory.
+func (d *DirSink) Close() error {
+	return d.root.Close()
+}
+
+// Begin refuses a transfer that cannot fit: more entries than MaxFiles, or
+// more bytes or files than the file system has room for.
+func (d *DirSink) Begin(o framing.Offer) (Batch, error) {
+	if o.Files > MaxFiles {
+		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("too many files: %d offered, the receiver takes at most %d in one transfer", o.Files, MaxFiles))
+	}
+	if free, ok := freeSpace(d.dir); ok {
+		if o.Bytes != framing.UnknownSize && o.Bytes > free.bytes {
+			return nil, withCode(framing.CodeNoSpace, fmt.Errorf("not enough space in %s: the transfer needs %s, %s is free", d.dir, FormatBytes(int64(min(o.Bytes, 1<<62))), FormatBytes(int64(free.bytes))))
+		}
+		if free.files >= 0 && int64(o.Files) > free.files {
+			return nil, withCode(framing.CodeNoSpace, fmt.Errorf("not enough room for %d files in %s: its file system has %d inodes free", o.Files, d.dir, free.files))
+		}
+	}
+	return &dirBatch{
+		sink:  d,
+		seen:  make(map[string]framing.Kind),
+		real:  make(map[string]struct{}),
+		dirty: make(map[string]struct{}),
+	}, nil
+}
+
+// dirBatch is one transfer into a DirSink.
+type dirBatch struct {
+	sink   *DirSink
+	seen   map[string]framing.Kind // every name in this transfer, case-folded if the file system folds
+	real   map[string]struct{}     // directories checked to be directories, not links
+	dirty  map[string]struct{}     // directories whose entries changed since the last flush
+	dirs   []framing.File          // directory entries, for Finish
+	queued []*dirDest              // committed files waiting for Flush
+	open   *dirDest                // the file being written
+}
+
+func (b *dirBatch) Create(f framing.File) (Destination, error) {
+	if err := CheckName(f.Name); err != nil {
+		return nil, withCode(framing.CodeBadName, err)
+	}
+	key := b.key(f.Name)
+	if _, dup := b.seen[key]; dup {
+		why := "it was already sent in this transfer"
+		if key != f.Name {
+			why = "it was already sent in this transfer, perhaps in other letter case, which the receiver's file system ignores"
+		}
+		return nil, withCode(framing.CodeBadName, fmt.Errorf("refusing file name %s: %s", Quote(f.Name), why))
+	}
+	b.seen[key] = f.Kind
+	switch f.Kind {
+	case framing.KindDir:
+		return b.createDir(f)
+	case framing.KindRegular:
+		return b.createFile(f)
+	}
+	return nil, withCode(framing.CodeUnsupported, fmt.Errorf("refusing %s: the receiver takes only files and directories, not kind %d", Quote(f.Name), f.Kind))
+}
+
+// key is name as the file system tells names apart.
+func (b *dirBatch) key(name string) string {
+	if b.sink.foldCase {
+		return strings.ToLower(name)
+	}
+	return name
+}
+
+func (b *dirBatch) createFile(f framing.File) (Destination, error) {
+	root := b.sink.root
+	dir := path.Dir(f.Name)
+	if err := b.ensureDir(f.Name, dir); err != nil {
+		return nil, err
+	}
+	if info, err := root.Lstat(f.Name); err == nil {
+		if !b.sink.overwrite {
+			return nil, existsError(f.Name)
+		}
+		if info.IsDir() {
+			return nil, withCode(framing.CodeExists, fmt.Errorf("%s is a directory on the receiver; a file cannot replace it", Quote(f.Name)))
+		}
+	}
+	tmp := path.Join(dir, tempName(path.Base(f.Name)))
+	file, err := root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create %s: %w", Quote(f.Name), unwrapPath(err))
+	}
+	b.open = &dirDest{batch: b, file: file, tmp: tmp, hdr: f}
+	return b.open, nil
+}
+
+// createDir makes a directory entry's directory, private until Finish
+// gives it the sender's mode. A directory that is already there is merged
+// into, as cp -r and rsync do.
+func (b *dirBatch) createDir(f framing.File) (Destination, error) {
+	if err := b.ensureDir(f.Name, path.Dir(f.Name)); err != nil {
+		return nil, err
+	}
+	if err := b.ensureDir(f.Name, f.Name); err != nil {
+		return nil, err
+	}
+	b.dirs = append(b.dirs, f)
+	return dirEntry{f.Name}, nil
+}
+
+// ensureDir makes sure dir and each directory above it inside the root is
+// a real directory, creating what is missing, and refuses a symbolic link
+// anywhere on the way: os.Root would follow a link that stays inside the
+// root, and ferry writes through no link at all. name is the entry being
+// received, for messages.
+func (b *dirBatch) ensureDir(name, dir string) error {
+	if dir == "." {
+		return nil
+	}
+	root := b.sink.root
+	for i := 0; i <= len(dir); i++ {
+		if i < len(dir) && dir[i] != '/' {
+			continue
+		}
+		p := dir[:i]
+		if _, ok := b.real[p]; ok {
+			continue
+		}
+		if k, ok := b.seen[b.key(p)]; ok && k != framing.KindDir {
+			return withCode(framing.CodeBadName, fmt.Errorf("refusing %s: %s is a file in this transfer, not a directory", Quote(name), Quote(p)))
+		}
+		info, err := root.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = root.Mkdir(p, 0o700)
+			if err == nil {
+				b.dirty[path.Dir(p)] = struct{}{}
+				b.real[p] = struct{}{}
+				continue
+			}
+			info, err = root.Lstat(p) // made meanwhile by another transfer
+		}
+		switch {
+		case err != nil:
+			return fmt.Errorf("cannot create directory %s: %w", Quote(p), unwrapPath(err))
+		case info.Mode()&fs.ModeSymlink != 0:
+			return withCode(framing.CodeBadName, fmt.Errorf("refusing %s: %s is a symbolic link on the receiver, and ferry never writes through links", Quote(name), Quote(p)))
+		case !info.IsDir():
+			return withCode(framing.CodeExists, fmt.Errorf("refusing %s: %s is a file on the receiver, not a directory", Quote(name), Quote(p)))
+		}
+		b.real[p] = struct{}{}
+	}
+	return nil
+}
+
+// Flush syncs every queued file, with one syncfs where it is cheaper than
+// many fsyncs, then moves each into place and syncs the directories whose
+// entries changed, so the names survive a crash too.
+func (b *dirBatch) Flush() error {
+	q := b.queued
+	b.queued = nil
+	if err := b.syncFiles(q); err != nil {
+		discardAll(q)
+		return err
+	}
+	for i, d := range q {
+		if err := d.place(); err != nil {
+			discardAll(q[i:])
+			return err
+		}
+	}
+	return b.syncDirs()
+}
+
+func (b *dirBatch) syncFiles(q []*dirDest) error {
+	if len(q) >= syncFSThreshold {
+		if err := syncFS(q[0].file); err == nil {
+			return nil
+		} else if !errors.Is(err, errors.ErrUnsupported) {
+			return fmt.Errorf("syncing %s: %w", b.sink.dir, err)
+		}
+	}
+	for _, d := range q {
+		if err := d.file.Sync(); err != nil {
+			return fmt.Errorf("syncing %s: %w", Quote(d.hdr.Name), unwrapPath(err))
+		}
+	}
+	return nil
+}
+
+func (b *dirBatch) syncDirs() error {
+	for dir := range b.dirty {
+		delete(b.dirty, dir)
+		if err := syncDir(b.sink.root, dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func syncDir(root *os.Root, dir string) error {
+	f, err := root.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing directory %s: %w", Quote(dir), unwrapPath(err))
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
+		return fmt.Errorf("syncing directory %s: %w", Quote(dir), unwrapPath(err))
+	}
+	return nil
+}
+
+// Finish gives each received directory the sender's mode and time, deepest
+// first, since creating entries in a directory changes its time and a
+// read-only mode would have kept them out.
+func (b *dirBatch) Finish() error {
+	root := b.sink.root
+	for i := len(b.dirs) - 1; i >= 0; i-- {
+		f := b.dirs[i]
+		if err := root.Chmod(f.Name, fs.FileMode(f.Mode)&fs.ModePerm); err != nil {
+			return fmt.Errorf("setting the mode of %s: %w", Quote(f.Name), unwrapPath(err))
+		}
+		mtime := time.Unix(0, f.ModTime)
+		if err := root.Chtimes(f.Name, mtime, mtime); err != nil {
+			return fmt.Errorf("setting the time of %s: %w", Quote(f.Name), unwrapPath(err))
+		}
+		if err := syncDir(root, f.Name); err != nil {
+			return err
+		}
+	}
+	b.dirs = nil
+	return nil
+}
+
+func (b *dirBatch) Close() {
+	if b.open != nil {
+		b.open.Discard()
+	}
+	discardAll(b.queued)
+	b.queued = nil
+}
+
+func discardAll(q []*dirDest) {
+	for _, d := range q {
+		d.Discard()
+	}
+}
+
+func existsError(name string) error {
+	return withCode(framing.CodeExists, fmt.Errorf("%s already exists on the receiver (use --overwrite to replace it)", Quote(name)))
+}
+
+// tempName is the hidden name a file has while it arrives.
+func tempName(base string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return ".ferry-" + hex.EncodeToString(b[:]) + "-" + truncate(base, 64) + ".part"
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// dirDest is a file arriving under a temporary name.
+type dirDest struct {
+	batch *dirBatch
+	file  *os.File
+	tmp   string
+	hdr   framing.File
+	done  bool // placed or discarded
+}
+
+func (d *dirDest) Write(p []byte) (int, error) {
+	n, err := d.file.Write(p)
+	if err != nil {
+		err = fmt.Errorf("writing %s: %w", Quote(d.hdr.Name), unwrapPath(err))
+	}
+	return n, err
+}
+
+// Commit gives the file the sender's mode and mtime, before the sync that
+// makes them durable with the data, and queues it for the batch's Flush.
+func (d *dirDest) Commit() error {
+	name := d.hdr.Name
+	if err := d.file.Chmod(fs.FileMode(d.hdr.Mode) & fs.ModePerm); err != nil {
+		return fmt.Errorf("setting the mode of %s: %w", Quote(name), unwrapPath(err))
+	}
+	mtime := time.Unix(0, d.hdr.ModTime)
+	if err := d.batch.sink.root.Chtimes(d.tmp, mtime, mtime); err != nil {
+		return fmt.Errorf("setting the time of %s: %w", Quote(name), unwrapPath(err))
+	}
+	d.batch.open = nil
+	d.batch.queued = append(d.batch.queued, d)
+	return nil
+}
+
+// place closes the synced file and moves it to its final name. Without
+// --overwrite the move must not replace a file that appeared meanwhile, so
+// it is a hard link, which fails if the name exists.
+func (d *dirDest) place() error {
+	name := d.hdr.Name
+	if err := d.file.Close(); err != nil {
+		return fmt.Errorf("closing %s: %w", Quote(name), unwrapPath(err))
+	}
+	root := d.batch.sink.root
+	if d.batch.sink.overwrite {
+		if err := root.Rename(d.tmp, name); err != nil {
+			return fmt.Errorf("renaming into %s: %w", Quote(name), unwrapPath(err))
+		}
+	} else {
+		err := root.Link(d.tmp, name)
+		switch {
+		case errors.Is(err, fs.ErrExist):
+			return existsError(name)
+		case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.ENOTSUP), errors.Is(err, syscall.EMLINK), errors.Is(err, syscall.EXDEV):
+			// No hard links here (FAT, some network file systems): check
+			// and rename, which leaves a small window for a race.
+			if _, serr := root.Lstat(name); serr == nil {
+				return existsError(name)
+			}
+			if err := root.Rename(d.tmp, name); err != nil {
+				return fmt.Errorf("renaming into %s: %w", Quote(name), unwrapPath(err))
+			}
+		case err != nil:
+			return fmt.Errorf("linking into %s: %w", Quote(name), unwrapPath(err))
+		default:
+			_ = root.Remove(d.tmp)
+		}
+	}
+	d.done = true
+	d.batch.dirty[path.Dir(name)] = struct{}{}
+	return nil
+}
+
+func (d *dirDest) Discard() {
+	if d.done {
+		return
+	}
+	d.done = true
+	_ = d.file.Close()
+	_ = d.batch.sink.root.Remove(d.tmp)
+}
+
+// dirEntry is the destination of a directory entry, which has no data; its
+// directory exists from Create on.
+type dirEntry struct{ name string }
+
+func (e dirEntry) Write([]byte) (int, error) {
+	return 0, protocolErrorf("data for the directory %s", Quote(e.name))
+}
+
+func (dirEntry) Commit() error { return nil }
+func (dirEntry) Discard()      {}

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package transfer
+
+import (
+	"errors"
+	"os"
+)
+
+// syncFS is Linux's syncfs(2); elsewhere each file is fsynced.
+func syncFS(*os.File) error {
+	return errors.ErrUnsupported
+}
