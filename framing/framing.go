@@ -157,13 +157,14 @@ func (r *Reader) ReadFrame() (Type, []byte, error) {
 	return t, p, nil
 }
 
-// Writer writes frames to a byte stream: on a TCP connection each frame goes
-// out in one gathered write, elsewhere as header then payload. It is not safe
-// for concurrent use; each direction of a ferry connection has exactly one
-// writing goroutine.
+// Writer writes frames to a byte stream: on a TCP connection each frame, or
+// each group of frames added before a Flush, goes out in one gathered
+// write. It is not safe for concurrent use; each direction of a ferry
+// connection has exactly one writing goroutine.
 type Writer struct {
-	w   io.Writer
-	hdr [HeaderLen]byte
+	w    io.Writer
+	hdrs []byte      // the headers of the frames added since the last flush
+	bufs net.Buffers // those headers and payloads, in order
 }
 
 // NewWriter returns a Writer that writes frames to w.
@@ -171,15 +172,36 @@ func NewWriter(w io.Writer) *Writer {
 	return &Writer{w: w}
 }
 
-// WriteFrame writes one frame. The payload must not exceed MaxPayload.
+// WriteFrame writes one frame, after any frames added before it. The
+// payload must not exceed MaxPayload.
 func (w *Writer) WriteFrame(t Type, payload []byte) error {
+	if err := w.Add(t, payload); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// Add queues a frame for the next Flush, so that many small frames cost one
+// write. The payload must not change until Flush returns.
+func (w *Writer) Add(t Type, payload []byte) error {
 	if len(payload) > MaxPayload {
 		return fmt.Errorf("%w: %s frame of %d bytes, limit %d", ErrFrameTooLarge, t, len(payload), MaxPayload)
 	}
-	w.hdr[0] = byte(t)
-	binary.BigEndian.PutUint32(w.hdr[1:], uint32(len(payload)))
-	bufs := net.Buffers{w.hdr[:], payload}
+	// A header slice taken before append grows hdrs keeps the old array,
+	// which is never written again before the flush.
+	n := len(w.hdrs)
+	w.hdrs = binary.BigEndian.AppendUint32(append(w.hdrs, byte(t)), uint32(len(payload)))
+	w.bufs = append(w.bufs, w.hdrs[n:n+HeaderLen:n+HeaderLen], payload)
+	return nil
+}
+
+// Flush writes every frame added since the last Flush.
+func (w *Writer) Flush() error {
+	bufs := w.bufs
 	_, err := bufs.WriteTo(w.w)
+	clear(w.bufs)
+	w.bufs = w.bufs[:0]
+	w.hdrs = w.hdrs[:0]
 	return err
 }
 

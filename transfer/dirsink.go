@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -20,6 +22,15 @@ import (
 // one transfer. It bounds the memory a receiver spends on names.
 const MaxFiles = 1_000_000
 
+// maxOpenDirs bounds the directories a transfer holds open at once.
+const maxOpenDirs = 64
+
+// maxOpenQueued is how many committed files a transfer keeps open until
+// its next flush; the rest are closed at once and reopened if they must be
+// synced one by one, so a flush of thousands does not hold thousands of
+// descriptors.
+const maxOpenQueued = 16
+
 // syncFSThreshold is how many files a flush must hold before one syncfs of
 // the whole file system beats an fsync per file.
 const syncFSThreshold = 4
@@ -31,6 +42,7 @@ const syncFSThreshold = 4
 type DirSink struct {
 	root      *os.Root
 	dir       string
+	top       *os.File // the directory itself, for syncfs
 	overwrite bool
 	foldCase  bool // the file system treats names that differ in case as one
 }
@@ -52,11 +64,18 @@ func NewDirSink(dir string, overwrite bool) (*DirSink, error) {
 	_ = probe.Close()
 	_, err = root.Lstat(strings.ToUpper(probeName))
 	_ = root.Remove(probeName)
-	return &DirSink{root: root, dir: dir, overwrite: overwrite, foldCase: err == nil}, nil
+	foldCase := err == nil
+	top, err := root.Open(".")
+	if err != nil {
+		_ = root.Close()
+		return nil, fmt.Errorf("cannot receive into %s: %w", dir, unwrapPath(err))
+	}
+	return &DirSink{root: root, dir: dir, top: top, overwrite: overwrite, foldCase: foldCase}, nil
 }
 
 // Close releases the directory.
 func (d *DirSink) Close() error {
+	_ = d.top.Close()
 	return d.root.Close()
 }
 
@@ -79,6 +98,7 @@ func (d *DirSink) Begin(o framing.Offer) (Batch, error) {
 		seen:  make(map[string]framing.Kind),
 		real:  make(map[string]struct{}),
 		dirty: make(map[string]struct{}),
+		roots: make(map[string]*os.Root),
 	}, nil
 }
 
@@ -91,6 +111,35 @@ type dirBatch struct {
 	dirs   []framing.File          // directory entries, for Finish
 	queued []*dirDest              // committed files waiting for Flush
 	open   *dirDest                // the file being written
+	roots  map[string]*os.Root     // open directories, so file operations need not walk each path
+}
+
+// dirRoot returns dir, checked by ensureDir, opened as a root of its own:
+// an operation on a name in it is then one system call, where the sink's
+// root would open every directory on the path first.
+func (b *dirBatch) dirRoot(dir string) (*os.Root, error) {
+	if dir == "." {
+		return b.sink.root, nil
+	}
+	if r, ok := b.roots[dir]; ok {
+		return r, nil
+	}
+	if len(b.roots) >= maxOpenDirs {
+		b.closeRoots()
+	}
+	r, err := b.sink.root.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open directory %s: %w", Quote(dir), unwrapPath(err))
+	}
+	b.roots[dir] = r
+	return r, nil
+}
+
+func (b *dirBatch) closeRoots() {
+	for dir, r := range b.roots {
+		_ = r.Close()
+		delete(b.roots, dir)
+	}
 }
 
 func (b *dirBatch) Create(f framing.File) (Destination, error) {
@@ -124,12 +173,16 @@ func (b *dirBatch) key(name string) string {
 }
 
 func (b *dirBatch) createFile(f framing.File) (Destination, error) {
-	root := b.sink.root
-	dir := path.Dir(f.Name)
+	dir, base := path.Split(f.Name)
+	dir = path.Clean(dir)
 	if err := b.ensureDir(f.Name, dir); err != nil {
 		return nil, err
 	}
-	if info, err := root.Lstat(f.Name); err == nil {
+	root, err := b.dirRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	if info, err := root.Lstat(base); err == nil {
 		if !b.sink.overwrite {
 			return nil, existsError(f.Name)
 		}
@@ -137,12 +190,12 @@ func (b *dirBatch) createFile(f framing.File) (Destination, error) {
 			return nil, withCode(framing.CodeExists, fmt.Errorf("%s is a directory on the receiver; a file cannot replace it", Quote(f.Name)))
 		}
 	}
-	tmp := path.Join(dir, tempName(path.Base(f.Name)))
+	tmp := tempName(base)
 	file, err := root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create %s: %w", Quote(f.Name), unwrapPath(err))
 	}
-	b.open = &dirDest{batch: b, file: file, tmp: tmp, hdr: f}
+	b.open = &dirDest{batch: b, file: file, dir: dir, base: base, tmp: tmp, hdr: f}
 	return b.open, nil
 }
 
@@ -220,37 +273,58 @@ func (b *dirBatch) Flush() error {
 			return err
 		}
 	}
-	return b.syncDirs()
+	dirs := slices.Collect(maps.Keys(b.dirty))
+	clear(b.dirty)
+	return b.syncDirs(dirs)
 }
 
 func (b *dirBatch) syncFiles(q []*dirDest) error {
 	if len(q) >= syncFSThreshold {
-		if err := syncFS(q[0].file); err == nil {
-			return nil
-		} else if !errors.Is(err, errors.ErrUnsupported) {
-			return fmt.Errorf("syncing %s: %w", b.sink.dir, err)
+		if done, err := b.syncWhole(); done || err != nil {
+			return err
 		}
 	}
 	for _, d := range q {
-		if err := d.file.Sync(); err != nil {
-			return fmt.Errorf("syncing %s: %w", Quote(d.hdr.Name), unwrapPath(err))
-		}
-	}
-	return nil
-}
-
-func (b *dirBatch) syncDirs() error {
-	for dir := range b.dirty {
-		delete(b.dirty, dir)
-		if err := syncDir(b.sink.root, dir); err != nil {
+		if err := d.sync(); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func syncDir(root *os.Root, dir string) error {
-	f, err := root.Open(dir)
+func (b *dirBatch) syncDirs(dirs []string) error {
+	if len(dirs) >= syncFSThreshold {
+		if done, err := b.syncWhole(); done || err != nil {
+			return err
+		}
+	}
+	for _, dir := range dirs {
+		if err := b.syncDir(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncWhole syncs the sink's whole file system at once. It reports false
+// where the system cannot, and each file must be synced instead.
+func (b *dirBatch) syncWhole() (bool, error) {
+	err := syncFS(b.sink.top)
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		return false, nil
+	case err != nil:
+		return true, fmt.Errorf("syncing %s: %w", b.sink.dir, err)
+	}
+	return true, nil
+}
+
+func (b *dirBatch) syncDir(dir string) error {
+	root, err := b.dirRoot(dir)
+	if err != nil {
+		return err
+	}
+	f, err := root.Open(".")
 	if err != nil {
 		return fmt.Errorf("syncing directory %s: %w", Quote(dir), unwrapPath(err))
 	}
@@ -266,6 +340,7 @@ func syncDir(root *os.Root, dir string) error {
 // read-only mode would have kept them out.
 func (b *dirBatch) Finish() error {
 	root := b.sink.root
+	names := make([]string, 0, len(b.dirs))
 	for i := len(b.dirs) - 1; i >= 0; i-- {
 		f := b.dirs[i]
 		if err := root.Chmod(f.Name, fs.FileMode(f.Mode)&fs.ModePerm); err != nil {
@@ -275,12 +350,10 @@ func (b *dirBatch) Finish() error {
 		if err := root.Chtimes(f.Name, mtime, mtime); err != nil {
 			return fmt.Errorf("setting the time of %s: %w", Quote(f.Name), unwrapPath(err))
 		}
-		if err := syncDir(root, f.Name); err != nil {
-			return err
-		}
+		names = append(names, f.Name)
 	}
 	b.dirs = nil
-	return nil
+	return b.syncDirs(names)
 }
 
 func (b *dirBatch) Close() {
@@ -289,6 +362,7 @@ func (b *dirBatch) Close() {
 	}
 	discardAll(b.queued)
 	b.queued = nil
+	b.closeRoots()
 }
 
 func discardAll(q []*dirDest) {
@@ -322,7 +396,9 @@ func truncate(s string, n int) string {
 type dirDest struct {
 	batch *dirBatch
 	file  *os.File
-	tmp   string
+	dir   string // the directory it lands in
+	base  string // its name there
+	tmp   string // its temporary name there
 	hdr   framing.File
 	done  bool // placed or discarded
 }
@@ -343,11 +419,42 @@ func (d *dirDest) Commit() error {
 		return fmt.Errorf("setting the mode of %s: %w", Quote(name), unwrapPath(err))
 	}
 	mtime := time.Unix(0, d.hdr.ModTime)
-	if err := d.batch.sink.root.Chtimes(d.tmp, mtime, mtime); err != nil {
+	root, err := d.batch.dirRoot(d.dir)
+	if err != nil {
+		return err
+	}
+	if err := root.Chtimes(d.tmp, mtime, mtime); err != nil {
 		return fmt.Errorf("setting the time of %s: %w", Quote(name), unwrapPath(err))
 	}
-	d.batch.open = nil
-	d.batch.queued = append(d.batch.queued, d)
+	b := d.batch
+	b.open = nil
+	if len(b.queued) >= maxOpenQueued {
+		err := d.file.Close()
+		d.file = nil
+		if err != nil {
+			return fmt.Errorf("closing %s: %w", Quote(name), unwrapPath(err))
+		}
+	}
+	b.queued = append(b.queued, d)
+	return nil
+}
+
+// sync makes the file's data durable, reopening it if Commit closed it.
+func (d *dirDest) sync() error {
+	f := d.file
+	if f == nil {
+		root, err := d.batch.dirRoot(d.dir)
+		if err != nil {
+			return err
+		}
+		if f, err = root.OpenFile(d.tmp, os.O_WRONLY, 0); err != nil {
+			return fmt.Errorf("syncing %s: %w", Quote(d.hdr.Name), unwrapPath(err))
+		}
+		defer f.Close()
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", Quote(d.hdr.Name), unwrapPath(err))
+	}
 	return nil
 }
 
@@ -356,26 +463,33 @@ func (d *dirDest) Commit() error {
 // it is a hard link, which fails if the name exists.
 func (d *dirDest) place() error {
 	name := d.hdr.Name
-	if err := d.file.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", Quote(name), unwrapPath(err))
+	if d.file != nil {
+		err := d.file.Close()
+		d.file = nil
+		if err != nil {
+			return fmt.Errorf("closing %s: %w", Quote(name), unwrapPath(err))
+		}
 	}
-	root := d.batch.sink.root
+	root, err := d.batch.dirRoot(d.dir)
+	if err != nil {
+		return err
+	}
 	if d.batch.sink.overwrite {
-		if err := root.Rename(d.tmp, name); err != nil {
+		if err := root.Rename(d.tmp, d.base); err != nil {
 			return fmt.Errorf("renaming into %s: %w", Quote(name), unwrapPath(err))
 		}
 	} else {
-		err := root.Link(d.tmp, name)
+		err := root.Link(d.tmp, d.base)
 		switch {
 		case errors.Is(err, fs.ErrExist):
 			return existsError(name)
 		case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.ENOTSUP), errors.Is(err, syscall.EMLINK), errors.Is(err, syscall.EXDEV):
 			// No hard links here (FAT, some network file systems): check
 			// and rename, which leaves a small window for a race.
-			if _, serr := root.Lstat(name); serr == nil {
+			if _, serr := root.Lstat(d.base); serr == nil {
 				return existsError(name)
 			}
-			if err := root.Rename(d.tmp, name); err != nil {
+			if err := root.Rename(d.tmp, d.base); err != nil {
 				return fmt.Errorf("renaming into %s: %w", Quote(name), unwrapPath(err))
 			}
 		case err != nil:
@@ -385,7 +499,7 @@ func (d *dirDest) place() error {
 		}
 	}
 	d.done = true
-	d.batch.dirty[path.Dir(name)] = struct{}{}
+	d.batch.dirty[d.dir] = struct{}{}
 	return nil
 }
 
@@ -394,8 +508,12 @@ func (d *dirDest) Discard() {
 		return
 	}
 	d.done = true
-	_ = d.file.Close()
-	_ = d.batch.sink.root.Remove(d.tmp)
+	if d.file != nil {
+		_ = d.file.Close()
+	}
+	if root, err := d.batch.dirRoot(d.dir); err == nil {
+		_ = root.Remove(d.tmp)
+	}
 }
 
 // dirEntry is the destination of a directory entry, which has no data; its

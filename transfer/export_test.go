@@ -1,8 +1,23 @@
 package transfer
 
+import (
+	"errors"
+	"os"
+)
+
 // SetCaseInsensitive makes d treat names that differ only in case as one,
 // as NewDirSink does on a file system that ignores case, so tests on a
 // case-sensitive file system can check that rule.
 func SetCaseInsensitive(d *DirSink) {
 	d.foldCase = true
 }
+
+// WithoutSyncFS makes the test's sinks sync file by file, as on systems
+// without syncfs, until the test ends.
+func WithoutSyncFS(t interface{ Cleanup(func()) }) {
+	saved := syncFS
+	syncFS = syncFSUnsupported
+	t.Cleanup(func() { syncFS = saved })
+}
+
+func syncFSUnsupported(*os.File) error { return errors.ErrUnsupported }

@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -18,9 +19,20 @@ import (
 // earlier could reset the connection and lose the frame that says why.
 const lingerTime = 2 * time.Second
 
-// queueDepth is how many frames may wait for the writer. With chunks of
-// ChunkSize this bounds the sender's buffered data.
-const queueDepth = 4
+// queueDepth is how many frames may wait for the writer: enough for one
+// gathered write of small frames. The sender's data buffers, not this
+// queue, bound how much file data waits (see dataBuffers).
+const queueDepth = batchFrames
+
+// readBuffer is the size of a link's read buffer. Reads of a frame bigger
+// than this bypass it.
+const readBuffer = 64 << 10
+
+// Limits of one gathered write: see writeBatch.
+const (
+	batchFrames = 64
+	batchBytes  = 1 << 20
+)
 
 // outFrame is one frame waiting for the writer goroutine.
 type outFrame struct {
@@ -41,6 +53,7 @@ type link struct {
 	out       chan outFrame // frames in order; closing it ends the write side
 	urgent    chan outFrame // at most one error or abort frame
 	writeDone chan struct{} // closed when the writer goroutine returns
+	batch     []outFrame    // the writer's reused batch of frames
 
 	readMu       sync.Mutex // orders deadline changes between the reader and stopReads
 	readsStopped bool       // reads keep the deadline stopReads set
@@ -60,7 +73,8 @@ func newLink(conn net.Conn, role framing.Role, timeout time.Duration) *link {
 		writeDone: make(chan struct{}),
 		failed:    make(chan struct{}),
 	}
-	l.fr = framing.NewReader(&deadlineReader{l: l})
+	// Buffered, so the small frames of small files are not a read each.
+	l.fr = framing.NewReader(bufio.NewReaderSize(&deadlineReader{l: l}, readBuffer))
 	go l.writeLoop()
 	return l
 }
@@ -129,12 +143,13 @@ func (l *link) writeLoop() {
 				l.closeWrite()
 				return
 			}
-			err := w.WriteFrame(f.t, f.payload)
-			if f.release != nil {
-				f.release()
-			}
+			more, err := l.writeBatch(w, f)
 			if err != nil {
 				l.fail(lostError(l.conn, err))
+				return
+			}
+			if !more {
+				l.closeWrite()
 				return
 			}
 			busy = true
@@ -148,6 +163,45 @@ func (l *link) writeLoop() {
 			busy = false
 		}
 	}
+}
+
+// writeBatch writes f together with whatever else is already queued, up
+// to batchFrames frames or batchBytes bytes, in one gathered write: many
+// small files make many small frames, and a write per frame would cost a
+// system call each. It reports whether the queue is still open.
+func (l *link) writeBatch(w *framing.Writer, f outFrame) (bool, error) {
+	batch := append(l.batch[:0], f)
+	size := len(f.payload)
+	more := true
+	for more && len(batch) < batchFrames && size < batchBytes {
+		select {
+		case f, more = <-l.out:
+			if more {
+				batch = append(batch, f)
+				size += len(f.payload)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	var err error
+	for _, f := range batch {
+		if err == nil {
+			err = w.Add(f.t, f.payload)
+		}
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	for i, f := range batch {
+		if f.release != nil {
+			f.release()
+		}
+		batch[i] = outFrame{}
+	}
+	l.batch = batch[:0]
+	return more, err
 }
 
 // lostError describes a failed write without the socket plumbing

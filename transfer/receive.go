@@ -53,7 +53,7 @@ type queuedAck struct {
 // oldest waiting file to be this old, so small files share one sync while a
 // big file is acked as soon as it is in place.
 const (
-	flushFiles = 256
+	flushFiles = 8192
 	flushBytes = 32 << 20
 	flushAge   = time.Second
 )

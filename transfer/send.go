@@ -18,6 +18,11 @@ import (
 // closing the source it reads. Closable sources return at once.
 const stuckReadWait = 250 * time.Millisecond
 
+// dataBuffers is how many data frames a sender has buffers for: one being
+// filled, the rest queued or being written. With chunks of ChunkSize this
+// bounds the file data a sender holds.
+const dataBuffers = 5
+
 // sender is the state of one Send.
 type sender struct {
 	l       *link
@@ -55,8 +60,8 @@ func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (S
 		s.total += src.Size
 	}
 	bufLen := framing.DataHeaderLen + codec.MaxEncodedLen(ChunkSize)
-	s.pool = make(chan []byte, queueDepth+1)
-	for range queueDepth + 1 {
+	s.pool = make(chan []byte, dataBuffers)
+	for range dataBuffers {
 		s.pool <- make([]byte, bufLen)
 	}
 	s.scratch = make([]byte, bufLen)

@@ -9,7 +9,9 @@ import (
 // syncFS flushes every dirty file of the file system holding f at once:
 // the kernel writes them out together, where an fsync per file would wait
 // for the disk once per file.
-func syncFS(f *os.File) error {
+var syncFS = syncFileSystem
+
+func syncFileSystem(f *os.File) error {
 	conn, err := f.SyscallConn()
 	if err != nil {
 		return err
