@@ -1,6 +1,6 @@
 // Command ferry moves files and byte streams between two machines over one
 // direct TCP connection: "ferry recv" listens and writes what arrives,
-// "ferry send HOST FILE" connects and sends.
+// "ferry send HOST PATH..." connects and sends files and directories.
 package main
 
 import (
@@ -35,9 +35,12 @@ const (
 )
 
 const usageText = `Usage:
-    ferry recv [flags] [DIR | -]             receive into DIR (default .), or - for stdout
-    ferry send [flags] HOST[:PORT] PATH | -   send a file, or - for stdin
+    ferry recv [flags] [DIR | -]               receive into DIR (default .), or - for stdout
+    ferry send [flags] HOST[:PORT] PATH... | -  send files and directories, or - for stdin
     ferry version
+
+A directory arrives under its own name with everything in it; symbolic
+links inside it are skipped with a warning.
 
 recv flags:
     -l, --listen ADDR      address to listen on (default :7575)
