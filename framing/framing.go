@@ -53,6 +53,12 @@ const (
 	// TypePing, either direction, proves the peer is alive while nothing else moves:
 	// empty payload.
 	TypePing Type = 0x14
+	// TypePake, during the handshake of the encrypted mode, carries one
+	// side's CPace message; package secure defines its layout.
+	TypePake Type = 0x20
+	// TypeConfirm, during the handshake of the encrypted mode, proves that
+	// its sender derived the same keys; package secure defines its layout.
+	TypeConfirm Type = 0x21
 )
 
 // String names a frame type for error messages.
@@ -80,6 +86,10 @@ func (t Type) String() string {
 		return "abort"
 	case TypePing:
 		return "ping"
+	case TypePake:
+		return "pake"
+	case TypeConfirm:
+		return "confirm"
 	}
 	return fmt.Sprintf("unknown(0x%02x)", uint8(t))
 }

@@ -26,6 +26,9 @@ const (
 const (
 	CapZstd uint32 = 1 << 0 // decodes CodecZstd data frames
 	CapS2   uint32 = 1 << 1 // decodes CodecS2 data frames
+	// CapSecure says the side runs the encrypted mode: a CPace handshake
+	// after the hellos, and every later frame sealed. Both sides must agree.
+	CapSecure uint32 = 1 << 2
 )
 
 // Codec says how a data frame's body is encoded.
@@ -78,6 +81,7 @@ const (
 	CodeBadName     uint16 = 8  // the file name is not acceptable
 	CodeUnsupported uint16 = 9  // a request the receiver does not support
 	CodeSource      uint16 = 10 // the sender could not read its source
+	CodeAuth        uint16 = 11 // the handshake failed: wrong code, or a peer in another mode
 )
 
 // Hello is the first frame from each side.
