@@ -3,9 +3,11 @@ module ferry
 go 1.26.0
 
 require (
+	github.com/gtank/ristretto255 v0.1.2
 	github.com/klauspost/compress v1.20.4
 	github.com/schollz/progressbar/v3 v3.19.1
 	go.uber.org/goleak v1.3.0
+	golang.org/x/crypto v0.59.0
 	golang.org/x/sys v0.50.0
 	golang.org/x/term v0.48.0
 )
