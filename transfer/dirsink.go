@@ -94,51 +94,47 @@ func (d *DirSink) Begin(o framing.Offer) (Batch, error) {
 		}
 	}
 	return &dirBatch{
-		sink:  d,
-		seen:  make(map[string]framing.Kind),
-		real:  make(map[string]struct{}),
-		dirty: make(map[string]struct{}),
-		roots: make(map[string]*os.Root),
+		sink:    d,
+		seen:    make(map[string]framing.Kind),
+		real:    make(map[string]struct{}),
+		dirty:   make(map[string]struct{}),
+		handles: make(map[string]dirFS),
 	}, nil
 }
 
 // dirBatch is one transfer into a DirSink.
 type dirBatch struct {
-	sink   *DirSink
-	seen   map[string]framing.Kind // every name in this transfer, case-folded if the file system folds
-	real   map[string]struct{}     // directories checked to be directories, not links
-	dirty  map[string]struct{}     // directories whose entries changed since the last flush
-	dirs   []framing.File          // directory entries, for Finish
-	queued []*dirDest              // committed files waiting for Flush
-	open   *dirDest                // the file being written
-	roots  map[string]*os.Root     // open directories, so file operations need not walk each path
+	sink    *DirSink
+	seen    map[string]framing.Kind // every name in this transfer, case-folded if the file system folds
+	real    map[string]struct{}     // directories checked to be directories, not links
+	dirty   map[string]struct{}     // directories whose entries changed since the last flush
+	dirs    []framing.File          // directory entries, for Finish
+	queued  []*dirDest              // committed files waiting for Flush
+	open    *dirDest                // the file being written
+	handles map[string]dirFS        // open directories, so file operations need not walk each path
 }
 
-// dirRoot returns dir, checked by ensureDir, opened as a root of its own:
-// an operation on a name in it is then one system call, where the sink's
-// root would open every directory on the path first.
-func (b *dirBatch) dirRoot(dir string) (*os.Root, error) {
-	if dir == "." {
-		return b.sink.root, nil
+// openedDir returns dir, checked by ensureDir, opened for the operations on
+// the files arriving in it.
+func (b *dirBatch) openedDir(dir string) (dirFS, error) {
+	if d, ok := b.handles[dir]; ok {
+		return d, nil
 	}
-	if r, ok := b.roots[dir]; ok {
-		return r, nil
+	if len(b.handles) >= maxOpenDirs {
+		b.closeDirs()
 	}
-	if len(b.roots) >= maxOpenDirs {
-		b.closeRoots()
-	}
-	r, err := b.sink.root.OpenRoot(dir)
+	d, err := openDir(b.sink.root, dir)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open directory %s: %w", Quote(dir), unwrapPath(err))
 	}
-	b.roots[dir] = r
-	return r, nil
+	b.handles[dir] = d
+	return d, nil
 }
 
-func (b *dirBatch) closeRoots() {
-	for dir, r := range b.roots {
-		_ = r.Close()
-		delete(b.roots, dir)
+func (b *dirBatch) closeDirs() {
+	for name, d := range b.handles {
+		_ = d.close()
+		delete(b.handles, name)
 	}
 }
 
@@ -178,20 +174,21 @@ func (b *dirBatch) createFile(f framing.File) (Destination, error) {
 	if err := b.ensureDir(f.Name, dir); err != nil {
 		return nil, err
 	}
-	root, err := b.dirRoot(dir)
+	d, err := b.openedDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	if info, err := root.Lstat(base); err == nil {
-		if !b.sink.overwrite {
-			return nil, existsError(f.Name)
-		}
-		if info.IsDir() {
-			return nil, withCode(framing.CodeExists, fmt.Errorf("%s is a directory on the receiver; a file cannot replace it", Quote(f.Name)))
-		}
+	exists, isDir, err := d.lstat(base)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("cannot create %s: %w", Quote(f.Name), unwrapPath(err))
+	case exists && !b.sink.overwrite:
+		return nil, existsError(f.Name)
+	case isDir:
+		return nil, withCode(framing.CodeExists, fmt.Errorf("%s is a directory on the receiver; a file cannot replace it", Quote(f.Name)))
 	}
 	tmp := tempName(base)
-	file, err := root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	file, err := d.create(tmp)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create %s: %w", Quote(f.Name), unwrapPath(err))
 	}
@@ -320,16 +317,11 @@ func (b *dirBatch) syncWhole() (bool, error) {
 }
 
 func (b *dirBatch) syncDir(dir string) error {
-	root, err := b.dirRoot(dir)
+	d, err := b.openedDir(dir)
 	if err != nil {
 		return err
 	}
-	f, err := root.Open(".")
-	if err != nil {
-		return fmt.Errorf("syncing directory %s: %w", Quote(dir), unwrapPath(err))
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
+	if err := d.sync(); err != nil {
 		return fmt.Errorf("syncing directory %s: %w", Quote(dir), unwrapPath(err))
 	}
 	return nil
@@ -362,7 +354,7 @@ func (b *dirBatch) Close() {
 	}
 	discardAll(b.queued)
 	b.queued = nil
-	b.closeRoots()
+	b.closeDirs()
 }
 
 func discardAll(q []*dirDest) {
@@ -419,11 +411,11 @@ func (d *dirDest) Commit() error {
 		return fmt.Errorf("setting the mode of %s: %w", Quote(name), unwrapPath(err))
 	}
 	mtime := time.Unix(0, d.hdr.ModTime)
-	root, err := d.batch.dirRoot(d.dir)
+	dir, err := d.batch.openedDir(d.dir)
 	if err != nil {
 		return err
 	}
-	if err := root.Chtimes(d.tmp, mtime, mtime); err != nil {
+	if err := dir.chtimes(d.tmp, mtime); err != nil {
 		return fmt.Errorf("setting the time of %s: %w", Quote(name), unwrapPath(err))
 	}
 	b := d.batch
@@ -443,11 +435,11 @@ func (d *dirDest) Commit() error {
 func (d *dirDest) sync() error {
 	f := d.file
 	if f == nil {
-		root, err := d.batch.dirRoot(d.dir)
+		dir, err := d.batch.openedDir(d.dir)
 		if err != nil {
 			return err
 		}
-		if f, err = root.OpenFile(d.tmp, os.O_WRONLY, 0); err != nil {
+		if f, err = dir.open(d.tmp); err != nil {
 			return fmt.Errorf("syncing %s: %w", Quote(d.hdr.Name), unwrapPath(err))
 		}
 		defer f.Close()
@@ -470,33 +462,16 @@ func (d *dirDest) place() error {
 			return fmt.Errorf("closing %s: %w", Quote(name), unwrapPath(err))
 		}
 	}
-	root, err := d.batch.dirRoot(d.dir)
+	dir, err := d.batch.openedDir(d.dir)
 	if err != nil {
 		return err
 	}
 	if d.batch.sink.overwrite {
-		if err := root.Rename(d.tmp, d.base); err != nil {
+		if err := dir.rename(d.tmp, d.base); err != nil {
 			return fmt.Errorf("renaming into %s: %w", Quote(name), unwrapPath(err))
 		}
-	} else {
-		err := root.Link(d.tmp, d.base)
-		switch {
-		case errors.Is(err, fs.ErrExist):
-			return existsError(name)
-		case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.ENOTSUP), errors.Is(err, syscall.EMLINK), errors.Is(err, syscall.EXDEV):
-			// No hard links here (FAT, some network file systems): check
-			// and rename, which leaves a small window for a race.
-			if _, serr := root.Lstat(d.base); serr == nil {
-				return existsError(name)
-			}
-			if err := root.Rename(d.tmp, d.base); err != nil {
-				return fmt.Errorf("renaming into %s: %w", Quote(name), unwrapPath(err))
-			}
-		case err != nil:
-			return fmt.Errorf("linking into %s: %w", Quote(name), unwrapPath(err))
-		default:
-			_ = root.Remove(d.tmp)
-		}
+	} else if err := d.placeNew(dir); err != nil {
+		return err
 	}
 	d.done = true
 	d.batch.dirty[d.dir] = struct{}{}
@@ -511,9 +486,45 @@ func (d *dirDest) Discard() {
 	if d.file != nil {
 		_ = d.file.Close()
 	}
-	if root, err := d.batch.dirRoot(d.dir); err == nil {
-		_ = root.Remove(d.tmp)
+	if dir, err := d.batch.openedDir(d.dir); err == nil {
+		_ = dir.remove(d.tmp)
 	}
+}
+
+// placeNew moves the file to a name that must not exist: in one step where
+// the system can, else by a hard link, which fails if the name exists, and
+// removing the temporary name.
+func (d *dirDest) placeNew(dir dirFS) error {
+	name := d.hdr.Name
+	err := dir.renameNoReplace(d.tmp, d.base)
+	if !errors.Is(err, errors.ErrUnsupported) {
+		if errors.Is(err, fs.ErrExist) {
+			return existsError(name)
+		}
+		if err != nil {
+			return fmt.Errorf("renaming into %s: %w", Quote(name), unwrapPath(err))
+		}
+		return nil
+	}
+	err = dir.link(d.tmp, d.base)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return existsError(name)
+	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.ENOTSUP), errors.Is(err, syscall.EMLINK), errors.Is(err, syscall.EXDEV):
+		// No hard links here (FAT, some network file systems): check
+		// and rename, which leaves a small window for a race.
+		if exists, _, _ := dir.lstat(d.base); exists {
+			return existsError(name)
+		}
+		if err := dir.rename(d.tmp, d.base); err != nil {
+			return fmt.Errorf("renaming into %s: %w", Quote(name), unwrapPath(err))
+		}
+	case err != nil:
+		return fmt.Errorf("linking into %s: %w", Quote(name), unwrapPath(err))
+	default:
+		_ = dir.remove(d.tmp)
+	}
+	return nil
 }
 
 // dirEntry is the destination of a directory entry, which has no data; its

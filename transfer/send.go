@@ -251,8 +251,16 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 	if err != nil {
 		return 0, withCode(framing.CodeSource, fmt.Errorf("cannot read %s: %w", src.Name, unwrapPath(err)))
 	}
-	s.setCurrent(rc)
-	defer s.closeCurrent()
+	if src.Size < 0 {
+		// A stream, such as a pipe, can block a read for good: a failure
+		// elsewhere closes it to wake the read. A file's reads end by
+		// themselves, and closing it under a read could hand its
+		// descriptor to another file.
+		s.setCurrent(rc)
+		defer s.closeCurrent()
+	} else {
+		defer rc.Close()
+	}
 
 	size := framing.UnknownSize
 	if src.Size >= 0 {
@@ -271,8 +279,19 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 		case <-s.l.failed:
 			return off, s.l.firstErr()
 		}
-		raw := buf[framing.DataHeaderLen : framing.DataHeaderLen+ChunkSize]
+		want := int64(ChunkSize)
+		if src.Size >= 0 {
+			// Exactly the size the walk saw: no read is spent finding the
+			// end, which for a small file is a third of the work. A file
+			// that grows meanwhile is sent at that size; one that shrinks
+			// is an error below.
+			want = min(want, src.Size-off)
+		}
+		raw := buf[framing.DataHeaderLen : framing.DataHeaderLen+int(want)]
 		n, rerr := readChunk(rc, raw, src.Size >= 0)
+		if src.Size >= 0 && rerr == nil && off+int64(n) == src.Size {
+			rerr = io.EOF
+		}
 		if n == 0 {
 			s.pool <- buf
 		} else {

@@ -38,7 +38,7 @@ func Collect(paths []string, skip func(path, reason string)) ([]Source, error) {
 		}
 		switch {
 		case info.Mode().IsRegular():
-			sources = append(sources, fileSource(p, name, info))
+			sources = append(sources, fileSource(p, name, info, true))
 		case info.IsDir():
 			sources, err = walkDir(sources, p, name, skip)
 			if err != nil {
@@ -104,19 +104,21 @@ func walkDir(sources []Source, dir, name string, skip func(path, reason string))
 			sources = append(sources, Source{Name: entry, Mode: fs.ModeDir | info.Mode().Perm(), ModTime: info.ModTime()})
 			return nil
 		}
-		sources = append(sources, fileSource(p, entry, info))
+		sources = append(sources, fileSource(p, entry, info, false))
 		return nil
 	})
 	return sources, err
 }
 
-func fileSource(p, name string, info fs.FileInfo) Source {
+// fileSource describes the regular file at p. follow says whether p may be
+// a link: one named on the command line may, one found in a walk may not.
+func fileSource(p, name string, info fs.FileInfo, follow bool) Source {
 	return Source{
 		Name:    name,
 		Size:    info.Size(),
 		Mode:    info.Mode().Perm(),
 		ModTime: info.ModTime(),
-		Open:    func() (io.ReadCloser, error) { return os.Open(p) },
+		Open:    func() (io.ReadCloser, error) { return openFile(p, follow) },
 	}
 }
 

@@ -1,0 +1,45 @@
+package transfer
+
+import (
+	"errors"
+	"os"
+	"syscall"
+	"time"
+)
+
+// dirFS is one directory of the destination, opened once per transfer, and
+// the operations a file arriving in it needs, each on a name directly in it.
+// openDir picks the implementation: system calls on the directory's
+// descriptor where the system has them (dirfs_unix.go), os.Root elsewhere.
+type dirFS interface {
+	// lstat reports whether name exists, and whether it is a directory,
+	// without following a link.
+	lstat(name string) (exists, isDir bool, err error)
+	// create makes name, which must not exist, for writing, mode 0600.
+	create(name string) (*os.File, error)
+	// open opens the existing file name to sync it.
+	open(name string) (*os.File, error)
+	// chtimes sets name's access and modification times to t.
+	chtimes(name string, t time.Time) error
+	// rename moves from to to, replacing to.
+	rename(from, to string) error
+	// renameNoReplace moves from to to, failing with fs.ErrExist if to
+	// exists; errors.ErrUnsupported where it cannot be done atomically.
+	renameNoReplace(from, to string) error
+	// link makes to a hard link of from.
+	link(from, to string) error
+	// remove removes the file name.
+	remove(name string) error
+	// sync makes the directory's entries durable.
+	sync() error
+	close() error
+}
+
+// ignoreUnsyncable drops the errors of file systems and systems on which a
+// directory cannot be synced, and need not be.
+func ignoreUnsyncable(err error) error {
+	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTSUP) {
+		return nil
+	}
+	return err
+}
