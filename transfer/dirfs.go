@@ -2,7 +2,8 @@ package transfer
 
 import (
 	"errors"
-	"os"
+	"io"
+	"io/fs"
 	"syscall"
 	"time"
 )
@@ -16,9 +17,9 @@ type dirFS interface {
 	// without following a link.
 	lstat(name string) (exists, isDir bool, err error)
 	// create makes name, which must not exist, for writing, mode 0600.
-	create(name string) (*os.File, error)
+	create(name string) (destFile, error)
 	// open opens the existing file name to sync it.
-	open(name string) (*os.File, error)
+	open(name string) (destFile, error)
 	// chtimes sets name's access and modification times to t.
 	chtimes(name string, t time.Time) error
 	// rename moves from to to, replacing to.
@@ -33,6 +34,15 @@ type dirFS interface {
 	// sync makes the directory's entries durable.
 	sync() error
 	close() error
+}
+
+// destFile is a file being received: an *os.File, or on Unix a bare
+// descriptor, which saves the system calls os.File spends on each open.
+type destFile interface {
+	io.Writer
+	Chmod(mode fs.FileMode) error
+	Sync() error
+	Close() error
 }
 
 // ignoreUnsyncable drops the errors of file systems and systems on which a

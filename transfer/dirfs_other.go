@@ -32,11 +32,11 @@ func (d rootDir) lstat(name string) (bool, bool, error) {
 	return true, info.IsDir(), nil
 }
 
-func (d rootDir) create(name string) (*os.File, error) {
+func (d rootDir) create(name string) (destFile, error) {
 	return d.r.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 }
 
-func (d rootDir) open(name string) (*os.File, error) {
+func (d rootDir) open(name string) (destFile, error) {
 	return d.r.OpenFile(name, os.O_WRONLY, 0)
 }
 

@@ -57,7 +57,7 @@ func (d *fdDir) lstat(name string) (bool, bool, error) {
 	return true, st.Mode&unix.S_IFMT == unix.S_IFDIR, nil
 }
 
-func (d *fdDir) openat(name string, flags int, mode uint32) (*os.File, error) {
+func (d *fdDir) openat(name string, flags int, mode uint32) (destFile, error) {
 	var fd int
 	err := retry(func() (err error) {
 		fd, err = unix.Openat(d.fd, name, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
@@ -66,16 +66,16 @@ func (d *fdDir) openat(name string, flags int, mode uint32) (*os.File, error) {
 	if err != nil {
 		return nil, pathErr("open", name, err)
 	}
-	return os.NewFile(uintptr(fd), name), nil
+	return &rawFile{fd: fd, path: name}, nil
 }
 
-func (d *fdDir) create(name string) (*os.File, error) {
+func (d *fdDir) create(name string) (destFile, error) {
 	return d.openat(name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, 0o600)
 }
 
 // open opens name read-only: fsync needs no more, and a file whose mode
 // is already read-only could not be opened for writing.
-func (d *fdDir) open(name string) (*os.File, error) {
+func (d *fdDir) open(name string) (destFile, error) {
 	return d.openat(name, unix.O_RDONLY, 0)
 }
 

@@ -97,6 +97,7 @@ func (d *DirSink) Begin(o framing.Offer) (Batch, error) {
 		sink:    d,
 		seen:    make(map[string]framing.Kind),
 		real:    make(map[string]struct{}),
+		made:    make(map[string]struct{}),
 		dirty:   make(map[string]struct{}),
 		handles: make(map[string]dirFS),
 	}, nil
@@ -107,6 +108,7 @@ type dirBatch struct {
 	sink    *DirSink
 	seen    map[string]framing.Kind // every name in this transfer, case-folded if the file system folds
 	real    map[string]struct{}     // directories checked to be directories, not links
+	made    map[string]struct{}     // directories this transfer created
 	dirty   map[string]struct{}     // directories whose entries changed since the last flush
 	dirs    []framing.File          // directory entries, for Finish
 	queued  []*dirDest              // committed files waiting for Flush
@@ -178,7 +180,13 @@ func (b *dirBatch) createFile(f framing.File) (Destination, error) {
 	if err != nil {
 		return nil, err
 	}
-	exists, isDir, err := d.lstat(base)
+	// In a directory this transfer made, only this transfer's names can
+	// exist (another sender's are caught when the file is put in place),
+	// and the transfer's names are checked above: no need to look.
+	var exists, isDir bool
+	if _, fresh := b.made[dir]; !fresh {
+		exists, isDir, err = d.lstat(base)
+	}
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("cannot create %s: %w", Quote(f.Name), unwrapPath(err))
@@ -237,6 +245,7 @@ func (b *dirBatch) ensureDir(name, dir string) error {
 			if err == nil {
 				b.dirty[path.Dir(p)] = struct{}{}
 				b.real[p] = struct{}{}
+				b.made[p] = struct{}{}
 				continue
 			}
 			info, err = root.Lstat(p) // made meanwhile by another transfer
@@ -387,7 +396,7 @@ func truncate(s string, n int) string {
 // dirDest is a file arriving under a temporary name.
 type dirDest struct {
 	batch *dirBatch
-	file  *os.File
+	file  destFile
 	dir   string // the directory it lands in
 	base  string // its name there
 	tmp   string // its temporary name there

@@ -32,7 +32,8 @@ func openFile(path string, follow bool) (io.ReadCloser, error) {
 	}
 }
 
-// rawFile reads a file through its descriptor with plain system calls.
+// rawFile reads or writes a file through its descriptor with plain system
+// calls.
 type rawFile struct {
 	fd   int
 	path string
@@ -54,6 +55,37 @@ func (f *rawFile) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
+}
+
+func (f *rawFile) Write(p []byte) (int, error) {
+	written := 0
+	for written < len(p) {
+		n, err := unix.Write(f.fd, p[written:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return written, &fs.PathError{Op: "write", Path: f.path, Err: err}
+		}
+		written += n
+	}
+	return written, nil
+}
+
+// Chmod sets the permission bits.
+func (f *rawFile) Chmod(mode fs.FileMode) error {
+	if err := retry(func() error { return unix.Fchmod(f.fd, uint32(mode.Perm())) }); err != nil {
+		return &fs.PathError{Op: "chmod", Path: f.path, Err: err}
+	}
+	return nil
+}
+
+// Sync makes the file's data durable.
+func (f *rawFile) Sync() error {
+	if err := retry(func() error { return unix.Fsync(f.fd) }); err != nil {
+		return &fs.PathError{Op: "sync", Path: f.path, Err: err}
+	}
+	return nil
 }
 
 // Close closes the descriptor; later calls do nothing.
