@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"ferry/codec"
+	"ferry/secure"
 	"ferry/transfer"
 )
 
@@ -52,6 +53,11 @@ send flags:
         --name NAME        file name for a stream from stdin (default "stdin")
 
 flags for both:
+        --code CODE        the receiver's code (or env FERRY_CODE); recv makes one
+                           up unless given, and prints it in the command to run
+        --plain            no code, no encryption: for trusted networks only
+        --raw              no framing at all, as netcat: recv --raw [FILE | -],
+                           send --raw HOST FILE | -
     -q, --quiet            print errors only
         --json             print JSON lines on stderr instead of messages
         --timeout DURATION give up on a silent peer after this long (default 30s)
@@ -129,6 +135,9 @@ type common struct {
 	quiet   bool
 	json    bool
 	timeout time.Duration
+	code    string // --code, or FERRY_CODE when --code is not given
+	plain   bool
+	raw     bool
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -136,13 +145,44 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.quiet, "quiet", false, "")
 	fs.BoolVar(&c.json, "json", false, "")
 	fs.DurationVar(&c.timeout, "timeout", transfer.DefaultTimeout, "")
+	fs.StringVar(&c.code, "code", "", "")
+	fs.BoolVar(&c.plain, "plain", false, "")
+	fs.BoolVar(&c.raw, "raw", false, "")
 }
 
 func (c *common) check() error {
 	if c.timeout <= 0 {
 		return usagef("--timeout must be positive, not %s", c.timeout)
 	}
+	if c.plain && c.raw {
+		return usagef("--plain and --raw exclude each other: --raw has no framing at all")
+	}
+	if c.plain || c.raw {
+		if c.code != "" {
+			return usagef("--code has no use with --plain or --raw, which send without encryption")
+		}
+		return nil
+	}
+	if c.code == "" {
+		c.code = os.Getenv("FERRY_CODE")
+	}
+	if c.code != "" {
+		if err := secure.CheckCode(c.code); err != nil {
+			return usagef("--code: the code is too short: at least %d letters or digits", secure.MinCodeLen)
+		}
+	}
 	return nil
+}
+
+// mode is how a send command must be typed to match this receiver.
+func (c *common) mode(shownCode string) string {
+	switch {
+	case c.raw:
+		return "--raw"
+	case c.plain:
+		return "--plain"
+	}
+	return "--code " + shownCode
 }
 
 func newFlagSet(name string) *flag.FlagSet {
@@ -199,9 +239,22 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (*out
 	if len(pos) > 1 {
 		return out, usagef("recv takes one directory (or -), not %d arguments", len(pos))
 	}
+	if c.raw {
+		if *keep {
+			return out, usagef("-k cannot be combined with --raw: recv --raw takes one connection")
+		}
+		return out, recvRaw(ctx, &c, *listen, *overwrite, pos, stdout, out)
+	}
 	dest := "."
 	if len(pos) == 1 {
 		dest = pos[0]
+	}
+	// A generated code is shown in the command to paste; a code the user
+	// chose stays out of the output, which may end up in a service's log.
+	shown := "CODE"
+	if !c.plain && c.code == "" {
+		c.code = secure.NewCode()
+		shown = c.code
 	}
 	var sink transfer.Sink
 	if dest == "-" {
@@ -222,14 +275,25 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (*out
 	if err != nil {
 		return out, listenError(*listen, err)
 	}
-	out.listening(ln.Addr().(*net.TCPAddr), dest)
+	out.listening(ln.Addr().(*net.TCPAddr), dest, c.mode(shown), "FILE")
+	if c.plain {
+		out.warn("--plain: no code and no encryption: anyone who can reach port %d can write files here", ln.Addr().(*net.TCPAddr).Port)
+	}
 
 	var bar *progress
 	opts := transfer.ServeOptions{
-		Options:  transfer.Options{Timeout: c.timeout, FileDone: func(r transfer.FileResult) { bar.clear(); out.fileDone("received", r) }},
+		Options: transfer.Options{
+			Timeout:  c.timeout,
+			Code:     c.code,
+			Secured:  out.secured,
+			FileDone: func(r transfer.FileResult) { bar.clear(); out.fileDone("received", r) },
+		},
 		KeepOpen: *keep,
 		Connected: func(peer net.Addr) {
 			out.connected("connection from", peer)
+		},
+		Refused: func(peer net.Addr, wait time.Duration) {
+			out.warn("turned %s away: too many failed attempts with a wrong code (for %s)", peer, wait.Round(time.Second))
 		},
 		Finished: func(peer net.Addr, s transfer.Summary, err error) {
 			bar.finish()
@@ -296,9 +360,16 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 		return out, usagef("send needs files or directories to send after %s (or - for stdin)", pos[0])
 	case len(pos) > 2 && slices.Contains(pos[1:], "-"):
 		return out, usagef("- (stdin) is sent alone, not with other files")
+	case c.raw && len(pos) > 2:
+		return out, usagef("send --raw sends one file or - (stdin), as netcat does; %d were given", len(pos)-1)
+	case !c.raw && !c.plain && c.code == "":
+		return out, usagef("send needs the receiver's code: --code CODE (or FERRY_CODE), as ferry recv printed it; or --plain for a receiver running with --plain")
 	}
 	if err := transfer.CheckName(*name); err != nil || strings.Contains(*name, "/") {
 		return out, usagef("--name %s: give a plain file name", transfer.Quote(*name))
+	}
+	if c.raw {
+		return out, sendRaw(ctx, &c, pos[0], pos[1], stdin, out)
 	}
 	var sources []transfer.Source
 	if pos[1] == "-" {
@@ -310,16 +381,16 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	if err != nil {
 		return out, err
 	}
-	d := net.Dialer{Timeout: c.timeout}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := dial(ctx, addr, c.timeout, out)
 	if err != nil {
-		return out, dialError(addr, err)
+		return out, err
 	}
-	out.connected("connected to", conn.RemoteAddr())
 	bar := out.newProgress("sending")
 	s, err := transfer.Send(ctx, conn, sources, transfer.Options{
 		Compression: compression,
 		Timeout:     c.timeout,
+		Code:        c.code,
+		Secured:     out.secured,
 		Progress:    bar.update,
 		FileDone:    func(r transfer.FileResult) { bar.clear(); out.fileDone("sent", r) },
 	})
@@ -329,6 +400,16 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	}
 	out.summary("sent", s)
 	return out, nil
+}
+
+func dial(ctx context.Context, addr string, timeout time.Duration, out *output) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, dialError(addr, err)
+	}
+	out.connected("connected to", conn.RemoteAddr())
+	return conn, nil
 }
 
 // dialAddr turns HOST, HOST:PORT, [IPv6] or [IPv6]:PORT into a dial address.

@@ -32,6 +32,9 @@ import (
 // whole run; it is never used to synchronise.
 const guard = 20 * time.Second
 
+// testCode is the code of the tests' ferry processes (FERRY_CODE).
+const testCode = "TST-C0D-E42"
+
 // ferryBin is the binary TestMain builds.
 var ferryBin string
 
@@ -47,6 +50,12 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	ferryBin = filepath.Join(dir, "ferry")
+	// Every ferry the tests start runs the default, encrypted mode with
+	// this fixed code, unless a test says otherwise.
+	if err := os.Setenv("FERRY_CODE", testCode); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	build := exec.Command("go", "build", "-o", ferryBin, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -292,7 +301,7 @@ func parseEvent(line string) (map[string]any, error) {
 	return ev, nil
 }
 
-var humanCommand = regexp.MustCompile(`^    ferry send (\S+) FILE$`)
+var humanCommand = regexp.MustCompile(`^    ferry send (?:--code \S+|--plain|--raw) (\S+) FILE$`)
 
 // startRecv starts "ferry recv args..." and waits until it listens. It
 // returns the address to send to, read from the JSON listening event or,
@@ -552,7 +561,8 @@ func TestHumanMessages(t *testing.T) {
 		_, port, _ := net.SplitHostPort(addr)
 		mustContain(t, "recv stderr", recv.stderr(),
 			"ferry: listening on port "+port+", receiving into "+dst+"\n",
-			"\n    ferry send 127.0.0.1:"+port+" FILE\n",
+			"\n    ferry send --code CODE 127.0.0.1:"+port+" FILE\n",
+			"ferry: code accepted; encrypted with ",
 			"ferry: connection from 127.0.0.1:",
 			`received notes.txt: 6 B in `,
 			"ferry: done: received 1 file, 6 B in ")
@@ -689,8 +699,8 @@ func TestIPv6(t *testing.T) {
 	if !strings.HasPrefix(addr, "[::1]:") {
 		t.Fatalf("recv -l [::1]:0 listens on %s", addr)
 	}
-	if cmd := recv.event("listening")["command"]; cmd != "ferry send "+addr+" FILE" {
-		t.Errorf("listening command = %v, want ferry send %s FILE", cmd, addr)
+	if cmd := recv.event("listening")["command"]; cmd != "ferry send --code CODE "+addr+" FILE" {
+		t.Errorf("listening command = %v, want ferry send --code CODE %s FILE", cmd, addr)
 	}
 	snd := send(t, src, nil, "--json", addr, "six.bin")
 	snd.expect(0)

@@ -58,9 +58,9 @@ func (o *output) fail(err error) {
 	fmt.Fprintf(o.w, "ferry: error: %s\n", err)
 }
 
-func (o *output) listening(addr *net.TCPAddr, dest string) {
+func (o *output) listening(addr *net.TCPAddr, dest, flags, what string) {
 	hosts := reachableHosts(addr)
-	cmd := sendCommand(hosts[0], addr.Port)
+	cmd := sendCommand(hosts[0], addr.Port, flags, what)
 	where := "stdout"
 	if dest != "-" {
 		if abs, err := filepath.Abs(dest); err == nil {
@@ -84,15 +84,36 @@ func (o *output) listening(addr *net.TCPAddr, dest string) {
 	}
 }
 
+// warn prints a warning; -q does not silence it.
+func (o *output) warn(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if o.json {
+		o.event("warning", map[string]any{"message": msg})
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	fmt.Fprintf(o.w, "ferry: warning: %s\n", msg)
+}
+
+// secured reports a successful handshake.
+func (o *output) secured(cipher string) {
+	if o.json {
+		o.event("secured", map[string]any{"cipher": cipher})
+		return
+	}
+	o.say("code accepted; encrypted with %s", cipher)
+}
+
 // sendCommand is the exact command a user pastes on the sending machine.
-func sendCommand(host string, port int) string {
+func sendCommand(host string, port int, flags, what string) string {
 	target := host
 	if port != DefaultPort {
 		target = net.JoinHostPort(host, strconv.Itoa(port))
 	} else if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
 		target = "[" + host + "]"
 	}
-	return "ferry send " + target + " FILE"
+	return "ferry send " + flags + " " + target + " " + what
 }
 
 // reachableHosts lists the addresses a sender could use: the one bound, or

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"errors"
+	"ferry/secure"
 	"fmt"
 	"io/fs"
 	"syscall"
@@ -17,6 +18,10 @@ var (
 	ErrChecksum = errors.New("checksum mismatch")
 	// ErrProtocol means the peer sent something the protocol does not allow.
 	ErrProtocol = errors.New("protocol error")
+	// ErrAuth means the encrypted mode's handshake failed: the two sides
+	// were given different codes. Not one frame of file data or metadata
+	// moved.
+	ErrAuth = errors.New("authentication failed: wrong code")
 )
 
 // PeerError is a failure the peer reported: an error frame, or an abort
@@ -40,9 +45,11 @@ func (e *PeerError) Error() string {
 }
 
 // Is lets errors.Is(err, ErrChecksum) hold for a checksum failure the peer
-// reported, so both sides test for it the same way.
+// reported, and errors.Is(err, ErrAuth) for a failed handshake, so both
+// sides test for them the same way.
 func (e *PeerError) Is(target error) bool {
-	return target == ErrChecksum && e.Code == framing.CodeChecksum
+	return target == ErrChecksum && e.Code == framing.CodeChecksum ||
+		target == ErrAuth && e.Code == framing.CodeAuth
 }
 
 // codedError is a local failure with the code the peer is told.
@@ -67,7 +74,10 @@ func codeOf(err error) uint16 {
 		return ce.code
 	case errors.Is(err, ErrChecksum):
 		return framing.CodeChecksum
-	case errors.Is(err, ErrProtocol), errors.Is(err, framing.ErrMalformed), errors.Is(err, framing.ErrFrameTooLarge):
+	case errors.Is(err, ErrAuth):
+		return framing.CodeAuth
+	case errors.Is(err, ErrProtocol), errors.Is(err, framing.ErrMalformed), errors.Is(err, framing.ErrFrameTooLarge),
+		errors.Is(err, secure.ErrTampered), errors.Is(err, secure.ErrAfterLast), errors.Is(err, secure.ErrTruncated):
 		return framing.CodeProtocol
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return framing.CodeNoSpace

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"ferry/secure"
 	"fmt"
 	"io"
 	"net"
@@ -39,6 +40,11 @@ type outFrame struct {
 	t       framing.Type
 	payload []byte
 	release func() // returns the payload's buffer once written; may be nil
+	// plain marks a handshake frame, which goes out unsealed.
+	plain bool
+	// seal, on a frame of its own with no type, tells the writer that
+	// every frame after it is sealed with this session.
+	seal *secure.Session
 }
 
 // link is one ferry connection: a frame reader for the one goroutine that
@@ -48,7 +54,16 @@ type link struct {
 	conn    net.Conn
 	role    framing.Role
 	timeout time.Duration
+	code    string // the encrypted mode's code; "" for --plain
 	fr      *framing.Reader
+
+	// The encrypted mode's session, once the handshake is done: open is the
+	// reading goroutine's, seal the writer goroutine's. One session, two
+	// directions with separate state.
+	open *secure.Session
+	seal *secure.Session
+	// secured, if set, is called once the handshake is done.
+	secured func(cipher string)
 
 	out       chan outFrame // frames in order; closing it ends the write side
 	urgent    chan outFrame // at most one error or abort frame
@@ -63,11 +78,13 @@ type link struct {
 	failed chan struct{} // closed at the first failure
 }
 
-func newLink(conn net.Conn, role framing.Role, timeout time.Duration) *link {
+func newLink(conn net.Conn, role framing.Role, opts Options) *link {
 	l := &link{
 		conn:      conn,
 		role:      role,
-		timeout:   timeout,
+		timeout:   opts.timeout(),
+		code:      opts.Code,
+		secured:   opts.Secured,
 		out:       make(chan outFrame, queueDepth),
 		urgent:    make(chan outFrame, 1),
 		writeDone: make(chan struct{}),
@@ -154,8 +171,11 @@ func (l *link) writeLoop() {
 			}
 			busy = true
 		case <-tick:
-			if !busy {
-				if err := w.WriteFrame(framing.TypePing, nil); err != nil {
+			// In the encrypted mode a ping between the last handshake
+			// frame and the first sealed one would reach a peer that
+			// already expects sealed frames; reads time out meanwhile.
+			if !busy && (l.code == "" || l.seal != nil) {
+				if err := l.writeOne(w, outFrame{t: framing.TypePing}, false); err != nil {
 					l.fail(lostError(l.conn, err))
 					return
 				}
@@ -188,7 +208,7 @@ func (l *link) writeBatch(w *framing.Writer, f outFrame) (bool, error) {
 	var err error
 	for _, f := range batch {
 		if err == nil {
-			err = w.Add(f.t, f.payload)
+			err = l.add(w, f, f.t == l.lastType())
 		}
 	}
 	if err == nil {
@@ -217,9 +237,66 @@ func lostError(c net.Conn, err error) error {
 // writeLast writes the frame that ends this side's stream and half-closes.
 func (l *link) writeLast(w *framing.Writer, f outFrame) {
 	_ = l.conn.SetWriteDeadline(time.Now().Add(lingerTime))
-	if w.WriteFrame(f.t, f.payload) == nil {
+	if l.writeOne(w, f, true) == nil {
 		l.closeWrite()
 	}
+}
+
+// lastType is the frame that ends this side's stream when all goes well.
+func (l *link) lastType() framing.Type {
+	if l.role == framing.RoleSender {
+		return framing.TypeDone
+	}
+	return framing.TypeComplete
+}
+
+// add queues f in w, sealed once the handshake is done; last marks the
+// final frame of this direction. A frame carrying a session switches
+// sealing on and writes nothing.
+func (l *link) add(w *framing.Writer, f outFrame, last bool) error {
+	switch {
+	case f.seal != nil:
+		l.seal = f.seal
+		return nil
+	case l.seal == nil || f.plain:
+		return w.Add(f.t, f.payload)
+	}
+	sealed, err := l.seal.Seal(f.t, f.payload, last)
+	if err != nil {
+		return err
+	}
+	return w.Add(f.t, sealed)
+}
+
+func (l *link) writeOne(w *framing.Writer, f outFrame, last bool) error {
+	if err := l.add(w, f, last); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// readFrame reads the peer's next frame, opened once the handshake is done.
+// An end of stream before the peer's last sealed frame is an error: the
+// stream was cut.
+func (l *link) readFrame() (framing.Type, []byte, error) {
+	t, p, err := l.fr.ReadFrame()
+	if l.open == nil {
+		return t, p, err
+	}
+	if errors.Is(err, io.EOF) {
+		if terr := l.open.AtEOF(); terr != nil {
+			return 0, nil, fmt.Errorf("%w from %s", terr, l.conn.RemoteAddr())
+		}
+		return t, p, err
+	}
+	if err != nil {
+		return t, p, err
+	}
+	plain, _, err := l.open.Open(t, p)
+	if err != nil {
+		return t, nil, fmt.Errorf("%w from %s", err, l.conn.RemoteAddr())
+	}
+	return t, plain, nil
 }
 
 func (l *link) closeWrite() {
@@ -251,13 +328,22 @@ func (l *link) fail(err error) {
 	}
 	l.err = err
 	var pe *PeerError
+	var f outFrame
 	switch {
 	case errors.As(err, &pe), errors.Is(err, ErrTimeout):
 		// The peer knows, or cannot hear us.
+	case errors.Is(err, secure.ErrAuth), errors.Is(err, secure.ErrProtocol):
+		// The handshake told the peer, or the peer told us.
 	case errors.Is(err, context.Canceled):
-		l.urgent <- outFrame{t: framing.TypeAbort, payload: framing.AppendAbort(nil, "interrupted")}
+		f = outFrame{t: framing.TypeAbort, payload: framing.AppendAbort(nil, "interrupted")}
 	default:
-		l.urgent <- outFrame{t: framing.TypeError, payload: framing.AppendError(nil, framing.ErrorMsg{Code: codeOf(err), Message: err.Error()})}
+		f = outFrame{t: framing.TypeError, payload: framing.AppendError(nil, framing.ErrorMsg{Code: codeOf(err), Message: err.Error()})}
+	}
+	if f.t != 0 {
+		select {
+		case l.urgent <- f:
+		default: // the handshake's own error frame is already waiting
+		}
 	}
 	close(l.failed)
 }
@@ -298,11 +384,15 @@ func (l *link) close() {
 }
 
 // peerError turns an error or abort frame from the peer into a *PeerError.
-func (l *link) peerError(t framing.Type, p []byte) error {
-	peer := framing.RoleSender
+func (l *link) peerRole() framing.Role {
 	if l.role == framing.RoleSender {
-		peer = framing.RoleReceiver
+		return framing.RoleReceiver
 	}
+	return framing.RoleSender
+}
+
+func (l *link) peerError(t framing.Type, p []byte) error {
+	peer := l.peerRole()
 	if t == framing.TypeAbort {
 		reason, err := framing.ParseAbort(p)
 		if err != nil {
@@ -318,10 +408,14 @@ func (l *link) peerError(t framing.Type, p []byte) error {
 }
 
 // hello exchanges hellos and returns the peer's. Each side writes its own
-// first, so neither waits on the other.
+// first, so neither waits on the other. In the encrypted mode it then runs
+// the handshake, and every frame after it is sealed.
 func (l *link) hello(caps uint32) (framing.Hello, error) {
+	if l.code != "" {
+		caps |= framing.CapSecure
+	}
 	mine := framing.AppendHello(nil, framing.Hello{Version: framing.Version, Role: l.role, Capabilities: caps})
-	if err := l.send(outFrame{t: framing.TypeHello, payload: mine}); err != nil {
+	if err := l.send(outFrame{t: framing.TypeHello, payload: mine, plain: true}); err != nil {
 		return framing.Hello{}, err
 	}
 	t, p, err := l.fr.ReadFrame()
@@ -348,7 +442,81 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 	if h.Role == l.role {
 		return framing.Hello{}, withCode(framing.CodeProtocol, fmt.Errorf("%s is also a %s: one side runs ferry send, the other ferry recv", l.conn.RemoteAddr(), roleName(l.role)))
 	}
+	if err := l.checkMode(h); err != nil {
+		return framing.Hello{}, err
+	}
+	if l.code == "" {
+		return h, nil
+	}
+	helloS, helloR := mine, p
+	if l.role == framing.RoleReceiver {
+		helloS, helloR = p, mine
+	}
+	sess, err := secure.Handshake(l.fr, handshakeWriter{l}, l.role, l.code, helloS, helloR)
+	if err != nil {
+		return framing.Hello{}, l.handshakeError(err)
+	}
+	// The writer seals every frame queued after this one; the reader opens
+	// every frame from here on.
+	if err := l.send(outFrame{seal: sess}); err != nil {
+		return framing.Hello{}, err
+	}
+	l.open = sess
+	if l.secured != nil {
+		l.secured(sess.Cipher().String())
+	}
 	return h, nil
+}
+
+// checkMode refuses a peer in the other mode: a code on one side only is a
+// mistake to point out, not a reason to fall back to sending in the clear.
+func (l *link) checkMode(h framing.Hello) error {
+	peerSecure := h.Capabilities&framing.CapSecure != 0
+	mineSecure := l.code != ""
+	var msg string
+	switch {
+	case peerSecure == mineSecure:
+		return nil
+	case l.role == framing.RoleReceiver && mineSecure:
+		msg = "the sender at %s uses --plain, but this receiver requires its code: run ferry send --code CODE, with the code ferry recv printed"
+	case l.role == framing.RoleReceiver:
+		msg = "the sender at %s uses a code, but this receiver runs with --plain: add --plain to ferry send, or restart ferry recv without --plain"
+	case mineSecure:
+		msg = "the receiver at %s runs with --plain and takes no code: add --plain to ferry send to send unencrypted"
+	default:
+		msg = "the receiver at %s requires a code: run ferry send --code CODE, with the code ferry recv printed"
+	}
+	return withCode(framing.CodeAuth, fmt.Errorf(msg, l.conn.RemoteAddr()))
+}
+
+// handshakeError turns the handshake's failure into this package's terms.
+func (l *link) handshakeError(err error) error {
+	var pe *secure.PeerError
+	if errors.As(err, &pe) {
+		if pe.Code == framing.CodeAuth {
+			return fmt.Errorf("%w (from %s)", ErrAuth, l.conn.RemoteAddr())
+		}
+		return &PeerError{Role: l.peerRole(), Code: pe.Code, Message: pe.Message, Aborted: pe.Aborted}
+	}
+	if errors.Is(err, secure.ErrAuth) {
+		return fmt.Errorf("%w (with %s)", ErrAuth, l.conn.RemoteAddr())
+	}
+	return fmt.Errorf("handshake with %s: %w", l.conn.RemoteAddr(), err)
+}
+
+// handshakeWriter queues the handshake's frames unsealed. An error frame
+// goes ahead of them, as the link's own error frames do.
+type handshakeWriter struct{ l *link }
+
+func (w handshakeWriter) WriteFrame(t framing.Type, p []byte) error {
+	if t == framing.TypeError || t == framing.TypeAbort {
+		select {
+		case w.l.urgent <- outFrame{t: t, payload: p}:
+		default:
+		}
+		return nil
+	}
+	return w.l.send(outFrame{t: t, payload: p, plain: true})
 }
 
 func roleName(r framing.Role) string {

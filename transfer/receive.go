@@ -71,7 +71,7 @@ func Receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summa
 		return Summary{}, err
 	}
 	defer dec.Close()
-	r := &receiver{l: newLink(conn, framing.RoleReceiver, opts.timeout()), opts: opts, sink: sink, dec: dec}
+	r := &receiver{l: newLink(conn, framing.RoleReceiver, opts), opts: opts, sink: sink, dec: dec}
 	stop := context.AfterFunc(ctx, func() { r.l.interrupt(ctx) })
 	defer stop()
 
@@ -113,7 +113,7 @@ func (r *receiver) run() error {
 		return err
 	}
 	for {
-		t, p, err := r.l.fr.ReadFrame()
+		t, p, err := r.l.readFrame()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return fmt.Errorf("the sender closed the connection before its last frame")
@@ -316,7 +316,7 @@ func (r *receiver) onDone(p []byte) error {
 		return err
 	}
 	close(r.l.out)
-	t2, _, err := r.l.fr.ReadFrame()
+	t2, _, err := r.l.readFrame()
 	switch {
 	case errors.Is(err, io.EOF):
 		return nil

@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"errors"
+	"ferry/secure"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -46,7 +47,7 @@ type sender struct {
 func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (Summary, error) {
 	start := time.Now()
 	s := &sender{
-		l:       newLink(conn, framing.RoleSender, opts.timeout()),
+		l:       newLink(conn, framing.RoleSender, opts),
 		opts:    opts,
 		sources: sources,
 		pending: make(map[uint32]pendingEntry),
@@ -59,7 +60,8 @@ func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (S
 		}
 		s.total += src.Size
 	}
-	bufLen := framing.DataHeaderLen + codec.MaxEncodedLen(ChunkSize)
+	// Room for the tag too, so a data frame is sealed where it lies.
+	bufLen := framing.DataHeaderLen + codec.MaxEncodedLen(ChunkSize) + secure.Overhead
 	s.pool = make(chan []byte, dataBuffers)
 	for range dataBuffers {
 		s.pool <- make([]byte, bufLen)
@@ -123,7 +125,7 @@ func (s *sender) readControl(hello chan<- framing.Hello, complete chan<- struct{
 	}
 	hello <- h
 	for {
-		t, p, err := s.l.fr.ReadFrame()
+		t, p, err := s.l.readFrame()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = fmt.Errorf("the receiver closed the connection before confirming the transfer")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 )
 
 // ServeOptions configure Serve.
@@ -18,10 +19,15 @@ type ServeOptions struct {
 	Connected func(peer net.Addr)
 	// Finished, if set, is called when a connection's transfer ends.
 	Finished func(peer net.Addr, s Summary, err error)
+	// Refused, if set, is called when a sender is turned away for too many
+	// failed handshakes; it may try again after wait.
+	Refused func(peer net.Addr, wait time.Duration)
 }
 
 // Serve accepts senders on ln and receives from each into sink. Without
-// KeepOpen it returns the first transfer's error. With KeepOpen it returns
+// KeepOpen it returns the first transfer's error. In the encrypted mode a
+// source address with 3 failed handshakes in a minute, or any address
+// once there were 20, is turned away until the minute has passed. With KeepOpen it returns
 // when ctx ends, after aborting every transfer still running and waiting for
 // each to be cleaned up. Serve closes ln.
 func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) error {
@@ -30,6 +36,7 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 	defer ln.Close()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	limits := newAuthLimiter()
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -45,19 +52,31 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 			}
 			return fmt.Errorf("accepting connections: %w", err)
 		}
-		if !opts.KeepOpen {
-			return serveConn(ctx, conn, sink, opts)
+		if opts.Code != "" {
+			if wait, ok := limits.allow(hostOf(conn.RemoteAddr())); !ok {
+				if opts.Refused != nil {
+					opts.Refused(conn.RemoteAddr(), wait)
+				}
+				wg.Go(func() { refuse(conn, wait) })
+				continue
+			}
 		}
-		wg.Go(func() { _ = serveConn(ctx, conn, sink, opts) })
+		if !opts.KeepOpen {
+			return serveConn(ctx, conn, sink, opts, limits)
+		}
+		wg.Go(func() { _ = serveConn(ctx, conn, sink, opts, limits) })
 	}
 }
 
-func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions) error {
+func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions, limits *authLimiter) error {
 	peer := conn.RemoteAddr()
 	if opts.Connected != nil {
 		opts.Connected(peer)
 	}
 	s, err := Receive(ctx, conn, sink, opts.Options)
+	if errors.Is(err, ErrAuth) {
+		limits.failed(hostOf(peer))
+	}
 	if opts.Finished != nil {
 		opts.Finished(peer, s, err)
 	}

@@ -42,6 +42,13 @@ type Options struct {
 	// FileDone, if set, is called once for each file the receiver has
 	// verified and made durable.
 	FileDone func(FileResult)
+	// Code, if set, runs the encrypted mode: a CPace handshake on the code,
+	// then every frame sealed. Both sides must be given the same code; ""
+	// is the plain mode (--plain) on both sides.
+	Code string
+	// Secured, if set, is called with the cipher's name once the encrypted
+	// mode's handshake has succeeded.
+	Secured func(cipher string)
 }
 
 func (o Options) timeout() time.Duration {

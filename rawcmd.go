@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"ferry/framing"
+	"ferry/transfer"
+)
+
+// recvRaw is recv --raw: the bytes of one connection, with no framing, as
+// netcat sends them, into FILE or to stdout. A FILE is written the way a
+// framed transfer's file is: under a temporary name, synced, then moved
+// into place, never over an existing file without --overwrite.
+func recvRaw(ctx context.Context, c *common, listen string, overwrite bool, pos []string, stdout io.Writer, out *output) error {
+	dest := "-"
+	if len(pos) == 1 {
+		dest = pos[0]
+	}
+	w := stdout
+	var finish func() error
+	if dest != "-" {
+		dir, base := filepath.Split(dest)
+		if base == "" || base == "." || base == ".." {
+			return usagef("recv --raw takes a FILE to write, or -, not the directory %s", dest)
+		}
+		if dir == "" {
+			dir = "."
+		}
+		ds, err := transfer.NewDirSink(dir, overwrite)
+		if err != nil {
+			return err
+		}
+		defer ds.Close()
+		batch, err := ds.Begin(framing.Offer{Files: 1, Bytes: framing.UnknownSize})
+		if err != nil {
+			return err
+		}
+		defer batch.Close()
+		d, err := batch.Create(framing.File{Kind: framing.KindRegular, Mode: 0o644, ModTime: time.Now().UnixNano(), Size: framing.UnknownSize, Name: base})
+		if err != nil {
+			return err
+		}
+		w = d
+		finish = func() error {
+			if err := d.Commit(); err != nil {
+				return err
+			}
+			if err := batch.Flush(); err != nil {
+				return err
+			}
+			return batch.Finish()
+		}
+	}
+
+	ln, err := net.Listen("tcp", listenAddr(listen))
+	if err != nil {
+		return listenError(listen, err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
+	defer stop()
+	defer ln.Close()
+	addr := ln.Addr().(*net.TCPAddr)
+	out.listening(addr, dest, "--raw", "FILE")
+	out.say("or with netcat: nc -N %s %d < FILE", reachableHosts(addr)[0], addr.Port)
+	conn, err := ln.Accept()
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("accepting a connection: %w", err)
+	}
+	out.connected("connection from", conn.RemoteAddr())
+	start := time.Now()
+	n, err := transfer.RawReceive(ctx, conn, w, c.timeout)
+	if err == nil && finish != nil {
+		err = finish()
+	}
+	if err != nil {
+		return err
+	}
+	out.summary("received", transfer.Summary{Files: 1, Bytes: n, Elapsed: time.Since(start)})
+	return nil
+}
+
+// sendRaw is send --raw: the bytes of path, or of stdin for "-", with no
+// framing, then a half-close, as nc -N does.
+func sendRaw(ctx context.Context, c *common, host, path string, stdin io.Reader, out *output) error {
+	r := stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("cannot send %s: %w", path, unwrapPath(err))
+		}
+		defer f.Close()
+		if info, err := f.Stat(); err == nil && info.IsDir() {
+			return fmt.Errorf("cannot send %s: a directory; --raw sends one file (use tar c %s | ferry send --raw HOST -)", path, path)
+		}
+		r = f
+	}
+	addr, err := dialAddr(host)
+	if err != nil {
+		return err
+	}
+	conn, err := dial(ctx, addr, c.timeout, out)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	n, err := transfer.RawSend(ctx, conn, r, c.timeout)
+	if err != nil {
+		return err
+	}
+	out.summary("sent", transfer.Summary{Files: 1, Bytes: n, Elapsed: time.Since(start)})
+	return nil
+}
+
+// unwrapPath drops the *os.PathError wrapper so a message names the path once.
+func unwrapPath(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}

@@ -1,0 +1,92 @@
+package transfer
+
+import (
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"ferry/framing"
+)
+
+// Guessing limits of a receiver in the encrypted mode. CPace leaves a
+// thief nothing to test offline, so each guess of the code costs a
+// connection; these limits make the guesses too few to matter: with a
+// 45-bit code and 20 guesses a minute, a guess comes good once in
+// millions of years.
+const (
+	limitWindow     = time.Minute
+	maxFailsPerAddr = 3  // failed handshakes from one address per window
+	maxFailsTotal   = 20 // failed handshakes from anywhere per window
+)
+
+// authLimiter counts failed handshakes per source address and in total,
+// over a sliding window.
+type authLimiter struct {
+	mu     sync.Mutex
+	now    func() time.Time
+	byAddr map[string][]time.Time
+	all    []time.Time
+}
+
+func newAuthLimiter() *authLimiter {
+	return &authLimiter{now: time.Now, byAddr: make(map[string][]time.Time)}
+}
+
+// allow reports whether a sender at addr may try a handshake now, and if
+// not, how long until it may.
+func (l *authLimiter) allow(addr string) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	l.all = recent(l.all, now)
+	fails := recent(l.byAddr[addr], now)
+	if len(fails) == 0 {
+		delete(l.byAddr, addr)
+	} else {
+		l.byAddr[addr] = fails
+	}
+	switch {
+	case len(fails) >= maxFailsPerAddr:
+		return fails[0].Add(limitWindow).Sub(now), false
+	case len(l.all) >= maxFailsTotal:
+		return l.all[0].Add(limitWindow).Sub(now), false
+	}
+	return 0, true
+}
+
+// failed records a failed handshake from addr.
+func (l *authLimiter) failed(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	l.byAddr[addr] = append(recent(l.byAddr[addr], now), now)
+	l.all = append(recent(l.all, now), now)
+}
+
+// recent drops the times that fell out of the window.
+func recent(ts []time.Time, now time.Time) []time.Time {
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) >= limitWindow {
+		i++
+	}
+	return ts[i:]
+}
+
+// hostOf is the address a connection's failures are counted under: the IP
+// without the port, which changes with every attempt.
+func hostOf(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String()
+	}
+	return a.String()
+}
+
+// refuse turns a sender away before the hello with an error frame saying
+// why, and closes the connection.
+func refuse(conn net.Conn, wait time.Duration) {
+	defer conn.Close()
+	msg := fmt.Sprintf("too many failed attempts with a wrong code; try again in %s", wait.Round(time.Second))
+	_ = conn.SetDeadline(time.Now().Add(lingerTime))
+	_ = framing.NewWriter(conn).WriteFrame(framing.TypeError, framing.AppendError(nil, framing.ErrorMsg{Code: framing.CodeAuth, Message: msg}))
+}

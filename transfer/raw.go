@@ -1,0 +1,96 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+// RawSend is --raw: it streams r over conn with no framing at all, as
+// netcat does, half-closes, and waits for the receiver to close its side,
+// so that it returns only once the receiver has read everything. Nothing
+// is verified: raw mode is for talking to netcat. Cancelling ctx closes
+// the connection. RawSend closes conn.
+func RawSend(ctx context.Context, conn net.Conn, r io.Reader, timeout time.Duration) (int64, error) {
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	type result struct {
+		n   int64
+		err error
+	}
+	copied := make(chan result, 1)
+	go func() {
+		n, err := io.Copy(conn, r)
+		copied <- result{n, err}
+	}()
+	var res result
+	select {
+	case res = <-copied:
+	case <-ctx.Done():
+		// A read of a terminal or pipe cannot be woken; the copy ends with
+		// the process, or with the source.
+		return 0, ctx.Err()
+	}
+	if err := rawErr(ctx, conn, res.err); err != nil {
+		return res.n, err
+	}
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		if err := cw.CloseWrite(); err != nil {
+			return res.n, rawErr(ctx, conn, err)
+		}
+	}
+	// Wait for the receiver's end of stream, reading whatever it sends,
+	// as nc -N does.
+	_, err := io.Copy(io.Discard, &deadlineConn{conn: conn, timeout: timeout})
+	return res.n, rawErr(ctx, conn, err)
+}
+
+// RawReceive is recv --raw: it copies the connection's bytes to w until
+// the sender half-closes. Cancelling ctx closes the connection. RawReceive
+// closes conn.
+func RawReceive(ctx context.Context, conn net.Conn, w io.Writer, timeout time.Duration) (int64, error) {
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	n, err := io.Copy(w, &deadlineConn{conn: conn, timeout: timeout})
+	return n, rawErr(ctx, conn, err)
+}
+
+// rawErr explains a raw transfer's failure.
+func rawErr(ctx context.Context, conn net.Conn, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, ErrTimeout):
+		return err
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, net.ErrClosed) {
+		return lostError(conn, err)
+	}
+	return err
+}
+
+// deadlineConn reads conn, giving up after timeout of silence.
+type deadlineConn struct {
+	conn    net.Conn
+	timeout time.Duration
+}
+
+func (d *deadlineConn) Read(p []byte) (int, error) {
+	if d.timeout > 0 {
+		_ = d.conn.SetReadDeadline(time.Now().Add(d.timeout))
+	}
+	n, err := d.conn.Read(p)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		err = fmt.Errorf("%w: nothing from %s for %s (--timeout)", ErrTimeout, d.conn.RemoteAddr(), d.timeout)
+	}
+	return n, err
+}
