@@ -36,6 +36,7 @@ export LC_ALL=C # decimal point in EPOCHREALTIME / awk; byte order in sort
 FILES=${FILES:-10000}
 SIZE=${SIZE:-1024}
 PER_DIR=${PER_DIR:-100}
+BENCH_CODE=BENCH-C0DE-1 # ferry runs its default, encrypted mode
 ROUNDS=${ROUNDS:-3}
 TOOLS=${TOOLS:-"ferry ferry-auto tar tar+sync"}
 READY_TIMEOUT=${READY_TIMEOUT:-10}
@@ -265,8 +266,8 @@ run_one() {
 			rkind=ferry
 			local zmode=none
 			[[ $tool == ferry-auto ]] && zmode=auto
-			rcmd=("$FERRY_BIN" recv --json -l "127.0.0.1:$PORT" "$dest")
-			scmd=("$FERRY_BIN" send -q -z "$zmode" "127.0.0.1:$PORT" "$SRC")
+			rcmd=("$FERRY_BIN" recv --json --code "$BENCH_CODE" -l "127.0.0.1:$PORT" "$dest")
+			scmd=("$FERRY_BIN" send -q --code "$BENCH_CODE" -z "$zmode" "127.0.0.1:$PORT" "$SRC")
 			;;
 		tar | tar+sync)
 			rkind=nc

@@ -12,7 +12,8 @@
 # Environment:
 #   SIZE_MB=1024        size of the test file in MiB (1024 = 1 GiB)
 #   ROUNDS=3            rounds per tool and way
-#   TOOLS="nc ferry-none ferry-auto"   any of: nc ferry-none ferry-auto ferry-auto-text
+#   TOOLS="nc ferry-none ferry-plain ferry-auto"   any of: nc ferry-none ferry-plain ferry-auto ferry-auto-text
+#                       (ferry-* run the default encrypted mode, but ferry-plain: --plain)
 #   WAYS="net disk"     any of: net disk
 #   FERRY=/path/ferry   use this binary instead of building one into bench/out/ferry
 #   BENCH_TMPDIR=DIR    parent for scratch data (default bench/out); the disk
@@ -27,7 +28,8 @@ export LC_ALL=C # decimal point in EPOCHREALTIME / awk
 
 SIZE_MB=${SIZE_MB:-1024}
 ROUNDS=${ROUNDS:-3}
-TOOLS=${TOOLS:-"nc ferry-none ferry-auto"}
+TOOLS=${TOOLS:-"nc ferry-none ferry-plain ferry-auto"}
+BENCH_CODE=BENCH-C0DE-1
 WAYS=${WAYS:-"net disk"}
 READY_TIMEOUT=${READY_TIMEOUT:-10}
 RUN_TIMEOUT=${RUN_TIMEOUT:-$((120 + ${SIZE_MB:-0} / 2))}
@@ -53,9 +55,9 @@ need_text=0
 for t in "${TOOL_LIST[@]}"; do
 	case $t in
 	nc) need_nc=1 ;;
-	ferry-none | ferry-auto) need_ferry=1 ;;
+	ferry-none | ferry-auto | ferry-plain) need_ferry=1 ;;
 	ferry-auto-text) need_ferry=1 need_text=1 ;;
-	*) die "unknown tool '$t' in TOOLS (use: nc ferry-none ferry-auto ferry-auto-text)" ;;
+	*) die "unknown tool '$t' in TOOLS (use: nc ferry-none ferry-plain ferry-auto ferry-auto-text)" ;;
 	esac
 done
 for w in "${WAY_LIST[@]}"; do
@@ -215,10 +217,14 @@ run_one() {
 	RUN_OK=0 RUN_SECS='' RUN_RSS_S='?' RUN_RSS_R='?' RUN_NOTE=''
 
 	case $tool in
-	ferry-none) zmode=none ;;
+	ferry-none | ferry-plain) zmode=none ;;
 	ferry-auto) zmode=auto ;;
 	ferry-auto-text) zmode=auto src=$SRC_TEXT ;;
 	esac
+	# Every ferry runs the default, encrypted mode with a fixed code, but
+	# ferry-plain, which runs --plain on both sides.
+	local -a fmode=(--code "$BENCH_CODE")
+	[[ $tool == ferry-plain ]] && fmode=(--plain)
 	if [[ $way == disk ]]; then
 		dest=$d/dest
 		mkdir -p "$dest"
@@ -236,9 +242,9 @@ run_one() {
 		fi
 	else
 		rkind=ferry
-		rcmd=("$FERRY_BIN" recv --json -l "127.0.0.1:$PORT")
+		rcmd=("$FERRY_BIN" recv --json "${fmode[@]}" -l "127.0.0.1:$PORT")
 		if [[ $way == disk ]]; then rcmd+=("$dest"); else rcmd+=(-); fi
-		scmd=("$FERRY_BIN" send -q -z "$zmode" "127.0.0.1:$PORT" "$src")
+		scmd=("$FERRY_BIN" send -q "${fmode[@]}" -z "$zmode" "127.0.0.1:$PORT" "$src")
 	fi
 
 	# Start from a clean page-cache writeback state (not timed).
@@ -341,6 +347,7 @@ tool_label() {
 	case $1 in
 	nc) printf 'nc' ;;
 	ferry-none) printf 'ferry -z none' ;;
+	ferry-plain) printf 'ferry --plain -z none' ;;
 	ferry-auto) printf 'ferry -z auto' ;;
 	ferry-auto-text) printf 'ferry -z auto (text)' ;;
 	esac
