@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -163,12 +164,13 @@ func (c *common) check() error {
 		}
 		return nil
 	}
+	from := "--code"
 	if c.code == "" {
-		c.code = os.Getenv("FERRY_CODE")
+		c.code, from = os.Getenv("FERRY_CODE"), "FERRY_CODE"
 	}
 	if c.code != "" {
 		if err := secure.CheckCode(c.code); err != nil {
-			return usagef("--code: the code is too short: at least %d letters or digits", secure.MinCodeLen)
+			return usagef("%s: the code is too short: at least %d letters or digits", from, secure.MinCodeLen)
 		}
 	}
 	return nil
@@ -447,17 +449,34 @@ func dialError(addr string, err error) error {
 	return fmt.Errorf("cannot connect to %s: %w", addr, err)
 }
 
+// version is the release's name, stamped by scripts/release.sh with
+// -ldflags "-X main.version=..."; a plain go build leaves it empty.
+var version string
+
+// versionString says which ferry this is: the version, the commit it was
+// built from (with "-dirty" if the tree had changes), and the target.
 func versionString() string {
-	version, commit := "devel", "unknown"
+	v, commit, modified, arm := version, "unknown", false, ""
 	if info, ok := debug.ReadBuildInfo(); ok {
-		if v := info.Main.Version; v != "" && v != "(devel)" {
-			version = v
+		if v == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			v = info.Main.Version
 		}
 		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" {
+			switch s.Key {
+			case "vcs.revision":
 				commit = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			case "GOARM":
+				arm = "v" + s.Value
 			}
 		}
 	}
-	return fmt.Sprintf("ferry %s (commit %s)", version, commit)
+	if v == "" {
+		v = "devel"
+	}
+	if modified {
+		commit += "-dirty"
+	}
+	return fmt.Sprintf("ferry %s (commit %s, %s/%s%s, %s)", v, commit, runtime.GOOS, runtime.GOARCH, arm, runtime.Version())
 }

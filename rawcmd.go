@@ -67,7 +67,9 @@ func recvRaw(ctx context.Context, c *common, listen string, overwrite bool, pos 
 	defer ln.Close()
 	addr := ln.Addr().(*net.TCPAddr)
 	out.listening(addr, dest, "--raw", "FILE")
-	out.say("or with netcat: nc -N %s %d < FILE", reachableHosts(addr)[0], addr.Port)
+	if !out.json {
+		out.say("or with netcat: nc -N %s %d < FILE", reachableHosts(addr)[0], addr.Port)
+	}
 	conn, err := ln.Accept()
 	if err != nil {
 		if ctx.Err() != nil {
