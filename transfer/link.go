@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ferry/framing"
@@ -40,11 +41,9 @@ type outFrame struct {
 	t       framing.Type
 	payload []byte
 	release func() // returns the payload's buffer once written; may be nil
-	// plain marks a handshake frame, which goes out unsealed.
+	// plain marks a handshake frame, which goes out unsealed even when
+	// the handshake has completed before the writer got to it.
 	plain bool
-	// seal, on a frame of its own with no type, tells the writer that
-	// every frame after it is sealed with this session.
-	seal *secure.Session
 }
 
 // link is one ferry connection: a frame reader for the one goroutine that
@@ -58,10 +57,15 @@ type link struct {
 	fr      *framing.Reader
 
 	// The encrypted mode's session, once the handshake is done: open is the
-	// reading goroutine's, seal the writer goroutine's. One session, two
+	// reading goroutine's, seal the writer goroutine's (set by the reading
+	// goroutine as the handshake ends, hence atomic). One session, two
 	// directions with separate state.
 	open *secure.Session
-	seal *secure.Session
+	seal atomic.Pointer[secure.Session]
+	// confirmSent says the handshake sent this side's key confirmation,
+	// from which the peer learns whether its code was right. Only the
+	// reading goroutine, which runs the handshake, touches it.
+	confirmSent bool
 	// secured, if set, is called once the handshake is done.
 	secured func(cipher string)
 
@@ -174,7 +178,7 @@ func (l *link) writeLoop() {
 			// In the encrypted mode a ping between the last handshake
 			// frame and the first sealed one would reach a peer that
 			// already expects sealed frames; reads time out meanwhile.
-			if !busy && (l.code == "" || l.seal != nil) {
+			if !busy && (l.code == "" || l.seal.Load() != nil) {
 				if err := l.writeOne(w, outFrame{t: framing.TypePing}, false); err != nil {
 					l.fail(lostError(l.conn, err))
 					return
@@ -235,8 +239,27 @@ func lostError(c net.Conn, err error) error {
 }
 
 // writeLast writes the frame that ends this side's stream and half-closes.
+// Handshake frames still queued go first, since the peer reads them before
+// any sealed frame; queued data is dropped.
 func (l *link) writeLast(w *framing.Writer, f outFrame) {
 	_ = l.conn.SetWriteDeadline(time.Now().Add(lingerTime))
+	for drained := false; !drained; {
+		select {
+		case q, ok := <-l.out:
+			if !ok {
+				drained = true
+				break
+			}
+			if q.plain {
+				_ = w.Add(q.t, q.payload)
+			}
+			if q.release != nil {
+				q.release()
+			}
+		default:
+			drained = true
+		}
+	}
 	if l.writeOne(w, f, true) == nil {
 		l.closeWrite()
 	}
@@ -251,17 +274,13 @@ func (l *link) lastType() framing.Type {
 }
 
 // add queues f in w, sealed once the handshake is done; last marks the
-// final frame of this direction. A frame carrying a session switches
-// sealing on and writes nothing.
+// final frame of this direction.
 func (l *link) add(w *framing.Writer, f outFrame, last bool) error {
-	switch {
-	case f.seal != nil:
-		l.seal = f.seal
-		return nil
-	case l.seal == nil || f.plain:
+	sess := l.seal.Load()
+	if sess == nil || f.plain {
 		return w.Add(f.t, f.payload)
 	}
-	sealed, err := l.seal.Seal(f.t, f.payload, last)
+	sealed, err := sess.Seal(f.t, f.payload, last)
 	if err != nil {
 		return err
 	}
@@ -332,7 +351,7 @@ func (l *link) fail(err error) {
 	switch {
 	case errors.As(err, &pe), errors.Is(err, ErrTimeout):
 		// The peer knows, or cannot hear us.
-	case errors.Is(err, secure.ErrAuth), errors.Is(err, secure.ErrProtocol):
+	case errors.Is(err, secure.ErrAuth), errors.Is(err, ErrAuth), errors.Is(err, secure.ErrProtocol):
 		// The handshake told the peer, or the peer told us.
 	case errors.Is(err, context.Canceled):
 		f = outFrame{t: framing.TypeAbort, payload: framing.AppendAbort(nil, "interrupted")}
@@ -456,11 +475,9 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 	if err != nil {
 		return framing.Hello{}, l.handshakeError(err)
 	}
-	// The writer seals every frame queued after this one; the reader opens
-	// every frame from here on.
-	if err := l.send(outFrame{seal: sess}); err != nil {
-		return framing.Hello{}, err
-	}
+	// From here on the writer seals every frame but the handshake's, and
+	// the reader opens every frame.
+	l.seal.Store(sess)
 	l.open = sess
 	if l.secured != nil {
 		l.secured(sess.Cipher().String())
@@ -515,6 +532,9 @@ func (w handshakeWriter) WriteFrame(t framing.Type, p []byte) error {
 		default:
 		}
 		return nil
+	}
+	if t == framing.TypeConfirm {
+		w.l.confirmSent = true
 	}
 	return w.l.send(outFrame{t: t, payload: p, plain: true})
 }

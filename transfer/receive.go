@@ -64,11 +64,20 @@ const (
 // discarded and the sender is told why. Cancelling ctx sends an abort to the
 // sender. Receive closes conn.
 func Receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summary, error) {
+	s, _, err := receive(ctx, conn, sink, opts)
+	return s, err
+}
+
+// receive is Receive, also reporting whether the sender used up a guess
+// of the code: it got this side's key confirmation, which tells right from
+// wrong, but did not complete the handshake. A guesser that hangs up then,
+// without the error frame a ferry sends, must still count.
+func receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summary, bool, error) {
 	start := time.Now()
 	dec, err := codec.NewDecoder()
 	if err != nil {
 		_ = conn.Close()
-		return Summary{}, err
+		return Summary{}, false, err
 	}
 	defer dec.Close()
 	r := &receiver{l: newLink(conn, framing.RoleReceiver, opts), opts: opts, sink: sink, dec: dec}
@@ -103,7 +112,7 @@ func Receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summa
 		r.l.close()
 	}
 	r.summary.Elapsed = time.Since(start)
-	return r.summary, err
+	return r.summary, r.l.confirmSent && r.l.open == nil, err
 }
 
 // run is the receiver's receive goroutine: it reads every frame the sender

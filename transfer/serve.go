@@ -73,8 +73,8 @@ func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions,
 	if opts.Connected != nil {
 		opts.Connected(peer)
 	}
-	s, err := Receive(ctx, conn, sink, opts.Options)
-	if errors.Is(err, ErrAuth) {
+	s, guessed, err := receive(ctx, conn, sink, opts.Options)
+	if guessed || errors.Is(err, ErrAuth) {
 		limits.failed(hostOf(peer))
 	}
 	if opts.Finished != nil {
