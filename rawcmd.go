@@ -95,14 +95,22 @@ func recvRaw(ctx context.Context, c *common, listen string, overwrite bool, pos 
 func sendRaw(ctx context.Context, c *common, host, path string, stdin io.Reader, out *output) error {
 	r := stdin
 	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return fmt.Errorf("cannot send %s: %w", path, unwrapPath(err))
+		// Collect checks the path as a framed send does. Stat first, so
+		// a directory is refused without walking it.
+		var sources []transfer.Source
+		if info, err := os.Stat(path); err != nil || !info.IsDir() {
+			if sources, err = transfer.Collect([]string{path}, func(string, string) {}); err != nil {
+				return err
+			}
 		}
-		defer f.Close()
-		if info, err := f.Stat(); err == nil && info.IsDir() {
+		if len(sources) != 1 || sources[0].Open == nil {
 			return fmt.Errorf("cannot send %s: a directory; --raw sends one file (use tar c %s | ferry send --raw HOST -)", path, path)
 		}
+		f, err := sources[0].Open()
+		if err != nil {
+			return fmt.Errorf("cannot send %s: %w", path, err)
+		}
+		defer f.Close()
 		r = f
 	}
 	addr, err := dialAddr(host)
@@ -120,12 +128,4 @@ func sendRaw(ctx context.Context, c *common, host, path string, stdin io.Reader,
 	}
 	out.summary("sent", transfer.Summary{Files: 1, Bytes: n, Elapsed: time.Since(start)})
 	return nil
-}
-
-// unwrapPath drops the *os.PathError wrapper so a message names the path once.
-func unwrapPath(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
 }

@@ -311,7 +311,7 @@ func ParseAck(p []byte) (Ack, error) {
 // bytes at a rune boundary.
 func AppendError(dst []byte, e ErrorMsg) []byte {
 	dst = binary.BigEndian.AppendUint16(dst, e.Code)
-	return append(dst, truncateUTF8(e.Message, MaxMessage)...)
+	return append(dst, TruncateUTF8(e.Message, MaxMessage)...)
 }
 
 // ParseError decodes an error payload.
@@ -328,7 +328,7 @@ func ParseError(p []byte) (ErrorMsg, error) {
 
 // AppendAbort appends an abort payload carrying reason to dst.
 func AppendAbort(dst []byte, reason string) []byte {
-	return append(dst, truncateUTF8(reason, MaxMessage)...)
+	return append(dst, TruncateUTF8(reason, MaxMessage)...)
 }
 
 // ParseAbort decodes an abort payload into its reason.
@@ -346,7 +346,8 @@ func parseText(p []byte) (string, error) {
 	return string(p), nil
 }
 
-func truncateUTF8(s string, n int) string {
+// TruncateUTF8 cuts s to at most n bytes without splitting a character.
+func TruncateUTF8(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

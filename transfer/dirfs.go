@@ -45,10 +45,11 @@ type destFile interface {
 	Close() error
 }
 
-// ignoreUnsyncable drops the errors of file systems and systems on which a
-// directory cannot be synced, and need not be.
+// ignoreUnsyncable drops the errors of what cannot be synced and need not
+// be: a directory on some systems and file systems, a pipe, a terminal,
+// /dev/null.
 func ignoreUnsyncable(err error) error {
-	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTSUP) {
+	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTSUP) || errors.Is(err, syscall.EROFS) {
 		return nil
 	}
 	return err

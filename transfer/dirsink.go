@@ -13,7 +13,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"ferry/framing"
 )
@@ -380,17 +379,7 @@ func existsError(name string) error {
 func tempName(base string) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return ".ferry-" + hex.EncodeToString(b[:]) + "-" + truncate(base, 64) + ".part"
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	return ".ferry-" + hex.EncodeToString(b[:]) + "-" + framing.TruncateUTF8(base, 64) + ".part"
 }
 
 // dirDest is a file arriving under a temporary name.

@@ -2,12 +2,12 @@ package transfer
 
 import (
 	"errors"
-	"ferry/secure"
 	"fmt"
 	"io/fs"
 	"syscall"
 
 	"ferry/framing"
+	"ferry/secure"
 )
 
 // Errors a transfer can end with, besides a *PeerError.

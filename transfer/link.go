@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"ferry/secure"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"ferry/framing"
+	"ferry/secure"
 )
 
 // lingerTime bounds how long a failing side waits for its error frame to be
@@ -113,11 +113,20 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	}
 	l.readMu.Unlock()
 	n, err := l.conn.Read(p)
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() && !stopped {
-		err = fmt.Errorf("%w: nothing from %s for %s (--timeout)", ErrTimeout, l.conn.RemoteAddr(), l.timeout)
+	if !stopped {
+		err = timeoutError(l.conn, l.timeout, err)
 	}
 	return n, err
+}
+
+// timeoutError turns a read deadline that passed into ErrTimeout, naming
+// the silent peer.
+func timeoutError(conn net.Conn, timeout time.Duration, err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%w: nothing from %s for %s (--timeout)", ErrTimeout, conn.RemoteAddr(), timeout)
+	}
+	return err
 }
 
 // stopReads makes reads end at t instead of extending their deadline: now

@@ -3,7 +3,6 @@ package transfer
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"time"
@@ -88,9 +87,5 @@ func (d *deadlineConn) Read(p []byte) (int, error) {
 		_ = d.conn.SetReadDeadline(time.Now().Add(d.timeout))
 	}
 	n, err := d.conn.Read(p)
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		err = fmt.Errorf("%w: nothing from %s for %s (--timeout)", ErrTimeout, d.conn.RemoteAddr(), d.timeout)
-	}
-	return n, err
+	return n, timeoutError(d.conn, d.timeout, err)
 }

@@ -3,7 +3,6 @@ package transfer
 import (
 	"context"
 	"errors"
-	"ferry/secure"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -13,6 +12,7 @@ import (
 
 	"ferry/codec"
 	"ferry/framing"
+	"ferry/secure"
 )
 
 // stuckReadWait is how long a failed Send waits for its producer after

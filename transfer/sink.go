@@ -1,12 +1,10 @@
 package transfer
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"syscall"
 	"unicode"
 	"unicode/utf8"
 
@@ -102,7 +100,7 @@ func (b streamBatch) Flush() error {
 	if !ok {
 		return nil
 	}
-	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) && !errors.Is(err, syscall.EROFS) {
+	if err := ignoreUnsyncable(f.Sync()); err != nil {
 		return fmt.Errorf("syncing stdout: %w", err)
 	}
 	return nil
