@@ -528,7 +528,9 @@ func (d queueDest) Commit() error {
 // receiver closes the later ones at Commit and must reopen them to fsync
 // them one by one where syncfs is not used.
 func sendTreeNodes() []srcNode {
-	modes := []fs.FileMode{0o600, 0o640, 0o755}
+	// 0o444 among them: a read-only file closed early in a big flush must
+	// still be reopened to sync, which only a non-root receiver notices.
+	modes := []fs.FileMode{0o600, 0o640, 0o755, 0o444}
 	nodes := []srcNode{
 		{path: "tree", dir: true, mode: 0o755},
 		{path: "tree/a", dir: true, mode: 0o750},
