@@ -7,10 +7,8 @@ package main
 // are started with startFerry and an environment of their own.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -32,60 +30,6 @@ func ferryEnv(extra ...string) []string {
 		}
 	}
 	return append(env, extra...)
-}
-
-// startProg is start for any program and environment: it runs bin with args
-// in dir, env as its environment (nil: this process's), and reads its stderr
-// line by line. name is how messages call it.
-func startProg(t *testing.T, name, bin string, env []string, dir string, stdin io.Reader, stdout io.Writer, args ...string) *proc {
-	t.Helper()
-	p := &proc{t: t, name: name, grew: make(chan struct{}), done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Dir = dir
-	p.cmd.Env = env
-	p.cmd.Stdin = stdin
-	if stdout == nil {
-		p.out = &syncBuffer{}
-		stdout = p.out
-	}
-	p.cmd.Stdout = stdout
-	p.cmd.WaitDelay = guard
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s %s: %v", bin, strings.Join(args, " "), err)
-	}
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			p.addLine(sc.Text())
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-		p.addEOF()
-		err := p.cmd.Wait()
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-			p.code = 0
-		case errors.As(err, &ee):
-			p.code = ee.ExitCode()
-		default:
-			p.code = -2
-		}
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
 }
 
 // startFerry is start with the environment env.

@@ -98,9 +98,18 @@ func start(t *testing.T, dir string, stdin io.Reader, stdout io.Writer, args ...
 	if len(args) > 0 {
 		name = args[0]
 	}
+	return startProg(t, name, ferryBin, nil, dir, stdin, stdout, args...)
+}
+
+// startProg is start for any program and environment: it runs bin with args
+// in dir, env as its environment (nil: this process's), and reads its stderr
+// line by line. name is how messages call it.
+func startProg(t *testing.T, name, bin string, env []string, dir string, stdin io.Reader, stdout io.Writer, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, grew: make(chan struct{}), done: make(chan struct{})}
-	p.cmd = exec.Command(ferryBin, args...)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Dir = dir
+	p.cmd.Env = env
 	p.cmd.Stdin = stdin
 	if stdout == nil {
 		p.out = &syncBuffer{}
@@ -115,7 +124,7 @@ func start(t *testing.T, dir string, stdin io.Reader, stdout io.Writer, args ...
 		t.Fatal(err)
 	}
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting ferry %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("starting %s %s: %v", bin, strings.Join(args, " "), err)
 	}
 	go func() {
 		defer close(p.done)
