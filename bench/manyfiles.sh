@@ -42,11 +42,8 @@ TOOLS=${TOOLS:-"ferry ferry-auto tar tar+sync"}
 READY_TIMEOUT=${READY_TIMEOUT:-10}
 REMOVE_EACH_ROUND=${REMOVE_EACH_ROUND:-0}
 
-die() {
-	printf 'manyfiles.sh: %s\n' "$*" >&2
-	exit 2
-}
-log() { printf '%s\n' "$*" >&2; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 for v in FILES SIZE PER_DIR ROUNDS READY_TIMEOUT; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
@@ -113,27 +110,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now() {
-	if [[ -n ${EPOCHREALTIME:-} ]]; then
-		printf '%s\n' "$EPOCHREALTIME"
-	else
-		date +%s.%N
-	fi
-}
 
 # ---------------------------------------------------------------- ferry binary
 FERRY_BIN=
 if ((need_ferry)); then
-	if [[ -n ${FERRY:-} ]]; then
-		[[ -x $FERRY ]] || die "FERRY=$FERRY is not an executable file"
-		FERRY_BIN=$FERRY
-	else
-		command -v go >/dev/null 2>&1 || die "go not found; install Go or set FERRY=/path/to/ferry"
-		BIN=$OUT_DIR/ferry
-		log "building ferry -> $BIN"
-		(cd "$REPO" && CGO_ENABLED=0 go build -o "$BIN" .) || die "go build failed"
-		FERRY_BIN=$BIN
-	fi
+	ferry_binary
 fi
 
 # ---------------------------------------------------------------- source tree
@@ -164,76 +145,6 @@ got=$(find "$SRC" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'
 [[ $got == "$TOTAL_BYTES" ]] || die "source tree holds $got bytes, expected $TOTAL_BYTES"
 
 # ---------------------------------------------------------------- helpers
-PORT=0
-NEXT_PORT=$((20000 + RANDOM % 20000))
-port_listening() {
-	[[ -n $(ss -Hltn "( sport = :$1 )" 2>/dev/null) ]]
-}
-# port_used PORT: any TCP socket (listening, connected, TIME_WAIT) has PORT as
-# its local port. A connected socket on the port makes nc's bind fail, and
-# 20000-39999 overlaps Linux's ephemeral range (32768-60999).
-port_used() {
-	[[ -n $(ss -Htan "( sport = :$1 )" 2>/dev/null) ]]
-}
-pick_port() {
-	local i
-	for ((i = 0; i < 500; i++)); do
-		NEXT_PORT=$((NEXT_PORT + 1))
-		((NEXT_PORT < 40000)) || NEXT_PORT=20000
-		if ! port_used "$NEXT_PORT"; then
-			PORT=$NEXT_PORT
-			return 0
-		fi
-	done
-	die "no free port found in 20000-39999"
-}
-
-# wait_ready KIND PID ERRFILE: KIND is ferry (wait for the "listening" JSON
-# event on the receiver's stderr) or nc (wait for the port in `ss -ltn`).
-# Bounded by READY_TIMEOUT; never connects to the port.
-wait_ready() {
-	local kind=$1 pid=$2 errfile=$3 i
-	for ((i = 0; i < READY_TIMEOUT * 20; i++)); do
-		if [[ $kind == ferry ]]; then
-			grep -Eq '"event"[[:space:]]*:[[:space:]]*"listening"' "$errfile" 2>/dev/null && return 0
-		else
-			port_listening "$PORT" && return 0
-		fi
-		kill -0 "$pid" 2>/dev/null || {
-			RUN_NOTE="receiver exited before it was ready"
-			return 1
-		}
-		sleep 0.05
-	done
-	if [[ $kind == ferry ]]; then
-		RUN_NOTE="no \"event\":\"listening\" line on receiver stderr within ${READY_TIMEOUT}s"
-	else
-		RUN_NOTE="port $PORT not listening within ${READY_TIMEOUT}s"
-	fi
-	return 1
-}
-
-# peak RSS in MiB from a /usr/bin/time -f %M output file (KiB, last line)
-rss_mib() {
-	local kib
-	((HAVE_TIME)) || {
-		printf 'n/a'
-		return
-	}
-	kib=$(tail -n 1 "$1" 2>/dev/null || true)
-	if [[ $kib =~ ^[0-9]+$ ]]; then
-		awk -v k="$kib" 'BEGIN { printf "%.1f", k / 1024 }'
-	else
-		printf '?'
-	fi
-}
-
-exit_note() { # exit_note WHO STATUS
-	case $2 in
-	124 | 137) printf '%s killed after RUN_TIMEOUT=%ss' "$1" "$RUN_TIMEOUT" ;;
-	*) printf '%s exited %s' "$1" "$2" ;;
-	esac
-}
 
 # The tar pipelines run under one bash each, so that timeout can stop the
 # whole pipeline and /usr/bin/time reports its largest process.
