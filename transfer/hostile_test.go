@@ -85,21 +85,8 @@ func cat(parts ...[]byte) []byte {
 func rawSend(t *testing.T, stream []byte) (frames []rawFrame, dir string, recvErr error) {
 	t.Helper()
 	sink, dir := newDirSink(t, false)
-	ln := listen(t)
-	errc := receiveOne(t, t.Context(), ln, sink, transfer.Options{})
-	conn := dial(t, ln.Addr())
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(guard))
-	if _, err := conn.Write(stream); err != nil {
-		t.Fatalf("writing to the receiver: %v", err)
-	}
-	// The half-close ends the receiver's wait for more, so a failing
-	// receiver's drain finishes at once rather than after its linger time.
-	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
-	frames = readAll(t, conn)
-	return frames, dir, await(t, errc, "Receive")
+	frames, recvErr = pathSend(t, sink, stream)
+	return frames, dir, recvErr
 }
 
 type rawFrame struct {

@@ -62,9 +62,8 @@ func pathStream(entries []entry) []byte {
 	return append(out, totalsFrame(framing.TypeDone, uint32(len(entries)), total)...)
 }
 
-// pathSend is rawSend with the sink the caller prepared: it writes stream to
-// Receive on sink, half-closes, and returns what the receiver sent back and
-// Receive's error.
+// pathSend plays a sender that writes stream to Receive on sink and
+// half-closes, and returns what the receiver sent back and Receive's error.
 func pathSend(t *testing.T, sink transfer.Sink, stream []byte) ([]rawFrame, error) {
 	t.Helper()
 	ln := listen(t)
@@ -75,8 +74,8 @@ func pathSend(t *testing.T, sink transfer.Sink, stream []byte) ([]rawFrame, erro
 	if _, err := conn.Write(stream); err != nil {
 		t.Fatalf("writing to the receiver: %v", err)
 	}
-	// As in rawSend: the half-close lets a failed receiver's drain end at
-	// once instead of after its linger time.
+	// The half-close ends the receiver's wait for more, so a failing
+	// receiver's drain finishes at once rather than after its linger time.
 	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
