@@ -252,12 +252,12 @@ func lostError(c net.Conn, err error) error {
 // any sealed frame; queued data is dropped.
 func (l *link) writeLast(w *framing.Writer, f outFrame) {
 	_ = l.conn.SetWriteDeadline(time.Now().Add(lingerTime))
-	for drained := false; !drained; {
+drain:
+	for {
 		select {
 		case q, ok := <-l.out:
 			if !ok {
-				drained = true
-				break
+				break drain
 			}
 			if q.plain {
 				_ = w.Add(q.t, q.payload)
@@ -266,7 +266,7 @@ func (l *link) writeLast(w *framing.Writer, f outFrame) {
 				q.release()
 			}
 		default:
-			drained = true
+			break drain
 		}
 	}
 	if l.writeOne(w, f, true) == nil {
