@@ -7,36 +7,42 @@ import (
 	"unicode/utf8"
 )
 
-// codeAlphabet is Crockford's base32: digits and capitals without I, L, O
-// and U, so that a code read aloud or copied by hand survives.
-const codeAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+// codeDigits is how many decimal digits NewCode draws: 15 digits are
+// log2(10^15) = 49.8 bits, and in three groups of five they are read aloud
+// and typed as easily as a phone number.
+const codeDigits = 15
 
 // MinCodeLen is the fewest characters, once normalized, that CheckCode
-// accepts: 6 base32 characters are 30 bits, still far beyond what one guess
-// per connection can hope to hit.
+// accepts: even 6 digits are a million codes, far beyond what one guess
+// per connection can hope to hit before the guessing limits bite.
 const MinCodeLen = 6
 
-// NewCode returns a fresh random code: 9 characters of Crockford's base32 in
-// groups of three, like "K7Q-M2X-RD9", 45 bits from crypto/rand.
+// NewCode returns a fresh random code: 15 decimal digits in groups of five,
+// like "48210-93755-62184", 49.8 bits from crypto/rand.
 func NewCode() string {
-	var b [9]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails since Go 1.24
 	var s strings.Builder
-	for i, c := range b {
-		if i > 0 && i%3 == 0 {
+	var b [1]byte
+	for i := 0; i < codeDigits; {
+		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails since Go 1.24
+		// 250 is the largest multiple of 10 a byte holds: bytes above it
+		// are drawn again, so every digit is equally likely.
+		if b[0] >= 250 {
+			continue
+		}
+		if i > 0 && i%5 == 0 {
 			s.WriteByte('-')
 		}
-		// 256 is a multiple of 32, so the low five bits are uniform.
-		s.WriteByte(codeAlphabet[c&31])
+		s.WriteByte('0' + b[0]%10)
+		i++
 	}
 	return s.String()
 }
 
 // NormalizeCode returns the form of a code that both sides feed to the
 // handshake: upper case, without dashes and white space, with O read as 0
-// and I and L as 1, as Crockford's base32 decodes them. A code typed in lower
-// case, regrouped or with a letter mistaken for a digit still matches. Other
-// characters are kept, so a passphrase agreed on by the users works too.
+// and I and L as 1, the letters a digit copied by hand is mistaken for. A
+// code regrouped or with such a letter still matches. Other characters are
+// kept, so a passphrase agreed on by the users works too.
 func NormalizeCode(s string) string {
 	var b strings.Builder
 	for _, r := range strings.ToUpper(s) {

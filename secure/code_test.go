@@ -8,11 +8,11 @@ import (
 )
 
 func TestNewCodeFormat(t *testing.T) {
-	format := regexp.MustCompile(`^[0-9A-HJKMNP-TV-Z]{3}-[0-9A-HJKMNP-TV-Z]{3}-[0-9A-HJKMNP-TV-Z]{3}$`)
+	format := regexp.MustCompile(`^[0-9]{5}-[0-9]{5}-[0-9]{5}$`)
 	for range 1000 {
 		c := NewCode()
 		if !format.MatchString(c) {
-			t.Fatalf("NewCode() = %q, not three groups of three Crockford base32 characters", c)
+			t.Fatalf("NewCode() = %q, not three groups of five digits", c)
 		}
 		if n := NormalizeCode(c); n != strings.ReplaceAll(c, "-", "") {
 			t.Fatalf("NormalizeCode(%q) = %q: a fresh code must already be normal but for its dashes", c, n)
@@ -23,12 +23,12 @@ func TestNewCodeFormat(t *testing.T) {
 	}
 }
 
-// TestNewCodeEntropy checks that codes do not repeat and that every symbol
-// shows up at every position about equally often, as 45 uniform bits would.
+// TestNewCodeEntropy checks that codes do not repeat and that every digit
+// shows up at every position about equally often, as uniform digits would.
 func TestNewCodeEntropy(t *testing.T) {
-	const n = 32 * 400
+	const n = 10 * 400
 	seen := make(map[string]bool, n)
-	var counts [9][32]int
+	var counts [codeDigits][10]int
 	for range n {
 		c := NormalizeCode(NewCode())
 		if seen[c] {
@@ -36,15 +36,16 @@ func TestNewCodeEntropy(t *testing.T) {
 		}
 		seen[c] = true
 		for pos := range len(c) {
-			counts[pos][strings.IndexByte(codeAlphabet, c[pos])]++
+			counts[pos][c[pos]-'0']++
 		}
 	}
-	// Each count is binomial with mean 400 and standard deviation about 20;
-	// ±120 is six deviations, so a correct generator all but never fails.
+	// Each count is binomial with mean 400 and standard deviation 19;
+	// ±120 is over six deviations, so a correct generator all but never
+	// fails.
 	for pos, row := range counts {
-		for sym, k := range row {
+		for digit, k := range row {
 			if k < 280 || k > 520 {
-				t.Errorf("position %d: symbol %c drawn %d times in %d, want about 400", pos, codeAlphabet[sym], k, n)
+				t.Errorf("position %d: digit %d drawn %d times in %d, want about 400", pos, digit, k, n)
 			}
 		}
 	}
@@ -52,7 +53,10 @@ func TestNewCodeEntropy(t *testing.T) {
 
 func TestNormalizeCode(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
-		{"K7Q-M2X-RD9", "K7QM2XRD9"},
+		{"48210-93755-62184", "482109375562184"},
+		{"48210 93755 62184", "482109375562184"},
+		{"482-109-375-562-184", "482109375562184"},
+		{"482I0-9375S-62l84", "482109375S62184"},
 		{"k7q-m2x-rd9", "K7QM2XRD9"},
 		{" k7q m2x\trd9\n", "K7QM2XRD9"},
 		{"K7QM2XRD9", "K7QM2XRD9"},
@@ -75,7 +79,9 @@ func TestCheckCode(t *testing.T) {
 		code string
 		ok   bool
 	}{
-		{"K7Q-M2X-RD9", true},
+		{"48210-93755-62184", true},
+		{"123456", true},
+		{"12345", false},
 		{"ABCDEF", true},
 		{"abc-def", true},
 		{"ABC-DE", false},

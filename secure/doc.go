@@ -4,10 +4,11 @@
 //
 // # Codes
 //
-// The sender's user gets a short one-time code (NewCode, like "K7Q-M2X-RD9")
-// and passes it to the receiver's user by voice or chat. Both sides normalize
-// it (NormalizeCode) and use it as the password of the key exchange. A code
-// needs no more than 45 bits because it is never exposed to offline guessing:
+// The receiver's user gets a short one-time code (NewCode, 15 digits like
+// "48210-93755-62184") and passes it to the sender's user by voice or chat.
+// Both sides normalize it (NormalizeCode) and use it as the password of the
+// key exchange. A code needs no more than its 49.8 bits because it is never
+// exposed to offline guessing:
 // each connection lets an attacker in the middle test exactly one guess, and
 // a wrong guess ends the transfer with "authentication failed" on both sides.
 //
