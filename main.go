@@ -285,10 +285,10 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (*out
 	var bar *progress
 	opts := transfer.ServeOptions{
 		Options: transfer.Options{
-			Timeout:  c.timeout,
-			Code:     c.code,
-			Secured:  out.secured,
-			FileDone: func(r transfer.FileResult) { bar.clear(); out.fileDone("received", r) },
+			Timeout:   c.timeout,
+			Code:      c.code,
+			Secured:   out.secured,
+			FilesDone: func(rs []transfer.FileResult) { bar.clear(); out.filesDone("received", rs) },
 		},
 		KeepOpen: *keep,
 		Connected: func(peer net.Addr) {
@@ -394,7 +394,7 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 		Code:        c.code,
 		Secured:     out.secured,
 		Progress:    bar.update,
-		FileDone:    func(r transfer.FileResult) { bar.clear(); out.fileDone("sent", r) },
+		FilesDone:   func(rs []transfer.FileResult) { bar.clear(); out.filesDone("sent", rs) },
 	})
 	bar.finish()
 	if err != nil {

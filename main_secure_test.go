@@ -55,9 +55,8 @@ func sendEnv(t *testing.T, env []string, dir string, stdin io.Reader, args ...st
 // and the address.
 var sendCommandRE = regexp.MustCompile(`^ferry send (--code (\S+)|--plain|--raw) (\S+) FILE$`)
 
-// generatedCodeRE is a code recv makes up: 9 characters of Crockford's
-// base32 (no I, L, O or U) in groups of three.
-var generatedCodeRE = regexp.MustCompile(`^[0-9A-HJKMNP-TV-Z]{3}-[0-9A-HJKMNP-TV-Z]{3}-[0-9A-HJKMNP-TV-Z]{3}$`)
+// generatedCodeRE is a code recv makes up: 15 digits in groups of five.
+var generatedCodeRE = regexp.MustCompile(`^[0-9]{5}-[0-9]{5}-[0-9]{5}$`)
 
 // listeningRecv is a started "ferry recv" and the command it printed.
 type listeningRecv struct {
@@ -127,11 +126,11 @@ func TestGeneratedCode(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		json bool
-		how  string // how the sender gets the code: "--code", "FERRY_CODE", or "typed" (--code in lower case without dashes)
+		how  string // how the sender gets the code: "--code", "FERRY_CODE", or "typed" (--code with spaces for dashes)
 	}{
 		{"--code", false, "--code"},
 		{"FERRY_CODE", false, "FERRY_CODE"},
-		{"--code typed in lower case without dashes", false, "typed"},
+		{"--code typed with spaces for dashes", false, "typed"},
 		{"--json", true, "--code"},
 		{"--json FERRY_CODE", true, "FERRY_CODE"},
 	} {
@@ -145,7 +144,7 @@ func TestGeneratedCode(t *testing.T) {
 			}
 			recv := startRecvEnv(t, ferryEnv(), dst, nil, append(flags, "-l", "127.0.0.1:0", dst)...)
 			if !generatedCodeRE.MatchString(recv.code) {
-				t.Fatalf("recv printed %q, want ferry send --code XXX-XXX-XXX ADDR FILE with a generated code", recv.command)
+				t.Fatalf("recv printed %q, want ferry send --code NNNNN-NNNNN-NNNNN ADDR FILE with a generated code", recv.command)
 			}
 			if want := "ferry send --code " + recv.code + " " + recv.addr + " FILE"; recv.command != want {
 				t.Errorf("recv printed %q, want %q", recv.command, want)
@@ -162,7 +161,7 @@ func TestGeneratedCode(t *testing.T) {
 			case "FERRY_CODE":
 				env = ferryEnv("FERRY_CODE=" + recv.code)
 			case "typed":
-				args = append(args, "--code", strings.ToLower(strings.ReplaceAll(recv.code, "-", "")))
+				args = append(args, "--code", strings.ReplaceAll(recv.code, "-", " "))
 			}
 			snd := sendEnv(t, env, src, nil, append(args, recv.addr, "secret.bin")...)
 			snd.expect(0)

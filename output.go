@@ -28,14 +28,20 @@ type output struct {
 }
 
 func (o *output) event(name string, fields map[string]any) {
+	line := appendEvent(nil, name, fields)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, _ = o.w.Write(line)
+}
+
+// appendEvent appends the JSON line of event name with fields to b.
+func appendEvent(b []byte, name string, fields map[string]any) []byte {
 	fields["event"] = name
 	line, err := json.Marshal(fields)
 	if err != nil {
-		line = []byte(fmt.Sprintf(`{"event":"error","message":%q}`, err.Error()))
+		line = fmt.Appendf(nil, `{"event":"error","message":%q}`, err.Error())
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	fmt.Fprintf(o.w, "%s\n", line)
+	return append(append(b, line...), '\n')
 }
 
 func (o *output) say(format string, args ...any) {
@@ -160,13 +166,24 @@ func (o *output) connected(verb string, peer net.Addr) {
 	o.say("%s %s", verb, peer)
 }
 
-func (o *output) fileDone(verb string, r transfer.FileResult) {
-	secs := r.Elapsed.Seconds()
-	if o.json {
-		o.event("file", map[string]any{"name": r.Name, "bytes": r.Bytes, "seconds": secs, "checksum": r.Checksum})
+// filesDone reports a group of finished files with one write, so that
+// thousands of small files do not cost a system call each.
+func (o *output) filesDone(verb string, rs []transfer.FileResult) {
+	if o.quiet && !o.json {
 		return
 	}
-	o.say("%s %s: %s in %s (%s/s), %s", verb, transfer.Quote(r.Name), transfer.FormatBytes(r.Bytes), roundDuration(r.Elapsed), transfer.FormatBytes(rate(r.Bytes, secs)), r.Checksum)
+	var b []byte
+	for _, r := range rs {
+		secs := r.Elapsed.Seconds()
+		if o.json {
+			b = appendEvent(b, "file", map[string]any{"name": r.Name, "bytes": r.Bytes, "seconds": secs, "checksum": r.Checksum})
+			continue
+		}
+		b = fmt.Appendf(b, "ferry: %s %s: %s in %s (%s/s), %s\n", verb, transfer.Quote(r.Name), transfer.FormatBytes(r.Bytes), roundDuration(r.Elapsed), transfer.FormatBytes(rate(r.Bytes, secs)), r.Checksum)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, _ = o.w.Write(b)
 }
 
 func (o *output) summary(verb string, s transfer.Summary) {

@@ -16,8 +16,9 @@ type dirFS interface {
 	// lstat reports whether name exists, and whether it is a directory,
 	// without following a link.
 	lstat(name string) (exists, isDir bool, err error)
-	// create makes name, which must not exist, for writing, mode 0600.
-	create(name string) (destFile, error)
+	// create makes name, which must not exist, for writing, with the
+	// permission bits perm less the umask.
+	create(name string, perm fs.FileMode) (destFile, error)
 	// open opens the existing file name to sync it.
 	open(name string) (destFile, error)
 	// chtimes sets name's access and modification times to t.

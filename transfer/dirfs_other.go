@@ -32,8 +32,8 @@ func (d rootDir) lstat(name string) (bool, bool, error) {
 	return true, info.IsDir(), nil
 }
 
-func (d rootDir) create(name string) (destFile, error) {
-	return d.r.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+func (d rootDir) create(name string, perm fs.FileMode) (destFile, error) {
+	return d.r.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm.Perm())
 }
 
 func (d rootDir) open(name string) (destFile, error) {

@@ -69,8 +69,8 @@ func (d *fdDir) openat(name string, flags int, mode uint32) (destFile, error) {
 	return &rawFile{fd: fd, path: name}, nil
 }
 
-func (d *fdDir) create(name string) (destFile, error) {
-	return d.openat(name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, 0o600)
+func (d *fdDir) create(name string, perm fs.FileMode) (destFile, error) {
+	return d.openat(name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, uint32(perm.Perm()))
 }
 
 // open opens name read-only: fsync needs no more, and a file whose mode

@@ -86,7 +86,7 @@ func checkResults(t *testing.T, o outcome, name string, data []byte) {
 		}
 		r := done[0]
 		if r.Name != name || r.Bytes != int64(len(data)) || r.Checksum != checksum(data) {
-			t.Errorf("%s FileDone = %s, %d bytes, %s; want %s, %d bytes, %s",
+			t.Errorf("%s FilesDone = %s, %d bytes, %s; want %s, %d bytes, %s",
 				side, r.Name, r.Bytes, r.Checksum, name, len(data), checksum(data))
 		}
 	}
@@ -253,7 +253,7 @@ func TestSendSeveral(t *testing.T) {
 		}
 		for i, f := range files {
 			if r := done[i]; r.Name != f.name || r.Checksum != checksum(f.data) {
-				t.Errorf("%s FileDone %d = %s %s, want %s %s", side, i, r.Name, r.Checksum, f.name, checksum(f.data))
+				t.Errorf("%s FilesDone %d = %s %s, want %s %s", side, i, r.Name, r.Checksum, f.name, checksum(f.data))
 			}
 		}
 	}

@@ -131,10 +131,10 @@ type recorder struct {
 }
 
 func (r *recorder) options(o transfer.Options) transfer.Options {
-	o.FileDone = func(fr transfer.FileResult) {
+	o.FilesDone = func(frs []transfer.FileResult) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		r.done = append(r.done, fr)
+		r.done = append(r.done, frs...)
 	}
 	progress := o.Progress
 	o.Progress = func(p transfer.Progress) {

@@ -55,6 +55,7 @@ type link struct {
 	timeout time.Duration
 	code    string // the encrypted mode's code; "" for --plain
 	fr      *framing.Reader
+	br      *bufio.Reader // under fr
 
 	// The encrypted mode's session, once the handshake is done: open is the
 	// reading goroutine's, seal the writer goroutine's (set by the reading
@@ -95,7 +96,8 @@ func newLink(conn net.Conn, role framing.Role, opts Options) *link {
 		failed:    make(chan struct{}),
 	}
 	// Buffered, so the small frames of small files are not a read each.
-	l.fr = framing.NewReader(bufio.NewReaderSize(&deadlineReader{l: l}, readBuffer))
+	l.br = bufio.NewReaderSize(&deadlineReader{l: l}, readBuffer)
+	l.fr = framing.NewReader(l.br)
 	go l.writeLoop()
 	return l
 }
@@ -302,6 +304,10 @@ func (l *link) writeOne(w *framing.Writer, f outFrame, last bool) error {
 	}
 	return w.Flush()
 }
+
+// buffered reports whether bytes of the peer's next frame have arrived, so
+// reading it will not wait.
+func (l *link) buffered() bool { return l.br.Buffered() > 0 }
 
 // readFrame reads the peer's next frame, opened once the handshake is done.
 // An end of stream before the peer's last sealed frame is an error: the

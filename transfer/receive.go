@@ -31,6 +31,7 @@ type receiver struct {
 	// Entries committed but not yet flushed, so not yet acked.
 	queued      []queuedAck
 	queuedBytes uint64
+	done        []FileResult // reused for Options.FilesDone
 
 	// The entry being received.
 	dest    Destination
@@ -279,6 +280,7 @@ func (r *receiver) flush() error {
 	if err := r.batch.Flush(); err != nil {
 		return err
 	}
+	done := r.done[:0]
 	for _, q := range r.queued {
 		if err := r.l.send(outFrame{t: framing.TypeAck, payload: framing.AppendAck(nil, framing.Ack{Index: q.hdr.Index, Size: q.size})}); err != nil {
 			return err
@@ -289,10 +291,13 @@ func (r *receiver) flush() error {
 		}
 		r.summary.Files++
 		r.summary.Bytes += int64(q.size)
-		if r.opts.FileDone != nil {
-			r.opts.FileDone(FileResult{Name: q.hdr.Name, Bytes: int64(q.size), Elapsed: time.Since(q.started), Checksum: checksumString(q.sum)})
-		}
+		done = append(done, FileResult{Name: q.hdr.Name, Bytes: int64(q.size), Elapsed: time.Since(q.started), Checksum: checksumString(q.sum)})
 	}
+	if r.opts.FilesDone != nil && len(done) > 0 {
+		r.opts.FilesDone(done)
+	}
+	clear(done)
+	r.done = done[:0]
 	r.queued = r.queued[:0]
 	r.queuedBytes = 0
 	return nil

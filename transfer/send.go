@@ -38,6 +38,8 @@ type sender struct {
 	pending map[uint32]pendingEntry // entries sent, waiting for their ack
 	current io.Closer               // the source being read, closed to unblock it on failure
 	summary Summary
+
+	done []FileResult // files acked but not yet reported; readControl's
 }
 
 // Send sends sources over conn and returns once the receiver has confirmed
@@ -124,7 +126,13 @@ func (s *sender) readControl(hello chan<- framing.Hello, complete chan<- struct{
 		return
 	}
 	hello <- h
+	// Acks are reported in the groups they arrive in, as the receiver
+	// sends them after each of its flushes.
+	defer s.reportDone()
 	for {
+		if !s.l.buffered() {
+			s.reportDone()
+		}
 		t, p, err := s.l.readFrame()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -188,10 +196,20 @@ func (s *sender) acked(a framing.Ack) error {
 	}
 	// A file is done when the receiver has it durable, not when it left.
 	r.Elapsed = time.Since(p.start)
-	if s.opts.FileDone != nil && !p.dir {
-		s.opts.FileDone(r)
+	if !p.dir {
+		s.done = append(s.done, r)
 	}
 	return nil
+}
+
+// reportDone passes the files acked since the last call to
+// Options.FilesDone.
+func (s *sender) reportDone() {
+	if s.opts.FilesDone != nil && len(s.done) > 0 {
+		s.opts.FilesDone(s.done)
+	}
+	clear(s.done)
+	s.done = s.done[:0]
 }
 
 func (s *sender) completed(p []byte) error {

@@ -24,7 +24,8 @@ type Sink interface {
 // syncs them together, so many small files do not each wait on the disk.
 type Batch interface {
 	// Create opens a destination for entry f, a file or a directory.
-	// Nothing may appear under a file's final name before a Flush.
+	// Nothing may appear under a file's final name before its Commit, and
+	// nothing but the complete, verified file.
 	Create(f framing.File) (Destination, error)
 	// Flush makes every committed destination durable and puts it under
 	// its final name.
@@ -42,10 +43,10 @@ type Batch interface {
 type Destination interface {
 	io.Writer
 	// Commit ends the entry's data, which the receiver has verified; the
-	// batch's next Flush puts it in place.
+	// batch's next Flush makes it durable and puts it in place.
 	Commit() error
-	// Discard removes whatever was written. Safe to call after Commit, when
-	// it does nothing, and more than once.
+	// Discard removes whatever was written, unless a Flush has put it in
+	// place. Safe to call more than once.
 	Discard()
 }
 

@@ -39,9 +39,11 @@ type Options struct {
 	// Progress, if set, is called as bytes move, from the goroutine that
 	// moves them. It must return quickly.
 	Progress func(Progress)
-	// FileDone, if set, is called once for each file the receiver has
-	// verified and made durable.
-	FileDone func(FileResult)
+	// FilesDone, if set, is called with the files the receiver has just
+	// verified and made durable, in order, each file once. Many small
+	// files are reported in groups, so a caller can print a group with one
+	// write; the slice is valid only during the call.
+	FilesDone func([]FileResult)
 	// Code, if set, runs the encrypted mode: a CPace handshake on the code,
 	// then every frame sealed. Both sides must be given the same code; ""
 	// is the plain mode (--plain) on both sides.

@@ -602,7 +602,7 @@ func TestSendTreeInProcess(t *testing.T) {
 					t.Errorf("%s summary: %d files, %d directories, %d bytes; want %d, %d, %d", side, s.Files, s.Dirs, s.Bytes, files, dirs, total)
 				}
 			}
-			// FileDone reports regular files only, each once, with the
+			// FilesDone reports regular files only, each once, with the
 			// checksum of what was sent.
 			want := map[string]string{}
 			for _, n := range nodes {
@@ -887,11 +887,27 @@ func TestManySendersInProcess(t *testing.T) {
 // TestSamePathInProcess has two senders race to send different files under
 // the same names into one receiver without --overwrite. No file may be a
 // mixture, each must be one sender's whole version, and a sender that lost
-// must have been told which file the other got first.
+// must have been told which file the other got first. Big files arrive
+// under temporary names and are renamed; small ones are created under their
+// final names.
 func TestSamePathInProcess(t *testing.T) {
 	t.Parallel()
+	for _, c := range []struct {
+		name string
+		size int
+	}{
+		{"renamed", 2 << 20},
+		{"small", 1000},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			testSamePath(t, c.size)
+		})
+	}
+}
+
+func testSamePath(t *testing.T, size int) {
 	names := []string{"same/one.bin", "same/three.bin", "same/two.bin"}
-	const size = 2 << 20
 	srcs := make([]string, 2)
 	data := make([]map[string][]byte, 2)
 	for i := range srcs {
