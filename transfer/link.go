@@ -21,10 +21,10 @@ import (
 // earlier could reset the connection and lose the frame that says why.
 const lingerTime = 2 * time.Second
 
-// queueDepth is how many frames may wait for the writer: enough for one
-// gathered write of small frames. The sender's data buffers, not this
-// queue, bound how much file data waits (see dataBuffers).
-const queueDepth = batchFrames
+// queueDepth is how many batches of frames may wait for the writer. The
+// sender's data buffers, not this queue, bound how much file data waits
+// (see dataBuffers).
+const queueDepth = 16
 
 // readBuffer is the size of a link's read buffer. Reads of a frame bigger
 // than this bypass it.
@@ -70,7 +70,7 @@ type link struct {
 	// secured, if set, is called once the handshake is done.
 	secured func(cipher string)
 
-	out       chan outFrame // frames in order; closing it ends the write side
+	out       chan []outFrame // frames in order, in batches; closing it ends the write side
 	urgent    chan outFrame // at most one error or abort frame
 	writeDone chan struct{} // closed when the writer goroutine returns
 	batch     []outFrame    // the writer's reused batch of frames
@@ -90,7 +90,7 @@ func newLink(conn net.Conn, role framing.Role, opts Options) *link {
 		timeout:   opts.timeout(),
 		code:      opts.Code,
 		secured:   opts.Secured,
-		out:       make(chan outFrame, queueDepth),
+		out:       make(chan []outFrame, queueDepth),
 		urgent:    make(chan outFrame, 1),
 		writeDone: make(chan struct{}),
 		failed:    make(chan struct{}),
@@ -170,12 +170,12 @@ func (l *link) writeLoop() {
 			default:
 			}
 			return
-		case f, ok := <-l.out:
+		case fs, ok := <-l.out:
 			if !ok {
 				l.closeWrite()
 				return
 			}
-			more, err := l.writeBatch(w, f)
+			more, err := l.writeBatch(w, fs)
 			if err != nil {
 				l.fail(lostError(l.conn, err))
 				return
@@ -200,21 +200,19 @@ func (l *link) writeLoop() {
 	}
 }
 
-// writeBatch writes f together with whatever else is already queued, up
+// writeBatch writes fs together with whatever else is already queued, up
 // to batchFrames frames or batchBytes bytes, in one gathered write: many
 // small files make many small frames, and a write per frame would cost a
 // system call each. It reports whether the queue is still open.
-func (l *link) writeBatch(w *framing.Writer, f outFrame) (bool, error) {
-	batch := append(l.batch[:0], f)
-	size := len(f.payload)
+func (l *link) writeBatch(w *framing.Writer, fs []outFrame) (bool, error) {
+	batch := append(l.batch[:0], fs...)
+	size := payloadBytes(fs)
 	more := true
 	for more && len(batch) < batchFrames && size < batchBytes {
 		select {
-		case f, more = <-l.out:
-			if more {
-				batch = append(batch, f)
-				size += len(f.payload)
-			}
+		case fs, more = <-l.out:
+			batch = append(batch, fs...)
+			size += payloadBytes(fs)
 			continue
 		default:
 		}
@@ -239,6 +237,14 @@ func (l *link) writeBatch(w *framing.Writer, f outFrame) (bool, error) {
 	return more, err
 }
 
+func payloadBytes(fs []outFrame) int {
+	n := 0
+	for _, f := range fs {
+		n += len(f.payload)
+	}
+	return n
+}
+
 // lostError describes a failed write without the socket plumbing
 // ("writev tcp a->b: writev: ...") that tells a user nothing.
 func lostError(c net.Conn, err error) error {
@@ -257,15 +263,17 @@ func (l *link) writeLast(w *framing.Writer, f outFrame) {
 drain:
 	for {
 		select {
-		case q, ok := <-l.out:
+		case fs, ok := <-l.out:
 			if !ok {
 				break drain
 			}
-			if q.plain {
-				_ = w.Add(q.t, q.payload)
-			}
-			if q.release != nil {
-				q.release()
+			for _, q := range fs {
+				if q.plain {
+					_ = w.Add(q.t, q.payload)
+				}
+				if q.release != nil {
+					q.release()
+				}
 			}
 		default:
 			break drain
@@ -341,12 +349,20 @@ func (l *link) closeWrite() {
 
 // send queues a frame for the writer. It gives up when the link has failed.
 func (l *link) send(f outFrame) error {
+	return l.sendBatch([]outFrame{f})
+}
+
+// sendBatch queues frames for the writer, which owns the slice from now
+// on. It gives up when the link has failed.
+func (l *link) sendBatch(fs []outFrame) error {
 	select {
-	case l.out <- f:
+	case l.out <- fs:
 		return nil
 	case <-l.failed:
-		if f.release != nil {
-			f.release()
+		for _, f := range fs {
+			if f.release != nil {
+				f.release()
+			}
 		}
 		return l.firstErr()
 	}

@@ -280,11 +280,15 @@ func (r *receiver) flush() error {
 	if err := r.batch.Flush(); err != nil {
 		return err
 	}
+	acks := make([]outFrame, len(r.queued))
+	for i, q := range r.queued {
+		acks[i] = outFrame{t: framing.TypeAck, payload: framing.AppendAck(nil, framing.Ack{Index: q.hdr.Index, Size: q.size})}
+	}
+	if err := r.l.sendBatch(acks); err != nil {
+		return err
+	}
 	done := r.done[:0]
 	for _, q := range r.queued {
-		if err := r.l.send(outFrame{t: framing.TypeAck, payload: framing.AppendAck(nil, framing.Ack{Index: q.hdr.Index, Size: q.size})}); err != nil {
-			return err
-		}
 		if q.hdr.Kind == framing.KindDir {
 			r.summary.Dirs++
 			continue

@@ -34,6 +34,10 @@ type sender struct {
 	pool    chan []byte // payload buffers shared with the writer goroutine
 	scratch []byte      // the buffer compression writes into; swapped with a pool buffer
 
+	// Frames the producer holds back to hand to the writer together.
+	held      []outFrame
+	heldBytes int
+
 	mu      sync.Mutex
 	pending map[uint32]pendingEntry // entries sent, waiting for their ack
 	current io.Closer               // the source being read, closed to unblock it on failure
@@ -227,9 +231,49 @@ func (s *sender) completed(p []byte) error {
 	return nil
 }
 
+// The producer hands frames to the writer in groups of up to holdFrames
+// frames or holdBytes bytes: a handover per frame would wake the writer
+// goroutine three times per small file, which cost more than the files.
+const (
+	holdFrames = batchFrames
+	holdBytes  = ChunkSize
+)
+
+// queue holds f for the writer and hands over what is held once it is
+// holdFrames frames or holdBytes bytes.
+func (s *sender) queue(f outFrame) error {
+	s.held = append(s.held, f)
+	s.heldBytes += len(f.payload)
+	if len(s.held) >= holdFrames || s.heldBytes >= holdBytes {
+		return s.pass()
+	}
+	return nil
+}
+
+// pass hands the held frames to the writer. The producer passes before
+// anything that can wait: a data buffer from the writer, a read from a
+// stream, the end of the transfer.
+func (s *sender) pass() error {
+	if len(s.held) == 0 {
+		return nil
+	}
+	fs := s.held
+	s.held, s.heldBytes = nil, 0 // the writer owns fs now
+	return s.l.sendBatch(fs)
+}
+
 // produce is the stream goroutine: it reads each source, checksums and
 // compresses it, and queues the frames for the writer.
 func (s *sender) produce(peerCaps uint32) error {
+	defer func() {
+		// Frames held when the transfer failed: return their buffers.
+		for _, f := range s.held {
+			if f.release != nil {
+				f.release()
+			}
+		}
+		s.held = nil
+	}()
 	enc, err := codec.NewEncoder(s.opts.Compression, peerCaps)
 	if err != nil {
 		return withCode(framing.CodeUnsupported, err)
@@ -239,7 +283,7 @@ func (s *sender) produce(peerCaps uint32) error {
 	if s.total >= 0 {
 		offer.Bytes = uint64(s.total)
 	}
-	if err := s.l.send(outFrame{t: framing.TypeOffer, payload: framing.AppendOffer(nil, offer)}); err != nil {
+	if err := s.queue(outFrame{t: framing.TypeOffer, payload: framing.AppendOffer(nil, offer)}); err != nil {
 		return err
 	}
 	var sent int64
@@ -251,7 +295,10 @@ func (s *sender) produce(peerCaps uint32) error {
 		sent += n
 	}
 	done := framing.Totals{Files: uint32(len(s.sources)), Bytes: uint64(sent)}
-	if err := s.l.send(outFrame{t: framing.TypeDone, payload: framing.AppendTotals(nil, done)}); err != nil {
+	if err := s.queue(outFrame{t: framing.TypeDone, payload: framing.AppendTotals(nil, done)}); err != nil {
+		return err
+	}
+	if err := s.pass(); err != nil {
 		return err
 	}
 	// Closing the queue makes the writer half-close once Done is out.
@@ -287,7 +334,7 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 		size = uint64(src.Size)
 	}
 	hdr := framing.File{Index: index, Kind: framing.KindRegular, Mode: uint32(src.Mode.Perm()), ModTime: src.ModTime.UnixNano(), Size: size, Name: src.Name}
-	if err := s.l.send(outFrame{t: framing.TypeFile, payload: framing.AppendFile(nil, hdr)}); err != nil {
+	if err := s.queue(outFrame{t: framing.TypeFile, payload: framing.AppendFile(nil, hdr)}); err != nil {
 		return 0, err
 	}
 	var sum uint32
@@ -296,8 +343,23 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 		var buf []byte
 		select {
 		case buf = <-s.pool:
-		case <-s.l.failed:
-			return off, s.l.firstErr()
+		default:
+			// All buffers are with the writer, some perhaps held here.
+			if err := s.pass(); err != nil {
+				return off, err
+			}
+			select {
+			case buf = <-s.pool:
+			case <-s.l.failed:
+				return off, s.l.firstErr()
+			}
+		}
+		if src.Size < 0 {
+			// A stream's next bytes may be long in coming.
+			if err := s.pass(); err != nil {
+				s.pool <- buf
+				return off, err
+			}
 		}
 		want := int64(ChunkSize)
 		if src.Size >= 0 {
@@ -323,7 +385,7 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 			}
 			payload := buf[:framing.DataHeaderLen+len(body)]
 			framing.PutDataHeader(payload, framing.Data{Offset: uint64(off), Codec: c, RawLen: uint32(n)})
-			if err := s.l.send(outFrame{t: framing.TypeData, payload: payload, release: func() { s.pool <- buf }}); err != nil {
+			if err := s.queue(outFrame{t: framing.TypeData, payload: payload, release: func() { s.pool <- buf }}); err != nil {
 				return off, err
 			}
 			off += int64(n)
@@ -348,20 +410,20 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 	s.pending[index] = pendingEntry{result: FileResult{Name: src.Name, Bytes: off, Checksum: checksumString(sum)}, start: start}
 	s.mu.Unlock()
 	end := framing.End{Size: uint64(off), Algorithm: framing.ChecksumCRC32C, Digest: sum}
-	return off, s.l.send(outFrame{t: framing.TypeEnd, payload: framing.AppendEnd(nil, end)})
+	return off, s.queue(outFrame{t: framing.TypeEnd, payload: framing.AppendEnd(nil, end)})
 }
 
 // sendDir sends a directory entry: a file frame and an empty end frame.
 func (s *sender) sendDir(index uint32, src Source, start time.Time) error {
 	hdr := framing.File{Index: index, Kind: framing.KindDir, Mode: uint32(src.Mode.Perm()), ModTime: src.ModTime.UnixNano(), Size: 0, Name: src.Name}
-	if err := s.l.send(outFrame{t: framing.TypeFile, payload: framing.AppendFile(nil, hdr)}); err != nil {
+	if err := s.queue(outFrame{t: framing.TypeFile, payload: framing.AppendFile(nil, hdr)}); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	s.pending[index] = pendingEntry{result: FileResult{Name: src.Name}, dir: true, start: start}
 	s.mu.Unlock()
 	end := framing.End{Algorithm: framing.ChecksumCRC32C}
-	return s.l.send(outFrame{t: framing.TypeEnd, payload: framing.AppendEnd(nil, end)})
+	return s.queue(outFrame{t: framing.TypeEnd, payload: framing.AppendEnd(nil, end)})
 }
 
 // readChunk fills buf from a file, or returns what a stream has now so a
