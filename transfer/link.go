@@ -71,9 +71,9 @@ type link struct {
 	secured func(cipher string)
 
 	out       chan []outFrame // frames in order, in batches; closing it ends the write side
-	urgent    chan outFrame // at most one error or abort frame
-	writeDone chan struct{} // closed when the writer goroutine returns
-	batch     []outFrame    // the writer's reused batch of frames
+	urgent    chan outFrame   // at most one error or abort frame
+	writeDone chan struct{}   // closed when the writer goroutine returns
+	batch     []outFrame      // the writer's reused batch of frames
 
 	readMu       sync.Mutex // orders deadline changes between the reader and stopReads
 	readsStopped bool       // reads keep the deadline stopReads set
