@@ -137,12 +137,19 @@ type dirBatch struct {
 	seen    map[string]framing.Kind // every name in this transfer, case-folded if the file system folds
 	real    map[string]struct{}     // directories checked to be directories, not links
 	made    map[string]struct{}     // directories this transfer created
-	dirty   map[string]struct{}     // directories whose entries changed since the last flush
+	dirty   map[string]struct{}     // directories whose entries changed since the last flush began
 	dirs    []framing.File          // directory entries, for Finish
 	queued  []*dirDest              // committed files waiting for Flush
 	open    *dirDest                // the file being written
 	handles map[string]dirFS        // open directories, so file operations need not walk each path
 	buf     []byte                  // reused for the data of small files
+
+	// A flush StartFlush began: the files it covers, the directories whose
+	// new entries its sync covers, and its sync's outcome once done closes.
+	flushing []*dirDest
+	covered  map[string]struct{}
+	flushErr error
+	done     chan struct{}
 }
 
 // openedDir returns dir, checked by ensureDir, opened for the operations on
@@ -298,37 +305,96 @@ func (b *dirBatch) ensureDir(name, dir string) error {
 
 // Flush syncs every queued file, with one syncfs where it is cheaper than
 // many fsyncs, then moves each into place and syncs the directories whose
-// entries changed, so the names survive a crash too.
+// entries changed, so the names survive a crash too. A flush StartFlush
+// began is completed first.
 func (b *dirBatch) Flush() error {
-	q := b.queued
-	b.queued = nil
-	if err := b.syncFiles(q); err != nil {
-		discardAll(q)
-		return err
+	if b.done != nil {
+		if err := b.EndFlush(); err != nil {
+			return err
+		}
+	}
+	q, dirty := b.takeQueued()
+	whole := len(q) >= syncFSThreshold
+	if whole {
+		done, err := b.syncWhole()
+		if err != nil {
+			discardAll(q)
+			return err
+		}
+		whole = done
+	}
+	return b.finishFlush(q, dirty, whole)
+}
+
+// takeQueued takes the files committed since the last flush began, and the
+// directories whose entries changed meanwhile.
+func (b *dirBatch) takeQueued() ([]*dirDest, map[string]struct{}) {
+	q, dirty := b.queued, b.dirty
+	b.queued, b.dirty = nil, make(map[string]struct{})
+	return q, dirty
+}
+
+// finishFlush makes q durable and puts it in place. synced says the whole
+// file system was synced after q was written, which made the files and the
+// entries of the dirty directories durable; else each file is synced here.
+// The files' renames make directories dirty again, and those are synced
+// last, so every name survives a crash before the flush returns.
+func (b *dirBatch) finishFlush(q []*dirDest, dirty map[string]struct{}, synced bool) error {
+	if synced {
+		clear(dirty)
+	} else {
+		for _, d := range q {
+			if err := d.sync(); err != nil {
+				discardAll(q)
+				return err
+			}
+		}
 	}
 	for i, d := range q {
-		if err := d.place(); err != nil {
+		if err := d.place(dirty); err != nil {
 			discardAll(q[i:])
 			return err
 		}
 	}
-	dirs := slices.Collect(maps.Keys(b.dirty))
-	clear(b.dirty)
-	return b.syncDirs(dirs)
+	return b.syncDirs(slices.Collect(maps.Keys(dirty)))
 }
 
-func (b *dirBatch) syncFiles(q []*dirDest) error {
-	if len(q) >= syncFSThreshold {
-		if done, err := b.syncWhole(); done || err != nil {
-			return err
-		}
+// StartFlush begins a flush of every file committed so far, whose sync
+// runs in the background while more files arrive, and returns a channel
+// closed when it is done; EndFlush then completes the flush. The sync is
+// one syncfs of the whole file system; for fewer than syncFSThreshold files,
+// or where there is no syncfs, EndFlush syncs each file instead. One flush
+// at a time: StartFlush must not be called again before EndFlush.
+func (b *dirBatch) StartFlush() <-chan struct{} {
+	b.flushing, b.covered = b.takeQueued()
+	b.done = make(chan struct{})
+	if len(b.flushing) < syncFSThreshold {
+		b.flushErr = errors.ErrUnsupported
+		close(b.done)
+		return b.done
 	}
-	for _, d := range q {
-		if err := d.sync(); err != nil {
-			return err
-		}
+	done, sync, top := b.done, syncFS, b.sink.top
+	go func() {
+		defer close(done)
+		b.flushErr = sync(top)
+	}()
+	return done
+}
+
+// EndFlush waits for the sync StartFlush began and puts its files in place.
+func (b *dirBatch) EndFlush() error {
+	<-b.done
+	q, dirty, err := b.flushing, b.covered, b.flushErr
+	b.flushing, b.covered, b.flushErr, b.done = nil, nil, nil, nil
+	synced := err == nil
+	if errors.Is(err, errors.ErrUnsupported) {
+		err = nil
 	}
-	return nil
+	if err != nil {
+		discardAll(q)
+		return fmt.Errorf("syncing %s: %w", b.sink.dir, err)
+	}
+	return b.finishFlush(q, dirty, synced)
 }
 
 func (b *dirBatch) syncDirs(dirs []string) error {
@@ -393,6 +459,11 @@ func (b *dirBatch) Finish() error {
 func (b *dirBatch) Close() {
 	if b.open != nil {
 		b.open.Discard()
+	}
+	if b.done != nil {
+		<-b.done
+		discardAll(b.flushing)
+		b.flushing, b.done = nil, nil
 	}
 	discardAll(b.queued)
 	b.queued = nil
@@ -491,6 +562,7 @@ func (d *dirDest) writeDirect(dir dirFS, perm fs.FileMode) error {
 		return fmt.Errorf("cannot create %s: %w", Quote(name), unwrapPath(err))
 	}
 	d.file, d.created = file, true
+	d.batch.dirty[d.dir] = struct{}{}
 	if _, err := file.Write(d.buf); err != nil {
 		return fmt.Errorf("writing %s: %w", Quote(name), unwrapPath(err))
 	}
@@ -522,10 +594,10 @@ func (d *dirDest) sync() error {
 	return nil
 }
 
-// place closes the synced file and moves it to its final name. Without
-// --overwrite the move must not replace a file that appeared meanwhile, so
-// it is a hard link, which fails if the name exists.
-func (d *dirDest) place() error {
+// place closes the synced file and moves it to its final name, adding its
+// directory to dirty if that changed the directory. Without --overwrite the
+// move must not replace a file that appeared meanwhile (see placeNew).
+func (d *dirDest) place(dirty map[string]struct{}) error {
 	name := d.hdr.Name
 	if d.file != nil {
 		err := d.file.Close()
@@ -545,13 +617,14 @@ func (d *dirDest) place() error {
 		if err := dir.rename(d.tmp, d.base); err != nil {
 			return fmt.Errorf("renaming into %s: %w", Quote(name), unwrapPath(err))
 		}
+		dirty[d.dir] = struct{}{}
 	default:
 		if err := d.placeNew(dir); err != nil {
 			return err
 		}
+		dirty[d.dir] = struct{}{}
 	}
 	d.done = true
-	d.batch.dirty[d.dir] = struct{}{}
 	return nil
 }
 

@@ -21,3 +21,18 @@ func WithoutSyncFS(t interface{ Cleanup(func()) }) {
 }
 
 func syncFSUnsupported(*os.File) error { return errors.ErrUnsupported }
+
+// FailSyncFS makes the test's sinks' syncfs fail with err until the test
+// ends.
+func FailSyncFS(t interface{ Cleanup(func()) }, err error) {
+	saved := syncFS
+	syncFS = func(*os.File) error { return err }
+	t.Cleanup(func() { syncFS = saved })
+}
+
+// WithBackgroundFlushFiles returns o with a receiver that starts a
+// background flush once n files wait, instead of backgroundFlushFiles.
+func WithBackgroundFlushFiles(o Options, n int) Options {
+	o.backgroundFlushFiles = n
+	return o
+}

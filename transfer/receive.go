@@ -28,9 +28,12 @@ type receiver struct {
 	bytes   uint64 // data bytes received, in every entry
 	summary Summary
 
-	// Entries committed but not yet flushed, so not yet acked.
+	// Entries committed but not yet acked. The first flushing of them are
+	// in a background flush, whose sync is over once flushed closes.
 	queued      []queuedAck
-	queuedBytes uint64
+	queuedBytes uint64 // bytes of the entries not in the background flush
+	flushing    int
+	flushed     <-chan struct{}
 	done        []FileResult // reused for Options.FilesDone
 
 	// The entry being received.
@@ -52,11 +55,15 @@ type queuedAck struct {
 
 // Flush thresholds: a flush waits for this many files or bytes, or for the
 // oldest waiting file to be this old, so small files share one sync while a
-// big file is acked as soon as it is in place.
+// big file is acked as soon as it is in place. Where the batch can flush in
+// the background, its flushes start at the lower thresholds, since the
+// receiver need not wait for them, and a flush that ends early leaves less
+// for the last one, which the sender does wait for.
 const (
-	flushFiles = 8192
-	flushBytes = 32 << 20
-	flushAge   = time.Second
+	flushFiles           = 8192
+	flushBytes           = 32 << 20
+	flushAge             = time.Second
+	backgroundFlushFiles = 1024
 )
 
 // Receive serves one sender on conn: it writes each file to sink, verifies
@@ -123,6 +130,9 @@ func (r *receiver) run() error {
 		return err
 	}
 	for {
+		if err := r.endFlush(false); err != nil {
+			return err
+		}
 		t, p, err := r.l.readFrame()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -265,30 +275,74 @@ func (r *receiver) onEnd(p []byte) error {
 	r.entries++
 	r.queued = append(r.queued, queuedAck{hdr: r.hdr, size: r.written, sum: r.sum, started: r.started})
 	r.queuedBytes += r.written
-	if len(r.queued) >= flushFiles || r.queuedBytes >= flushBytes || time.Since(r.queued[0].started) >= flushAge {
+	waiting := r.queued[r.flushing:]
+	bgFiles := backgroundFlushFiles
+	if r.opts.backgroundFlushFiles > 0 {
+		bgFiles = r.opts.backgroundFlushFiles
+	}
+	bg, ok := r.batch.(backgroundFlusher)
+	switch {
+	case ok && r.flushed == nil && (len(waiting) >= bgFiles || r.queuedBytes >= flushBytes || time.Since(waiting[0].started) >= flushAge):
+		r.flushed = bg.StartFlush()
+		r.flushing = len(r.queued)
+		r.queuedBytes = 0
+	case !ok && (len(waiting) >= flushFiles || r.queuedBytes >= flushBytes || time.Since(waiting[0].started) >= flushAge):
 		return r.flush()
 	}
 	return nil
 }
 
+// endFlush completes a background flush whose sync is over, or with wait
+// any background flush, and acks its entries.
+func (r *receiver) endFlush(wait bool) error {
+	if r.flushed == nil {
+		return nil
+	}
+	if !wait {
+		select {
+		case <-r.flushed:
+		default:
+			return nil
+		}
+	}
+	err := r.batch.(backgroundFlusher).EndFlush()
+	r.flushed = nil
+	if err != nil {
+		return err
+	}
+	n := r.flushing
+	r.flushing = 0
+	return r.ack(n)
+}
+
 // flush puts every committed entry in place, durably, and only then acks
 // each one.
 func (r *receiver) flush() error {
+	if err := r.endFlush(true); err != nil {
+		return err
+	}
 	if len(r.queued) == 0 {
 		return nil
 	}
 	if err := r.batch.Flush(); err != nil {
 		return err
 	}
-	acks := make([]outFrame, len(r.queued))
-	for i, q := range r.queued {
+	r.queuedBytes = 0
+	return r.ack(len(r.queued))
+}
+
+// ack tells the sender that the first n queued entries are in place, and
+// reports them.
+func (r *receiver) ack(n int) error {
+	acks := make([]outFrame, n)
+	for i, q := range r.queued[:n] {
 		acks[i] = outFrame{t: framing.TypeAck, payload: framing.AppendAck(nil, framing.Ack{Index: q.hdr.Index, Size: q.size})}
 	}
 	if err := r.l.sendBatch(acks); err != nil {
 		return err
 	}
 	done := r.done[:0]
-	for _, q := range r.queued {
+	for _, q := range r.queued[:n] {
 		if q.hdr.Kind == framing.KindDir {
 			r.summary.Dirs++
 			continue
@@ -302,8 +356,9 @@ func (r *receiver) flush() error {
 	}
 	clear(done)
 	r.done = done[:0]
-	r.queued = r.queued[:0]
-	r.queuedBytes = 0
+	rest := copy(r.queued, r.queued[n:])
+	clear(r.queued[rest:])
+	r.queued = r.queued[:rest]
 	return nil
 }
 

@@ -39,6 +39,16 @@ type Batch interface {
 	Close()
 }
 
+// backgroundFlusher is a Batch whose flushes can sync while more entries
+// arrive. StartFlush begins a flush of every destination committed so far
+// and returns a channel closed when its sync is done; EndFlush then puts
+// those destinations in place. One at a time; Flush and Close complete or
+// undo one in progress first.
+type backgroundFlusher interface {
+	StartFlush() <-chan struct{}
+	EndFlush() error
+}
+
 // Destination receives one entry's bytes.
 type Destination interface {
 	io.Writer

@@ -51,6 +51,10 @@ type Options struct {
 	// Secured, if set, is called with the cipher's name once the encrypted
 	// mode's handshake has succeeded.
 	Secured func(cipher string)
+
+	// backgroundFlushFiles, if positive, replaces the constant of that
+	// name, so tests can start background flushes with a few files.
+	backgroundFlushFiles int
 }
 
 func (o Options) timeout() time.Duration {

@@ -563,16 +563,19 @@ func sendTreeNodes() []srcNode {
 // TestSendTreeInProcess sends a whole tree through Send and Serve into a
 // DirSink and checks every file's bytes, mode and time, every directory's
 // mode and time, and both sides' counts; once with syncfs where the system
-// has it, and once syncing file by file, as on systems without it.
+// has it, once syncing file by file, as on systems without it, and once
+// with background flushes every few files, while more arrive.
 func TestSendTreeInProcess(t *testing.T) {
 	// No t.Parallel, here or below: WithoutSyncFS swaps a package
 	// variable, which no other test may read meanwhile.
 	tests := []struct {
-		name     string
-		noSyncFS bool
+		name       string
+		noSyncFS   bool
+		background bool
 	}{
-		{"default sync", false},
-		{"fsync each file", true},
+		{"default sync", false, false},
+		{"fsync each file", true, false},
+		{"background flushes", false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -590,8 +593,17 @@ func TestSendTreeInProcess(t *testing.T) {
 
 			dirSink, dir := newDirSink(t, false)
 			writableAtCleanup(t, dir)
-			sink := &queueSink{Sink: dirSink}
-			o := run(t, sources, sink, transfer.Options{}, transfer.Options{})
+			// queueSink's batches flush only in the foreground.
+			var sink transfer.Sink = dirSink
+			var queued *queueSink
+			var recvOpts transfer.Options
+			if tt.background {
+				recvOpts = transfer.WithBackgroundFlushFiles(recvOpts, 4)
+			} else {
+				queued = &queueSink{Sink: dirSink}
+				sink = queued
+			}
+			o := run(t, sources, sink, transfer.Options{}, recvOpts)
 			if o.sendErr != nil || o.recvErr != nil {
 				t.Fatalf("send: %v; receive: %v", o.sendErr, o.recvErr)
 			}
@@ -621,8 +633,59 @@ func TestSendTreeInProcess(t *testing.T) {
 			}
 			// The case this tree is built for: more files waiting for one
 			// flush than the receiver keeps open.
-			if most := sink.mostQueued(); most <= 16 {
+			if queued == nil {
+				return
+			}
+			if most := queued.mostQueued(); most <= 16 {
 				t.Errorf("at most %d files were waiting for a flush; the tree must queue more than 16 to test closing and reopening them", most)
+			}
+		})
+	}
+}
+
+// TestSyncFails has every syncfs fail, in the flush at the end and in
+// background flushes: both sides must fail naming the sync, no file may be
+// reported done, and any file left in the receiving directory must be whole.
+func TestSyncFails(t *testing.T) {
+	// No t.Parallel, here or below: FailSyncFS swaps a package variable.
+	for _, tt := range []struct {
+		name    string
+		bgFiles int
+	}{
+		{"final flush", 0},
+		{"background flush", 4},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			transfer.FailSyncFS(t, syscall.EIO)
+			src := t.TempDir()
+			nodes := sendTreeNodes()
+			buildTree(t, src, nodes, treeEpoch)
+			sink, dir := newDirSink(t, false)
+			writableAtCleanup(t, dir)
+			o := run(t, collectAll(t, filepath.Join(src, "tree")), sink, transfer.Options{}, transfer.WithBackgroundFlushFiles(transfer.Options{}, tt.bgFiles))
+			if o.recvErr == nil || !strings.Contains(o.recvErr.Error(), "syncing") || !errors.Is(o.recvErr, syscall.EIO) {
+				t.Errorf("receiver: %v, want a failed sync with EIO", o.recvErr)
+			}
+			if pe := peerError(t, o.sendErr); !strings.Contains(pe.Message, "syncing") {
+				t.Errorf("sender: %v, want the receiver's failed sync", o.sendErr)
+			}
+			if len(o.sendDone) != 0 || len(o.recvDone) != 0 {
+				t.Errorf("%d files acknowledged and %d reported received, though no sync succeeded", len(o.sendDone), len(o.recvDone))
+			}
+			noTempFiles(t, dir)
+			data := map[string][]byte{}
+			for _, n := range nodes {
+				data[n.path] = n.data
+			}
+			for _, name := range tree(t, dir) {
+				info, err := os.Lstat(filepath.Join(dir, name))
+				if err != nil || info.IsDir() {
+					continue
+				}
+				got, err := os.ReadFile(filepath.Join(dir, name))
+				if err != nil || !bytes.Equal(got, data[filepath.ToSlash(name)]) {
+					t.Errorf("%s is left with %d bytes that are not the file sent (%v)", name, len(got), err)
+				}
 			}
 		})
 	}
