@@ -34,6 +34,29 @@ func (o *output) event(name string, fields map[string]any) {
 	_, _ = o.w.Write(line)
 }
 
+// appendFileEvent appends the "file" event of r, the line appendEvent
+// would make (the same keys, in the same order), without the reflection
+// over a map that made it a tenth of a receiver's work for small files.
+func appendFileEvent(b []byte, r transfer.FileResult, secs float64) []byte {
+	b = append(b, `{"bytes":`...)
+	b = strconv.AppendInt(b, r.Bytes, 10)
+	b = append(b, `,"checksum":`...)
+	b = appendJSON(b, r.Checksum)
+	b = append(b, `,"event":"file","name":`...)
+	b = appendJSON(b, r.Name)
+	b = append(b, `,"seconds":`...)
+	b = appendJSON(b, secs)
+	return append(b, "}\n"...)
+}
+
+func appendJSON(b []byte, v any) []byte {
+	j, err := json.Marshal(v)
+	if err != nil {
+		return append(b, "null"...)
+	}
+	return append(b, j...)
+}
+
 // appendEvent appends the JSON line of event name with fields to b.
 func appendEvent(b []byte, name string, fields map[string]any) []byte {
 	fields["event"] = name
@@ -176,7 +199,7 @@ func (o *output) filesDone(verb string, rs []transfer.FileResult) {
 	for _, r := range rs {
 		secs := r.Elapsed.Seconds()
 		if o.json {
-			b = appendEvent(b, "file", map[string]any{"name": r.Name, "bytes": r.Bytes, "seconds": secs, "checksum": r.Checksum})
+			b = appendFileEvent(b, r, secs)
 			continue
 		}
 		b = fmt.Appendf(b, "ferry: %s %s: %s in %s (%s/s), %s\n", verb, transfer.Quote(r.Name), transfer.FormatBytes(r.Bytes), roundDuration(r.Elapsed), transfer.FormatBytes(rate(r.Bytes, secs)), r.Checksum)
