@@ -5,8 +5,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
+	"sync"
 )
 
 // Collect lists what sending paths means, before anything is sent, so the
@@ -66,48 +66,121 @@ func topName(p string) string {
 	return base
 }
 
+// walkers is how many goroutines read directories at once in a walk. A
+// walk of many small files is a system call or two per file while the
+// receiver waits for the offer, so a second goroutine halves the wait;
+// more would only contend for the same directories and cores.
+const walkers = 2
+
 // walkDir appends the directory dir and everything under it, in lexical
-// order so parents come before their contents.
+// order so parents come before their contents. Subdirectories are read
+// concurrently (see walkers), but what the walk finds, and what it skips,
+// comes out in the order one goroutine would have found it.
 func walkDir(sources []Source, dir, name string, skip func(path, reason string)) ([]Source, error) {
 	// dir itself may be a link named on the command line; walk where it
-	// points, since WalkDir does not follow a link even at its root.
+	// points.
 	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return nil, fmt.Errorf("cannot send %s: %w", dir, unwrapPath(err))
 	}
-	err = filepath.WalkDir(real, func(p string, d fs.DirEntry, err error) error {
-		rel, rerr := filepath.Rel(real, p)
-		if rerr != nil {
-			return rerr
+	info, err := os.Lstat(real)
+	if err != nil {
+		return nil, fmt.Errorf("cannot send %s: %w", dir, unwrapPath(err))
+	}
+	w := &walker{extra: make(chan struct{}, walkers-1)}
+	top := w.walk(real, filepath.Clean(dir), name, info)
+	sources, err = top.flatten(sources, skip)
+	if err != nil {
+		return nil, err
+	}
+	return sources, nil
+}
+
+type walker struct {
+	extra chan struct{} // a token for each goroutine beyond the first
+}
+
+// subtree is what walking one directory found, in order: its own entry,
+// then one part per entry in it. A walk that failed stops at err.
+type subtree struct {
+	parts []walkPart
+	err   error
+}
+
+// walkPart is one entry of a directory: a source, the walk of a
+// subdirectory, or an entry skipped.
+type walkPart struct {
+	src        Source
+	sub        *subtree
+	skipped    string // the path as the user would write it, if skipped
+	skipReason string
+}
+
+// walk reads the directory real, shown to the user as shown and named
+// name on the receiver, and what is below it.
+func (w *walker) walk(real, shown, name string, info fs.FileInfo) *subtree {
+	ents, err := os.ReadDir(real)
+	t := &subtree{parts: make([]walkPart, 1, 1+len(ents))}
+	t.parts[0].src = Source{Name: name, Mode: fs.ModeDir | info.Mode().Perm(), ModTime: info.ModTime()}
+	if err != nil {
+		t.err = fmt.Errorf("cannot send %s: %w", shown, unwrapPath(err))
+		return t
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, e := range ents {
+		realE, shownE, nameE := filepath.Join(real, e.Name()), filepath.Join(shown, e.Name()), name+"/"+e.Name()
+		if typ := e.Type(); typ&(fs.ModeSymlink|fs.ModeType&^fs.ModeDir) != 0 {
+			t.parts = append(t.parts, walkPart{skipped: shownE, skipReason: kindName(typ)})
+			continue
 		}
-		shown := filepath.Join(dir, rel)
+		if why := nameProblem(nameE); why != "" {
+			t.parts = append(t.parts, walkPart{skipped: shownE, skipReason: "the receiver would refuse its name: " + why})
+			continue
+		}
+		info, err := e.Info()
 		if err != nil {
-			return fmt.Errorf("cannot send %s: %w", shown, unwrapPath(err))
+			t.err = fmt.Errorf("cannot send %s: %w", shownE, unwrapPath(err))
+			return t
 		}
-		entry := path.Join(name, filepath.ToSlash(rel))
-		if d.Type()&(fs.ModeSymlink|fs.ModeType&^fs.ModeDir) != 0 {
-			skip(shown, kindName(d.Type()))
-			return nil
+		if !e.IsDir() {
+			t.parts = append(t.parts, walkPart{src: fileSource(realE, nameE, info, false)})
+			continue
 		}
-		if why := nameProblem(entry); why != "" {
-			skip(shown, "the receiver would refuse its name: "+why)
-			if d.IsDir() {
-				return fs.SkipDir
+		t.parts = append(t.parts, walkPart{})
+		part := &t.parts[len(t.parts)-1] // parts has room for every entry: it never moves
+		select {
+		case w.extra <- struct{}{}:
+			wg.Go(func() {
+				part.sub = w.walk(realE, shownE, nameE, info)
+				<-w.extra
+			})
+		default:
+			if part.sub = w.walk(realE, shownE, nameE, info); part.sub.err != nil {
+				return t
 			}
-			return nil
 		}
-		info, err := d.Info()
-		if err != nil {
-			return fmt.Errorf("cannot send %s: %w", shown, unwrapPath(err))
+	}
+	return t
+}
+
+// flatten appends what t found to sources and reports what it skipped, in
+// order, up to the first error.
+func (t *subtree) flatten(sources []Source, skip func(path, reason string)) ([]Source, error) {
+	for _, p := range t.parts {
+		switch {
+		case p.sub != nil:
+			var err error
+			if sources, err = p.sub.flatten(sources, skip); err != nil {
+				return sources, err
+			}
+		case p.skipped != "":
+			skip(p.skipped, p.skipReason)
+		default:
+			sources = append(sources, p.src)
 		}
-		if d.IsDir() {
-			sources = append(sources, Source{Name: entry, Mode: fs.ModeDir | info.Mode().Perm(), ModTime: info.ModTime()})
-			return nil
-		}
-		sources = append(sources, fileSource(p, entry, info, false))
-		return nil
-	})
-	return sources, err
+	}
+	return sources, t.err
 }
 
 // fileSource describes the regular file at p. follow says whether p may be
