@@ -142,13 +142,16 @@ type dirBatch struct {
 	queued  []*dirDest              // committed files waiting for Flush
 	open    *dirDest                // the file being written
 	handles map[string]dirFS        // open directories, so file operations need not walk each path
-	buf     []byte                  // reused for the data of small files
+	buf     []byte                  // for the data of the next small file
+	writer  *smallWriter            // started at the first small file
 
 	// A flush StartFlush began: the files it covers, the directories whose
-	// new entries its sync covers, and its sync's outcome once done closes.
+	// new entries its sync covers, its sync's outcome once done closes, and
+	// the writer's failure that kept it from starting.
 	flushing []*dirDest
 	covered  map[string]struct{}
 	flushErr error
+	writeErr error
 	done     chan struct{}
 }
 
@@ -169,7 +172,12 @@ func (b *dirBatch) openedDir(dir string) (dirFS, error) {
 	return d, nil
 }
 
+// closeDirs closes the open directories, once the writer, which uses them,
+// is done with the files it has.
 func (b *dirBatch) closeDirs() {
+	if b.writer != nil {
+		_ = b.writer.wait()
+	}
 	for name, d := range b.handles {
 		_ = d.close()
 		delete(b.handles, name)
@@ -313,6 +321,17 @@ func (b *dirBatch) Flush() error {
 			return err
 		}
 	}
+	// Small files the writer wrote before failing are flushed and kept,
+	// as files committed before any other failure are; the error still
+	// ends the transfer.
+	werr := b.settleWriter()
+	if err := b.flushQueued(); err != nil {
+		return err
+	}
+	return werr
+}
+
+func (b *dirBatch) flushQueued() error {
 	q, dirty := b.takeQueued()
 	whole := len(q) >= syncFSThreshold
 	if whole {
@@ -366,8 +385,16 @@ func (b *dirBatch) finishFlush(q []*dirDest, dirty map[string]struct{}, synced b
 // or where there is no syncfs, EndFlush syncs each file instead. One flush
 // at a time: StartFlush must not be called again before EndFlush.
 func (b *dirBatch) StartFlush() <-chan struct{} {
-	b.flushing, b.covered = b.takeQueued()
 	b.done = make(chan struct{})
+	// The files must be written before the sync begins. If the writer
+	// failed, EndFlush reports it, and the files before the failure wait
+	// for Flush.
+	if err := b.settleWriter(); err != nil {
+		b.writeErr = err
+		close(b.done)
+		return b.done
+	}
+	b.flushing, b.covered = b.takeQueued()
 	if len(b.flushing) < syncFSThreshold {
 		b.flushErr = errors.ErrUnsupported
 		close(b.done)
@@ -384,8 +411,11 @@ func (b *dirBatch) StartFlush() <-chan struct{} {
 // EndFlush waits for the sync StartFlush began and puts its files in place.
 func (b *dirBatch) EndFlush() error {
 	<-b.done
-	q, dirty, err := b.flushing, b.covered, b.flushErr
-	b.flushing, b.covered, b.flushErr, b.done = nil, nil, nil, nil
+	q, dirty, err, werr := b.flushing, b.covered, b.flushErr, b.writeErr
+	b.flushing, b.covered, b.flushErr, b.writeErr, b.done = nil, nil, nil, nil, nil
+	if werr != nil {
+		return werr
+	}
 	synced := err == nil
 	if errors.Is(err, errors.ErrUnsupported) {
 		err = nil
@@ -439,6 +469,13 @@ func (b *dirBatch) syncDir(dir string) error {
 // first, since creating entries in a directory changes its time and a
 // read-only mode would have kept them out.
 func (b *dirBatch) Finish() error {
+	if b.writer != nil {
+		// Every file was flushed, so the writer is idle; a directory's mode
+		// must not change under a file it is still writing, though.
+		if err := b.writer.wait(); err != nil {
+			return err
+		}
+	}
 	root := b.sink.root
 	names := make([]string, 0, len(b.dirs))
 	for i := len(b.dirs) - 1; i >= 0; i-- {
@@ -459,6 +496,10 @@ func (b *dirBatch) Finish() error {
 func (b *dirBatch) Close() {
 	if b.open != nil {
 		b.open.Discard()
+	}
+	if b.writer != nil {
+		b.writer.close()
+		b.writer = nil
 	}
 	if b.done != nil {
 		<-b.done
@@ -497,9 +538,15 @@ type dirDest struct {
 	tmp     string   // its name there until placed: base for a small file
 	hdr     framing.File
 	direct  bool   // a small file, written under its final name
-	buf     []byte // a small file's data until Commit
+	buf     []byte // a small file's data until written
 	created bool   // there is a file to remove on Discard
+	written bool   // a small file is written whole
 	done    bool   // placed or discarded
+
+	// For the smallWriter: the directory and the umask to create a small
+	// file with.
+	dirH  dirFS
+	umask fs.FileMode
 }
 
 func (d *dirDest) Write(p []byte) (int, error) {
@@ -525,18 +572,28 @@ func (d *dirDest) Commit() error {
 	if err != nil {
 		return err
 	}
+	b := d.batch
 	if d.direct {
-		if err := d.writeDirect(dir, perm); err != nil {
+		if b.writer == nil {
+			b.writer = newSmallWriter()
+		}
+		if err := b.writer.firstErr(); err != nil {
 			return err
 		}
-	} else if err := d.file.Chmod(perm); err != nil {
+		d.dirH, d.umask = dir, b.sink.umask
+		b.dirty[d.dir] = struct{}{}
+		b.open = nil
+		b.queued = append(b.queued, d)
+		b.buf = b.writer.write(d)
+		return nil
+	}
+	if err := d.file.Chmod(perm); err != nil {
 		return fmt.Errorf("setting the mode of %s: %w", Quote(name), unwrapPath(err))
 	}
 	mtime := time.Unix(0, d.hdr.ModTime)
 	if err := dir.chtimes(d.tmp, mtime); err != nil {
 		return fmt.Errorf("setting the time of %s: %w", Quote(name), unwrapPath(err))
 	}
-	b := d.batch
 	b.open = nil
 	if len(b.queued) >= maxOpenQueued {
 		err := d.file.Close()
@@ -546,32 +603,6 @@ func (d *dirDest) Commit() error {
 		}
 	}
 	b.queued = append(b.queued, d)
-	return nil
-}
-
-// writeDirect creates a small, verified file under its final name with the
-// sender's mode and writes it whole. The creation fails if the name exists,
-// even if it appeared since Create looked, from another sender say.
-func (d *dirDest) writeDirect(dir dirFS, perm fs.FileMode) error {
-	name := d.hdr.Name
-	file, err := dir.create(d.base, perm)
-	switch {
-	case errors.Is(err, fs.ErrExist):
-		return existsError(name)
-	case err != nil:
-		return fmt.Errorf("cannot create %s: %w", Quote(name), unwrapPath(err))
-	}
-	d.file, d.created = file, true
-	d.batch.dirty[d.dir] = struct{}{}
-	if _, err := file.Write(d.buf); err != nil {
-		return fmt.Errorf("writing %s: %w", Quote(name), unwrapPath(err))
-	}
-	d.batch.buf, d.buf = d.buf[:0], nil
-	if perm&d.batch.sink.umask != 0 {
-		if err := file.Chmod(perm); err != nil {
-			return fmt.Errorf("setting the mode of %s: %w", Quote(name), unwrapPath(err))
-		}
-	}
 	return nil
 }
 

@@ -1,0 +1,145 @@
+package transfer
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// smallWriterQueue is how many small files may wait for a batch's writer.
+// Their data is at most smallFile bytes each.
+const smallWriterQueue = 64
+
+// smallWriter creates a batch's small files (see smallFile) on a goroutine
+// of its own, so that the system calls of one file overlap the receiving
+// and checking of the next: for many small files those calls are half the
+// receiver's work. The batch waits for it (wait) before it syncs, places,
+// discards or closes anything it was given.
+type smallWriter struct {
+	jobs    chan *dirDest
+	pending sync.WaitGroup // files given and not yet written
+	failed  atomic.Bool    // err is set; later files are not written
+	err     error          // the first failure, read once failed is set or after wait
+	free    chan []byte    // data buffers of written files, for the next ones
+}
+
+func newSmallWriter() *smallWriter {
+	w := &smallWriter{jobs: make(chan *dirDest, smallWriterQueue), free: make(chan []byte, smallWriterQueue)}
+	go w.run()
+	return w
+}
+
+func (w *smallWriter) run() {
+	for d := range w.jobs {
+		if !w.failed.Load() {
+			if err := d.writeDirect(); err != nil {
+				w.err = err
+				w.failed.Store(true)
+			}
+		}
+		select {
+		case w.free <- d.buf[:0]:
+		default:
+		}
+		d.buf = nil
+		w.pending.Done()
+	}
+}
+
+// write gives d, committed, to the writer, and returns a buffer for the
+// next small file's data.
+func (w *smallWriter) write(d *dirDest) []byte {
+	w.pending.Add(1)
+	w.jobs <- d
+	select {
+	case b := <-w.free:
+		return b
+	default:
+		return nil
+	}
+}
+
+// firstErr returns the writer's failure so far, without waiting.
+func (w *smallWriter) firstErr() error {
+	if w.failed.Load() {
+		return w.err
+	}
+	return nil
+}
+
+// wait waits until every file given is written, and returns the first
+// failure.
+func (w *smallWriter) wait() error {
+	w.pending.Wait()
+	return w.err
+}
+
+// close ends the writer once every file given is written.
+func (w *smallWriter) close() {
+	w.pending.Wait()
+	close(w.jobs)
+}
+
+// writeDirect creates a small, verified file under its final name with the
+// sender's mode and time, writes it whole and closes it. The creation fails
+// if the name exists, even if it appeared since Create looked, from another
+// sender say. It runs on the batch's smallWriter and touches only d.
+func (d *dirDest) writeDirect() error {
+	name := d.hdr.Name
+	perm := fs.FileMode(d.hdr.Mode) & fs.ModePerm
+	file, err := d.dirH.create(d.base, perm)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return existsError(name)
+	case err != nil:
+		return fmt.Errorf("cannot create %s: %w", Quote(name), unwrapPath(err))
+	}
+	d.created = true
+	_, err = file.Write(d.buf)
+	if err != nil {
+		err = fmt.Errorf("writing %s: %w", Quote(name), unwrapPath(err))
+	} else if perm&d.umask != 0 {
+		if err = file.Chmod(perm); err != nil {
+			err = fmt.Errorf("setting the mode of %s: %w", Quote(name), unwrapPath(err))
+		}
+	}
+	if cerr := file.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("closing %s: %w", Quote(name), unwrapPath(cerr))
+	}
+	if err != nil {
+		return err
+	}
+	if err := d.dirH.chtimes(d.base, time.Unix(0, d.hdr.ModTime)); err != nil {
+		return fmt.Errorf("setting the time of %s: %w", Quote(name), unwrapPath(err))
+	}
+	d.written = true
+	return nil
+}
+
+// settleWriter waits for the batch's smallWriter. If it failed, the small
+// files it did not write whole are discarded and dropped from the queue,
+// the files before them stay queued for a flush, and its error is
+// returned.
+func (b *dirBatch) settleWriter() error {
+	if b.writer == nil {
+		return nil
+	}
+	err := b.writer.wait()
+	if err == nil {
+		return nil
+	}
+	kept := b.queued[:0]
+	for _, d := range b.queued {
+		if d.direct && !d.written {
+			d.Discard()
+			continue
+		}
+		kept = append(kept, d)
+	}
+	clear(b.queued[len(kept):])
+	b.queued = kept
+	return err
+}
