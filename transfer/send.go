@@ -24,6 +24,15 @@ const stuckReadWait = 250 * time.Millisecond
 // bounds the file data a sender holds.
 const dataBuffers = 5
 
+// Data frames of up to slabFrame bytes are copied into slabs of slabSize
+// bytes, which the frames share, rather than held in a data buffer each.
+// The frames of the small files the producer holds (see holdBytes) take
+// up one or two slabs.
+const (
+	slabFrame = 64 << 10
+	slabSize  = 256 << 10
+)
+
 // sender is the state of one Send.
 type sender struct {
 	l       *link
@@ -37,6 +46,7 @@ type sender struct {
 	// Frames the producer holds back to hand to the writer together.
 	held      []outFrame
 	heldBytes int
+	slab      []byte // the payloads of small data frames; see slabCopy
 
 	mu      sync.Mutex
 	pending map[uint32]pendingEntry // entries sent, waiting for their ack
@@ -262,6 +272,20 @@ func (s *sender) pass() error {
 	return s.l.sendBatch(fs)
 }
 
+// slabCopy copies a small data frame's payload p into the slab, leaving
+// room after it for the tag it is sealed with, and returns the copy. A full
+// slab is left to the frames in it, and the garbage collector.
+func (s *sender) slabCopy(p []byte) []byte {
+	need := len(p) + secure.Overhead
+	if cap(s.slab)-len(s.slab) < need {
+		s.slab = make([]byte, 0, slabSize)
+	}
+	start := len(s.slab)
+	s.slab = append(s.slab, p...)
+	s.slab = s.slab[:start+need]
+	return s.slab[start : start+len(p) : start+need]
+}
+
 // produce is the stream goroutine: it reads each source, checksums and
 // compresses it, and queues the frames for the writer.
 func (s *sender) produce(peerCaps uint32) error {
@@ -385,7 +409,15 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 			}
 			payload := buf[:framing.DataHeaderLen+len(body)]
 			framing.PutDataHeader(payload, framing.Data{Offset: uint64(off), Codec: c, RawLen: uint32(n)})
-			if err := s.queue(outFrame{t: framing.TypeData, payload: payload, release: func() { s.pool <- buf }}); err != nil {
+			f := outFrame{t: framing.TypeData, payload: payload, release: func() { s.pool <- buf }}
+			if len(payload) <= slabFrame {
+				// Copied out, a small chunk leaves its buffer free at
+				// once, so that the frames of many small files can be
+				// held for one handover, not those of dataBuffers files.
+				f = outFrame{t: framing.TypeData, payload: s.slabCopy(payload)}
+				s.pool <- buf
+			}
+			if err := s.queue(f); err != nil {
 				return off, err
 			}
 			off += int64(n)
