@@ -9,9 +9,14 @@ import (
 	"time"
 )
 
-// smallWriterQueue is how many small files may wait for a batch's writer.
-// Their data is at most smallFile bytes each.
-const smallWriterQueue = 64
+// The small files for a batch's writer go to it in groups of up to
+// smallWriterGroup, so that it is not woken for each; up to
+// smallWriterQueue groups may wait for it. Each file's data is at most
+// smallFile bytes.
+const (
+	smallWriterGroup = 32
+	smallWriterQueue = 4
+)
 
 // smallWriter creates a batch's small files (see smallFile) on a goroutine
 // of its own, so that the system calls of one file overlap the receiving
@@ -19,7 +24,8 @@ const smallWriterQueue = 64
 // receiver's work. The batch waits for it (wait) before it syncs, places,
 // discards or closes anything it was given.
 type smallWriter struct {
-	jobs    chan *dirDest
+	jobs    chan []*dirDest
+	group   []*dirDest     // files given and not yet sent to the goroutine
 	pending sync.WaitGroup // files given and not yet written
 	failed  atomic.Bool    // err is set; later files are not written
 	err     error          // the first failure, read once failed is set or after wait
@@ -27,25 +33,27 @@ type smallWriter struct {
 }
 
 func newSmallWriter() *smallWriter {
-	w := &smallWriter{jobs: make(chan *dirDest, smallWriterQueue), free: make(chan []byte, smallWriterQueue)}
+	w := &smallWriter{jobs: make(chan []*dirDest, smallWriterQueue), free: make(chan []byte, smallWriterGroup)}
 	go w.run()
 	return w
 }
 
 func (w *smallWriter) run() {
-	for d := range w.jobs {
-		if !w.failed.Load() {
-			if err := d.writeDirect(); err != nil {
-				w.err = err
-				w.failed.Store(true)
+	for group := range w.jobs {
+		for _, d := range group {
+			if !w.failed.Load() {
+				if err := d.writeDirect(); err != nil {
+					w.err = err
+					w.failed.Store(true)
+				}
 			}
+			select {
+			case w.free <- d.buf[:0]:
+			default:
+			}
+			d.buf = nil
+			w.pending.Done()
 		}
-		select {
-		case w.free <- d.buf[:0]:
-		default:
-		}
-		d.buf = nil
-		w.pending.Done()
 	}
 }
 
@@ -53,12 +61,23 @@ func (w *smallWriter) run() {
 // next small file's data.
 func (w *smallWriter) write(d *dirDest) []byte {
 	w.pending.Add(1)
-	w.jobs <- d
+	w.group = append(w.group, d)
+	if len(w.group) >= smallWriterGroup {
+		w.send()
+	}
 	select {
 	case b := <-w.free:
 		return b
 	default:
 		return nil
+	}
+}
+
+// send hands the files given so far to the writer's goroutine.
+func (w *smallWriter) send() {
+	if len(w.group) > 0 {
+		w.jobs <- w.group
+		w.group = nil
 	}
 }
 
@@ -73,13 +92,14 @@ func (w *smallWriter) firstErr() error {
 // wait waits until every file given is written, and returns the first
 // failure.
 func (w *smallWriter) wait() error {
+	w.send()
 	w.pending.Wait()
 	return w.err
 }
 
 // close ends the writer once every file given is written.
 func (w *smallWriter) close() {
-	w.pending.Wait()
+	_ = w.wait()
 	close(w.jobs)
 }
 
