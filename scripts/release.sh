@@ -72,8 +72,18 @@ if [[ ${1:-} == --check ]]; then
 fi
 
 out=${1:-dist}
-rm -rf "$out"
-mkdir -p "$out"
+case $out in
+-h | --help)
+	sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"
+	exit 0
+	;;
+-*)
+	echo "release.sh: unknown option $out (use --check, or give an output directory)" >&2
+	exit 2
+	;;
+esac
+rm -rf -- "$out"
+mkdir -p -- "$out"
 for t in "${TARGETS[@]}"; do
 	# shellcheck disable=SC2086 # the target's fields split on purpose
 	build "$out" $t
