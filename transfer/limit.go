@@ -12,8 +12,8 @@ import (
 // Guessing limits of a receiver in the encrypted mode. CPace leaves a
 // thief nothing to test offline, so each guess of the code costs a
 // connection; these limits make the guesses too few to matter: with a
-// 45-bit code and 20 guesses a minute, a guess comes good once in
-// millions of years.
+// 15-digit code and 20 guesses a minute, a guess comes good once in tens
+// of millions of years.
 const (
 	limitWindow     = time.Minute
 	maxFailsPerAddr = 3  // failed handshakes from one address per window
@@ -62,6 +62,16 @@ func (l *authLimiter) failed(addr string) {
 	now := l.now()
 	l.byAddr[addr] = append(recent(l.byAddr[addr], now), now)
 	l.all = append(recent(l.all, now), now)
+	// Only about maxFailsTotal failures fit in a window, so more addresses
+	// than that means some are stale. An address that fails once and never
+	// comes back would otherwise stay for as long as a -k receiver runs.
+	if len(l.byAddr) > maxFailsTotal {
+		for a, ts := range l.byAddr {
+			if len(recent(ts, now)) == 0 {
+				delete(l.byAddr, a)
+			}
+		}
+	}
 }
 
 // recent drops the times that fell out of the window.

@@ -155,6 +155,28 @@ func TestAuthLimiterForgets(t *testing.T) {
 	}
 }
 
+// TestAuthLimiterBounded has a new address fail every few seconds for a
+// day, none of them coming back: the limiter must keep only the addresses
+// that failed within the window.
+func TestAuthLimiterBounded(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	l := newAuthLimiter()
+	l.now = func() time.Time { return now }
+	most := 0
+	for i := range 24 * 60 * 20 {
+		addr := fmt.Sprintf("2001:db8::%x", i)
+		if _, ok := l.allow(addr); !ok {
+			t.Fatalf("failure %d: %s refused, though every address fails once and failures are 3s apart", i, addr)
+		}
+		l.failed(addr)
+		most = max(most, len(l.byAddr))
+		now = now.Add(3 * time.Second)
+	}
+	if most > maxFailsTotal+1 {
+		t.Errorf("the limiter held up to %d addresses; only the %d failures of one window need keeping", most, maxFailsTotal)
+	}
+}
+
 // TestHostOf checks that failures are counted per IP, whatever the port.
 func TestHostOf(t *testing.T) {
 	tests := []struct {
