@@ -243,6 +243,10 @@ func (b *dirBatch) createFile(f framing.File) (Destination, error) {
 		b.open = &dirDest{batch: b, dir: dir, base: base, tmp: base, hdr: f, direct: true, buf: b.buf[:0]}
 		return b.open, nil
 	}
+	if b.writer != nil {
+		// The small files before a big one are written while it arrives.
+		b.writer.send()
+	}
 	tmp := tempName(base)
 	file, err := d.create(tmp, 0o600)
 	if err != nil {
@@ -555,6 +559,12 @@ func (d *dirDest) Write(p []byte) (int, error) {
 		// smallFile bytes here.
 		d.buf = append(d.buf, p...)
 		return len(p), nil
+	}
+	// A small file that failed ends the transfer now, not after this one.
+	if w := d.batch.writer; w != nil {
+		if err := w.firstErr(); err != nil {
+			return 0, err
+		}
 	}
 	n, err := d.file.Write(p)
 	if err != nil {
