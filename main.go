@@ -194,6 +194,42 @@ func newFlagSet(name string) *flag.FlagSet {
 	return fs
 }
 
+// flagError restates an error of the flag package in ferry's words, with
+// the flag spelled as the usage text spells it (--timeout, not -timeout).
+func flagError(err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return usagef("unknown flag %s", dashed(name))
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return usagef("%s needs a value", dashed(name))
+	}
+	// invalid value "xyz" for flag -timeout: parse error
+	// invalid boolean value "maybe" for -k: parse error
+	for _, sep := range []string{" for flag -", " for -"} {
+		i := strings.Index(msg, sep)
+		if !strings.HasPrefix(msg, "invalid ") || i < 0 {
+			continue
+		}
+		name, _, _ := strings.Cut(msg[i+len(sep):], ":")
+		what := msg[:i]
+		hint := ""
+		if name == "timeout" {
+			hint = " (want a duration such as 30s or 2m)"
+		}
+		return usagef("%s: %s%s", dashed(name), what, hint)
+	}
+	return usagef("%s", msg)
+}
+
+// dashed is a flag's name as the usage text writes it: -k, --keep-open.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
 // parseInterspersed parses flags wherever they stand among the arguments,
 // so "ferry send host file -z none" works; "--" ends the flags.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
@@ -203,10 +239,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok {
-				return nil, usagef("unknown flag %s", name)
-			}
-			return nil, usagef("%s", err)
+			return nil, flagError(err)
 		}
 		rest := fs.Args()
 		consumed := len(args) - len(rest)
