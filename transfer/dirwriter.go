@@ -10,12 +10,15 @@ import (
 )
 
 // The small files for a batch's writer go to it in groups of up to
-// smallWriterGroup, so that it is not woken for each; up to
-// smallWriterQueue groups may wait for it. Each file's data is at most
-// smallFile bytes.
+// smallWriterGroup files or smallWriterBytes bytes of data, so that it is
+// not woken for each; up to smallWriterQueue groups may wait for it, and it
+// keeps smallWriterFree emptied buffers for the next files. A transfer's
+// small files thus hold about 2 MiB at the most.
 const (
 	smallWriterGroup = 32
+	smallWriterBytes = 256 << 10
 	smallWriterQueue = 4
+	smallWriterFree  = 4
 )
 
 // smallWriter creates a batch's small files (see smallFile) on a goroutine
@@ -26,6 +29,7 @@ const (
 type smallWriter struct {
 	jobs    chan []*dirDest
 	group   []*dirDest     // files given and not yet sent to the goroutine
+	bytes   int            // their data
 	pending sync.WaitGroup // files given and not yet written
 	failed  atomic.Bool    // err is set; later files are not written
 	err     error          // the first failure, read once failed is set or after wait
@@ -33,7 +37,7 @@ type smallWriter struct {
 }
 
 func newSmallWriter() *smallWriter {
-	w := &smallWriter{jobs: make(chan []*dirDest, smallWriterQueue), free: make(chan []byte, smallWriterGroup)}
+	w := &smallWriter{jobs: make(chan []*dirDest, smallWriterQueue), free: make(chan []byte, smallWriterFree)}
 	go w.run()
 	return w
 }
@@ -62,7 +66,8 @@ func (w *smallWriter) run() {
 func (w *smallWriter) write(d *dirDest) []byte {
 	w.pending.Add(1)
 	w.group = append(w.group, d)
-	if len(w.group) >= smallWriterGroup {
+	w.bytes += len(d.buf)
+	if len(w.group) >= smallWriterGroup || w.bytes >= smallWriterBytes {
 		w.send()
 	}
 	select {
@@ -77,7 +82,7 @@ func (w *smallWriter) write(d *dirDest) []byte {
 func (w *smallWriter) send() {
 	if len(w.group) > 0 {
 		w.jobs <- w.group
-		w.group = nil
+		w.group, w.bytes = nil, 0
 	}
 }
 

@@ -21,10 +21,10 @@ import (
 // earlier could reset the connection and lose the frame that says why.
 const lingerTime = 2 * time.Second
 
-// queueDepth is how many batches of frames may wait for the writer. The
-// sender's data buffers, not this queue, bound how much file data waits
-// (see dataBuffers).
-const queueDepth = 16
+// queueDepth is how many batches of frames may wait for the writer: enough
+// to keep it busy. A batch holds at most about holdBytes of small frames,
+// and the sender's data buffers bound the big ones (see dataBuffers).
+const queueDepth = 4
 
 // readBuffer is the size of a link's read buffer. Reads of a frame bigger
 // than this bypass it.
