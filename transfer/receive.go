@@ -259,14 +259,13 @@ func (r *receiver) onEnd(p []byte) error {
 	if err != nil {
 		return err
 	}
-	name := Quote(r.hdr.Name)
 	switch {
 	case e.Size != r.written:
-		return protocolErrorf("%s ended at %d bytes, %d arrived", name, e.Size, r.written)
+		return protocolErrorf("%s ended at %d bytes, %d arrived", Quote(r.hdr.Name), e.Size, r.written)
 	case r.hdr.Size != framing.UnknownSize && e.Size != r.hdr.Size:
-		return protocolErrorf("%s ended at %d bytes, %d were announced", name, e.Size, r.hdr.Size)
+		return protocolErrorf("%s ended at %d bytes, %d were announced", Quote(r.hdr.Name), e.Size, r.hdr.Size)
 	case e.Digest != r.sum:
-		return fmt.Errorf("%w for %s: sender's crc32c %08x, received data's %08x; the file was discarded", ErrChecksum, name, e.Digest, r.sum)
+		return fmt.Errorf("%w for %s: sender's crc32c %08x, received data's %08x; the file was discarded", ErrChecksum, Quote(r.hdr.Name), e.Digest, r.sum)
 	}
 	if err := r.dest.Commit(); err != nil {
 		return err
@@ -336,7 +335,7 @@ func (r *receiver) flush() error {
 func (r *receiver) ack(n int) error {
 	acks := make([]outFrame, n)
 	for i, q := range r.queued[:n] {
-		acks[i] = outFrame{t: framing.TypeAck, payload: framing.AppendAck(nil, framing.Ack{Index: q.hdr.Index, Size: q.size})}
+		acks[i] = outFrame{t: framing.TypeAck, payload: framing.AppendAck(smallFrame(0), framing.Ack{Index: q.hdr.Index, Size: q.size})}
 	}
 	if err := r.l.sendBatch(acks); err != nil {
 		return err

@@ -358,7 +358,7 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 		size = uint64(src.Size)
 	}
 	hdr := framing.File{Index: index, Kind: framing.KindRegular, Mode: uint32(src.Mode.Perm()), ModTime: src.ModTime.UnixNano(), Size: size, Name: src.Name}
-	if err := s.queue(outFrame{t: framing.TypeFile, payload: framing.AppendFile(nil, hdr)}); err != nil {
+	if err := s.queue(outFrame{t: framing.TypeFile, payload: framing.AppendFile(smallFrame(len(hdr.Name)), hdr)}); err != nil {
 		return 0, err
 	}
 	var sum uint32
@@ -442,20 +442,20 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 	s.pending[index] = pendingEntry{result: FileResult{Name: src.Name, Bytes: off, Checksum: checksumString(sum)}, start: start}
 	s.mu.Unlock()
 	end := framing.End{Size: uint64(off), Algorithm: framing.ChecksumCRC32C, Digest: sum}
-	return off, s.queue(outFrame{t: framing.TypeEnd, payload: framing.AppendEnd(nil, end)})
+	return off, s.queue(outFrame{t: framing.TypeEnd, payload: framing.AppendEnd(smallFrame(0), end)})
 }
 
 // sendDir sends a directory entry: a file frame and an empty end frame.
 func (s *sender) sendDir(index uint32, src Source, start time.Time) error {
 	hdr := framing.File{Index: index, Kind: framing.KindDir, Mode: uint32(src.Mode.Perm()), ModTime: src.ModTime.UnixNano(), Size: 0, Name: src.Name}
-	if err := s.queue(outFrame{t: framing.TypeFile, payload: framing.AppendFile(nil, hdr)}); err != nil {
+	if err := s.queue(outFrame{t: framing.TypeFile, payload: framing.AppendFile(smallFrame(len(hdr.Name)), hdr)}); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	s.pending[index] = pendingEntry{result: FileResult{Name: src.Name}, dir: true, start: start}
 	s.mu.Unlock()
 	end := framing.End{Algorithm: framing.ChecksumCRC32C}
-	return s.queue(outFrame{t: framing.TypeEnd, payload: framing.AppendEnd(nil, end)})
+	return s.queue(outFrame{t: framing.TypeEnd, payload: framing.AppendEnd(smallFrame(0), end)})
 }
 
 // readChunk fills buf from a file, or returns what a stream has now so a

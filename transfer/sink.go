@@ -163,7 +163,7 @@ func nameProblem(name string) string {
 			return "control or invalid character"
 		}
 	}
-	for _, elem := range strings.Split(name, "/") {
+	for elem := range strings.SplitSeq(name, "/") {
 		switch {
 		case elem == "", elem == ".":
 			return "empty or '.' element"

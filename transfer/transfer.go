@@ -9,13 +9,13 @@
 package transfer
 
 import (
-	"fmt"
 	"hash/crc32"
 	"io"
 	"io/fs"
 	"time"
 
 	"ferry/codec"
+	"ferry/secure"
 )
 
 // ChunkSize is how many file bytes a sender puts in one data frame. Big
@@ -93,7 +93,21 @@ type Summary struct {
 }
 
 func checksumString(sum uint32) string {
-	return fmt.Sprintf("crc32c:%08x", sum)
+	const prefix, digits = "crc32c:", "0123456789abcdef"
+	var b [len(prefix) + 8]byte
+	copy(b[:], prefix)
+	for i := range 8 {
+		b[len(b)-1-i] = digits[sum>>(4*i)&0xf]
+	}
+	return string(b[:])
+}
+
+// smallFrame returns an empty buffer for a small frame's payload with n
+// bytes of variable fields (a name), and room for the fixed fields and the
+// AEAD tag, so that sealing the frame works in place.
+func smallFrame(n int) []byte {
+	const room = 48 + secure.Overhead // more than any small frame's fixed fields
+	return make([]byte, 0, n+room)
 }
 
 // Source is one entry for Send: a file, a stream or a directory.
