@@ -563,8 +563,9 @@ func sendTreeNodes() []srcNode {
 // TestSendTreeInProcess sends a whole tree through Send and Serve into a
 // DirSink and checks every file's bytes, mode and time, every directory's
 // mode and time, and both sides' counts; once with syncfs where the system
-// has it, once syncing file by file, as on systems without it, and once
-// with background flushes every few files, while more arrive.
+// has it and once syncing file by file, as on systems without it; each
+// with flushes at the end and with background flushes every few files,
+// while more arrive.
 func TestSendTreeInProcess(t *testing.T) {
 	// No t.Parallel, here or below: WithoutSyncFS swaps a package
 	// variable, which no other test may read meanwhile.
@@ -576,6 +577,7 @@ func TestSendTreeInProcess(t *testing.T) {
 		{"default sync", false, false},
 		{"fsync each file", true, false},
 		{"background flushes", false, true},
+		{"background flushes, fsync each file", true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
