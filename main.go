@@ -59,7 +59,7 @@ flags for both:
         --plain            no code, no encryption: for trusted networks only
         --raw              no framing at all, as netcat: recv --raw [FILE | -],
                            send --raw HOST FILE | -
-    -q, --quiet            print errors only
+    -q, --quiet            print errors and warnings only
         --json             print JSON lines on stderr instead of messages
         --timeout DURATION give up on a silent peer after this long (default 30s)
 

@@ -586,44 +586,54 @@ func TestHumanMessages(t *testing.T) {
 		}
 	})
 
-	t.Run("quiet", func(t *testing.T) {
-		src, dst := t.TempDir(), t.TempDir()
-		data := []byte("quiet data\n")
-		writeFile(t, src, "q.txt", data, 0o644, time.Now())
-		// A quiet recv does not say where it listens, so the test picks the
-		// port, and a refused send means recv is not listening yet.
-		addr := freeAddr(t)
-		recv := start(t, dst, nil, nil, "recv", "-q", "-l", addr, dst)
-		deadline := time.Now().Add(guard)
-		for {
-			select {
-			case <-recv.done:
-				t.Fatalf("recv -q -l %s exited with status %d; stderr:\n%s", addr, recv.code, recv.stderr())
-			default:
+	// -q prints errors only, as messages or, with --json, as events.
+	for _, q := range []struct {
+		name      string
+		flags     []string
+		errPrefix string
+	}{
+		{"quiet", []string{"-q"}, "ferry: error: "},
+		{"quiet json", []string{"-q", "--json"}, `{"event":"error","message":`},
+	} {
+		t.Run(q.name, func(t *testing.T) {
+			src, dst := t.TempDir(), t.TempDir()
+			data := []byte("quiet data\n")
+			writeFile(t, src, "q.txt", data, 0o644, time.Now())
+			// A quiet recv does not say where it listens, so the test picks
+			// the port, and a refused send means recv is not listening yet.
+			addr := freeAddr(t)
+			recv := start(t, dst, nil, nil, append([]string{"recv", "-l", addr, dst}, q.flags...)...)
+			deadline := time.Now().Add(guard)
+			for {
+				select {
+				case <-recv.done:
+					t.Fatalf("recv %v -l %s exited with status %d; stderr:\n%s", q.flags, addr, recv.code, recv.stderr())
+				default:
+				}
+				snd := send(t, src, nil, append([]string{addr, "q.txt"}, q.flags...)...)
+				if snd.code == 1 && strings.Contains(snd.stderr(), "connection refused") && time.Now().Before(deadline) {
+					continue
+				}
+				snd.expect(0)
+				if out := snd.stderr(); out != "" {
+					t.Errorf("send %v printed %q, want nothing", q.flags, out)
+				}
+				break
 			}
-			snd := send(t, src, nil, "-q", addr, "q.txt")
-			if snd.code == 1 && strings.Contains(snd.stderr(), "connection refused") && time.Now().Before(deadline) {
-				continue
+			recv.expect(0)
+			if out := recv.stderr(); out != "" {
+				t.Errorf("recv %v printed %q, want nothing", q.flags, out)
 			}
-			snd.expect(0)
-			if out := snd.stderr(); out != "" {
-				t.Errorf("send -q printed %q, want nothing", out)
-			}
-			break
-		}
-		recv.expect(0)
-		if out := recv.stderr(); out != "" {
-			t.Errorf("recv -q printed %q, want nothing", out)
-		}
-		checkReceived(t, dst, map[string][]byte{"q.txt": data})
+			checkReceived(t, dst, map[string][]byte{"q.txt": data})
 
-		// Errors still show.
-		snd := send(t, src, nil, "-q", addr, "missing.txt")
-		snd.expect(1)
-		if out := snd.stderr(); !strings.HasPrefix(out, "ferry: error: ") || !strings.Contains(out, "missing.txt") {
-			t.Errorf("send -q of a missing file printed %q, want the error", out)
-		}
-	})
+			// Errors still show.
+			snd := send(t, src, nil, append([]string{addr, "missing.txt"}, q.flags...)...)
+			snd.expect(1)
+			if out := snd.stderr(); !strings.HasPrefix(out, q.errPrefix) || !strings.Contains(out, "missing.txt") || strings.Count(out, "\n") != 1 {
+				t.Errorf("send %v of a missing file printed %q, want the error alone", q.flags, out)
+			}
+		})
+	}
 }
 
 // freeAddr returns a 127.0.0.1 address with a port nobody listens on now.

@@ -27,7 +27,12 @@ type output struct {
 	mu    sync.Mutex
 }
 
+// event writes one JSON event; with -q only errors and warnings, as -q
+// leaves of the messages.
 func (o *output) event(name string, fields map[string]any) {
+	if o.quiet && name != "error" && name != "warning" {
+		return
+	}
 	line := appendEvent(nil, name, fields)
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -192,7 +197,7 @@ func (o *output) connected(verb string, peer net.Addr) {
 // filesDone reports a group of finished files with one write, so that
 // thousands of small files do not cost a system call each.
 func (o *output) filesDone(verb string, rs []transfer.FileResult) {
-	if o.quiet && !o.json {
+	if o.quiet {
 		return
 	}
 	var b []byte
