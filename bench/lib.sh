@@ -1,6 +1,6 @@
 # bench/lib.sh - helpers the bench scripts share; sourced, not run.
-# The sourcing script sets REPO, OUT_DIR and READY_TIMEOUT, and RUN_NOTE and
-# RUN_TIMEOUT are its globals too.
+# The sourcing script sets READY_TIMEOUT, and RUN_NOTE and RUN_TIMEOUT are
+# its globals too; make_work sets BENCH_DIR, REPO, OUT_DIR and WORK.
 # shellcheck shell=bash disable=SC2034 # RUN_NOTE is a global of the sourcing script
 
 die() {
@@ -100,4 +100,96 @@ exit_note() { # exit_note WHO STATUS
 	124 | 137) printf '%s killed after RUN_TIMEOUT=%ss' "$1" "$RUN_TIMEOUT" ;;
 	*) printf '%s exited %s' "$1" "$2" ;;
 	esac
+}
+
+# report_missing [PREREQUISITE...]: exits 2 listing the missing
+# prerequisites given, if any.
+report_missing() {
+	(($#)) || return 0
+	printf '%s: missing prerequisites:\n' "$(basename "$0")" >&2
+	printf '  %s\n' "$@" >&2
+	exit 2
+}
+
+# make_work NAME: sets BENCH_DIR, REPO and OUT_DIR, makes the run's scratch
+# directory WORK under BENCH_TMPDIR (default OUT_DIR), and removes it on
+# exit after stopping the processes in ACTIVE_PIDS.
+ACTIVE_PIDS=()
+make_work() {
+	BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+	REPO=$(cd "$BENCH_DIR/.." && pwd)
+	OUT_DIR=$BENCH_DIR/out
+	mkdir -p "$OUT_DIR"
+	local parent=${BENCH_TMPDIR:-$OUT_DIR}
+	mkdir -p "$parent"
+	WORK=$(mktemp -d "$parent/$1.XXXXXX")
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+cleanup() {
+	local p
+	for p in "${ACTIVE_PIDS[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${ACTIVE_PIDS[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$WORK"
+}
+
+# stop_receiver PID: after the sender failed, gives the receiver five seconds
+# to notice, then stops it rather than waiting out RUN_TIMEOUT.
+stop_receiver() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill "$1" 2>/dev/null || true
+}
+
+# show_logs RUNDIR: the end of a failed round's output files, on stderr.
+show_logs() {
+	local f
+	for f in recv.err send.err send.out; do
+		if [[ -s $1/$f ]]; then
+			log "    --- $f (last 10 lines)"
+			tail -n 10 "$1/$f" | sed 's/^/    /' >&2
+		fi
+	done
+}
+
+# median DECIMALS v1 v2 ...: the median of the numbers, or FAILED if none.
+median() {
+	local decimals=$1
+	shift
+	printf '%s\n' "$@" | sort -g | awk -v d="$decimals" '{ v[NR] = $1 } END {
+		if (NR == 0) { print "FAILED"; exit }
+		if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%.*f\n", d, m }'
+}
+
+# maxnum NONE v1 v2 ...: the largest number, one decimal, ignoring what is
+# not a number; NONE if there is none.
+maxnum() {
+	local none=$1
+	shift
+	printf '%s\n' "$@" | awk -v none="$none" '$1 ~ /^[0-9.]+$/ { if (!n++ || $1 > m) m = $1 } END { if (n) printf "%.1f\n", m; else print none }'
+}
+
+# print_host TITLE: the header lines that say where and when a run was made.
+print_host() {
+	local commit cpu fstype
+	commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	if [[ $commit != unknown && -n $(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
+		commit="$commit (dirty)"
+	fi
+	cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+	fstype=$(df -PT "$WORK" 2>/dev/null | awk 'NR == 2 { print $2 " on " $1 }' || true)
+	echo "$1 (loopback 127.0.0.1)"
+	echo "  date:     $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "  commit:   $commit"
+	echo "  host:     $(uname -srm), ${cpu:-unknown cpu}, $(nproc) CPUs"
+	echo "  load:     $(cut -d" " -f1-3 /proc/loadavg 2>/dev/null || echo ?) (1, 5, 15 min load average at start)"
+	echo "  scratch:  $WORK (${fstype:-?})"
 }

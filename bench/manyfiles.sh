@@ -79,36 +79,12 @@ command -v ss >/dev/null 2>&1 || missing+=("ss: apt-get install -y iproute2")
 for c in timeout awk diff find split head stat sync; do
 	command -v "$c" >/dev/null 2>&1 || missing+=("$c: apt-get install -y coreutils diffutils findutils gawk")
 done
-if ((${#missing[@]})); then
-	printf 'manyfiles.sh: missing prerequisites:\n' >&2
-	printf '  %s\n' "${missing[@]}" >&2
-	exit 2
-fi
+report_missing "${missing[@]}"
 # Peak RSS needs GNU time; without it the run goes on and RSS shows as n/a.
 HAVE_TIME=0
 [[ -x /usr/bin/time ]] && HAVE_TIME=1
 
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$BENCH_DIR/.." && pwd)
-OUT_DIR=$BENCH_DIR/out
-mkdir -p "$OUT_DIR"
-SCRATCH_PARENT=${BENCH_TMPDIR:-$OUT_DIR}
-mkdir -p "$SCRATCH_PARENT"
-WORK=$(mktemp -d "$SCRATCH_PARENT/manyfiles.XXXXXX")
-
-ACTIVE_PIDS=()
-cleanup() {
-	local p
-	for p in "${ACTIVE_PIDS[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	for p in "${ACTIVE_PIDS[@]}"; do
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_work manyfiles
 
 
 # ---------------------------------------------------------------- ferry binary
@@ -209,16 +185,7 @@ run_one() {
 	spid=$!
 	ACTIVE_PIDS+=("$spid")
 	wait "$spid" || sst=$?
-	if ((sst != 0)); then
-		# The sender failed: give the receiver a short grace, then stop it
-		# rather than waiting out RUN_TIMEOUT.
-		local i
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$rpid" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill "$rpid" 2>/dev/null || true
-	fi
+	((sst == 0)) || stop_receiver "$rpid"
 	wait "$rpid" || rst=$?
 	if [[ $tool == tar+sync && $sst == 0 && $rst == 0 ]]; then
 		sync -f "$dest" || yst=$?
@@ -300,13 +267,7 @@ run_failed() { # run_failed DIR TOOL
 		log "    sender:   tar c -C $WORK src | nc -N 127.0.0.1 $PORT"
 		;;
 	esac
-	local f
-	for f in recv.err send.err send.out; do
-		if [[ -s $1/$f ]]; then
-			log "    --- $f (last 10 lines)"
-			tail -n 10 "$1/$f" | sed 's/^/    /' >&2
-		fi
-	done
+	show_logs "$1"
 	done_with "$1"
 }
 
@@ -319,29 +280,8 @@ tool_label() {
 	esac
 }
 
-median() { # median v1 v2 ... (numbers only)
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-		if (NR == 0) { print "FAILED"; exit }
-		if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
-		printf "%.3f\n", m }'
-}
-maxnum() { # maxnum v1 v2 ... (non-numbers ignored)
-	printf '%s\n' "$@" | awk '$1 ~ /^[0-9.]+$/ { if (!n++ || $1 > m) m = $1 } END { if (n) printf "%.1f\n", m; else print "n/a" }'
-}
-
 # ---------------------------------------------------------------- header
-commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ $commit != unknown && -n $(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
-	commit="$commit (dirty)"
-fi
-cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
-fstype=$(df -PT "$WORK" 2>/dev/null | awk 'NR == 2 { print $2 " on " $1 }' || true)
-echo "ferry many-files benchmark (loopback 127.0.0.1)"
-echo "  date:     $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "  commit:   $commit"
-echo "  host:     $(uname -srm), ${cpu:-unknown cpu}, $(nproc) CPUs"
-echo "  load:     $(cut -d" " -f1-3 /proc/loadavg 2>/dev/null || echo ?) (1, 5, 15 min load average at start)"
-echo "  scratch:  $WORK (${fstype:-?})"
+print_host "ferry many-files benchmark"
 echo "  tree:     $FILES files x $SIZE bytes = $TOTAL_BYTES bytes, $PER_DIR per directory, $NDIRS directories"
 echo "  rounds:   $ROUNDS; tools: ${TOOL_LIST[*]}; received trees removed: $( ((REMOVE_EACH_ROUND)) && echo "after each round" || echo "at the end")"
 [[ -n $FERRY_BIN ]] && echo "  ferry:    $FERRY_BIN"
@@ -393,13 +333,13 @@ for tool in "${TOOL_LIST[@]}"; do
 	if ((${#nums[@]} == 0)); then
 		med=FAILED fps=- mbs=-
 	else
-		med=$(median "${nums[@]}")
+		med=$(median 3 "${nums[@]}")
 		MED[$tool]=$med
 		read -r fps mbs < <(awk -v f="$FILES" -v b="$TOTAL_BYTES" -v s="$med" 'BEGIN { printf "%.0f %.2f\n", f / s, b / 1e6 / s }')
 		((${#nums[@]} == ${#vals[@]})) || med="$med*"
 	fi
 	printf '%-19s %8s %9s %8s  %-24s %9s %9s\n' "$(tool_label "$tool")" "$med" "$fps" "$mbs" "${vals[*]}" \
-		"$(maxnum "${rs[@]}")" "$(maxnum "${rr[@]}")"
+		"$(maxnum n/a "${rs[@]}")" "$(maxnum n/a "${rr[@]}")"
 done
 echo
 echo "Time runs from just before the sender starts until sender and receiver have exited (and, for"

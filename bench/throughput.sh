@@ -78,30 +78,9 @@ command -v ss >/dev/null 2>&1 || missing+=("ss: apt-get install -y iproute2")
 for c in timeout awk cmp stat sync; do
 	command -v "$c" >/dev/null 2>&1 || missing+=("$c: apt-get install -y coreutils diffutils gawk")
 done
-if ((${#missing[@]})); then
-	printf 'throughput.sh: missing prerequisites:\n' >&2
-	printf '  %s\n' "${missing[@]}" >&2
-	exit 2
-fi
+report_missing "${missing[@]}"
 
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$BENCH_DIR/.." && pwd)
-OUT_DIR=$BENCH_DIR/out
-mkdir -p "$OUT_DIR"
-SCRATCH_PARENT=${BENCH_TMPDIR:-$OUT_DIR}
-mkdir -p "$SCRATCH_PARENT"
-WORK=$(mktemp -d "$SCRATCH_PARENT/throughput.XXXXXX")
-
-ACTIVE_PIDS=()
-cleanup() {
-	local p
-	for p in "${ACTIVE_PIDS[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_work throughput
 
 
 # ---------------------------------------------------------------- ferry binary
@@ -187,16 +166,7 @@ run_one() {
 	t0=$(now)
 	timeout -k 5 "$RUN_TIMEOUT" /usr/bin/time -f %M -o "$d/send.rss" \
 		"${scmd[@]}" <"$sin" >"$d/send.out" 2>"$d/send.err" || sst=$?
-	if ((sst != 0)); then
-		# The sender failed: give the receiver a short grace, then stop it
-		# rather than waiting out RUN_TIMEOUT.
-		local i
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$rpid" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill "$rpid" 2>/dev/null || true
-	fi
+	((sst == 0)) || stop_receiver "$rpid"
 	wait "$rpid" || rst=$?
 	if [[ $tool == nc && $way == disk && $sst == 0 && $rst == 0 ]]; then
 		sync "$recvd" || yst=$?
@@ -255,13 +225,7 @@ run_failed() { # run_failed DIR RECVCMD SENDCMD
 	log "  FAILED: $RUN_NOTE"
 	log "    receiver: $2"
 	log "    sender:   $3"
-	local f
-	for f in recv.err send.err send.out; do
-		if [[ -s $1/$f ]]; then
-			log "    --- $f (last 10 lines)"
-			tail -n 10 "$1/$f" | sed 's/^/    /' >&2
-		fi
-	done
+	show_logs "$1"
 	rm -rf "$1"
 }
 
@@ -281,28 +245,8 @@ way_label() {
 	esac
 }
 
-median() { # median v1 v2 ... (numbers only)
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-		if (NR == 0) { print "FAILED"; exit }
-		if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
-		printf "%.1f\n", m }'
-}
-maxnum() { # maxnum v1 v2 ... ('?' ignored)
-	printf '%s\n' "$@" | awk '$1 ~ /^[0-9.]+$/ { if (!n++ || $1 > m) m = $1 } END { if (n) printf "%.1f\n", m; else print "?" }'
-}
-
 # ---------------------------------------------------------------- header
-commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ $commit != unknown && -n $(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
-	commit="$commit (dirty)"
-fi
-cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
-fstype=$(df -PT "$WORK" 2>/dev/null | awk 'NR == 2 { print $2 " on " $1 }' || true)
-echo "ferry throughput benchmark (loopback 127.0.0.1)"
-echo "  date:     $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "  commit:   $commit"
-echo "  host:     $(uname -srm), ${cpu:-unknown cpu}, $(nproc) CPUs"
-echo "  scratch:  $WORK (${fstype:-?})"
+print_host "ferry throughput benchmark"
 echo "  file:     $SIZE_MB MiB ($SIZE_BYTES bytes), rounds: $ROUNDS"
 echo "  tools:    ${TOOL_LIST[*]}; ways: ${WAY_LIST[*]}"
 [[ -n $FERRY_BIN ]] && echo "  ferry:    $FERRY_BIN"
@@ -354,11 +298,11 @@ for way in "${WAY_LIST[@]}"; do
 		if ((${#nums[@]} == 0)); then
 			med=FAILED
 		else
-			med=$(median "${nums[@]}")
+			med=$(median 1 "${nums[@]}")
 			((${#nums[@]} == ${#vals[@]})) || med="$med*"
 		fi
 		printf '%-17s %-21s %11s  %-26s %13s %13s\n' "$(way_label "$way")" "$(tool_label "$tool")" \
-			"$med" "${vals[*]}" "$(maxnum "${rs[@]}")" "$(maxnum "${rr[@]}")"
+			"$med" "${vals[*]}" "$(maxnum "?" "${rs[@]}")" "$(maxnum "?" "${rr[@]}")"
 	done
 done
 echo
