@@ -95,6 +95,23 @@ rss_mib() {
 	fi
 }
 
+# round_outcome RUNDIR T0 T1 SENDER RECEIVER SYNC SYNCNAME: sets RUN_RSS_S,
+# RUN_RSS_R and RUN_SECS of a round that ran from T0 to T1, and RUN_NOTE
+# from the exit statuses of its sender, its receiver and the sync after
+# them (SYNCNAME says which).
+round_outcome() {
+	RUN_RSS_S=$(rss_mib "$1/send.rss")
+	RUN_RSS_R=$(rss_mib "$1/recv.rss")
+	RUN_SECS=$(awk -v a="$2" -v b="$3" 'BEGIN { printf "%.3f", b - a }')
+	if (($4 != 0)); then
+		RUN_NOTE=$(exit_note sender "$4")
+	elif (($5 != 0)); then
+		RUN_NOTE=$(exit_note receiver "$5")
+	elif (($6 != 0)); then
+		RUN_NOTE="$7 exited $6"
+	fi
+}
+
 exit_note() { # exit_note WHO STATUS
 	case $2 in
 	124 | 137) printf '%s killed after RUN_TIMEOUT=%ss' "$1" "$RUN_TIMEOUT" ;;

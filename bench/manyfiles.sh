@@ -193,19 +193,7 @@ run_one() {
 	t1=$(now)
 	ACTIVE_PIDS=()
 
-	if ((HAVE_TIME)); then
-		RUN_RSS_S=$(rss_mib "$d/send.rss")
-		RUN_RSS_R=$(rss_mib "$d/recv.rss")
-	fi
-	RUN_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-
-	if ((sst != 0)); then
-		RUN_NOTE=$(exit_note sender "$sst")
-	elif ((rst != 0)); then
-		RUN_NOTE=$(exit_note receiver "$rst")
-	elif ((yst != 0)); then
-		RUN_NOTE="sync -f DIR exited $yst"
-	fi
+	round_outcome "$d" "$t0" "$t1" "$sst" "$rst" "$yst" "sync -f DIR"
 	[[ -n $RUN_NOTE ]] || verify_tree "$d" "$dest"
 	if [[ -n $RUN_NOTE ]]; then
 		run_failed "$d" "$tool"
