@@ -145,14 +145,16 @@ type dirBatch struct {
 	buf     []byte                  // for the data of the next small file
 	writer  *smallWriter            // started at the first small file
 
-	// A flush StartFlush began: the files it covers, the directories whose
-	// new entries its sync covers, its sync's outcome once done closes, and
-	// the writer's failure that kept it from starting.
-	flushing []*dirDest
-	covered  map[string]struct{}
-	flushErr error
-	writeErr error
-	done     chan struct{}
+	bg *bgFlush // the flush StartFlush began, until EndFlush
+}
+
+// bgFlush is a flush whose sync runs in the background.
+type bgFlush struct {
+	files    []*dirDest
+	covered  map[string]struct{} // directories whose new entries the sync covers
+	done     chan struct{}       // closed when the sync is over
+	syncErr  error               // the sync's outcome, once done is closed
+	writeErr error               // the writer's failure, which kept the flush from starting
 }
 
 // openedDir returns dir, checked by ensureDir, opened for the operations on
@@ -320,7 +322,7 @@ func (b *dirBatch) ensureDir(name, dir string) error {
 // entries changed, so the names survive a crash too. A flush StartFlush
 // began is completed first.
 func (b *dirBatch) Flush() error {
-	if b.done != nil {
+	if b.bg != nil {
 		if err := b.EndFlush(); err != nil {
 			return err
 		}
@@ -389,37 +391,39 @@ func (b *dirBatch) finishFlush(q []*dirDest, dirty map[string]struct{}, synced b
 // or where there is no syncfs, EndFlush syncs each file instead. One flush
 // at a time: StartFlush must not be called again before EndFlush.
 func (b *dirBatch) StartFlush() <-chan struct{} {
-	b.done = make(chan struct{})
+	f := &bgFlush{done: make(chan struct{})}
+	b.bg = f
 	// The files must be written before the sync begins. If the writer
 	// failed, EndFlush reports it, and the files before the failure wait
 	// for Flush.
 	if err := b.settleWriter(); err != nil {
-		b.writeErr = err
-		close(b.done)
-		return b.done
+		f.writeErr = err
+		close(f.done)
+		return f.done
 	}
-	b.flushing, b.covered = b.takeQueued()
-	if len(b.flushing) < syncFSThreshold {
-		b.flushErr = errors.ErrUnsupported
-		close(b.done)
-		return b.done
+	f.files, f.covered = b.takeQueued()
+	if len(f.files) < syncFSThreshold {
+		f.syncErr = errors.ErrUnsupported
+		close(f.done)
+		return f.done
 	}
-	done, sync, top := b.done, syncFS, b.sink.top
+	sync, top := syncFS, b.sink.top
 	go func() {
-		defer close(done)
-		b.flushErr = sync(top)
+		defer close(f.done)
+		f.syncErr = sync(top)
 	}()
-	return done
+	return f.done
 }
 
 // EndFlush waits for the sync StartFlush began and puts its files in place.
 func (b *dirBatch) EndFlush() error {
-	<-b.done
-	q, dirty, err, werr := b.flushing, b.covered, b.flushErr, b.writeErr
-	b.flushing, b.covered, b.flushErr, b.writeErr, b.done = nil, nil, nil, nil, nil
-	if werr != nil {
-		return werr
+	f := b.bg
+	b.bg = nil
+	<-f.done
+	if f.writeErr != nil {
+		return f.writeErr
 	}
+	q, dirty, err := f.files, f.covered, f.syncErr
 	synced := err == nil
 	if errors.Is(err, errors.ErrUnsupported) {
 		err = nil
@@ -505,10 +509,10 @@ func (b *dirBatch) Close() {
 		b.writer.close()
 		b.writer = nil
 	}
-	if b.done != nil {
-		<-b.done
-		discardAll(b.flushing)
-		b.flushing, b.done = nil, nil
+	if f := b.bg; f != nil {
+		b.bg = nil
+		<-f.done
+		discardAll(f.files)
 	}
 	discardAll(b.queued)
 	b.queued = nil
