@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,7 +32,9 @@ type receiver struct {
 	// Entries committed but not yet acked. The first flushing of them are
 	// in a background flush, whose sync is over once flushed closes.
 	queued      []queuedAck
-	queuedBytes uint64 // bytes of the entries not in the background flush
+	queuedBytes uint64            // bytes of the entries not in the background flush
+	flushFiles  int               // the files that make a flush start, by the batch's kind
+	bg          backgroundFlusher // the batch, if it can flush in the background
 	flushing    int
 	flushed     <-chan struct{}
 	done        []FileResult // reused for Options.FilesDone
@@ -179,6 +182,11 @@ func (r *receiver) onOffer(p []byte) error {
 	}
 	r.offer = o
 	r.batch, err = r.sink.Begin(o)
+	r.bg, _ = r.batch.(backgroundFlusher)
+	r.flushFiles = flushFiles
+	if r.bg != nil {
+		r.flushFiles = cmp.Or(r.opts.backgroundFlushFiles, backgroundFlushFiles)
+	}
 	return err
 }
 
@@ -275,18 +283,14 @@ func (r *receiver) onEnd(p []byte) error {
 	r.queued = append(r.queued, queuedAck{hdr: r.hdr, size: r.written, sum: r.sum, started: r.started})
 	r.queuedBytes += r.written
 	waiting := r.queued[r.flushing:]
-	bgFiles := backgroundFlushFiles
-	if r.opts.backgroundFlushFiles > 0 {
-		bgFiles = r.opts.backgroundFlushFiles
-	}
-	bg, ok := r.batch.(backgroundFlusher)
 	switch {
-	case ok && r.flushed == nil && (len(waiting) >= bgFiles || r.queuedBytes >= flushBytes || time.Since(waiting[0].started) >= flushAge):
-		r.flushed = bg.StartFlush()
+	case len(waiting) < r.flushFiles && r.queuedBytes < flushBytes && time.Since(waiting[0].started) < flushAge:
+	case r.bg == nil:
+		return r.flush()
+	case r.flushed == nil:
+		r.flushed = r.bg.StartFlush()
 		r.flushing = len(r.queued)
 		r.queuedBytes = 0
-	case !ok && (len(waiting) >= flushFiles || r.queuedBytes >= flushBytes || time.Since(waiting[0].started) >= flushAge):
-		return r.flush()
 	}
 	return nil
 }
@@ -304,7 +308,7 @@ func (r *receiver) endFlush(wait bool) error {
 			return nil
 		}
 	}
-	err := r.batch.(backgroundFlusher).EndFlush()
+	err := r.bg.EndFlush()
 	r.flushed = nil
 	if err != nil {
 		return err
