@@ -119,6 +119,16 @@ exit_note() { # exit_note WHO STATUS
 	esac
 }
 
+# netcat_missing: what to install for nc -N, the OpenBSD netcat; nothing
+# when it is there.
+netcat_missing() {
+	if ! command -v nc >/dev/null 2>&1; then
+		echo "nc: apt-get install -y netcat-openbsd"
+	elif ! nc -h 2>&1 | grep -qi openbsd; then
+		echo "nc is not the OpenBSD netcat (needs -N): apt-get install -y netcat-openbsd"
+	fi
+}
+
 # report_missing [PREREQUISITE...]: exits 2 listing the missing
 # prerequisites given, if any.
 report_missing() {

@@ -68,11 +68,8 @@ done
 # ---------------------------------------------------------------- prerequisites
 missing=()
 if ((need_nc)); then
-	if ! command -v nc >/dev/null 2>&1; then
-		missing+=("nc: apt-get install -y netcat-openbsd")
-	elif ! nc -h 2>&1 | grep -qi openbsd; then
-		missing+=("nc is not the OpenBSD netcat (needs -N): apt-get install -y netcat-openbsd")
-	fi
+	netcat=$(netcat_missing)
+	[[ -z $netcat ]] || missing+=("$netcat")
 	command -v tar >/dev/null 2>&1 || missing+=("tar: apt-get install -y tar")
 fi
 command -v ss >/dev/null 2>&1 || missing+=("ss: apt-get install -y iproute2")

@@ -67,11 +67,8 @@ done
 # ---------------------------------------------------------------- prerequisites
 missing=()
 if ((need_nc)); then
-	if ! command -v nc >/dev/null 2>&1; then
-		missing+=("nc: apt-get install -y netcat-openbsd")
-	elif ! nc -h 2>&1 | grep -qi openbsd; then
-		missing+=("nc is not the OpenBSD netcat (needs -N): apt-get install -y netcat-openbsd")
-	fi
+	netcat=$(netcat_missing)
+	[[ -z $netcat ]] || missing+=("$netcat")
 fi
 [[ -x /usr/bin/time ]] || missing+=("/usr/bin/time: apt-get install -y time")
 command -v ss >/dev/null 2>&1 || missing+=("ss: apt-get install -y iproute2")
