@@ -9,9 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -41,8 +43,8 @@ const usageText = `Usage:
     ferry send [flags] HOST[:PORT] PATH... | -  send files and directories, or - for stdin
     ferry version
 
-A directory arrives under its own name with everything in it; symbolic
-links inside it are skipped with a warning.
+recv makes DIR if it is missing. A directory arrives under its own name with
+everything in it; symbolic links inside it are skipped with a warning.
 
 recv flags:
     -l, --listen ADDR      address to listen on (default :7575)
@@ -254,7 +256,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (*output, error) {
+func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *output, err error) {
 	fs := newFlagSet("recv")
 	var c common
 	c.register(fs)
@@ -292,12 +294,27 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (*out
 		shown = c.code
 	}
 	var sink transfer.Sink
+	var made []string
 	if dest == "-" {
 		if *keep {
 			return out, usagef("-k cannot be combined with - (stdout): concurrent senders would mix their data")
 		}
 		sink = transfer.NewStreamSink(stdout)
 	} else {
+		if made, err = makeDir(dest); err != nil {
+			return out, err
+		}
+		// A run that ends in failure takes away the directories it made
+		// while they are still empty, so it leaves nothing behind, as a
+		// failed run should; a file that arrived keeps them.
+		defer func() {
+			if err != nil {
+				removeEmpty(made)
+			}
+		}()
+		if len(made) > 0 {
+			out.created(made[0])
+		}
 		ds, err := transfer.NewDirSink(dest, *overwrite)
 		if err != nil {
 			return out, err
@@ -349,6 +366,43 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (*out
 		return out, ctx.Err()
 	}
 	return out, err
+}
+
+// makeDir makes dir and any missing parents, as mkdir -p does, and returns
+// the directories it made, deepest first.
+func makeDir(dir string) ([]string, error) {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		_, err := os.Lstat(d)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("cannot receive into %s: %w", dir, err)
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	// The clean path, as walked above: "a/b/../c" would make a/b too.
+	if err := os.MkdirAll(filepath.Clean(dir), 0o777); err != nil {
+		return nil, fmt.Errorf("cannot create %s: %w", dir, err)
+	}
+	return missing, nil
+}
+
+// removeEmpty removes the directories makeDir made, deepest first, stopping
+// at the first that is not empty (os.Remove never removes one with entries).
+func removeEmpty(dirs []string) {
+	for _, d := range dirs {
+		if os.Remove(d) != nil {
+			return
+		}
+	}
 }
 
 // listenAddr accepts a bare port ("7000") as well as host:port.

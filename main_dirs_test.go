@@ -824,3 +824,77 @@ func TestStdinMixed(t *testing.T) {
 		})
 	}
 }
+
+// TestRecvMakesDir runs recv into a directory that does not exist yet: recv
+// makes it with its missing parents and says so, and a run that fails takes
+// away what it made while it is still empty, but never a directory that was
+// there before or one a file arrived in.
+func TestRecvMakesDir(t *testing.T) {
+	const made = "new/inbox" // under the test's directory; neither part exists
+	for _, tc := range []struct {
+		name string
+		// run runs recv with args (--json, -l and the directory) to its end
+		// and returns its exit status.
+		run  func(t *testing.T, dir string, args ...string) int
+		dest string // recv's directory, relative to the test's directory
+		kept bool   // whether dest exists afterwards
+	}{
+		{"a transfer", func(t *testing.T, dir string, args ...string) int {
+			recv, addr := startRecv(t, dir, nil, append(args, "127.0.0.1:0", made)...)
+			writeFile(t, dir, "f", []byte("hello\n"), 0o644, time.Now())
+			send(t, dir, nil, addr, "f").expect(0)
+			checkReceived(t, filepath.Join(dir, made), map[string][]byte{"f": []byte("hello\n")})
+			status := recv.wait()
+			if path := recv.event("created")["path"]; path != filepath.Join(dir, made) {
+				t.Errorf("created event path = %v, want %s", path, filepath.Join(dir, made))
+			}
+			return status
+		}, made, true},
+		{"port in use", func(t *testing.T, dir string, args ...string) int {
+			first, addr := startRecv(t, dir, nil, "--json", "-l", "127.0.0.1:0", dir)
+			defer func() { first.interrupt(); first.expect(130) }()
+			return start(t, dir, nil, nil, append([]string{"recv"}, append(args, addr, made)...)...).wait()
+		}, made, false},
+		{"port in use, the directory was there", func(t *testing.T, dir string, args ...string) int {
+			if err := os.MkdirAll(filepath.Join(dir, made), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			first, addr := startRecv(t, dir, nil, "--json", "-l", "127.0.0.1:0", dir)
+			defer func() { first.interrupt(); first.expect(130) }()
+			return start(t, dir, nil, nil, append([]string{"recv"}, append(args, addr, made)...)...).wait()
+		}, made, true},
+		{"wrong code", func(t *testing.T, dir string, args ...string) int {
+			recv, addr := startRecv(t, dir, nil, append(args, "127.0.0.1:0", "--code", "RIGHT-CODE-1", made)...)
+			writeFile(t, dir, "f", []byte("hello\n"), 0o644, time.Now())
+			send(t, dir, nil, "--code", "WRONG-CODE-2", addr, "f").expect(1)
+			return recv.wait()
+		}, made, false},
+		{"interrupted", func(t *testing.T, dir string, args ...string) int {
+			recv, _ := startRecv(t, dir, nil, append(args, "127.0.0.1:0", made)...)
+			recv.interrupt()
+			return recv.wait()
+		}, made, false},
+		{"interrupted after a transfer", func(t *testing.T, dir string, args ...string) int {
+			recv, addr := startRecv(t, dir, nil, append(args, "127.0.0.1:0", "-k", made)...)
+			writeFile(t, dir, "f", []byte("hello\n"), 0o644, time.Now())
+			send(t, dir, nil, addr, "f").expect(0)
+			recv.waitEvent("summary")
+			recv.interrupt()
+			return recv.wait()
+		}, made, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			status := tc.run(t, dir, "--json", "-l")
+			_, err := os.Stat(filepath.Join(dir, tc.dest))
+			if exists := err == nil; exists != tc.kept {
+				t.Errorf("after recv exited with status %d: %s exists = %v, want %v", status, tc.dest, exists, tc.kept)
+			}
+			if !tc.kept {
+				if _, err := os.Stat(filepath.Join(dir, "new")); err == nil {
+					t.Errorf("after recv exited with status %d: the parent it made, new, is still there", status)
+				}
+			}
+		})
+	}
+}

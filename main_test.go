@@ -826,9 +826,6 @@ func TestErrors(t *testing.T) {
 			writeFile(t, dir, "b/x", []byte("2"), 0o644, time.Now())
 			return send(t, dir, nil, "127.0.0.1:7575", "a/x", "b/x")
 		}, []string{"a/x", "b/x", "both would arrive as x"}},
-		{"missing destination directory", func(t *testing.T, dir string) *proc {
-			return start(t, dir, nil, nil, "recv", "-l", "127.0.0.1:0", "no-such-dir")
-		}, []string{"no-such-dir", "no such file or directory"}},
 		{"destination under a regular file", func(t *testing.T, dir string) *proc {
 			writeFile(t, dir, "plain", []byte("x"), 0o644, time.Now())
 			return start(t, dir, nil, nil, "recv", "-l", "127.0.0.1:0", "plain/sub")

@@ -118,6 +118,18 @@ func (o *output) listening(addr *net.TCPAddr, dest, flags, what string) {
 	}
 }
 
+// created reports the directory recv made to receive into.
+func (o *output) created(dir string) {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	if o.json {
+		o.event("created", map[string]any{"path": dir})
+		return
+	}
+	o.say("created %s", dir)
+}
+
 // warn prints a warning; -q does not silence it.
 func (o *output) warn(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
