@@ -277,6 +277,10 @@ type progress struct {
 	verb string
 	bar  *progressbar.ProgressBar
 	name string
+	// sized says the terminal reports its width, which the bar then
+	// fills; a terminal of unknown width (a serial console, or script(1)
+	// without one) would get a bar of width zero.
+	sized bool
 }
 
 func (o *output) newProgress(verb string) *progress {
@@ -284,7 +288,8 @@ func (o *output) newProgress(verb string) *progress {
 	if o.quiet || o.json || !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
-	return &progress{o: o, verb: verb}
+	width, _, err := term.GetSize(int(f.Fd()))
+	return &progress{o: o, verb: verb, sized: err == nil && width > 0}
 }
 
 // update moves the one bar of the whole transfer, naming the current file.
@@ -295,16 +300,19 @@ func (p *progress) update(pr transfer.Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.bar == nil {
-		p.bar = progressbar.NewOptions64(pr.Total,
+		opts := []progressbar.Option{
 			progressbar.OptionSetWriter(p.o.w),
 			progressbar.OptionShowBytes(true),
 			progressbar.OptionSetWidth(30),
-			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionThrottle(100 * time.Millisecond),
 			progressbar.OptionShowCount(),
 			progressbar.OptionClearOnFinish(),
 			progressbar.OptionSpinnerType(14),
-			progressbar.OptionFullWidth(),
-		)
+		}
+		if p.sized {
+			opts = append(opts, progressbar.OptionFullWidth())
+		}
+		p.bar = progressbar.NewOptions64(pr.Total, opts...)
 	}
 	if p.name != pr.Name {
 		p.name = pr.Name

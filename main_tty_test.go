@@ -1,0 +1,113 @@
+package main
+
+// Tests of what ferry draws on a terminal: the progress bar, on a
+// pseudo-terminal the test opens.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestProgressBar sends a file with the sender's stderr on a terminal, one
+// of a known width and one that reports none (a serial console, script(1)
+// without a size): both show the bar with the file's name, with room to
+// fill, and wipe it before each message.
+func TestProgressBar(t *testing.T) {
+	bar := regexp.MustCompile(`sending big\.bin +[0-9]+% \|[ █]{20,}\|`)
+	// The bar is wiped (blanks between carriage returns) before a message.
+	wiped := regexp.MustCompile(`\r +\rferry: sent big\.bin`)
+	for _, tc := range []struct {
+		name string
+		cols uint16
+	}{
+		{"80 columns", 80},
+		{"width unknown", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src, dst := t.TempDir(), t.TempDir()
+			path := writeFile(t, src, "big.bin", randomBytes(8<<20), 0o644, time.Now())
+			recv, addr := startRecv(t, dst, nil, "--json", "-l", "127.0.0.1:0", dst)
+			screen, status := runOnTerminal(t, tc.cols, src, "send", "-z", "none", addr, path)
+			recv.expect(0)
+			if status != 0 {
+				t.Fatalf("ferry send exited with status %d; terminal:\n%s", status, screen)
+			}
+			if !bar.MatchString(screen) {
+				t.Errorf("terminal shows no bar matching %v:\n%q", bar, screen)
+			}
+			if !wiped.MatchString(screen) {
+				t.Errorf("the bar is not wiped before the sent message:\n%q", screen)
+			}
+			mustContain(t, "terminal", screen, "ferry: sent big.bin: 8.4 MB", "ferry: done: sent 1 file")
+		})
+	}
+}
+
+// runOnTerminal runs ferry with args in dir, its stdin, stdout and stderr
+// on a new pseudo-terminal of cols columns (0: a size it does not report),
+// and returns everything it wrote there and its exit status.
+func runOnTerminal(t *testing.T, cols uint16, dir string, args ...string) (string, int) {
+	t.Helper()
+	ptm, pts := openTerminal(t)
+	if cols > 0 {
+		if err := unix.IoctlSetWinsize(int(pts.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: cols}); err != nil {
+			t.Fatalf("setting the terminal's size: %v", err)
+		}
+	}
+	cmd := exec.Command(ferryBin, args...)
+	cmd.Dir = dir
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_ = pts.Close() // the child has its own; the master reads EIO once it exits
+	kill := time.AfterFunc(guard, func() { _ = cmd.Process.Kill() })
+	defer kill.Stop()
+
+	var screen bytes.Buffer
+	_, err := io.Copy(&screen, ptm)
+	if err != nil && !errors.Is(err, syscall.EIO) {
+		t.Errorf("reading the terminal: %v", err)
+	}
+	var exit *exec.ExitError
+	if err := cmd.Wait(); err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	return screen.String(), cmd.ProcessState.ExitCode()
+}
+
+// openTerminal opens a new pseudo-terminal and returns its master and its
+// slave, closed when the test ends.
+func openTerminal(t *testing.T) (ptm, pts *os.File) {
+	t.Helper()
+	ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err == nil {
+		t.Cleanup(func() { _ = ptm.Close() })
+		err = unix.IoctlSetPointerInt(int(ptm.Fd()), unix.TIOCSPTLCK, 0)
+	}
+	var n int
+	if err == nil {
+		n, err = unix.IoctlGetInt(int(ptm.Fd()), unix.TIOCGPTN)
+	}
+	if err == nil {
+		pts, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("this test needs a pseudo-terminal (/dev/ptmx): %v", err)
+		}
+		t.Skipf("skipping: needs a pseudo-terminal (/dev/ptmx): %v", err)
+	}
+	t.Cleanup(func() { _ = pts.Close() })
+	return ptm, pts
+}
