@@ -526,7 +526,7 @@ func discardAll(q []*dirDest) {
 }
 
 func existsError(name string) error {
-	return withCode(framing.CodeExists, fmt.Errorf("%s already exists on the receiver (use --overwrite to replace it)", Quote(name)))
+	return withCode(framing.CodeExists, fmt.Errorf("%s already exists on the receiver (ferry recv --overwrite replaces it)", Quote(name)))
 }
 
 // tempName is the hidden name a file has while it arrives.
