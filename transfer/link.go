@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -317,6 +318,25 @@ func (l *link) writeOne(w *framing.Writer, f outFrame, last bool) error {
 // reading it will not wait.
 func (l *link) buffered() bool { return l.br.Buffered() > 0 }
 
+// sealError is a frame from the peer that did not open, or a stream cut
+// before the peer's last frame. This side's message names the peer by its
+// address; the peer is told the same by its role, since its own address,
+// as this side sees it, would mean nothing to it.
+type sealError struct {
+	err  error
+	peer net.Addr
+	role framing.Role
+}
+
+func (e *sealError) Error() string { return fmt.Sprintf("%v from %s", e.err, e.peer) }
+func (e *sealError) Unwrap() error { return e.err }
+
+// toPeer is the message the peer gets instead of the one of err, which
+// holds e.
+func (e *sealError) toPeer(err error) string {
+	return strings.Replace(err.Error(), e.Error(), fmt.Sprintf("%v from the %s", e.err, roleName(e.role)), 1)
+}
+
 // readFrame reads the peer's next frame, opened once the handshake is done.
 // An end of stream before the peer's last sealed frame is an error: the
 // stream was cut.
@@ -327,7 +347,7 @@ func (l *link) readFrame() (framing.Type, []byte, error) {
 	}
 	if errors.Is(err, io.EOF) {
 		if terr := l.open.AtEOF(); terr != nil {
-			return 0, nil, fmt.Errorf("%w from %s", terr, l.conn.RemoteAddr())
+			return 0, nil, &sealError{err: terr, peer: l.conn.RemoteAddr(), role: l.peerRole()}
 		}
 		return t, p, err
 	}
@@ -336,7 +356,7 @@ func (l *link) readFrame() (framing.Type, []byte, error) {
 	}
 	plain, _, err := l.open.Open(t, p)
 	if err != nil {
-		return t, nil, fmt.Errorf("%w from %s", err, l.conn.RemoteAddr())
+		return t, nil, &sealError{err: err, peer: l.conn.RemoteAddr(), role: l.peerRole()}
 	}
 	return t, plain, nil
 }
@@ -387,7 +407,11 @@ func (l *link) fail(err error) {
 	case errors.Is(err, context.Canceled):
 		f = outFrame{t: framing.TypeAbort, payload: framing.AppendAbort(nil, "interrupted")}
 	default:
-		f = outFrame{t: framing.TypeError, payload: framing.AppendError(nil, framing.ErrorMsg{Code: codeOf(err), Message: err.Error()})}
+		msg := err.Error()
+		if se := (*sealError)(nil); errors.As(err, &se) {
+			msg = se.toPeer(err)
+		}
+		f = outFrame{t: framing.TypeError, payload: framing.AppendError(nil, framing.ErrorMsg{Code: codeOf(err), Message: msg})}
 	}
 	if f.t != 0 {
 		select {

@@ -696,6 +696,11 @@ func TestTamper(t *testing.T) {
 				if errors.As(sendErr, &pe) && !strings.Contains(pe.Message, tt.wantMsg) {
 					t.Errorf("Send = %q, want the receiver's reason to mention %q", sendErr, tt.wantMsg)
 				}
+				// It names the sender as the sender, not by the address
+				// the receiver saw, which the sender would not know.
+				if errors.As(sendErr, &pe) && errors.Is(recvErr, tt.wantErr) && (strings.Contains(pe.Message, "127.0.0.1") || !strings.Contains(pe.Message, "from the sender")) {
+					t.Errorf("Send = %q, want the receiver's reason to say \"from the sender\", with no address", sendErr)
+				}
 			}
 			if tt.kept {
 				checkFile(t, dir, "big.bin", data, 0o644, mtime)
