@@ -177,6 +177,15 @@ type Writer struct {
 	bufs net.Buffers // those headers and payloads, in order
 }
 
+// BuffersWriter is a destination that writes a group of buffers itself, in
+// one gathered write as a TCP connection does, consuming from bufs what it
+// wrote. Flush hands such a destination each group whole: a wrapper around
+// a connection implements it to keep the gathered write, which an
+// io.Writer wrapper would lose.
+type BuffersWriter interface {
+	WriteBuffers(bufs *net.Buffers) (int64, error)
+}
+
 // NewWriter returns a Writer that writes frames to w.
 func NewWriter(w io.Writer) *Writer {
 	return &Writer{w: w}
@@ -207,8 +216,16 @@ func (w *Writer) Add(t Type, payload []byte) error {
 
 // Flush writes every frame added since the last Flush.
 func (w *Writer) Flush() error {
+	if len(w.bufs) == 0 {
+		return nil
+	}
 	bufs := w.bufs
-	_, err := bufs.WriteTo(w.w)
+	var err error
+	if bw, ok := w.w.(BuffersWriter); ok {
+		_, err = bw.WriteBuffers(&bufs)
+	} else {
+		_, err = bufs.WriteTo(w.w)
+	}
 	clear(w.bufs)
 	w.bufs = w.bufs[:0]
 	w.hdrs = w.hdrs[:0]

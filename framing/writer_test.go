@@ -342,3 +342,37 @@ func writeGroups(conn *net.TCPConn, frames []frame, n int) error {
 	}
 	return conn.CloseWrite()
 }
+
+// groupWriter is a BuffersWriter that records each group it is handed.
+type groupWriter struct {
+	recordingWriter
+	groups int
+}
+
+func (w *groupWriter) WriteBuffers(bufs *net.Buffers) (int64, error) {
+	w.groups++
+	return bufs.WriteTo(&w.recordingWriter)
+}
+
+// TestWriterBuffersWriter checks that a destination with WriteBuffers gets
+// each flushed group whole, in one call, and no Write of its own: the
+// link's writer wraps the connection this way to keep one gathered write
+// per group while it renews the write deadline.
+func TestWriterBuffersWriter(t *testing.T) {
+	frames := manyFrames(100, 40)
+	var gw groupWriter
+	w := NewWriter(&gw)
+	addAll(t, w, frames)
+	if err := w.Flush(); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatalf("empty Flush: %v", err)
+	}
+	if gw.groups != 1 {
+		t.Fatalf("WriteBuffers called %d times for one group and an empty flush, want 1", gw.groups)
+	}
+	if want := encodeFrames(frames...); !bytes.Equal(gw.buf.Bytes(), want) {
+		t.Fatalf("the group wrote %d bytes, want %d; contents differ", gw.buf.Len(), len(want))
+	}
+}

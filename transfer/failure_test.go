@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -361,6 +362,46 @@ func TestDeadPeer(t *testing.T) {
 		}
 		await(t, peerDone, "the silent receiver")
 	})
+	// A sender that streams files but never reads the acks: the
+	// receiver's socket fills and its writer blocks, and with it the
+	// reader, which waits to queue the next acks and so sets no read
+	// deadline. The write deadline must end it.
+	t.Run("sender not reading", func(t *testing.T) {
+		t.Parallel()
+		// Acks go out a flush's worth at a time (a flush every 1,024
+		// files); the small buffers take less than one such group and the
+		// link queues four more, so 10,000 files block the reader.
+		const files = 10000
+		// Made before the connection, which times out in 300ms.
+		stream := append(helloFrame(framing.RoleSender, framing.Version), offerFrame(files, 0)...)
+		for i := range files {
+			stream = append(append(stream, fileFrame(uint32(i), fmt.Sprintf("f%05d", i), 0)...), endFrame(0, 0)...)
+		}
+		sink, _ := newDirSink(t, false)
+		ln := smallSendBuffers{listen(t)}
+		recvErr := receiveOne(t, t.Context(), ln, sink, transfer.Options{Timeout: timeout})
+		d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+			var err error
+			if cerr := c.Control(func(fd uintptr) {
+				err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			}); cerr != nil {
+				return cerr
+			}
+			return err
+		}}
+		conn, err := d.DialContext(t.Context(), "tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		// The write blocks once the receiver stops reading; closing the
+		// connection at the end of the test ends it.
+		go func() { _, _ = conn.Write(stream) }()
+		err = await(t, recvErr, "Receive")
+		if !errors.Is(err, transfer.ErrTimeout) || !strings.Contains(err.Error(), "took nothing") {
+			t.Errorf("Receive = %v, want ErrTimeout for a peer that took nothing", err)
+		}
+	})
 	for _, tt := range []struct {
 		name   string
 		frames []byte
@@ -389,4 +430,16 @@ func TestDeadPeer(t *testing.T) {
 			onlyEntry(t, dir)
 		})
 	}
+}
+
+// smallSendBuffers is a listener whose connections have small send
+// buffers, so a peer that does not read blocks the writer soon.
+type smallSendBuffers struct{ net.Listener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(4096)
+	}
+	return c, err
 }

@@ -122,6 +122,44 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// deadlineWriter gives every write to the peer the link's timeout, renewed
+// whenever the peer takes some bytes: a peer that stops reading fails the
+// link as one that stops writing does (and would otherwise hold it, and a
+// recv -k connection's files and descriptors, for ever), while a slow one
+// does not. It is used by the writing goroutine alone.
+type deadlineWriter struct {
+	l *link
+	// final is set by writeLast, which gives the last frame a deadline of
+	// its own that must not be renewed.
+	final bool
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	bufs := net.Buffers{p}
+	n, err := d.WriteBuffers(&bufs)
+	return int(n), err
+}
+
+// WriteBuffers writes bufs in gathered writes, as the connection does.
+func (d *deadlineWriter) WriteBuffers(bufs *net.Buffers) (int64, error) {
+	l := d.l
+	var total int64
+	for {
+		if l.timeout > 0 && !d.final {
+			_ = l.conn.SetWriteDeadline(time.Now().Add(l.timeout))
+		}
+		n, err := bufs.WriteTo(l.conn)
+		total += n
+		var ne net.Error
+		if err == nil || d.final || !errors.As(err, &ne) || !ne.Timeout() {
+			return total, err
+		}
+		if n == 0 {
+			return total, fmt.Errorf("%w: %s took nothing for %s (--timeout)", ErrTimeout, l.conn.RemoteAddr(), l.timeout)
+		}
+	}
+}
+
 // timeoutError turns a read deadline that passed into ErrTimeout, naming
 // the silent peer.
 func timeoutError(conn net.Conn, timeout time.Duration, err error) error {
@@ -143,7 +181,8 @@ func (l *link) stopReads(t time.Time) {
 
 func (l *link) writeLoop() {
 	defer close(l.writeDone)
-	w := framing.NewWriter(l.conn)
+	dw := &deadlineWriter{l: l}
+	w := framing.NewWriter(dw)
 	var tick <-chan time.Time
 	if l.timeout > 0 {
 		t := time.NewTicker(l.timeout / 3)
@@ -155,19 +194,19 @@ func (l *link) writeLoop() {
 		// An urgent frame goes first even when data is queued.
 		select {
 		case f := <-l.urgent:
-			l.writeLast(w, f)
+			l.writeLast(w, dw, f)
 			return
 		default:
 		}
 		select {
 		case f := <-l.urgent:
-			l.writeLast(w, f)
+			l.writeLast(w, dw, f)
 			return
 		case <-l.failed:
 			// fail queues any urgent frame before it closes failed.
 			select {
 			case f := <-l.urgent:
-				l.writeLast(w, f)
+				l.writeLast(w, dw, f)
 			default:
 			}
 			return
@@ -249,6 +288,9 @@ func payloadBytes(fs []outFrame) int {
 // lostError describes a failed write without the socket plumbing
 // ("writev tcp a->b: writev: ...") that tells a user nothing.
 func lostError(c net.Conn, err error) error {
+	if errors.Is(err, ErrTimeout) {
+		return err
+	}
 	var se *os.SyscallError
 	if errors.As(err, &se) {
 		err = se.Err
@@ -259,7 +301,8 @@ func lostError(c net.Conn, err error) error {
 // writeLast writes the frame that ends this side's stream and half-closes.
 // Handshake frames still queued go first, since the peer reads them before
 // any sealed frame; queued data is dropped.
-func (l *link) writeLast(w *framing.Writer, f outFrame) {
+func (l *link) writeLast(w *framing.Writer, dw *deadlineWriter, f outFrame) {
+	dw.final = true
 	_ = l.conn.SetWriteDeadline(time.Now().Add(lingerTime))
 drain:
 	for {
