@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -897,4 +898,59 @@ func TestRecvMakesDir(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRecvAsUser runs recv as the nobody user, as the README's systemd unit
+// runs it as its own, for a sender running as root: directories whose modes
+// deny their owner read and search permission (which root's sender can
+// still read) arrive with those modes. With fewer than four directories
+// the receiver syncs each on its own, and an open after its mode was set
+// would have been refused.
+func TestRecvAsUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: needs root, to send as root to a receiver running as another user")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("this test needs setpriv (util-linux): %v", err)
+		}
+		t.Skipf("skipping: needs setpriv (util-linux): %v", err)
+	}
+	const nobody = 65534
+	src := t.TempDir()
+	makeTree(t, src, []treeNode{
+		{path: "top/locked", kind: "dir", mode: 0o300},
+		{path: "top/blind", kind: "dir", mode: 0o100},
+	})
+	want := arriving(snapshot(t, src), "top")
+	// nobody must reach the directory it receives into: every directory
+	// above it that the test made is opened up.
+	base := t.TempDir()
+	for _, d := range []string{filepath.Dir(base), base} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := filepath.Join(base, "inbox")
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dst, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	recv := startProg(t, "recv", setpriv, nil, dst, nil, nil,
+		fmt.Sprintf("--reuid=%d", nobody), fmt.Sprintf("--regid=%d", nobody), "--clear-groups",
+		ferryBin, "recv", "--json", "-l", "127.0.0.1:0", dst)
+	ev, err := parseEvent(recv.waitLine("its listening event", func(l string) bool {
+		ev, err := parseEvent(l)
+		return err == nil && ev["event"] == "listening"
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := ev["addr"].(string)
+	send(t, src, nil, addr, "top").expect(0)
+	recv.expect(0)
+	compareTrees(t, "DIR", snapshot(t, dst), want, true)
 }

@@ -49,6 +49,11 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// Open to every user: a test runs ferry as another one.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	ferryBin = filepath.Join(dir, "ferry")
 	// Every ferry the tests start runs the default, encrypted mode with
 	// this fixed code, unless a test says otherwise.

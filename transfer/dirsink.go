@@ -488,6 +488,14 @@ func (b *dirBatch) Finish() error {
 	names := make([]string, 0, len(b.dirs))
 	for i := len(b.dirs) - 1; i >= 0; i-- {
 		f := b.dirs[i]
+		if len(b.dirs) < syncFSThreshold {
+			// Each will be synced on its own: open it while its mode is
+			// still ours, since the sender's may deny its owner the read
+			// and search permission a later open needs.
+			if _, err := b.openedDir(f.Name); err != nil {
+				return err
+			}
+		}
 		if err := root.Chmod(f.Name, fs.FileMode(f.Mode)&fs.ModePerm); err != nil {
 			return fmt.Errorf("setting the mode of %s: %w", Quote(f.Name), unwrapPath(err))
 		}
