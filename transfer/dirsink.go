@@ -50,7 +50,6 @@ const syncFSThreshold = 4
 type DirSink struct {
 	root      *os.Root
 	dir       string
-	top       *os.File // the directory itself, for syncfs
 	overwrite bool
 	foldCase  bool        // the file system treats names that differ in case as one
 	umask     fs.FileMode // permission bits new files lose to the umask
@@ -74,12 +73,7 @@ func NewDirSink(dir string, overwrite bool) (*DirSink, error) {
 	_, err = root.Lstat(strings.ToUpper(probeName))
 	_ = root.Remove(probeName)
 	foldCase := err == nil
-	top, err := root.Open(".")
-	if err != nil {
-		_ = root.Close()
-		return nil, fmt.Errorf("cannot receive into %s: %w", dir, unwrapPath(err))
-	}
-	return &DirSink{root: root, dir: dir, top: top, overwrite: overwrite, foldCase: foldCase, umask: processUmask()}, nil
+	return &DirSink{root: root, dir: dir, overwrite: overwrite, foldCase: foldCase, umask: processUmask()}, nil
 }
 
 // processUmask returns the permission bits the process's umask clears, as
@@ -103,7 +97,6 @@ func processUmask() fs.FileMode {
 
 // Close releases the directory.
 func (d *DirSink) Close() error {
-	_ = d.top.Close()
 	return d.root.Close()
 }
 
@@ -121,8 +114,13 @@ func (d *DirSink) Begin(o framing.Offer) (Batch, error) {
 			return nil, withCode(framing.CodeNoSpace, fmt.Errorf("not enough room for %d files in %s: its file system has %d inodes free", o.Files, d.dir, free.files))
 		}
 	}
+	top, err := d.root.Open(".")
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %s: %w", d.dir, unwrapPath(err))
+	}
 	return &dirBatch{
 		sink:    d,
+		top:     top,
 		seen:    make(map[string]framing.Kind),
 		real:    make(map[string]struct{}),
 		made:    make(map[string]struct{}),
@@ -133,7 +131,11 @@ func (d *DirSink) Begin(o framing.Offer) (Batch, error) {
 
 // dirBatch is one transfer into a DirSink.
 type dirBatch struct {
-	sink    *DirSink
+	sink *DirSink
+	// top is the sink's directory, opened for this transfer's syncfs:
+	// syncfs reports a write-back error once per open file, so transfers
+	// sharing one descriptor could each miss an error the other was told.
+	top     *os.File
 	seen    map[string]framing.Kind // every name in this transfer, case-folded if the file system folds
 	real    map[string]struct{}     // directories checked to be directories, not links
 	made    map[string]struct{}     // directories this transfer created
@@ -407,7 +409,7 @@ func (b *dirBatch) StartFlush() <-chan struct{} {
 		close(f.done)
 		return f.done
 	}
-	sync, top := syncFS, b.sink.top
+	sync, top := syncFS, b.top
 	go func() {
 		defer close(f.done)
 		f.syncErr = sync(top)
@@ -452,7 +454,7 @@ func (b *dirBatch) syncDirs(dirs []string) error {
 // syncWhole syncs the sink's whole file system at once. It reports false
 // where the system cannot, and each file must be synced instead.
 func (b *dirBatch) syncWhole() (bool, error) {
-	err := syncFS(b.sink.top)
+	err := syncFS(b.top)
 	switch {
 	case errors.Is(err, errors.ErrUnsupported):
 		return false, nil
@@ -525,6 +527,7 @@ func (b *dirBatch) Close() {
 	discardAll(b.queued)
 	b.queued = nil
 	b.closeDirs()
+	_ = b.top.Close()
 }
 
 func discardAll(q []*dirDest) {

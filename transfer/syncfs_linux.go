@@ -1,7 +1,10 @@
 package transfer
 
 import (
+	"errors"
 	"os"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -11,7 +14,16 @@ import (
 // for the disk once per file.
 var syncFS = syncFileSystem
 
+// syncfsReportsErrors says whether syncfs(2) reports a failed write-back,
+// as it has since Linux 5.8. Before, it returned 0 regardless, and a file
+// it was trusted with could be acked though the disk never took it; there
+// each file is fsynced instead.
+var syncfsReportsErrors = kernelAtLeast(unameRelease(), 5, 8)
+
 func syncFileSystem(f *os.File) error {
+	if !syncfsReportsErrors {
+		return errors.ErrUnsupported
+	}
 	conn, err := f.SyscallConn()
 	if err != nil {
 		return err
@@ -21,4 +33,31 @@ func syncFileSystem(f *os.File) error {
 		return err
 	}
 	return serr
+}
+
+func unameRelease() string {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// kernelAtLeast reports whether release, as uname gives it ("6.1.0-rpi7",
+// "5.10.103-v7+"), is at least major.minor. A release it cannot read
+// counts as older.
+func kernelAtLeast(release string, major, minor int) bool {
+	maj, rest, ok := strings.Cut(release, ".")
+	if !ok {
+		return false
+	}
+	if i := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		rest = rest[:i]
+	}
+	gotMajor, err1 := strconv.Atoi(maj)
+	gotMinor, err2 := strconv.Atoi(rest)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return gotMajor > major || gotMajor == major && gotMinor >= minor
 }
