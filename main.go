@@ -63,8 +63,7 @@ flags for both:
                            send --raw HOST FILE | -
     -q, --quiet            print errors and warnings only
         --json             print JSON lines on stderr instead of messages
-        --timeout DURATION give up on a peer that sends or takes nothing for this
-                           long (default 30s)
+        --timeout DURATION give up on a silent peer after this long (default 30s)
 
 Exit status: 0 every byte arrived, verified and synced; 1 the transfer failed;
 2 usage error; 130 interrupted.

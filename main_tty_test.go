@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Tests of what ferry draws on a terminal: the progress bar, on a

@@ -487,13 +487,15 @@ func (b *dirBatch) Finish() error {
 		}
 	}
 	root := b.sink.root
+	// Without one syncfs for all, each directory is synced on its own, as
+	// soon as its mode and time are set, through a descriptor opened while
+	// its mode was still ours: the sender's may deny its owner the read and
+	// search permission an open needs.
+	whole := len(b.dirs) >= syncFSThreshold && syncfsReportsErrors
 	names := make([]string, 0, len(b.dirs))
 	for i := len(b.dirs) - 1; i >= 0; i-- {
 		f := b.dirs[i]
-		if len(b.dirs) < syncFSThreshold {
-			// Each will be synced on its own: open it while its mode is
-			// still ours, since the sender's may deny its owner the read
-			// and search permission a later open needs.
+		if !whole {
 			if _, err := b.openedDir(f.Name); err != nil {
 				return err
 			}
@@ -504,6 +506,13 @@ func (b *dirBatch) Finish() error {
 		mtime := time.Unix(0, f.ModTime)
 		if err := root.Chtimes(f.Name, mtime, mtime); err != nil {
 			return fmt.Errorf("setting the time of %s: %w", Quote(f.Name), unwrapPath(err))
+		}
+		if !whole {
+			// The descriptor opened above: nothing opened another since.
+			if err := b.syncDir(f.Name); err != nil {
+				return err
+			}
+			continue
 		}
 		names = append(names, f.Name)
 	}

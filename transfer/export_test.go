@@ -15,9 +15,9 @@ func SetCaseInsensitive(d *DirSink) {
 // WithoutSyncFS makes the test's sinks sync file by file, as on systems
 // without syncfs, until the test ends.
 func WithoutSyncFS(t interface{ Cleanup(func()) }) {
-	saved := syncFS
-	syncFS = syncFSUnsupported
-	t.Cleanup(func() { syncFS = saved })
+	saved, savedReports := syncFS, syncfsReportsErrors
+	syncFS, syncfsReportsErrors = syncFSUnsupported, false
+	t.Cleanup(func() { syncFS, syncfsReportsErrors = saved, savedReports })
 }
 
 func syncFSUnsupported(*os.File) error { return errors.ErrUnsupported }

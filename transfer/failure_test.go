@@ -443,3 +443,42 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 	}
 	return c, err
 }
+
+// slowSyncSink is a DirSink whose flushes (the syncs) each take
+// slowSyncTime, as on slow storage.
+type slowSyncSink struct{ transfer.Sink }
+
+type slowSyncBatch struct{ transfer.Batch }
+
+const slowSyncTime = 1200 * time.Millisecond
+
+func (s slowSyncSink) Begin(o framing.Offer) (transfer.Batch, error) {
+	b, err := s.Sink.Begin(o)
+	if err != nil {
+		return nil, err
+	}
+	return slowSyncBatch{b}, nil
+}
+
+func (b slowSyncBatch) Flush() error {
+	time.Sleep(slowSyncTime)
+	return b.Batch.Flush()
+}
+
+// TestSlowSync has a receiver whose syncs take four times the timeout: it
+// reads nothing meanwhile, so the sender's socket fills and its writes take
+// minutes on real slow storage, but the receiver's pings show it alive and
+// the transfer must complete.
+func TestSlowSync(t *testing.T) {
+	const timeout = slowSyncTime / 4
+	var srcs []transfer.Source
+	for i := range 48 {
+		srcs = append(srcs, writeSource(t, fmt.Sprintf("f%02d", i), randomBytes(2<<20, uint64(i)), 0o644, time.Now()))
+	}
+	sink, _ := newDirSink(t, false)
+	opts := transfer.Options{Timeout: timeout, Compression: codec.None}
+	o := run(t, srcs, slowSyncSink{sink}, opts, opts)
+	if o.sendErr != nil || o.recvErr != nil {
+		t.Fatalf("syncs of %v with --timeout %v: Send = %v, Receive = %v", slowSyncTime, timeout, o.sendErr, o.recvErr)
+	}
+}

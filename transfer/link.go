@@ -122,13 +122,21 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// deadlineWriter gives every write to the peer the link's timeout, renewed
-// whenever the peer takes some bytes: a peer that stops reading fails the
-// link as one that stops writing does (and would otherwise hold it, and a
-// recv -k connection's files and descriptors, for ever), while a slow one
-// does not. It is used by the writing goroutine alone.
+// stallFactor times the timeout is how long a receiver waits for a sender
+// that takes none of its bytes (the acks) before it gives up.
+const stallFactor = 10
+
+// deadlineWriter bounds, on the receiver, how long a write may wait for a
+// peer that takes none of its bytes: stallFactor times the timeout,
+// renewed whenever the peer takes some. A sender that never reads its acks
+// would otherwise hold the connection, and a recv -k connection's files and
+// descriptors, for ever: its reader waits to queue acks and so never
+// notices silence. The sender sets no such limit: a receiver stops reading
+// while it syncs, which on slow storage can take minutes, and its pings
+// show it is alive. Used by the writing goroutine alone.
 type deadlineWriter struct {
-	l *link
+	l     *link
+	stall time.Duration // 0: no limit
 	// final is set by writeLast, which gives the last frame a deadline of
 	// its own that must not be renewed.
 	final bool
@@ -145,8 +153,8 @@ func (d *deadlineWriter) WriteBuffers(bufs *net.Buffers) (int64, error) {
 	l := d.l
 	var total int64
 	for {
-		if l.timeout > 0 && !d.final {
-			_ = l.conn.SetWriteDeadline(time.Now().Add(l.timeout))
+		if d.stall > 0 && !d.final {
+			_ = l.conn.SetWriteDeadline(time.Now().Add(d.stall))
 		}
 		n, err := bufs.WriteTo(l.conn)
 		total += n
@@ -155,7 +163,7 @@ func (d *deadlineWriter) WriteBuffers(bufs *net.Buffers) (int64, error) {
 			return total, err
 		}
 		if n == 0 {
-			return total, fmt.Errorf("%w: %s took nothing for %s (--timeout)", ErrTimeout, l.conn.RemoteAddr(), l.timeout)
+			return total, fmt.Errorf("%w: %s took nothing for %s (%d times --timeout)", ErrTimeout, l.conn.RemoteAddr(), d.stall, stallFactor)
 		}
 	}
 }
@@ -182,6 +190,9 @@ func (l *link) stopReads(t time.Time) {
 func (l *link) writeLoop() {
 	defer close(l.writeDone)
 	dw := &deadlineWriter{l: l}
+	if l.role == framing.RoleReceiver {
+		dw.stall = stallFactor * l.timeout
+	}
 	w := framing.NewWriter(dw)
 	var tick <-chan time.Time
 	if l.timeout > 0 {
