@@ -1,0 +1,138 @@
+package transfer_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"ferry/framing"
+	"ferry/transfer"
+)
+
+// TestLockedDirs receives directories whose modes deny their owner read or
+// search permission, as a sender running as root may send them, into a
+// DirSink of an ordinary user: with syncfs and without, with few
+// directories (each synced on its own) and with many. Each must be opened
+// before its mode is set, since it cannot be after. Root passes every
+// permission check, so when the tests run as root (as in CI) the test
+// runs itself again as the nobody user.
+func TestLockedDirs(t *testing.T) {
+	if os.Geteuid() == 0 {
+		rerunAsNobody(t)
+		return
+	}
+	// No t.Parallel: WithoutSyncFS swaps a package variable.
+	for _, tc := range []struct {
+		name   string
+		noSync bool
+		dirs   []string
+	}{
+		{"few directories", false, []string{"a", "a/locked", "a/blind"}},
+		{"few directories, fsync each file", true, []string{"a", "a/locked", "a/blind"}},
+		{"many directories", false, []string{"a", "b", "c", "d", "a/locked", "a/blind"}},
+		{"many directories, fsync each file", true, []string{"a", "b", "c", "d", "a/locked", "a/blind"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.noSync {
+				transfer.WithoutSyncFS(t)
+			}
+			modes := map[string]fs.FileMode{"a/locked": 0o300, "a/blind": 0o100}
+			sink, dir := newDirSink(t, false)
+			writableAtCleanup(t, dir)
+			b, err := sink.Begin(framing.Offer{Files: uint32(len(tc.dirs))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			mtime := time.Unix(1_600_000_000, 0)
+			for i, name := range tc.dirs {
+				mode, ok := modes[name]
+				if !ok {
+					mode = 0o755
+				}
+				d, err := b.Create(framing.File{Index: uint32(i), Kind: framing.KindDir, Mode: uint32(mode), ModTime: mtime.UnixNano(), Name: name})
+				if err != nil {
+					t.Fatalf("Create %s: %v", name, err)
+				}
+				if err := d.Commit(); err != nil {
+					t.Fatalf("Commit %s: %v", name, err)
+				}
+			}
+			if err := b.Flush(); err != nil {
+				t.Fatalf("Flush: %v", err)
+			}
+			if err := b.Finish(); err != nil {
+				t.Fatalf("Finish: %v", err)
+			}
+			for name, mode := range modes {
+				info, err := os.Lstat(filepath.Join(dir, name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if info.Mode().Perm() != mode || !info.ModTime().Equal(mtime) {
+					t.Errorf("%s: mode %v, time %v; want %v, %v", name, info.Mode().Perm(), info.ModTime(), mode, mtime)
+				}
+			}
+		})
+	}
+}
+
+// rerunAsNobody runs the calling test again, alone, in a copy of the test
+// binary running as the nobody user (through setpriv), and fails if it does
+// not pass there.
+func rerunAsNobody(t *testing.T) {
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("this test needs setpriv (util-linux) to run as nobody: %v", err)
+		}
+		t.Skipf("skipping: needs setpriv (util-linux) to run as nobody: %v", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The copy sits where nobody can reach it: the test's directory and
+	// the one above it are opened up.
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "transfer.test")
+	if err := copyFile(exe, bin); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+		bin, "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TMPDIR="+os.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("--- PASS: "+t.Name())) {
+		t.Fatalf("%s as nobody: %v\n%s", t.Name(), err, out)
+	}
+}
+
+func copyFile(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		_ = dst.Close()
+		return fmt.Errorf("copying %s: %w", from, err)
+	}
+	return dst.Close()
+}
