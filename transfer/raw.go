@@ -3,7 +3,9 @@ package transfer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"time"
 )
@@ -13,9 +15,14 @@ import (
 // so that it returns only once the receiver has read everything. Nothing
 // is verified: raw mode is for talking to netcat. Cancelling ctx closes
 // the connection. RawSend closes conn.
+//
+// A failure before the half-close (the source cannot be read, ctx is
+// cancelled) resets the connection rather than closing it: a close would
+// look to the receiver like the end of the stream, and a netcat or ferry
+// receiver would keep the bytes so far as the whole.
 func RawSend(ctx context.Context, conn net.Conn, r io.Reader, timeout time.Duration) (int64, error) {
 	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	stop := context.AfterFunc(ctx, func() { resetConn(conn) })
 	defer stop()
 	type result struct {
 		n   int64
@@ -31,11 +38,19 @@ func RawSend(ctx context.Context, conn net.Conn, r io.Reader, timeout time.Durat
 	case res = <-copied:
 	case <-ctx.Done():
 		// A read of a terminal or pipe cannot be woken; the copy ends with
-		// the process, or with the source.
+		// the process, or with the source. Reset here too: the deferred
+		// stop may have kept the AfterFunc from running.
+		resetConn(conn)
 		return 0, ctx.Err()
 	}
-	if err := rawErr(ctx, conn, res.err); err != nil {
-		return res.n, err
+	if res.err != nil {
+		resetConn(conn)
+		// The copy reports a failed read of the source as the socket's
+		// ("readfrom tcp ..."): the file's own error names the culprit.
+		if pe := (*fs.PathError)(nil); errors.As(res.err, &pe) && ctx.Err() == nil {
+			return res.n, fmt.Errorf("cannot read %s: %w", pe.Path, pe.Err)
+		}
+		return res.n, rawErr(ctx, conn, res.err)
 	}
 	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 		if err := cw.CloseWrite(); err != nil {
@@ -46,6 +61,15 @@ func RawSend(ctx context.Context, conn net.Conn, r io.Reader, timeout time.Durat
 	// as nc -N does.
 	_, err := io.Copy(io.Discard, &deadlineConn{conn: conn, timeout: timeout})
 	return res.n, rawErr(ctx, conn, err)
+}
+
+// resetConn closes conn so that the peer sees a reset, not an end of
+// stream.
+func resetConn(conn net.Conn) {
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
 }
 
 // RawReceive is recv --raw: it copies the connection's bytes to w until

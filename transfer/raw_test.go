@@ -1,0 +1,110 @@
+package transfer_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"ferry/transfer"
+)
+
+// failingSource yields some bytes, then fails as a file read can.
+type failingSource struct{ sent bool }
+
+func (f *failingSource) Read(p []byte) (int, error) {
+	if !f.sent {
+		f.sent = true
+		return copy(p, "the first bytes"), nil
+	}
+	return 0, &fs.PathError{Op: "read", Path: "/data/f.bin", Err: syscall.EIO}
+}
+
+// blockedSource yields some bytes, then blocks until the test ends, as an
+// idle pipe or terminal does.
+type blockedSource struct {
+	sent bool
+	done <-chan struct{}
+}
+
+func (b *blockedSource) Read(p []byte) (int, error) {
+	if !b.sent {
+		b.sent = true
+		return copy(p, "the first bytes"), nil
+	}
+	<-b.done
+	return 0, io.EOF
+}
+
+// signalWriter collects what the receiver writes and says when the first
+// bytes came.
+type signalWriter struct {
+	buf   bytes.Buffer
+	first chan struct{}
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	if w.buf.Len() == 0 {
+		close(w.first)
+	}
+	return w.buf.Write(p)
+}
+
+// TestRawSendFails checks that a --raw send that fails before the end of
+// its source (the source cannot be read, the user interrupts) fails the
+// receiver too: a plain close would look like the end of the stream, and
+// the receiver would keep the first bytes as the whole.
+func TestRawSendFails(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		source  func(done <-chan struct{}) io.Reader
+		cancel  bool   // interrupt the sender once the first bytes arrived
+		sendErr string // in Send's error
+	}{
+		{"source read fails", func(<-chan struct{}) io.Reader { return &failingSource{} }, false, "cannot read /data/f.bin: input/output error"},
+		{"interrupted", func(done <-chan struct{}) io.Reader { return &blockedSource{done: done} }, true, "context canceled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln := listen(t)
+			out := &signalWriter{first: make(chan struct{})}
+			recvErr := make(chan error, 1)
+			go func() {
+				conn, err := ln.Accept()
+				if err != nil {
+					recvErr <- err
+					return
+				}
+				_, err = transfer.RawReceive(t.Context(), conn, out, 5*time.Second)
+				recvErr <- err
+			}()
+			done := make(chan struct{})
+			defer close(done)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			sendErr := make(chan error, 1)
+			conn := dial(t, ln.Addr())
+			go func() {
+				_, err := transfer.RawSend(ctx, conn, tc.source(done), 5*time.Second)
+				sendErr <- err
+			}()
+			if tc.cancel {
+				await(t, out.first, "the first bytes")
+				cancel()
+			}
+			if err := await(t, sendErr, "RawSend"); err == nil || !strings.Contains(err.Error(), tc.sendErr) {
+				t.Errorf("RawSend = %v, want an error saying %q", err, tc.sendErr)
+			}
+			err := await(t, recvErr, "RawReceive")
+			var ne net.Error
+			if err == nil || !errors.As(err, &ne) && !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("RawReceive = %v after %q, want the connection's failure", err, out.buf.String())
+			}
+		})
+	}
+}
