@@ -327,7 +327,7 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 	if err != nil {
 		return out, listenError(*listen, err)
 	}
-	out.listening(ln.Addr().(*net.TCPAddr), dest, c.mode(shown), "FILE")
+	out.listening(ln.Addr().(*net.TCPAddr), dest, c.mode(shown), "FILE", shown != "CODE")
 	if c.plain {
 		out.warn("--plain: no code and no encryption: anyone who can reach port %d can write files here", ln.Addr().(*net.TCPAddr).Port)
 	}

@@ -336,15 +336,26 @@ var skippedPaths = []string{"photos/fifo", "photos/link", "photos/sub/dangling",
 // skipped with a warning naming them, that a symbolic link named on the
 // command line is followed, and that skips alone do not fail a transfer.
 func TestSkipped(t *testing.T) {
-	for _, jsonMode := range []bool{false, true} {
-		t.Run(map[bool]string{false: "human", true: "json"}[jsonMode], func(t *testing.T) {
+	// -q leaves the skips alone: they are warnings.
+	for _, tc := range []struct {
+		name  string
+		flags []string
+	}{
+		{"human", nil},
+		{"json", []string{"--json"}},
+		{"quiet", []string{"-q"}},
+		{"quiet json", []string{"-q", "--json"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			src, dst := t.TempDir(), recvDir(t)
 			makeTree(t, src, skipTree())
-			var flags []string
+			flags := tc.flags
+			jsonMode := slices.Contains(flags, "--json")
+			var recvFlags []string // recv -q would not say where it listens
 			if jsonMode {
-				flags = []string{"--json"}
+				recvFlags = []string{"--json"}
 			}
-			recv, addr := startRecv(t, dst, nil, append(flags, "-l", "127.0.0.1:0", dst)...)
+			recv, addr := startRecv(t, dst, nil, append(recvFlags, "-l", "127.0.0.1:0", dst)...)
 			snd := start(t, src, nil, nil, append(append([]string{"send"}, flags...), addr, "photos", "top.txt")...)
 			snd.expect(0)
 			recv.expect(0)
@@ -386,6 +397,9 @@ func TestSkipped(t *testing.T) {
 			}
 			if strings.Contains(snd.stderr(), "skipping top.txt") || strings.Contains(snd.stderr(), "skipping photos/a.jpg") {
 				t.Errorf("send skipped something it should have sent:\n%s", snd.stderr())
+			}
+			if slices.Contains(flags, "-q") && strings.Count(snd.stderr(), "\n") != len(skippedPaths) {
+				t.Errorf("send -q printed more than the skips:\n%s", snd.stderr())
 			}
 		})
 	}

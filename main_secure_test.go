@@ -119,20 +119,25 @@ func jsonCipher(t *testing.T, p *proc) string {
 }
 
 // TestGeneratedCode runs recv with neither --code nor FERRY_CODE: it makes
-// up a code, prints it in the command for the sender, and a sender that
-// uses it, as --code or in FERRY_CODE, gets its file through encrypted.
+// up a code, prints it in the command for the sender (even with -q, which
+// leaves that alone, since the sender cannot do without it), and a sender
+// that uses it, as --code or in FERRY_CODE, gets its file through
+// encrypted.
 func TestGeneratedCode(t *testing.T) {
 	seen := map[string]bool{}
 	for _, tc := range []struct {
-		name string
-		json bool
-		how  string // how the sender gets the code: "--code", "FERRY_CODE", or "typed" (--code with spaces for dashes)
+		name  string
+		json  bool
+		quiet bool
+		how   string // how the sender gets the code: "--code", "FERRY_CODE", or "typed" (--code with spaces for dashes)
 	}{
-		{"--code", false, "--code"},
-		{"FERRY_CODE", false, "FERRY_CODE"},
-		{"--code typed with spaces for dashes", false, "typed"},
-		{"--json", true, "--code"},
-		{"--json FERRY_CODE", true, "FERRY_CODE"},
+		{"--code", false, false, "--code"},
+		{"FERRY_CODE", false, false, "FERRY_CODE"},
+		{"--code typed with spaces for dashes", false, false, "typed"},
+		{"--json", true, false, "--code"},
+		{"--json FERRY_CODE", true, false, "FERRY_CODE"},
+		{"-q", false, true, "--code"},
+		{"-q --json", true, true, "--code"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src, dst := t.TempDir(), t.TempDir()
@@ -141,6 +146,9 @@ func TestGeneratedCode(t *testing.T) {
 			var flags []string
 			if tc.json {
 				flags = []string{"--json"}
+			}
+			if tc.quiet {
+				flags = append(flags, "-q")
 			}
 			recv := startRecvEnv(t, ferryEnv(), dst, nil, append(flags, "-l", "127.0.0.1:0", dst)...)
 			if !generatedCodeRE.MatchString(recv.code) {
@@ -168,6 +176,12 @@ func TestGeneratedCode(t *testing.T) {
 			recv.expect(0)
 			checkReceived(t, dst, map[string][]byte{"secret.bin": data})
 
+			if tc.quiet {
+				if lines := strings.Split(strings.TrimSuffix(recv.stderr(), "\n"), "\n"); len(lines) != 1 || !strings.Contains(lines[0], recv.command) {
+					t.Errorf("recv %v printed %q, want the command for the sender alone", flags, recv.stderr())
+				}
+				return
+			}
 			if tc.json {
 				if s, r := jsonCipher(t, snd), jsonCipher(t, recv.proc); s != r {
 					t.Errorf("sender secured with %s, receiver with %s", s, r)

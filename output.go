@@ -30,9 +30,14 @@ type output struct {
 // event writes one JSON event; with -q only errors and warnings, as -q
 // leaves of the messages.
 func (o *output) event(name string, fields map[string]any) {
-	if o.quiet && name != "error" && name != "warning" {
+	if o.quiet && name != "error" && name != "warning" && name != "skipped" {
 		return
 	}
+	o.emit(name, fields)
+}
+
+// emit writes one JSON event whatever -q says.
+func (o *output) emit(name string, fields map[string]any) {
 	line := appendEvent(nil, name, fields)
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -92,7 +97,9 @@ func (o *output) fail(err error) {
 	fmt.Fprintf(o.w, "ferry: error: %s\n", err)
 }
 
-func (o *output) listening(addr *net.TCPAddr, dest, flags, what string) {
+// needed says the command holds a code made up for this run: the sender
+// cannot do without it, so -q does not hide the command.
+func (o *output) listening(addr *net.TCPAddr, dest, flags, what string, needed bool) {
 	hosts := reachableHosts(addr)
 	cmd := sendCommand(hosts[0], addr.Port, flags, what)
 	where := "stdout"
@@ -103,12 +110,17 @@ func (o *output) listening(addr *net.TCPAddr, dest, flags, what string) {
 		where = dest
 	}
 	if o.json {
-		o.event("listening", map[string]any{"addr": addr.String(), "port": addr.Port, "addresses": hosts, "into": where, "command": cmd})
+		ev := map[string]any{"addr": addr.String(), "port": addr.Port, "addresses": hosts, "into": where, "command": cmd}
+		if needed {
+			o.emit("listening", ev)
+		} else {
+			o.event("listening", ev)
+		}
 		return
 	}
 	o.say("listening on port %d, receiving into %s", addr.Port, where)
 	o.say("on the other machine, run:")
-	if !o.quiet {
+	if !o.quiet || needed {
 		o.mu.Lock()
 		fmt.Fprintf(o.w, "    %s\n", cmd)
 		o.mu.Unlock()
@@ -247,12 +259,16 @@ func plural(n int, one, many string) string {
 }
 
 // skipped warns that an entry of a sent directory stays behind.
+// skipped reports an entry the sender leaves out; as a warning, -q does
+// not silence it.
 func (o *output) skipped(path, reason string) {
 	if o.json {
 		o.event("skipped", map[string]any{"path": path, "reason": reason})
 		return
 	}
-	o.say("skipping %s: %s", transfer.Quote(path), reason)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	fmt.Fprintf(o.w, "ferry: skipping %s: %s\n", transfer.Quote(path), reason)
 }
 
 func rate(n int64, secs float64) int64 {

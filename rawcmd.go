@@ -66,7 +66,7 @@ func recvRaw(ctx context.Context, c *common, listen string, overwrite bool, pos 
 	defer stop()
 	defer ln.Close()
 	addr := ln.Addr().(*net.TCPAddr)
-	out.listening(addr, dest, "--raw", "FILE")
+	out.listening(addr, dest, "--raw", "FILE", false)
 	if !out.json {
 		out.say("or with netcat: nc -N %s %d < FILE", reachableHosts(addr)[0], addr.Port)
 	}
