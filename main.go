@@ -463,7 +463,7 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	var sources []transfer.Source
 	if pos[1] == "-" {
 		sources = []transfer.Source{transfer.StreamSource(*name, stdin)}
-	} else if sources, err = transfer.Collect(pos[1:], out.skipped); err != nil {
+	} else if sources, err = transfer.Collect(ctx, pos[1:], out.skipped); err != nil {
 		return out, err
 	}
 	addr, err := dialAddr(pos[0])

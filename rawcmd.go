@@ -99,7 +99,7 @@ func sendRaw(ctx context.Context, c *common, host, path string, stdin io.Reader,
 		// a directory is refused without walking it.
 		var sources []transfer.Source
 		if info, err := os.Stat(path); err != nil || !info.IsDir() {
-			if sources, err = transfer.Collect([]string{path}, func(string, string) {}); err != nil {
+			if sources, err = transfer.Collect(ctx, []string{path}, func(string, string) {}); err != nil {
 				return err
 			}
 		}

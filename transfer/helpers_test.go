@@ -351,7 +351,7 @@ func writeSource(t *testing.T, name string, data []byte, mode fs.FileMode, mtime
 	if err := os.Chtimes(path, mtime, mtime); err != nil {
 		t.Fatal(err)
 	}
-	srcs, err := transfer.Collect([]string{path}, func(p, why string) { t.Errorf("Collect skipped %s: %s", p, why) })
+	srcs, err := transfer.Collect(t.Context(), []string{path}, func(p, why string) { t.Errorf("Collect skipped %s: %s", p, why) })
 	if err != nil || len(srcs) != 1 {
 		t.Fatalf("Collect(%s) = %d sources, %v; want one", path, len(srcs), err)
 	}

@@ -126,7 +126,7 @@ func TestSecureTransfer(t *testing.T) {
 				t.Fatalf("test case broken: the codes normalize to %q and %q", n1, n2)
 			}
 			root, files, dirs := secureTree(t, mtime)
-			sources, err := transfer.Collect([]string{root}, func(p, why string) { t.Errorf("Collect skipped %s: %s", p, why) })
+			sources, err := transfer.Collect(t.Context(), []string{root}, func(p, why string) { t.Errorf("Collect skipped %s: %s", p, why) })
 			if err != nil {
 				t.Fatal(err)
 			}

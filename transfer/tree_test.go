@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -152,7 +153,7 @@ func counts(sources []transfer.Source) (files, dirs int, n int64) {
 // collectAll is Collect that fails the test on an error or a skip.
 func collectAll(t *testing.T, paths ...string) []transfer.Source {
 	t.Helper()
-	srcs, err := transfer.Collect(paths, func(p, why string) { t.Errorf("Collect skipped %s: %s", p, why) })
+	srcs, err := transfer.Collect(t.Context(), paths, func(p, why string) { t.Errorf("Collect skipped %s: %s", p, why) })
 	if err != nil {
 		t.Fatalf("Collect(%q): %v", paths, err)
 	}
@@ -367,7 +368,7 @@ func TestCollect(t *testing.T) {
 			buildTree(t, root, collectFixture, treeEpoch)
 			args := tt.setup(t, root)
 			var skips []string
-			srcs, err := transfer.Collect(args, func(p, why string) { skips = append(skips, p+": "+why) })
+			srcs, err := transfer.Collect(t.Context(), args, func(p, why string) { skips = append(skips, p+": "+why) })
 
 			if tt.errMsg != "" {
 				if err == nil {
@@ -857,7 +858,7 @@ func (k *keepOpen) stop(t *testing.T) error {
 // Collect, then Send to addr. It fails rather than send a partial tree.
 func sendPath(ctx context.Context, addr net.Addr, path string) (transfer.Summary, error) {
 	var skipped []string
-	srcs, err := transfer.Collect([]string{path}, func(p, why string) { skipped = append(skipped, p+": "+why) })
+	srcs, err := transfer.Collect(ctx, []string{path}, func(p, why string) { skipped = append(skipped, p+": "+why) })
 	if err != nil {
 		return transfer.Summary{}, err
 	}
@@ -1066,4 +1067,54 @@ func testSamePath(t *testing.T, size int) {
 		t.Errorf("neither sender succeeded, yet one lost no file: lost %v", lost)
 	}
 	t.Logf("%d of 2 senders succeeded; files won: %v; senders' errors: %v", succeeded, winner, errs)
+}
+
+// cancelledLater is a context cancelled once its Err has been asked
+// after times: the walk is under way when it sees the cancellation.
+type cancelledLater struct {
+	context.Context
+	after int32
+	asked atomic.Int32 // the walk asks from two goroutines
+}
+
+func (c *cancelledLater) Err() error {
+	if c.asked.Add(1) > c.after {
+		return context.Canceled
+	}
+	return nil
+}
+
+// TestCollectCancelled checks that a walk stops when its context is
+// cancelled (Ctrl-C on a sender walking a big tree): before it starts,
+// between directories, and within one directory of many files.
+func TestCollectCancelled(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after int32 // checks of the context that pass
+		make  func(t *testing.T, root string)
+	}{
+		{"before the walk", 0, func(t *testing.T, root string) {}},
+		{"between directories", 1, func(t *testing.T, root string) {
+			if err := os.MkdirAll(filepath.Join(root, "d/e"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"in a directory of many files", 1, func(t *testing.T, root string) {
+			for i := range 3000 {
+				if err := os.WriteFile(filepath.Join(root, fmt.Sprintf("f%04d", i)), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			tc.make(t, root)
+			ctx := &cancelledLater{Context: t.Context(), after: tc.after}
+			srcs, err := transfer.Collect(ctx, []string{root}, func(p, why string) { t.Errorf("Collect skipped %s: %s", p, why) })
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Collect cancelled after %d checks = %d sources, %v; want context.Canceled", tc.after, len(srcs), err)
+			}
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -16,8 +17,9 @@ import (
 // link named in paths is followed, like cp -r and scp; one found inside a
 // directory is skipped, as are sockets, pipes and devices, and so are names
 // the receiver would refuse: each skip is reported to skip with the path as
-// the user wrote it and the reason.
-func Collect(paths []string, skip func(path, reason string)) ([]Source, error) {
+// the user wrote it and the reason. Cancelling ctx stops a long walk; the
+// error is then ctx's.
+func Collect(ctx context.Context, paths []string, skip func(path, reason string)) ([]Source, error) {
 	var sources []Source
 	from := make(map[string]string) // top-level name -> the path it came from
 	for _, p := range paths {
@@ -40,7 +42,7 @@ func Collect(paths []string, skip func(path, reason string)) ([]Source, error) {
 		case info.Mode().IsRegular():
 			sources = append(sources, fileSource(p, name, info, true))
 		case info.IsDir():
-			sources, err = walkDir(sources, p, name, skip)
+			sources, err = walkDir(ctx, sources, p, name, skip)
 			if err != nil {
 				return nil, err
 			}
@@ -76,7 +78,7 @@ const walkers = 2
 // order so parents come before their contents. Subdirectories are read
 // concurrently (see walkers), but what the walk finds, and what it skips,
 // comes out in the order one goroutine would have found it.
-func walkDir(sources []Source, dir, name string, skip func(path, reason string)) ([]Source, error) {
+func walkDir(ctx context.Context, sources []Source, dir, name string, skip func(path, reason string)) ([]Source, error) {
 	// dir itself may be a link named on the command line; walk where it
 	// points.
 	real, err := filepath.EvalSymlinks(dir)
@@ -87,7 +89,7 @@ func walkDir(sources []Source, dir, name string, skip func(path, reason string))
 	if err != nil {
 		return nil, fmt.Errorf("cannot send %s: %w", dir, unwrapPath(err))
 	}
-	w := &walker{extra: make(chan struct{}, walkers-1)}
+	w := &walker{ctx: ctx, extra: make(chan struct{}, walkers-1)}
 	top := w.walk(real, filepath.Clean(dir), name, info)
 	sources, err = top.flatten(sources, skip)
 	if err != nil {
@@ -97,7 +99,8 @@ func walkDir(sources []Source, dir, name string, skip func(path, reason string))
 }
 
 type walker struct {
-	extra chan struct{} // a token for each goroutine beyond the first
+	ctx   context.Context // checked at each directory, so Ctrl-C stops a long walk
+	extra chan struct{}   // a token for each goroutine beyond the first
 }
 
 // subtree is what walking one directory found, in order: its own entry,
@@ -119,6 +122,9 @@ type walkPart struct {
 // walk reads the directory real, shown to the user as shown and named
 // name on the receiver, and what is below it.
 func (w *walker) walk(real, shown, name string, info fs.FileInfo) *subtree {
+	if err := w.ctx.Err(); err != nil {
+		return &subtree{err: err}
+	}
 	ents, err := os.ReadDir(real)
 	t := &subtree{parts: make([]walkPart, 1, 1+len(ents))}
 	t.parts[0].src = Source{Name: name, Mode: fs.ModeDir | info.Mode().Perm(), ModTime: info.ModTime()}
@@ -128,7 +134,11 @@ func (w *walker) walk(real, shown, name string, info fs.FileInfo) *subtree {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for _, e := range ents {
+	for i, e := range ents {
+		if i%1024 == 1023 && w.ctx.Err() != nil {
+			t.err = w.ctx.Err()
+			return t
+		}
 		realE, shownE, nameE := filepath.Join(real, e.Name()), filepath.Join(shown, e.Name()), name+"/"+e.Name()
 		if typ := e.Type(); typ&(fs.ModeSymlink|fs.ModeType&^fs.ModeDir) != 0 {
 			t.parts = append(t.parts, walkPart{skipped: shownE, skipReason: kindName(typ)})
