@@ -54,6 +54,12 @@ type sender struct {
 	summary Summary
 
 	done []FileResult // files acked but not yet reported; readControl's
+
+	// progressMu orders the producer's Progress calls before Send's
+	// return: a producer left blocked reading stdin may wake later, and
+	// must not report to a caller that has moved on.
+	progressMu sync.Mutex
+	returned   bool
 }
 
 // Send sends sources over conn and returns once the receiver has confirmed
@@ -125,6 +131,9 @@ func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (S
 			// an interrupted ferry; the read ends with the process.
 		}
 	}
+	s.progressMu.Lock()
+	s.returned = true
+	s.progressMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.summary.Elapsed = time.Since(start)
@@ -422,7 +431,11 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 			}
 			off += int64(n)
 			if s.opts.Progress != nil {
-				s.opts.Progress(Progress{Name: src.Name, FileBytes: off, FileSize: src.Size, Bytes: before + off, Total: s.total})
+				s.progressMu.Lock()
+				if !s.returned {
+					s.opts.Progress(Progress{Name: src.Name, FileBytes: off, FileSize: src.Size, Bytes: before + off, Total: s.total})
+				}
+				s.progressMu.Unlock()
 			}
 		}
 		if rerr == io.EOF {

@@ -37,7 +37,8 @@ type Options struct {
 	// means DefaultTimeout, negative means wait forever.
 	Timeout time.Duration
 	// Progress, if set, is called as bytes move, from the goroutine that
-	// moves them. It must return quickly.
+	// moves them, and never after Send or Receive has returned. It must
+	// return quickly.
 	Progress func(Progress)
 	// FilesDone, if set, is called with the files the receiver has just
 	// verified and made durable, in order, each file once. Many small
