@@ -43,6 +43,14 @@ const smallFile = 64 << 10
 // the whole file system beats an fsync per file.
 const syncFSThreshold = 4
 
+// syncsWhole says whether n files, or directories, are synced with one
+// syncfs of the whole file system rather than each on its own: where
+// syncfs can be trusted to report a failure (see syncfsReportsErrors) and
+// n makes it the cheaper.
+func syncsWhole(n int) bool {
+	return n >= syncFSThreshold && syncfsReportsErrors
+}
+
 // DirSink writes files into a directory. Names are resolved inside the
 // directory with os.Root, so no name, symlink or ".." can reach outside it,
 // and every directory on a file's path is checked not to be a symbolic
@@ -154,6 +162,7 @@ type dirBatch struct {
 type bgFlush struct {
 	files    []*dirDest
 	covered  map[string]struct{} // directories whose new entries the sync covers
+	whole    bool                // the sync is one syncfs; else EndFlush syncs each file
 	done     chan struct{}       // closed when the sync is over
 	syncErr  error               // the sync's outcome, once done is closed
 	writeErr error               // the writer's failure, which kept the flush from starting
@@ -341,14 +350,12 @@ func (b *dirBatch) Flush() error {
 
 func (b *dirBatch) flushQueued() error {
 	q, dirty := b.takeQueued()
-	whole := len(q) >= syncFSThreshold
+	whole := syncsWhole(len(q))
 	if whole {
-		done, err := b.syncWhole()
-		if err != nil {
+		if err := b.syncWhole(); err != nil {
 			discardAll(q)
 			return err
 		}
-		whole = done
 	}
 	return b.finishFlush(q, dirty, whole)
 }
@@ -389,8 +396,8 @@ func (b *dirBatch) finishFlush(q []*dirDest, dirty map[string]struct{}, synced b
 // StartFlush begins a flush of every file committed so far, whose sync
 // runs in the background while more files arrive, and returns a channel
 // closed when it is done; EndFlush then completes the flush. The sync is
-// one syncfs of the whole file system; for fewer than syncFSThreshold files,
-// or where there is no syncfs, EndFlush syncs each file instead. One flush
+// one syncfs of the whole file system where syncsWhole says so; else
+// EndFlush syncs each file. One flush
 // at a time: StartFlush must not be called again before EndFlush.
 func (b *dirBatch) StartFlush() <-chan struct{} {
 	f := &bgFlush{done: make(chan struct{})}
@@ -404,8 +411,7 @@ func (b *dirBatch) StartFlush() <-chan struct{} {
 		return f.done
 	}
 	f.files, f.covered = b.takeQueued()
-	if len(f.files) < syncFSThreshold {
-		f.syncErr = errors.ErrUnsupported
+	if f.whole = syncsWhole(len(f.files)); !f.whole {
 		close(f.done)
 		return f.done
 	}
@@ -425,23 +431,16 @@ func (b *dirBatch) EndFlush() error {
 	if f.writeErr != nil {
 		return f.writeErr
 	}
-	q, dirty, err := f.files, f.covered, f.syncErr
-	synced := err == nil
-	if errors.Is(err, errors.ErrUnsupported) {
-		err = nil
+	if f.syncErr != nil {
+		discardAll(f.files)
+		return fmt.Errorf("syncing %s: %w", b.sink.dir, f.syncErr)
 	}
-	if err != nil {
-		discardAll(q)
-		return fmt.Errorf("syncing %s: %w", b.sink.dir, err)
-	}
-	return b.finishFlush(q, dirty, synced)
+	return b.finishFlush(f.files, f.covered, f.whole)
 }
 
 func (b *dirBatch) syncDirs(dirs []string) error {
-	if len(dirs) >= syncFSThreshold {
-		if done, err := b.syncWhole(); done || err != nil {
-			return err
-		}
+	if syncsWhole(len(dirs)) {
+		return b.syncWhole()
 	}
 	for _, dir := range dirs {
 		if err := b.syncDir(dir); err != nil {
@@ -451,17 +450,12 @@ func (b *dirBatch) syncDirs(dirs []string) error {
 	return nil
 }
 
-// syncWhole syncs the sink's whole file system at once. It reports false
-// where the system cannot, and each file must be synced instead.
-func (b *dirBatch) syncWhole() (bool, error) {
-	err := syncFS(b.top)
-	switch {
-	case errors.Is(err, errors.ErrUnsupported):
-		return false, nil
-	case err != nil:
-		return true, fmt.Errorf("syncing %s: %w", b.sink.dir, err)
+// syncWhole syncs the sink's whole file system at once.
+func (b *dirBatch) syncWhole() error {
+	if err := syncFS(b.top); err != nil {
+		return fmt.Errorf("syncing %s: %w", b.sink.dir, err)
 	}
-	return true, nil
+	return nil
 }
 
 func (b *dirBatch) syncDir(dir string) error {
@@ -491,7 +485,7 @@ func (b *dirBatch) Finish() error {
 	// soon as its mode and time are set, through a descriptor opened while
 	// its mode was still ours: the sender's may deny its owner the read and
 	// search permission an open needs.
-	whole := len(b.dirs) >= syncFSThreshold && syncfsReportsErrors
+	whole := syncsWhole(len(b.dirs))
 	names := make([]string, 0, len(b.dirs))
 	for i := len(b.dirs) - 1; i >= 0; i-- {
 		f := b.dirs[i]

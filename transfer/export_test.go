@@ -1,9 +1,6 @@
 package transfer
 
-import (
-	"errors"
-	"os"
-)
+import "os"
 
 // SetCaseInsensitive makes d treat names that differ only in case as one,
 // as NewDirSink does on a file system that ignores case, so tests on a
@@ -15,12 +12,10 @@ func SetCaseInsensitive(d *DirSink) {
 // WithoutSyncFS makes the test's sinks sync file by file, as on systems
 // without syncfs, until the test ends.
 func WithoutSyncFS(t interface{ Cleanup(func()) }) {
-	saved, savedReports := syncFS, syncfsReportsErrors
-	syncFS, syncfsReportsErrors = syncFSUnsupported, false
-	t.Cleanup(func() { syncFS, syncfsReportsErrors = saved, savedReports })
+	saved := syncfsReportsErrors
+	syncfsReportsErrors = false
+	t.Cleanup(func() { syncfsReportsErrors = saved })
 }
-
-func syncFSUnsupported(*os.File) error { return errors.ErrUnsupported }
 
 // FailSyncFS makes the test's sinks' syncfs fail with err until the test
 // ends.

@@ -1,7 +1,6 @@
 package transfer
 
 import (
-	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -17,13 +16,10 @@ var syncFS = syncFileSystem
 // syncfsReportsErrors says whether syncfs(2) reports a failed write-back,
 // as it has since Linux 5.8. Before, it returned 0 regardless, and a file
 // it was trusted with could be acked though the disk never took it; there
-// each file is fsynced instead.
+// each file is fsynced instead (see syncsWhole).
 var syncfsReportsErrors = kernelAtLeast(unameRelease(), 5, 8)
 
 func syncFileSystem(f *os.File) error {
-	if !syncfsReportsErrors {
-		return errors.ErrUnsupported
-	}
 	conn, err := f.SyscallConn()
 	if err != nil {
 		return err
