@@ -27,8 +27,8 @@ type output struct {
 	mu    sync.Mutex
 }
 
-// event writes one JSON event; with -q only errors and warnings, as -q
-// leaves of the messages.
+// event writes one JSON event; with -q only errors and warnings (skipped
+// entries among them), as -q leaves of the messages.
 func (o *output) event(name string, fields map[string]any) {
 	if o.quiet && name != "error" && name != "warning" && name != "skipped" {
 		return

@@ -565,10 +565,9 @@ type dirDest struct {
 	written bool   // a small file is written whole
 	done    bool   // placed or discarded
 
-	// For the smallWriter: the directory and the umask to create a small
-	// file with.
-	dirH  dirFS
-	umask fs.FileMode
+	// For the smallWriter: the directory to create a small file in, opened
+	// at Commit, since the batch's map of open directories is not its.
+	dirH dirFS
 }
 
 func (d *dirDest) Write(p []byte) (int, error) {
@@ -608,7 +607,7 @@ func (d *dirDest) Commit() error {
 		if err := b.writer.firstErr(); err != nil {
 			return err
 		}
-		d.dirH, d.umask = dir, b.sink.umask
+		d.dirH = dir
 		b.dirty[d.dir] = struct{}{}
 		b.open = nil
 		b.queued = append(b.queued, d)
@@ -671,7 +670,7 @@ func (d *dirDest) place(dirty map[string]struct{}) error {
 	}
 	switch {
 	case d.direct:
-		// Commit created it under its final name.
+		// The smallWriter created it under its final name.
 	case d.batch.sink.overwrite:
 		if err := dir.rename(d.tmp, d.base); err != nil {
 			return fmt.Errorf("renaming into %s: %w", Quote(name), unwrapPath(err))

@@ -111,7 +111,8 @@ func (w *smallWriter) close() {
 // writeDirect creates a small, verified file under its final name with the
 // sender's mode and time, writes it whole and closes it. The creation fails
 // if the name exists, even if it appeared since Create looked, from another
-// sender say. It runs on the batch's smallWriter and touches only d.
+// sender say. It runs on the batch's smallWriter and touches only d (and
+// the sink's umask, set once).
 func (d *dirDest) writeDirect() error {
 	name := d.hdr.Name
 	perm := fs.FileMode(d.hdr.Mode) & fs.ModePerm
@@ -126,7 +127,7 @@ func (d *dirDest) writeDirect() error {
 	_, err = file.Write(d.buf)
 	if err != nil {
 		err = fmt.Errorf("writing %s: %w", Quote(name), unwrapPath(err))
-	} else if perm&d.umask != 0 {
+	} else if perm&d.batch.sink.umask != 0 {
 		if err = file.Chmod(perm); err != nil {
 			err = fmt.Errorf("setting the mode of %s: %w", Quote(name), unwrapPath(err))
 		}
