@@ -105,6 +105,10 @@ const (
 	// MaxPayload is the largest payload a reader accepts: a full data frame
 	// plus room for the fields a later protocol version adds (an AEAD tag).
 	MaxPayload = MaxChunk + DataHeaderLen + 64
+	// MaxHandshakePayload is the largest payload a reader accepts before
+	// the peer is known: the hellos, the handshake's frames and error or
+	// abort frames all fit.
+	MaxHandshakePayload = 4096
 	// MaxName is the longest file name, in bytes, a file frame may carry.
 	MaxName = 4096
 	// MaxMessage is the longest error or abort text, in bytes.
@@ -115,7 +119,8 @@ const (
 
 // Errors returned by the reader and the payload decoders.
 var (
-	// ErrFrameTooLarge means a frame header declared a payload over MaxPayload.
+	// ErrFrameTooLarge means a frame header declared a payload over the
+	// reader's limit, MaxPayload unless set lower.
 	ErrFrameTooLarge = errors.New("framing: frame too large")
 	// ErrTruncated means the stream ended inside a frame.
 	ErrTruncated = errors.New("framing: truncated frame")
@@ -128,19 +133,27 @@ var (
 // Reader reads frames from a byte stream. It reuses one buffer, so a payload
 // is valid only until the next call to ReadFrame.
 type Reader struct {
-	r   io.Reader
-	hdr [HeaderLen]byte
-	buf []byte
+	r     io.Reader
+	hdr   [HeaderLen]byte
+	buf   []byte
+	limit uint32 // the largest payload accepted
 }
 
 // NewReader returns a Reader that reads frames from r.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{r: r}
+	return &Reader{r: r, limit: MaxPayload}
+}
+
+// SetLimit sets the largest payload ReadFrame accepts, MaxPayload at the
+// most (and by default): MaxHandshakePayload keeps a peer not yet known
+// from making this side hold a big buffer.
+func (r *Reader) SetLimit(n uint32) {
+	r.limit = min(n, MaxPayload)
 }
 
 // ReadFrame reads the next frame. At a clean end of stream between frames it
 // returns io.EOF; inside a frame it returns ErrTruncated. A declared length
-// over MaxPayload is rejected before anything is allocated.
+// over the limit (see SetLimit) is rejected before anything is allocated.
 func (r *Reader) ReadFrame() (Type, []byte, error) {
 	if _, err := io.ReadFull(r.r, r.hdr[:]); err != nil {
 		if err == io.ErrUnexpectedEOF {
@@ -150,8 +163,8 @@ func (r *Reader) ReadFrame() (Type, []byte, error) {
 	}
 	t := Type(r.hdr[0])
 	n := binary.BigEndian.Uint32(r.hdr[1:])
-	if n > MaxPayload {
-		return t, nil, fmt.Errorf("%w: %s frame declares %d bytes, limit %d", ErrFrameTooLarge, t, n, MaxPayload)
+	if n > r.limit {
+		return t, nil, fmt.Errorf("%w: %s frame declares %d bytes, limit %d", ErrFrameTooLarge, t, n, r.limit)
 	}
 	if cap(r.buf) < int(n) {
 		// Grow geometrically so a connection allocates a handful of times at most.

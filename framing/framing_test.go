@@ -208,6 +208,41 @@ func TestReadOversized(t *testing.T) {
 	}
 }
 
+// TestReadLimit checks SetLimit: a payload up to the limit is read, one
+// past it is rejected before it is read, and no limit goes above
+// MaxPayload.
+func TestReadLimit(t *testing.T) {
+	tests := []struct {
+		name  string
+		limit uint32
+		n     uint32
+		ok    bool
+	}{
+		{"handshake limit", MaxHandshakePayload, MaxHandshakePayload, true},
+		{"handshake limit+1", MaxHandshakePayload, MaxHandshakePayload + 1, false},
+		{"zero", 0, 0, true},
+		{"zero+1", 0, 1, false},
+		{"over MaxPayload", MaxPayload + 100, MaxPayload + 1, false},
+		{"back to MaxPayload", MaxPayload, MaxPayload, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stream := append(header(TypeHello, tt.n), make([]byte, tt.n)...)
+			r := NewReader(io.MultiReader(bytes.NewReader(stream), iotest.ErrReader(errPayloadRead)))
+			r.SetLimit(tt.limit)
+			_, p, err := r.ReadFrame()
+			switch {
+			case tt.ok && (err != nil || len(p) != int(tt.n)):
+				t.Fatalf("ReadFrame = %d bytes, %v; want the %d-byte payload", len(p), err, tt.n)
+			case !tt.ok && !errors.Is(err, ErrFrameTooLarge):
+				t.Fatalf("ReadFrame = %d bytes, %v; want ErrFrameTooLarge", len(p), err)
+			case !tt.ok && cap(r.buf) != 0:
+				t.Fatalf("Reader buffer grew to %d bytes for a rejected frame", cap(r.buf))
+			}
+		})
+	}
+}
+
 // TestReadOversizedAllocation guards the point of the limit: a hostile header
 // must not make the reader allocate what it declares. Counting allocations
 // cannot tell a small error value from a huge buffer, so this counts bytes.

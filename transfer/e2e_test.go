@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -313,4 +315,65 @@ func TestServeKeepOpen(t *testing.T) {
 		t.Fatalf("Serve after cancel = %v, want context.Canceled", err)
 	}
 	onlyEntry(t, dir, "one", "two")
+}
+
+// failingListener is a listener whose first Accepts fail with errs, in
+// order, before it accepts as ln does.
+type failingListener struct {
+	net.Listener
+	mu   sync.Mutex
+	errs []error
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	if len(l.errs) > 0 {
+		err := l.errs[0]
+		l.errs = l.errs[1:]
+		l.mu.Unlock()
+		return nil, err
+	}
+	l.mu.Unlock()
+	return l.Listener.Accept()
+}
+
+// TestServeAcceptFails checks that Serve goes on accepting after a failure
+// that passes (out of descriptors, a connection reset before it was
+// accepted) and returns after any other.
+func TestServeAcceptFails(t *testing.T) {
+	acceptErr := func(errno syscall.Errno) error {
+		return &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", errno)}
+	}
+	tests := []struct {
+		name    string
+		errs    []error
+		wantErr string // Serve's error, or "" if the sender is served
+	}{
+		{name: "out of descriptors", errs: []error{acceptErr(syscall.EMFILE), acceptErr(syscall.EMFILE), acceptErr(syscall.ENFILE)}},
+		{name: "connection aborted", errs: []error{acceptErr(syscall.ECONNABORTED)}},
+		{name: "anything else", errs: []error{acceptErr(syscall.EINVAL)}, wantErr: "accepting connections: accept tcp: accept4: invalid argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ln := &failingListener{Listener: listen(t), errs: tt.errs}
+			sink, dir := newDirSink(t, false)
+			served := make(chan error, 1)
+			go func() { served <- transfer.Serve(t.Context(), ln, sink, transfer.ServeOptions{}) }()
+			if tt.wantErr != "" {
+				if err := await(t, served, "Serve"); err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("Serve = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			data := textBytes(3000)
+			if _, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("f", bytes.NewReader(data))}, transfer.Options{}); err != nil {
+				t.Fatalf("Send = %v", err)
+			}
+			if err := await(t, served, "Serve"); err != nil {
+				t.Fatalf("Serve = %v", err)
+			}
+			onlyEntry(t, dir, "f")
+		})
+	}
 }

@@ -33,15 +33,18 @@ type PeerError struct {
 	Aborted bool         // true for an abort frame
 }
 
+// Error gives the peer's reason with control characters escaped (see
+// Quote): anyone who can connect can send one, and printing it must not
+// drive the terminal.
 func (e *PeerError) Error() string {
 	who := "receiver"
 	if e.Role == framing.RoleSender {
 		who = "sender"
 	}
 	if e.Aborted {
-		return fmt.Sprintf("%s aborted: %s", who, e.Message)
+		return fmt.Sprintf("%s aborted: %s", who, Quote(e.Message))
 	}
-	return fmt.Sprintf("%s: %s", who, e.Message)
+	return fmt.Sprintf("%s: %s", who, Quote(e.Message))
 }
 
 // Is lets errors.Is(err, ErrChecksum) hold for a checksum failure the peer

@@ -171,6 +171,9 @@ func TestHostileSender(t *testing.T) {
 		{name: "hello without magic", stream: framing.AppendFrame(nil, framing.TypeHello, []byte("hello!")), wantErr: framing.ErrNotFerry},
 		{name: "ping before hello", stream: framing.AppendFrame(nil, framing.TypePing, nil), wantErr: framing.ErrNotFerry},
 		{name: "hello over MaxPayload", stream: header(framing.TypeHello, framing.MaxPayload+1), wantErr: framing.ErrNotFerry},
+		// An unknown peer gets no big buffer: not even a hello padded
+		// with extension bytes past the handshake's limit.
+		{name: "hello over MaxHandshakePayload", stream: header(framing.TypeHello, framing.MaxHandshakePayload+1), wantErr: framing.ErrNotFerry},
 		{name: "empty stream", stream: nil, wantErr: io.EOF},
 
 		// A ferry peer that cannot be served.
@@ -319,7 +322,12 @@ func TestHostileReceiver(t *testing.T) {
 		{name: "complete before the data", stream: cat(hello, totalsFrame(framing.TypeComplete, 1, 1000)), wantErr: transfer.ErrProtocol},
 		{name: "data from the receiver", stream: cat(hello, rawData(0, "abc")), wantErr: transfer.ErrProtocol},
 		{name: "frame over MaxPayload", stream: cat(hello, header(framing.TypeAck, framing.MaxPayload+1)), wantErr: framing.ErrFrameTooLarge},
+		{name: "hello over MaxHandshakePayload", stream: header(framing.TypeHello, framing.MaxHandshakePayload+1), wantErr: framing.ErrNotFerry},
 		{name: "closes after hello", stream: hello, wantMsg: "closed the connection before confirming"},
+		// Anyone listening can answer with an error frame: its message must
+		// not reach the terminal as escape sequences or extra lines.
+		{name: "error with escape sequences", stream: framing.AppendFrame(nil, framing.TypeError, framing.AppendError(nil, framing.ErrorMsg{Code: framing.CodeProtocol, Message: "\x1b[2K\rferry: done\n"})),
+			wantMsg: `\u001b[2K\u000dferry: done\u000a`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -333,6 +341,12 @@ func TestHostileReceiver(t *testing.T) {
 			}
 			if tt.wantMsg != "" && !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Errorf("Send = %q, want it to mention %q", err, tt.wantMsg)
+			}
+			for _, r := range err.Error() {
+				if unicode.IsControl(r) {
+					t.Errorf("Send = %q, which holds %U", err, r)
+					break
+				}
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"sync"
@@ -18,19 +19,59 @@ const (
 	limitWindow     = time.Minute
 	maxFailsPerAddr = 3  // failed handshakes from one address per window
 	maxFailsTotal   = 20 // failed handshakes from anywhere per window
+	// A sender learns from the receiver's key confirmation whether its
+	// guess was right, before its connection ends and the failure can be
+	// counted. So handshakes under way are limited too: one per source
+	// address and maxHandshakes in all, the others waiting their turn, and
+	// each must end within the timeout (see handshakeTime). Otherwise a
+	// guesser that held its connections open, or opened many at once,
+	// would test guesses no count had seen.
+	maxHandshakes = 8
 )
 
 // authLimiter counts failed handshakes per source address and in total,
-// over a sliding window.
+// over a sliding window, and admits handshakes one address at a time.
 type authLimiter struct {
 	mu     sync.Mutex
 	now    func() time.Time
 	byAddr map[string][]time.Time
 	all    []time.Time
+
+	busy map[string]bool // addresses with a handshake under way
+	turn chan struct{}   // closed, and replaced, when a handshake ends
 }
 
 func newAuthLimiter() *authLimiter {
-	return &authLimiter{now: time.Now, byAddr: make(map[string][]time.Time)}
+	return &authLimiter{now: time.Now, byAddr: make(map[string][]time.Time), busy: make(map[string]bool), turn: make(chan struct{})}
+}
+
+// enter waits until a handshake from addr may begin (see maxHandshakes),
+// or until ctx ends. A successful enter must be followed by leave.
+func (l *authLimiter) enter(ctx context.Context, addr string) error {
+	for {
+		l.mu.Lock()
+		if !l.busy[addr] && len(l.busy) < maxHandshakes {
+			l.busy[addr] = true
+			l.mu.Unlock()
+			return nil
+		}
+		turn := l.turn
+		l.mu.Unlock()
+		select {
+		case <-turn:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// leave ends addr's handshake and lets those waiting try again.
+func (l *authLimiter) leave(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.busy, addr)
+	close(l.turn)
+	l.turn = make(chan struct{})
 }
 
 // allow reports whether a sender at addr may try a handshake now, and if

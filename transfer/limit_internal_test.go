@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"slices"
@@ -195,4 +196,33 @@ func TestHostOf(t *testing.T) {
 			t.Errorf("hostOf(%v) = %q, want %q", tt.addr, got, tt.want)
 		}
 	}
+}
+
+// TestAuthLimiterTurns checks who may begin a handshake while others are
+// under way: one per address, maxHandshakes in all. An enter with a
+// cancelled context returns at once with its error where it would wait.
+// (Waiters woken when a handshake ends: TestGuessingLimits, guesses at
+// once.)
+func TestAuthLimiterTurns(t *testing.T) {
+	l := newAuthLimiter()
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	mayEnter := func(addr string, want bool) {
+		t.Helper()
+		err := l.enter(cancelled, addr)
+		if got := err == nil; got != want {
+			t.Fatalf("enter(%s) = %v; want it to succeed: %v", addr, err, want)
+		}
+	}
+	mayEnter("192.0.2.1", true)
+	mayEnter("192.0.2.1", false)
+	for i := 2; i <= maxHandshakes; i++ {
+		mayEnter(fmt.Sprintf("192.0.2.%d", i), true)
+	}
+	mayEnter("198.51.100.1", false)
+	l.leave("192.0.2.1")
+	mayEnter("198.51.100.1", true)
+	mayEnter("192.0.2.1", false)
+	l.leave("192.0.2.2")
+	mayEnter("192.0.2.1", true)
 }

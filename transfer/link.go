@@ -70,6 +70,10 @@ type link struct {
 	confirmSent bool
 	// secured, if set, is called once the handshake is done.
 	secured func(cipher string)
+	// handshakeBy, on a receiver, is when the peer's hello and handshake
+	// must be done, pings or not; zero once they are. Only the reading
+	// goroutine touches it.
+	handshakeBy time.Time
 
 	out       chan []outFrame // frames in order, in batches; closing it ends the write side
 	urgent    chan outFrame   // at most one error or abort frame
@@ -99,6 +103,7 @@ func newLink(conn net.Conn, role framing.Role, opts Options) *link {
 	// Buffered, so the small frames of small files are not a read each.
 	l.br = bufio.NewReaderSize(&deadlineReader{l: l}, readBuffer)
 	l.fr = framing.NewReader(l.br)
+	l.fr.SetLimit(framing.MaxHandshakePayload)
 	go l.writeLoop()
 	return l
 }
@@ -111,15 +116,39 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	l := r.l
 	l.readMu.Lock()
 	stopped := l.readsStopped
-	if l.timeout > 0 && !stopped {
-		_ = l.conn.SetReadDeadline(time.Now().Add(l.timeout))
+	var deadline time.Time
+	if !stopped {
+		if l.timeout > 0 {
+			deadline = time.Now().Add(l.timeout)
+		}
+		if !l.handshakeBy.IsZero() && (deadline.IsZero() || l.handshakeBy.Before(deadline)) {
+			deadline = l.handshakeBy
+		}
+		if !deadline.IsZero() {
+			_ = l.conn.SetReadDeadline(deadline)
+		}
 	}
 	l.readMu.Unlock()
 	n, err := l.conn.Read(p)
 	if !stopped {
-		err = timeoutError(l.conn, l.timeout, err)
+		err = l.timeoutError(deadline, err)
 	}
 	return n, err
+}
+
+// handshakeDone lifts the handshake's own limits: its deadline and the
+// size of the frames the peer may send.
+func (l *link) handshakeDone() {
+	l.fr.SetLimit(framing.MaxPayload)
+	if l.handshakeBy.IsZero() {
+		return
+	}
+	l.handshakeBy = time.Time{}
+	l.readMu.Lock()
+	defer l.readMu.Unlock()
+	if l.timeout == 0 && !l.readsStopped {
+		_ = l.conn.SetReadDeadline(time.Time{})
+	}
 }
 
 // stallFactor times the timeout is how long a receiver waits for a sender
@@ -166,6 +195,17 @@ func (d *deadlineWriter) WriteBuffers(bufs *net.Buffers) (int64, error) {
 			return total, fmt.Errorf("%w: %s took nothing for %s (%d times --timeout)", ErrTimeout, l.conn.RemoteAddr(), d.stall, stallFactor)
 		}
 	}
+}
+
+// timeoutError is the error of a read that ended at deadline: ErrTimeout
+// naming the peer too slow to finish its handshake, or as timeoutError
+// says.
+func (l *link) timeoutError(deadline time.Time, err error) error {
+	var ne net.Error
+	if !l.handshakeBy.IsZero() && deadline.Equal(l.handshakeBy) && errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%w: %s did not finish its handshake within %s (--timeout)", ErrTimeout, l.conn.RemoteAddr(), handshakeTime(l.timeout))
+	}
+	return timeoutError(l.conn, l.timeout, err)
 }
 
 // timeoutError turns a read deadline that passed into ErrTimeout, naming
@@ -574,6 +614,7 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 		return framing.Hello{}, err
 	}
 	if l.code == "" {
+		l.handshakeDone()
 		return h, nil
 	}
 	helloS, helloR := mine, p
@@ -588,6 +629,7 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 	// the reader opens every frame.
 	l.seal.Store(sess)
 	l.open = sess
+	l.handshakeDone()
 	if l.secured != nil {
 		l.secured(sess.Cipher().String())
 	}
@@ -608,7 +650,9 @@ func (l *link) checkMode(h framing.Hello) error {
 	case l.role == framing.RoleReceiver:
 		msg = "the sender at %s uses a code, but this receiver runs with --plain: add --plain to ferry send, or restart ferry recv without --plain"
 	case mineSecure:
-		msg = "the receiver at %s runs with --plain and takes no code: add --plain to ferry send to send unencrypted"
+		// Anyone can answer so; the claim is not checked, and following it
+		// blindly would send in the clear to whoever answered.
+		msg = "the receiver at %s says it runs with --plain (no code, no encryption): if you started it so, add --plain to ferry send; if not, someone else answered there"
 	default:
 		msg = "the receiver at %s requires a code: run ferry send --code CODE, with the code ferry recv printed"
 	}

@@ -73,25 +73,25 @@ const (
 // its checksum, commits it, and acks it, and returns once the sender's last
 // frame has been confirmed. On any failure the file being received is
 // discarded and the sender is told why. Cancelling ctx sends an abort to the
-// sender. Receive closes conn.
+// sender. The sender's hello and handshake must be done within the timeout
+// (DefaultTimeout if there is none), which its pings do not extend then.
+// Receive closes conn.
 func Receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summary, error) {
-	s, _, err := receive(ctx, conn, sink, opts)
-	return s, err
+	return receive(ctx, conn, sink, opts, time.Now().Add(handshakeTime(opts.timeout())))
 }
 
-// receive is Receive, also reporting whether the sender used up a guess
-// of the code: it got this side's key confirmation, which tells right from
-// wrong, but did not complete the handshake. A guesser that hangs up then,
-// without the error frame a ferry sends, must still count.
-func receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summary, bool, error) {
+// receive is Receive with the time by which the sender's hello and
+// handshake must be done, whatever its pings.
+func receive(ctx context.Context, conn net.Conn, sink Sink, opts Options, handshakeBy time.Time) (Summary, error) {
 	start := time.Now()
 	dec, err := codec.NewDecoder()
 	if err != nil {
 		_ = conn.Close()
-		return Summary{}, false, err
+		return Summary{}, err
 	}
 	defer dec.Close()
 	r := &receiver{l: newLink(conn, framing.RoleReceiver, opts), opts: opts, sink: sink, dec: dec}
+	r.l.handshakeBy = handshakeBy
 	stop := context.AfterFunc(ctx, func() { r.l.interrupt(ctx) })
 	defer stop()
 
@@ -123,13 +123,21 @@ func receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summa
 		r.l.close()
 	}
 	r.summary.Elapsed = time.Since(start)
-	return r.summary, r.l.confirmSent && r.l.open == nil, err
+	return r.summary, err
 }
 
 // run is the receiver's receive goroutine: it reads every frame the sender
 // sends, while the link's writer goroutine carries acks back.
 func (r *receiver) run() error {
-	if _, err := r.l.hello(codec.Capabilities); err != nil {
+	_, err := r.l.hello(codec.Capabilities)
+	if r.opts.handshakeOver != nil {
+		// A sender that got this side's key confirmation, which tells right
+		// from wrong, and did not complete the handshake used up a guess
+		// of the code, even if it hung up without the error frame a ferry
+		// sends.
+		r.opts.handshakeOver(err != nil && r.l.confirmSent)
+	}
+	if err != nil {
 		return err
 	}
 	for {

@@ -983,8 +983,9 @@ type refusal struct {
 	wait time.Duration
 }
 
-// startGuessingServe starts a guessingServe for the rest of the test.
-func startGuessingServe(t *testing.T) *guessingServe {
+// startGuessingServe starts a guessingServe for the rest of the test, with
+// the given timeout (0: the default).
+func startGuessingServe(t *testing.T, timeout time.Duration) *guessingServe {
 	t.Helper()
 	ln := listen(t)
 	sink, dir := newDirSink(t, false)
@@ -993,7 +994,7 @@ func startGuessingServe(t *testing.T) *guessingServe {
 	served := make(chan error, 1)
 	go func() {
 		served <- transfer.Serve(ctx, ln, sink, transfer.ServeOptions{
-			Options:  transfer.Options{Code: testCode},
+			Options:  transfer.Options{Code: testCode, Timeout: timeout},
 			KeepOpen: true,
 			Finished: func(_ net.Addr, _ transfer.Summary, err error) { g.finished <- err },
 			Refused:  func(peer net.Addr, wait time.Duration) { g.refused <- refusal{peer, wait} },
@@ -1069,26 +1070,84 @@ func (d dropErrors) WriteFrame(t framing.Type, p []byte) error {
 	return d.w.WriteFrame(t, p)
 }
 
+// startGuess connects to addr as a sender from the local address ip and
+// runs the handshake with guess, sending no confirm and no error frame, as
+// a guesser would. It returns the connection, still open, with its
+// writer, and what the handshake told the guesser: secure.ErrAuth for a
+// guess tested and found wrong, a *secure.PeerError for a sender turned
+// away (which is also secure.ErrAuth). It may run outside the test's goroutine.
+func startGuess(addr net.Addr, ip, guess string) (net.Conn, *framing.Writer, error) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: guard}
+	conn, err := d.Dial("tcp", addr.String())
+	if err != nil {
+		return nil, nil, err
+	}
+	_ = conn.SetDeadline(time.Now().Add(guard))
+	mine := framing.AppendHello(nil, framing.Hello{Version: framing.Version, Role: framing.RoleSender, Capabilities: framing.CapSecure})
+	w := framing.NewWriter(conn)
+	if err := w.WriteFrame(framing.TypeHello, mine); err != nil {
+		return conn, w, err
+	}
+	fr := framing.NewReader(conn)
+	typ, theirs, err := fr.ReadFrame()
+	switch {
+	case err != nil:
+		return conn, w, fmt.Errorf("reading the receiver's hello: %w", err)
+	case typ == framing.TypeError:
+		m, err := framing.ParseError(theirs)
+		if err != nil {
+			return conn, w, err
+		}
+		return conn, w, &secure.PeerError{Code: m.Code, Message: m.Message}
+	case typ != framing.TypeHello:
+		return conn, w, fmt.Errorf("a %v frame instead of the receiver's hello", typ)
+	}
+	_, err = secure.Handshake(fr, dropErrors{w}, framing.RoleSender, guess, mine, theirs)
+	return conn, w, err
+}
+
 // guessAndHangUp connects to addr as a sender, runs the handshake with
 // guess, and hangs up without sending a confirm or an error. It returns
 // what the handshake told the guesser.
 func guessAndHangUp(t *testing.T, addr net.Addr, guess string) error {
 	t.Helper()
-	conn := dial(t, addr)
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(guard))
-	mine := framing.AppendHello(nil, framing.Hello{Version: framing.Version, Role: framing.RoleSender, Capabilities: framing.CapSecure})
-	w := framing.NewWriter(conn)
-	if err := w.WriteFrame(framing.TypeHello, mine); err != nil {
+	conn, _, err := startGuess(addr, "127.0.0.1", guess)
+	if conn == nil {
 		t.Fatal(err)
 	}
-	fr := framing.NewReader(conn)
-	typ, theirs, err := fr.ReadFrame()
-	if err != nil || typ != framing.TypeHello {
-		t.Fatalf("reading the receiver's hello: got a %v frame, %v", typ, err)
-	}
-	_, err = secure.Handshake(fr, dropErrors{w}, framing.RoleSender, guess, mine, theirs)
+	_ = conn.Close()
 	return err
+}
+
+// guessesAtOnce runs a guess with a wrong code from each of ips at once,
+// each hanging up as soon as it knows, and returns how many learned that
+// their guess was wrong: how many the receiver let test a guess.
+func guessesAtOnce(t *testing.T, addr net.Addr, ips []string) int {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, len(ips))
+	for i, ip := range ips {
+		wg.Go(func() {
+			var conn net.Conn
+			conn, _, errs[i] = startGuess(addr, ip, "WRO-NGC-0DE")
+			if conn != nil {
+				_ = conn.Close()
+			}
+		})
+	}
+	wg.Wait()
+	tested := 0
+	for i, err := range errs {
+		var pe *secure.PeerError
+		switch {
+		case errors.As(err, &pe) && strings.Contains(pe.Message, "too many failed attempts"):
+		case errors.Is(err, secure.ErrAuth):
+			tested++
+		default:
+			t.Errorf("guess from %s: %v, want a wrong guess or a refusal", ips[i], err)
+		}
+	}
+	return tested
 }
 
 // TestGuessingLimits checks Serve's limits on wrong codes in the encrypted
@@ -1098,7 +1157,7 @@ func guessAndHangUp(t *testing.T, addr net.Addr, guess string) error {
 func TestGuessingLimits(t *testing.T) {
 	t.Run("per address", func(t *testing.T) {
 		t.Parallel()
-		g := startGuessingServe(t)
+		g := startGuessingServe(t, 0)
 		for range 3 {
 			g.fail(t, "127.0.0.1")
 		}
@@ -1113,7 +1172,7 @@ func TestGuessingLimits(t *testing.T) {
 	})
 	t.Run("global", func(t *testing.T) {
 		t.Parallel()
-		g := startGuessingServe(t)
+		g := startGuessingServe(t, 0)
 		for i := 10; i < 30; i++ {
 			g.fail(t, fmt.Sprintf("127.0.0.%d", i))
 		}
@@ -1126,7 +1185,7 @@ func TestGuessingLimits(t *testing.T) {
 	// guess failed, must count all the same.
 	t.Run("guesses that hang up", func(t *testing.T) {
 		t.Parallel()
-		g := startGuessingServe(t)
+		g := startGuessingServe(t, 0)
 		for i := range 3 {
 			if err := guessAndHangUp(t, g.addr, "WRO-NGC-0DE"); !errors.Is(err, secure.ErrAuth) {
 				t.Fatalf("guess %d: the guesser did not learn it was wrong: %v", i, err)
@@ -1137,6 +1196,58 @@ func TestGuessingLimits(t *testing.T) {
 		}
 		g.turnedAway(t, "127.0.0.1")
 		onlyEntry(t, g.sink)
+	})
+	// Guesses a client makes at once are counted as they end, so without
+	// more they would all be tested before any was counted.
+	t.Run("guesses at once from one address", func(t *testing.T) {
+		t.Parallel()
+		g := startGuessingServe(t, 0)
+		if n := guessesAtOnce(t, g.addr, slices.Repeat([]string{"127.0.0.1"}, 12)); n != 3 {
+			t.Errorf("12 guesses at once from one address: %d tested, want 3", n)
+		}
+	})
+	t.Run("guesses at once from many addresses", func(t *testing.T) {
+		t.Parallel()
+		g := startGuessingServe(t, 0)
+		var ips []string
+		for i := range 60 {
+			ips = append(ips, fmt.Sprintf("127.0.1.%d", i+1))
+		}
+		// 20 failures turn everyone away, and up to 7 more handshakes
+		// (of the 8 that run at once) may be under way when the 20th ends.
+		if n := guessesAtOnce(t, g.addr, ips); n < 20 || n > 27 {
+			t.Errorf("60 guesses at once from 60 addresses: %d tested, want 20 to 27", n)
+		}
+	})
+	// A guesser that keeps its connection open, pinging, once it knows its
+	// guess was wrong must not stay uncounted: pings do not extend the
+	// time a handshake has.
+	t.Run("guess held open", func(t *testing.T) {
+		t.Parallel()
+		const timeout = 300 * time.Millisecond
+		g := startGuessingServe(t, timeout)
+		held, w, err := startGuess(g.addr, "127.0.0.1", "WRO-NGC-0DE")
+		if !errors.Is(err, secure.ErrAuth) {
+			t.Fatalf("the held guess: %v, want secure.ErrAuth", err)
+		}
+		pinging := make(chan struct{})
+		go func() {
+			defer close(pinging)
+			// A live sender's pings, which kept the connection open before.
+			for w.WriteFrame(framing.TypePing, nil) == nil {
+				time.Sleep(timeout / 5)
+			}
+		}()
+		ferr := await(t, g.finished, "the receiving side of the held guess")
+		if !errors.Is(ferr, transfer.ErrTimeout) || !strings.Contains(ferr.Error(), "did not finish its handshake within 300ms") {
+			t.Errorf("the held guess ended with %v, want ErrTimeout for a handshake not finished", ferr)
+		}
+		_ = held.Close()
+		<-pinging
+		// The held guess counts: two more turn the address away.
+		g.fail(t, "127.0.0.1")
+		g.fail(t, "127.0.0.1")
+		g.turnedAway(t, "127.0.0.1")
 	})
 	t.Run("plain mode has no limit", func(t *testing.T) {
 		t.Parallel()

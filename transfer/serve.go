@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -27,9 +28,12 @@ type ServeOptions struct {
 // Serve accepts senders on ln and receives from each into sink. Without
 // KeepOpen it returns the first transfer's error. In the encrypted mode a
 // source address with 3 failed handshakes in a minute, or any address
-// once there were 20, is turned away until the minute has passed. With KeepOpen it returns
-// when ctx ends, after aborting every transfer still running and waiting for
-// each to be cleaned up. Serve closes ln.
+// once there were 20, is turned away until the minute has passed; one
+// handshake per address, and 8 in all, run at once, the other senders
+// waiting their turn. With KeepOpen it returns when ctx ends, after
+// aborting every transfer still running and waiting for each to be cleaned
+// up. Accepting is retried, after a pause, when the process is out of
+// descriptors or memory. Serve closes ln.
 func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) error {
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
@@ -37,6 +41,7 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	limits := newAuthLimiter()
+	var pause time.Duration // after an accept that failed for want of resources
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -50,35 +55,103 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			return fmt.Errorf("accepting connections: %w", err)
-		}
-		if opts.Code != "" {
-			if wait, ok := limits.allow(hostOf(conn.RemoteAddr())); !ok {
-				if opts.Refused != nil {
-					opts.Refused(conn.RemoteAddr(), wait)
-				}
-				wg.Go(func() { refuse(conn, wait) })
-				continue
+			if !acceptRetries(err) {
+				return fmt.Errorf("accepting connections: %w", err)
 			}
+			// Connections being served will end and free what is short;
+			// until then, accepting again at once would spin.
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			continue
 		}
+		pause = 0
 		if !opts.KeepOpen {
-			return serveConn(ctx, conn, sink, opts, limits)
+			if served, err := serveConn(ctx, conn, sink, opts, limits); served {
+				return err
+			}
+			continue
 		}
-		wg.Go(func() { _ = serveConn(ctx, conn, sink, opts, limits) })
+		wg.Go(func() { _, _ = serveConn(ctx, conn, sink, opts, limits) })
 	}
 }
 
-func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions, limits *authLimiter) error {
+// serveConn serves the sender on conn, and reports whether it did: in the
+// encrypted mode a sender is first admitted as authLimiter says, waiting
+// its turn, and turned away after too many failures.
+func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions, limits *authLimiter) (bool, error) {
 	peer := conn.RemoteAddr()
+	by := time.Now().Add(handshakeTime(opts.timeout()))
+	if opts.Code != "" {
+		host := hostOf(peer)
+		waitCtx, cancel := context.WithDeadline(ctx, by)
+		err := limits.enter(waitCtx, host)
+		cancel()
+		if err != nil {
+			_ = conn.Close()
+			if ctx.Err() == nil {
+				err = fmt.Errorf("%w: the handshake of %s waited %s (--timeout) for those of other senders", ErrTimeout, peer, handshakeTime(opts.timeout()))
+			}
+			if opts.Finished != nil {
+				opts.Finished(peer, Summary{}, err)
+			}
+			return true, err
+		}
+		// The guess is counted, and the next handshake let in, as soon as
+		// this one is over, not when the connection ends, which after a
+		// failure waits a while for the peer to hang up.
+		var once sync.Once
+		over := func(guessed bool) {
+			once.Do(func() {
+				if guessed {
+					limits.failed(host)
+				}
+				limits.leave(host)
+			})
+		}
+		defer over(false)
+		if wait, ok := limits.allow(host); !ok {
+			if opts.Refused != nil {
+				opts.Refused(peer, wait)
+			}
+			refuse(conn, wait)
+			return false, nil
+		}
+		opts.handshakeOver = over
+	}
 	if opts.Connected != nil {
 		opts.Connected(peer)
 	}
-	s, guessed, err := receive(ctx, conn, sink, opts.Options)
-	if guessed || errors.Is(err, ErrAuth) {
-		limits.failed(hostOf(peer))
-	}
+	s, err := receive(ctx, conn, sink, opts.Options, by)
 	if opts.Finished != nil {
 		opts.Finished(peer, s, err)
 	}
-	return err
+	return true, err
+}
+
+// acceptRetries says whether Accept failed for a reason that passes: the
+// process or system out of descriptors or memory, or a connection reset
+// before it was accepted. A -k receiver must not end because senders held
+// every descriptor for a while.
+func acceptRetries(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// handshakeTime is how long a receiver with the given timeout gives a
+// sender, from its connection, to finish the hello and the handshake: the
+// timeout, which pings do not extend here, or DefaultTimeout where there
+// is none.
+func handshakeTime(timeout time.Duration) time.Duration {
+	if timeout > 0 {
+		return timeout
+	}
+	return DefaultTimeout
 }

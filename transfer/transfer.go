@@ -53,6 +53,10 @@ type Options struct {
 	// mode's handshake has succeeded.
 	Secured func(cipher string)
 
+	// handshakeOver, if set, is called on a receiver as soon as the
+	// sender's hello and handshake are over, done or failed; guessed says
+	// the sender failed after it could tell whether its code was right.
+	handshakeOver func(guessed bool)
 	// backgroundFlushFiles, if positive, replaces the constant of that
 	// name, so tests can start background flushes with a few files.
 	backgroundFlushFiles int
