@@ -206,6 +206,9 @@ func (dec *Decoder) Decode(dst []byte, d framing.Data) ([]byte, error) {
 		}
 		return out, nil
 	case framing.CodecZstd:
+		if err := checkZstdHeader(d.Body, n); err != nil {
+			return nil, fmt.Errorf("%w: zstd chunk at offset %d: %v", ErrCorrupt, d.Offset, err)
+		}
 		out, err := dec.zdec.DecodeAll(d.Body, dst[:0:n])
 		if err != nil || len(out) != n {
 			return nil, fmt.Errorf("%w: zstd chunk at offset %d does not decode to %d bytes", ErrCorrupt, d.Offset, n)
@@ -213,6 +216,38 @@ func (dec *Decoder) Decode(dst []byte, d framing.Data) ([]byte, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("%w: unknown codec %d", ErrCorrupt, d.Codec)
+}
+
+// zstdSmall is the raw length under which a zstd frame may leave out its
+// content size, as encoders do to save a byte, and zstdSmallWindow the
+// most such a frame may declare as its window (the least zstd has).
+const (
+	zstdSmall       = 256
+	zstdSmallWindow = 1 << 10
+)
+
+// checkZstdHeader checks, before anything is decoded, that body is a zstd
+// frame that will not make the decoder hold more than n bytes, or a small
+// window: one that declares its content size, n, or for n under zstdSmall
+// one whose window keeps its blocks that small. The decoder checks its
+// cap only after a whole block, and a cap of 0 is none; without these
+// checks a frame could make it allocate up to a block of 128 KiB, or more,
+// past n before it failed.
+func checkZstdHeader(body []byte, n int) error {
+	var h zstd.Header
+	switch err := h.Decode(body); {
+	case err != nil:
+		return err
+	case h.Skippable:
+		return errors.New("a skippable frame")
+	case n == 0:
+		return errors.New("no bytes to decode")
+	case h.HasFCS && h.FrameContentSize != uint64(n):
+		return fmt.Errorf("declares %d bytes, frame says %d", h.FrameContentSize, n)
+	case !h.HasFCS && (n >= zstdSmall || h.WindowSize > zstdSmallWindow):
+		return fmt.Errorf("does not declare its %d bytes", n)
+	}
+	return nil
 }
 
 // Close releases the decoder's resources. It is safe to call more than once.

@@ -70,6 +70,10 @@ func TestRoundTrip(t *testing.T) {
 	}{
 		{"empty", nil, false},
 		{"one byte", []byte{'x'}, false},
+		// zstd leaves the content size out of frames under 256 bytes.
+		{"text 120B", bytes.Repeat([]byte("ferry "), 20), true},
+		{"text 255B", textBytes(255), true},
+		{"text 256B", textBytes(256), true},
 		{"text 4KiB", textBytes(4 << 10), true},
 		{"random 4KiB", randomBytes(4<<10, 1), false},
 		{"zeros MaxChunk", make([]byte, framing.MaxChunk), true},
@@ -245,6 +249,32 @@ func zstdEncode(t testing.TB, raw []byte) []byte {
 	return z.EncodeAll(raw, nil)
 }
 
+// zstdStream encodes raw as a stream encoder does, which does not know the
+// size in advance: for more than a block, a frame without its content size,
+// with the given window.
+func zstdStream(t testing.TB, raw []byte, window int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	z, err := zstd.NewWriter(&buf, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(window))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := z.Write(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var h zstd.Header
+	if err := h.Decode(buf.Bytes()); err != nil || h.HasFCS {
+		t.Fatalf("the stream encoder's frame of %d bytes declares its size (%v)", len(raw), err)
+	}
+	return buf.Bytes()
+}
+
+// zstdSkippable is a skippable zstd frame holding four bytes.
+var zstdSkippable = []byte{0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4}
+
 func TestDecodeCorrupt(t *testing.T) {
 	text := textBytes(10000)
 	s2Body := s2.Encode(nil, text)
@@ -282,6 +312,13 @@ func TestDecodeCorrupt(t *testing.T) {
 		{"zstd corrupted", framing.CodecZstd, len(text), flipped(zBody, len(zBody)/2)},
 		{"zstd garbage", framing.CodecZstd, 100, randomBytes(100, 5)},
 		{"zstd empty body", framing.CodecZstd, 10, nil},
+		// One frame that declares its size is the only zstd body.
+		{"zstd without its size", framing.CodecZstd, framing.MaxChunk, zstdStream(t, textBytes(framing.MaxChunk), framing.MaxChunk)},
+		{"zstd small without its size, big window", framing.CodecZstd, 100, zstdStream(t, textBytes(framing.MaxChunk), 2<<10)},
+		{"zstd of nothing", framing.CodecZstd, 0, zstdEncode(t, nil)},
+		{"zstd two frames", framing.CodecZstd, 2 * len(text), append(bytes.Clone(zBody), zBody...)},
+		{"zstd after a skippable frame", framing.CodecZstd, len(text), append(bytes.Clone(zstdSkippable), zBody...)},
+		{"zstd skippable frame alone", framing.CodecZstd, 0, zstdSkippable},
 		{"none, body longer", framing.CodecNone, 3, []byte("abcd")},
 		{"none, body shorter", framing.CodecNone, 5, []byte("abcd")},
 		{"unknown codec", 3, 4, []byte("abcd")},
@@ -308,26 +345,44 @@ func TestDecodeCorrupt(t *testing.T) {
 // would expand to. Counting allocations cannot tell a small one from a huge
 // buffer, so this counts bytes.
 func TestDecodeBombAllocation(t *testing.T) {
-	const runs = 20
-	bomb := zstdEncode(t, make([]byte, 8*framing.MaxChunk))
-	dec := newDecoder(t)
-	dst := make([]byte, 100)
-	d := framing.Data{Codec: framing.CodecZstd, RawLen: 100, Body: bomb}
-	// A warm-up call, so the decoder's own lazily made buffers (bounded by
-	// MaxChunk, once) are not counted.
-	_, _ = dec.Decode(dst, d)
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range runs {
-		if _, err := dec.Decode(dst, d); !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("Decode: %v, want ErrCorrupt", err)
-		}
+	const runs = 5
+	tests := []struct {
+		name   string
+		rawLen uint32
+		body   []byte
+	}{
+		{"declares 8 MiB", 100, zstdEncode(t, make([]byte, 8*framing.MaxChunk))},
+		// Without a declared size the decoder checks its cap only after a
+		// block, and a RawLen of 0 is no cap at all.
+		{"declares nothing, raw length 0", 0, zstdStream(t, make([]byte, framing.MaxChunk), framing.MaxChunk)},
+		{"declares nothing, raw length 1", 1, zstdStream(t, make([]byte, framing.MaxChunk), framing.MaxChunk)},
+		// What a small frame may be: no declared size, the smallest window.
+		{"declares nothing, smallest window", 100, zstdStream(t, make([]byte, framing.MaxChunk), 1<<10)},
 	}
-	runtime.ReadMemStats(&after)
-	// The bomb's output is 8 MiB; anything near MaxChunk per call means the
-	// decoder is sizing buffers from the body rather than from RawLen.
-	if perRun := (after.TotalAlloc - before.TotalAlloc) / runs; perRun > framing.MaxChunk/4 {
-		t.Fatalf("Decode of a zstd bomb allocated %d bytes per call", perRun)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A fresh decoder for each call, counted whole: the buffers a
+			// decoder makes lazily are what a bomb would make it grow.
+			var total uint64
+			for range runs {
+				dec := newDecoder(t)
+				dst := make([]byte, tt.rawLen)
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				_, err := dec.Decode(dst, framing.Data{Codec: framing.CodecZstd, RawLen: tt.rawLen, Body: tt.body})
+				runtime.ReadMemStats(&after)
+				if !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("Decode: %v, want ErrCorrupt", err)
+				}
+				total += after.TotalAlloc - before.TotalAlloc
+			}
+			// The bombs' output is 1 to 8 MiB, a zstd block 128 KiB; a
+			// fraction of that per call means the decoder is sizing
+			// buffers from the body rather than from RawLen.
+			if perRun := total / runs; perRun > 16<<10 {
+				t.Fatalf("Decode of a zstd bomb allocated %d bytes per call", perRun)
+			}
+		})
 	}
 }
 

@@ -94,11 +94,19 @@ func FuzzParseHello(f *testing.F) {
 		[]byte("FERRY\x01\x01\x00\x00\x00\x00"),
 		[]byte("ferry\x01\x03\x00\x00\x00\x00"),
 		[]byte("SSH-2.0-OpenSSH_9.6\r\n"),
+		[]byte("ferry\x02\x07"),
 	)
 	f.Fuzz(func(t *testing.T, p []byte) {
 		h, err := ParseHello(p)
 		if err != nil {
 			checkErr(t, err, ErrMalformed, ErrNotFerry)
+			return
+		}
+		if h.Version != Version {
+			// Another version's hello: its version alone, for the caller.
+			if want := (Hello{Version: p[len(Magic)]}); h != want {
+				t.Fatalf("another version's hello parsed to %+v, want %+v", h, want)
+			}
 			return
 		}
 		if h.Role != RoleSender && h.Role != RoleReceiver {
@@ -233,6 +241,19 @@ func FuzzParseError(f *testing.F) {
 			t.Fatalf("accepted message %q (%d bytes)", e.Message, len(e.Message))
 		}
 		checkReencode(t, p, AppendError(nil, e))
+	})
+}
+
+func FuzzParsePing(f *testing.F) {
+	addSeeds(f, TypePing, []byte{0})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		if err := ParsePing(p); err != nil {
+			checkErr(t, err, ErrMalformed)
+			return
+		}
+		if len(p) != 0 {
+			t.Fatalf("accepted a ping of %d bytes", len(p))
+		}
 	})
 }
 

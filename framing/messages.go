@@ -148,12 +148,18 @@ func AppendHello(dst []byte, h Hello) []byte {
 }
 
 // ParseHello decodes a hello payload. Bytes after the known fields are
-// ignored so a later version can extend the hello.
+// ignored so a later version can extend the hello. A hello of another
+// version comes back with only its Version set, whatever follows it: the
+// rest is laid out as that version says, and the caller answers that the
+// versions differ.
 func ParseHello(p []byte) (Hello, error) {
 	if len(p) < len(Magic) || !bytes.Equal(p[:len(Magic)], []byte(Magic)) {
 		return Hello{}, ErrNotFerry
 	}
 	p = p[len(Magic):]
+	if len(p) > 0 && p[0] != Version {
+		return Hello{Version: p[0]}, nil
+	}
 	if len(p) < 6 {
 		return Hello{}, fmt.Errorf("%w: hello of %d bytes", ErrMalformed, len(p)+len(Magic))
 	}
@@ -162,6 +168,14 @@ func ParseHello(p []byte) (Hello, error) {
 		return Hello{}, fmt.Errorf("%w: hello with unknown role %d", ErrMalformed, h.Role)
 	}
 	return h, nil
+}
+
+// ParsePing checks a ping payload, which is empty.
+func ParsePing(p []byte) error {
+	if len(p) != 0 {
+		return fmt.Errorf("%w: ping of %d bytes", ErrMalformed, len(p))
+	}
+	return nil
 }
 
 // AppendOffer appends o's payload to dst.

@@ -178,6 +178,7 @@ func TestHostileSender(t *testing.T) {
 
 		// A ferry peer that cannot be served.
 		{name: "version 2", stream: helloFrame(framing.RoleSender, 2), wantMsg: "version 2", code: framing.CodeVersion},
+		{name: "version 2 of its own layout", stream: framing.AppendFrame(nil, framing.TypeHello, []byte("ferry\x02\x07")), wantMsg: "version 2", code: framing.CodeVersion},
 		{name: "another receiver", stream: helloFrame(framing.RoleReceiver, framing.Version), wantMsg: "also a receiver", code: framing.CodeProtocol},
 
 		// Frames out of place. The oversized header comes with no payload
@@ -198,6 +199,7 @@ func TestHostileSender(t *testing.T) {
 		{name: "done short of the offer", stream: cat(hello, offerFrame(2, 6), fileFrame(0, "f", 3), rawData(0, "abc"), endFrame(3, crc("abc")), totalsFrame(framing.TypeDone, 1, 3)), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol, files: []string{"f"}},
 		{name: "ack from the sender", stream: cat(open, totalsFrame(framing.TypeAck, 0, 3)), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
 		{name: "unknown frame type", stream: cat(open, framing.AppendFrame(nil, framing.Type(0x7f), nil)), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+		{name: "ping with a payload", stream: cat(open, framing.AppendFrame(nil, framing.TypePing, []byte("x"))), wantErr: framing.ErrMalformed, code: framing.CodeProtocol},
 
 		// Data that does not fit the file.
 		{name: "data at offset 1", stream: cat(open, rawData(1, "bc")), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
@@ -321,6 +323,7 @@ func TestHostileReceiver(t *testing.T) {
 		{name: "ack of a file never sent", stream: cat(hello, framing.AppendFrame(nil, framing.TypeAck, framing.AppendAck(nil, framing.Ack{Index: 7, Size: 3}))), wantErr: transfer.ErrProtocol},
 		{name: "complete before the data", stream: cat(hello, totalsFrame(framing.TypeComplete, 1, 1000)), wantErr: transfer.ErrProtocol},
 		{name: "data from the receiver", stream: cat(hello, rawData(0, "abc")), wantErr: transfer.ErrProtocol},
+		{name: "ping with a payload", stream: cat(hello, framing.AppendFrame(nil, framing.TypePing, []byte("x"))), wantErr: framing.ErrMalformed},
 		{name: "frame over MaxPayload", stream: cat(hello, header(framing.TypeAck, framing.MaxPayload+1)), wantErr: framing.ErrFrameTooLarge},
 		{name: "hello over MaxHandshakePayload", stream: header(framing.TypeHello, framing.MaxHandshakePayload+1), wantErr: framing.ErrNotFerry},
 		{name: "closes after hello", stream: hello, wantMsg: "closed the connection before confirming"},

@@ -156,6 +156,7 @@ func (r *receiver) run() error {
 		}
 		switch t {
 		case framing.TypePing:
+			err = framing.ParsePing(p)
 		case framing.TypeOffer:
 			err = r.onOffer(p)
 		case framing.TypeFile:

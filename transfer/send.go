@@ -166,6 +166,10 @@ func (s *sender) readControl(hello chan<- framing.Hello, complete chan<- struct{
 		}
 		switch t {
 		case framing.TypePing:
+			if err := framing.ParsePing(p); err != nil {
+				s.l.fail(err)
+				return
+			}
 		case framing.TypeAck:
 			a, err := framing.ParseAck(p)
 			if err == nil {
