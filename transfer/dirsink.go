@@ -19,8 +19,14 @@ import (
 )
 
 // MaxFiles is the most entries (files and directories) a DirSink takes in
-// one transfer. It bounds the memory a receiver spends on names.
+// one transfer. With MaxNameBytes it bounds the memory a receiver spends
+// on names.
 const MaxFiles = 1_000_000
+
+// MaxNameBytes is the most bytes the names of one transfer's entries may
+// take together: a million names of the longest allowed would otherwise
+// hold 4 GiB. 128 bytes a name for MaxFiles entries.
+const MaxNameBytes = 128 << 20
 
 // maxOpenDirs bounds the directories a transfer holds open at once.
 const maxOpenDirs = 64
@@ -61,6 +67,8 @@ type DirSink struct {
 	overwrite bool
 	foldCase  bool        // the file system treats names that differ in case as one
 	umask     fs.FileMode // permission bits new files lose to the umask
+
+	maxNameBytes int // MaxNameBytes, or less in tests
 }
 
 // NewDirSink opens dir for receiving and checks that files can be created
@@ -81,7 +89,7 @@ func NewDirSink(dir string, overwrite bool) (*DirSink, error) {
 	_, err = root.Lstat(strings.ToUpper(probeName))
 	_ = root.Remove(probeName)
 	foldCase := err == nil
-	return &DirSink{root: root, dir: dir, overwrite: overwrite, foldCase: foldCase, umask: processUmask()}, nil
+	return &DirSink{root: root, dir: dir, overwrite: overwrite, foldCase: foldCase, umask: processUmask(), maxNameBytes: MaxNameBytes}, nil
 }
 
 // processUmask returns the permission bits the process's umask clears, as
@@ -145,6 +153,7 @@ type dirBatch struct {
 	// sharing one descriptor could each miss an error the other was told.
 	top     *os.File
 	seen    map[string]framing.Kind // every name in this transfer, case-folded if the file system folds
+	names   int                     // the bytes of those names
 	real    map[string]struct{}     // directories checked to be directories, not links
 	made    map[string]struct{}     // directories this transfer created
 	dirty   map[string]struct{}     // directories whose entries changed since the last flush began
@@ -208,6 +217,9 @@ func (b *dirBatch) Create(f framing.File) (Destination, error) {
 			why = "it was already sent in this transfer, perhaps in other letter case, which the receiver's file system ignores"
 		}
 		return nil, withCode(framing.CodeBadName, fmt.Errorf("refusing file name %s: %s", Quote(f.Name), why))
+	}
+	if b.names += len(f.Name); b.names > b.sink.maxNameBytes {
+		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("refusing file name %s: the names of this transfer pass %d bytes together, the most the receiver keeps (send in several transfers)", Quote(f.Name), b.sink.maxNameBytes))
 	}
 	b.seen[key] = f.Kind
 	switch f.Kind {

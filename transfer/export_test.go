@@ -9,6 +9,12 @@ func SetCaseInsensitive(d *DirSink) {
 	d.foldCase = true
 }
 
+// SetMaxNameBytes sets d's limit on the bytes of one transfer's names,
+// MaxNameBytes by default.
+func SetMaxNameBytes(d *DirSink, n int) {
+	d.maxNameBytes = n
+}
+
 // WithoutSyncFS makes the test's sinks sync file by file, as on systems
 // without syncfs, until the test ends.
 func WithoutSyncFS(t interface{ Cleanup(func()) }) {

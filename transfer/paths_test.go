@@ -137,6 +137,7 @@ func TestHostilePaths(t *testing.T) {
 		name      string
 		overwrite bool
 		caseFold  bool              // the sink behaves as on a case-insensitive file system
+		nameBytes int               // if set, the sink's limit on the transfer's names, in bytes
 		dirs      []string          // real directories in DIR before the transfer
 		links     []symlink         // symlinks in DIR before the transfer
 		outside   map[string]string // files in the sibling "outside" before the transfer
@@ -211,6 +212,9 @@ func TestHostilePaths(t *testing.T) {
 
 		// On a case-insensitive file system "README" is "Readme": it would
 		// overwrite the file the transfer just wrote.
+		// Names are kept for the whole transfer: their total is limited.
+		{name: "names past their total", nameBytes: 7, entries: []entry{regular("abc", "x"), regular("defg", "y"), regular("h", "z")}, codes: []uint16{framing.CodeUnsupported},
+			after: []string{"abc", "defg"}, contents: map[string]string{"abc": "x", "defg": "y"}},
 		{name: "names differing in case on a case-insensitive file system", caseFold: true, entries: []entry{regular("Readme", "one"), regular("README", "two")}, codes: bad,
 			after: []string{"Readme"}, contents: map[string]string{"Readme": "one"}},
 
@@ -243,6 +247,9 @@ func TestHostilePaths(t *testing.T) {
 			sink, dir := newDirSink(t, tt.overwrite)
 			if tt.caseFold {
 				transfer.SetCaseInsensitive(sink)
+			}
+			if tt.nameBytes != 0 {
+				transfer.SetMaxNameBytes(sink, tt.nameBytes)
 			}
 			parent := filepath.Dir(dir)
 			outside := filepath.Join(parent, "outside")
