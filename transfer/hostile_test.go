@@ -61,7 +61,7 @@ func header(t framing.Type, n uint32) []byte {
 }
 
 // compressed encodes raw in mode, which must shrink it.
-func compressed(t *testing.T, mode codec.Mode, raw []byte) (framing.Codec, []byte) {
+func compressed(t testing.TB, mode codec.Mode, raw []byte) (framing.Codec, []byte) {
 	t.Helper()
 	enc, err := codec.NewEncoder(mode, codec.Capabilities)
 	if err != nil {
