@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,7 +84,7 @@ func (o *output) say(format string, args ...any) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	fmt.Fprintf(o.w, "ferry: "+format+"\n", args...)
+	fmt.Fprintf(o.w, "ferry: %s\n", transfer.Quote(fmt.Sprintf(format, args...)))
 }
 
 // fail reports the error that ends the run; -q does not silence it.
@@ -94,7 +95,7 @@ func (o *output) fail(err error) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	fmt.Fprintf(o.w, "ferry: error: %s\n", err)
+	fmt.Fprintf(o.w, "ferry: error: %s\n", transfer.Quote(err.Error()))
 }
 
 // needed says the command holds a code made up for this run: the sender
@@ -126,7 +127,11 @@ func (o *output) listening(addr *net.TCPAddr, dest, flags, what string, needed b
 		o.mu.Unlock()
 	}
 	if len(hosts) > 1 {
-		o.say("or use another address of this machine: %v", hosts[1:])
+		others := make([]string, len(hosts)-1)
+		for i, h := range hosts[1:] {
+			others[i] = sendTarget(h, addr.Port)
+		}
+		o.say("or use another address of this machine: %s", strings.Join(others, ", "))
 	}
 }
 
@@ -151,7 +156,7 @@ func (o *output) warn(format string, args ...any) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	fmt.Fprintf(o.w, "ferry: warning: %s\n", msg)
+	fmt.Fprintf(o.w, "ferry: warning: %s\n", transfer.Quote(msg))
 }
 
 // secured reports a successful handshake.
@@ -165,13 +170,19 @@ func (o *output) secured(cipher string) {
 
 // sendCommand is the exact command a user pastes on the sending machine.
 func sendCommand(host string, port int, flags, what string) string {
-	target := host
+	return "ferry send " + flags + " " + sendTarget(host, port) + " " + what
+}
+
+// sendTarget is how ferry send names host and port: HOST, or HOST:PORT
+// for another port than the default, IPv6 addresses in brackets.
+func sendTarget(host string, port int) string {
 	if port != DefaultPort {
-		target = net.JoinHostPort(host, strconv.Itoa(port))
-	} else if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
-		target = "[" + host + "]"
+		return net.JoinHostPort(host, strconv.Itoa(port))
 	}
-	return "ferry send " + flags + " " + target + " " + what
+	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+		return "[" + host + "]"
+	}
+	return host
 }
 
 // reachableHosts lists the addresses a sender could use: the one bound, or

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"testing"
 	"time"
 
@@ -22,6 +24,55 @@ func TestFileEvent(t *testing.T) {
 		got := appendFileEvent(nil, r, secs)
 		if string(got) != string(want) {
 			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	}
+}
+
+// TestMessagesEscaped checks that a message line cannot carry control
+// characters, whatever a file name given on the command line or found in a
+// walk holds: each message is one line, and none drives the terminal.
+func TestMessagesEscaped(t *testing.T) {
+	name := "no\x1b[2Jsuch\nfile\r"
+	tests := []struct {
+		name  string
+		print func(o *output)
+		want  string
+	}{
+		{"error", func(o *output) { o.fail(errors.New("cannot send " + name + ": no such file")) },
+			"ferry: error: cannot send no\\u001b[2Jsuch\\u000afile\\u000d: no such file\n"},
+		{"warning", func(o *output) { o.warn("skipping %s", name) },
+			"ferry: warning: skipping no\\u001b[2Jsuch\\u000afile\\u000d\n"},
+		{"message", func(o *output) { o.say("created %s", name) },
+			"ferry: created no\\u001b[2Jsuch\\u000afile\\u000d\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			tt.print(&output{w: &buf})
+			if buf.String() != tt.want {
+				t.Errorf("printed %q, want %q", buf.String(), tt.want)
+			}
+		})
+	}
+}
+
+// TestSendTarget checks how recv names this machine in the command for
+// the sender and in the list of its other addresses.
+func TestSendTarget(t *testing.T) {
+	tests := []struct {
+		host string
+		port int
+		want string
+	}{
+		{"192.0.2.7", DefaultPort, "192.0.2.7"},
+		{"192.0.2.7", 39711, "192.0.2.7:39711"},
+		{"fd00::2", DefaultPort, "[fd00::2]"},
+		{"fd00::2", 39711, "[fd00::2]:39711"},
+		{"pi.local", 39711, "pi.local:39711"},
+	}
+	for _, tt := range tests {
+		if got := sendTarget(tt.host, tt.port); got != tt.want {
+			t.Errorf("sendTarget(%q, %d) = %q, want %q", tt.host, tt.port, got, tt.want)
 		}
 	}
 }

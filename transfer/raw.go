@@ -93,8 +93,10 @@ func rawErr(ctx context.Context, conn net.Conn, err error) error {
 	case errors.Is(err, ErrTimeout):
 		return err
 	}
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, net.ErrClosed) {
+	// Only the socket's errors: a syscall.Errno is a net.Error too, so
+	// asking for that would report a full disk as a lost connection.
+	var oe *net.OpError
+	if errors.As(err, &oe) || errors.Is(err, net.ErrClosed) {
 		return lostError(conn, err)
 	}
 	return err

@@ -108,3 +108,37 @@ func TestRawSendFails(t *testing.T) {
 		})
 	}
 }
+
+// fullWriter takes n bytes, then fails as a full disk does.
+type fullWriter struct{ n int }
+
+func (w *fullWriter) Write(p []byte) (int, error) {
+	if len(p) > w.n {
+		k := w.n
+		w.n = 0
+		return k, &fs.PathError{Op: "write", Path: "raw.bin", Err: syscall.ENOSPC}
+	}
+	w.n -= len(p)
+	return len(p), nil
+}
+
+// TestRawReceiveWriteFails checks that recv --raw reports a destination
+// it cannot write as such, not as a lost connection.
+func TestRawReceiveWriteFails(t *testing.T) {
+	ln := listen(t)
+	out := dial(t, ln.Addr())
+	sent := make(chan error, 1)
+	go func() {
+		_, err := transfer.RawSend(t.Context(), out, bytes.NewReader(textBytes(100_000)), 5*time.Second)
+		sent <- err
+	}()
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = transfer.RawReceive(t.Context(), conn, &fullWriter{n: 1000}, 5*time.Second)
+	if !errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "lost") {
+		t.Errorf("RawReceive = %v, want the write's ENOSPC, not a lost connection", err)
+	}
+	await(t, sent, "RawSend")
+}
