@@ -349,10 +349,13 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 		},
 		Finished: func(peer net.Addr, s transfer.Summary, err error) {
 			bar.finish()
-			if err == nil {
+			switch {
+			case err == nil:
 				out.summary("received", s)
-			} else if *keep {
+			case *keep:
 				out.fail(fmt.Errorf("transfer from %s failed: %w", peer, err))
+			case errors.Is(err, transfer.ErrSilentPeer):
+				out.warn("%v; still waiting for a sender", err)
 			}
 		},
 	}

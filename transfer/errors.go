@@ -22,6 +22,9 @@ var (
 	// were given different codes. Not one frame of file data or metadata
 	// moved.
 	ErrAuth = errors.New("authentication failed: wrong code")
+	// ErrSilentPeer means the peer closed the connection without sending
+	// a byte: a port check or a health probe rather than a ferry.
+	ErrSilentPeer = errors.New("closed the connection without sending anything")
 )
 
 // PeerError is a failure the peer reported: an error frame, or an abort

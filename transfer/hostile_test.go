@@ -174,7 +174,7 @@ func TestHostileSender(t *testing.T) {
 		// An unknown peer gets no big buffer: not even a hello padded
 		// with extension bytes past the handshake's limit.
 		{name: "hello over MaxHandshakePayload", stream: header(framing.TypeHello, framing.MaxHandshakePayload+1), wantErr: framing.ErrNotFerry},
-		{name: "empty stream", stream: nil, wantErr: io.EOF},
+		{name: "empty stream", stream: nil, wantErr: transfer.ErrSilentPeer, wantMsg: "closed the connection without sending anything"},
 
 		// A ferry peer that cannot be served.
 		{name: "version 2", stream: helloFrame(framing.RoleSender, 2), wantMsg: "version 2", code: framing.CodeVersion},

@@ -588,7 +588,11 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 	}
 	t, p, err := l.fr.ReadFrame()
 	if err != nil {
-		if errors.Is(err, framing.ErrFrameTooLarge) {
+		switch {
+		case errors.Is(err, io.EOF):
+			// Not a byte: a port check, say, not a peer that failed.
+			return framing.Hello{}, fmt.Errorf("%s %w", l.conn.RemoteAddr(), ErrSilentPeer)
+		case errors.Is(err, framing.ErrFrameTooLarge):
 			err = framing.ErrNotFerry
 		}
 		return framing.Hello{}, fmt.Errorf("reading hello from %s: %w", l.conn.RemoteAddr(), err)

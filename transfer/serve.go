@@ -26,7 +26,8 @@ type ServeOptions struct {
 }
 
 // Serve accepts senders on ln and receives from each into sink. Without
-// KeepOpen it returns the first transfer's error. In the encrypted mode a
+// KeepOpen it returns the first transfer's error; a connection closed
+// without a byte (ErrSilentPeer) is no transfer. In the encrypted mode a
 // source address with 3 failed handshakes in a minute, or any address
 // once there were 20, is turned away until the minute has passed; one
 // handshake per address, and 8 in all, run at once, the other senders
@@ -129,7 +130,9 @@ func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions,
 	if opts.Finished != nil {
 		opts.Finished(peer, s, err)
 	}
-	return true, err
+	// A connection that said nothing was no sender: Serve without
+	// KeepOpen waits for one.
+	return !errors.Is(err, ErrSilentPeer), err
 }
 
 // acceptRetries says whether Accept failed for a reason that passes: the
