@@ -352,6 +352,8 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 			switch {
 			case err == nil:
 				out.summary("received", s)
+			case *keep && ctx.Err() != nil:
+				out.fail(fmt.Errorf("transfer from %s interrupted", peer))
 			case *keep:
 				out.fail(fmt.Errorf("transfer from %s failed: %w", peer, err))
 			case errors.Is(err, transfer.ErrSilentPeer):

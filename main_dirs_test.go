@@ -805,6 +805,8 @@ func TestKeepOpenInterrupt(t *testing.T) {
 	for _, ev := range recv.events() {
 		if ev["event"] == "error" {
 			last, _ = ev["message"].(string)
+			// One per transfer cut short, then the run's own.
+			mustContain(t, "recv's error", last, "interrupted")
 		}
 	}
 	mustContain(t, "recv's last error", last, "interrupted")
