@@ -276,11 +276,15 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 	if len(pos) > 1 {
 		return out, usagef("recv takes one directory (or -), not %d arguments", len(pos))
 	}
+	addr, err := listenAddr(*listen)
+	if err != nil {
+		return out, err
+	}
 	if c.raw {
 		if *keep {
 			return out, usagef("-k cannot be combined with --raw: recv --raw takes one connection")
 		}
-		return out, recvRaw(ctx, &c, *listen, *overwrite, pos, stdout, out)
+		return out, recvRaw(ctx, &c, addr, *overwrite, pos, stdout, out)
 	}
 	dest := "."
 	if len(pos) == 1 {
@@ -323,7 +327,7 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 		sink = ds
 	}
 
-	ln, err := net.Listen("tcp", listenAddr(*listen))
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return out, listenError(*listen, err)
 	}
@@ -411,11 +415,33 @@ func removeEmpty(dirs []string) {
 }
 
 // listenAddr accepts a bare port ("7000") as well as host:port.
-func listenAddr(s string) string {
-	if _, err := strconv.Atoi(s); err == nil {
-		return ":" + s
+// listenAddr turns -l's PORT, HOST:PORT, [IPv6]:PORT, HOST or [IPv6]
+// into a listen address; without a port it is DefaultPort, and port 0
+// lets the system choose.
+func listenAddr(s string) (string, error) {
+	bad := func() (string, error) {
+		return "", usagef("bad listen address %q: use PORT, :PORT, HOST:PORT or [IPv6]:PORT", s)
 	}
-	return s
+	host, port, err := net.SplitHostPort(s)
+	switch {
+	case s == "":
+		return bad()
+	case strings.Trim(s, "0123456789") == "":
+		host, port = "", s
+	case err != nil:
+		// A host alone: a name, an IPv4 address, or an IPv6 one, bracketed
+		// or not.
+		host = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+		bracketed := strings.HasPrefix(s, "[")
+		if bracketed != strings.HasSuffix(s, "]") || strings.ContainsAny(host, "[]") || strings.Contains(host, ":") && net.ParseIP(host) == nil {
+			return bad()
+		}
+		port = strconv.Itoa(DefaultPort)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return bad()
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 func listenError(addr string, err error) error {

@@ -923,6 +923,33 @@ func TestExisting(t *testing.T) {
 	})
 }
 
+// TestListenAddr checks what -l accepts and how it is read.
+func TestListenAddr(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"7575", ":7575"},
+		{"0", ":0"},
+		{":19000", ":19000"},
+		{"127.0.0.1:19000", "127.0.0.1:19000"},
+		{"[::1]:19000", "[::1]:19000"},
+		{"127.0.0.1", "127.0.0.1:7575"},
+		{"[::1]", "[::1]:7575"},
+		{"::1", "[::1]:7575"},
+		{"localhost", "localhost:7575"},
+		{"", ""},
+		{"65536", ""},
+		{":-1", ""},
+		{"::1:19004", ""},
+		{"[::1", ""},
+		{"::1]", ""},
+		{"host:port", ""},
+	} {
+		got, err := listenAddr(tc.in)
+		if got != tc.want || (err == nil) != (tc.want != "") {
+			t.Errorf("listenAddr(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
 // TestUsage checks command-line mistakes: exit 2, the mistake named, and a
 // hint where the usage is.
 func TestUsage(t *testing.T) {
@@ -949,6 +976,9 @@ func TestUsage(t *testing.T) {
 		{"recv two dirs", []string{"recv", "a", "b"}, []string{"one directory", "ferry help"}},
 		{"recv -k to stdout", []string{"recv", "-k", "-"}, []string{"-k cannot be combined with -", "ferry help"}},
 		{"bad port", []string{"send", "127.0.0.1:99999", "f"}, []string{`bad port "99999"`, "ferry help"}},
+		{"recv -l bad port", []string{"recv", "-l", "99999"}, []string{`bad listen address "99999"`, "ferry help"}},
+		{"recv -l IPv6 without brackets and a port", []string{"recv", "-l", "::1:19004"}, []string{`bad listen address "::1:19004"`, "ferry help"}},
+		{"recv --raw -l bad port", []string{"recv", "--raw", "-l", "host:70000", "-"}, []string{`bad listen address "host:70000"`, "ferry help"}},
 		{"--name with a slash", []string{"send", "--name", "a/b", "127.0.0.1:1", "-"}, []string{"--name", "plain file name", "ferry help"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

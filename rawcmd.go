@@ -58,7 +58,7 @@ func recvRaw(ctx context.Context, c *common, listen string, overwrite bool, pos 
 		}
 	}
 
-	ln, err := net.Listen("tcp", listenAddr(listen))
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return listenError(listen, err)
 	}
