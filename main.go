@@ -256,6 +256,14 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// newOutput is the output for the flags c holds. A command line that did
+// not parse may have --json after the mistake, unread: it still asks for
+// the error as JSON.
+func newOutput(stderr io.Writer, c *common, args []string, parseErr error) *output {
+	json := c.json || parseErr != nil && slices.Contains(args, "--json")
+	return &output{w: stderr, quiet: c.quiet, json: json}
+}
+
 func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *output, err error) {
 	fs := newFlagSet("recv")
 	var c common
@@ -266,7 +274,7 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 	fs.BoolVar(keep, "keep-open", false, "")
 	overwrite := fs.Bool("overwrite", false, "")
 	pos, err := parseInterspersed(fs, args)
-	out := &output{w: stderr, quiet: c.quiet, json: c.json}
+	out := newOutput(stderr, &c, args, err)
 	if err != nil {
 		return out, err
 	}
@@ -462,7 +470,7 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	fs.StringVar(mode, "compress", "auto", "")
 	name := fs.String("name", "stdin", "")
 	pos, err := parseInterspersed(fs, args)
-	out := &output{w: stderr, quiet: c.quiet, json: c.json}
+	out := newOutput(stderr, &c, args, err)
 	if err != nil {
 		return out, err
 	}

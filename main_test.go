@@ -978,12 +978,17 @@ func TestUsage(t *testing.T) {
 		{"bad port", []string{"send", "127.0.0.1:99999", "f"}, []string{`bad port "99999"`, "ferry help"}},
 		{"recv -l bad port", []string{"recv", "-l", "99999"}, []string{`bad listen address "99999"`, "ferry help"}},
 		{"recv -l IPv6 without brackets and a port", []string{"recv", "-l", "::1:19004"}, []string{`bad listen address "::1:19004"`, "ferry help"}},
+		{"recv --raw into a directory", []string{"recv", "--raw", "-l", "127.0.0.1:0", "."}, []string{"not the directory .", "ferry help"}},
+		{"recv --raw into an existing directory", []string{"recv", "--raw", "--overwrite", "-l", "127.0.0.1:0", "sub"}, []string{"not the directory sub", "ferry help"}},
 		{"recv --raw -l bad port", []string{"recv", "--raw", "-l", "host:70000", "-"}, []string{`bad listen address "host:70000"`, "ferry help"}},
 		{"--name with a slash", []string{"send", "--name", "a/b", "127.0.0.1:1", "-"}, []string{"--name", "plain file name", "ferry help"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeFile(t, dir, "f", []byte("x"), 0o644, time.Now()) // the file exists: only the mistake fails
+			if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+				t.Fatal(err)
+			}
 			p := start(t, dir, nil, nil, tc.args...)
 			p.expect(2)
 			mustContain(t, "stderr", p.stderr(), tc.wants...)

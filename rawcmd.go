@@ -26,7 +26,7 @@ func recvRaw(ctx context.Context, c *common, listen string, overwrite bool, pos 
 	var finish func() error
 	if dest != "-" {
 		dir, base := filepath.Split(dest)
-		if base == "" || base == "." || base == ".." {
+		if info, err := os.Stat(dest); base == "" || base == "." || base == ".." || err == nil && info.IsDir() {
 			return usagef("recv --raw takes a FILE to write, or -, not the directory %s", dest)
 		}
 		if dir == "" {
