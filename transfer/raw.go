@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"net"
 	"time"
+
+	"ferry/framing"
 )
 
 // RawSend is --raw: it streams r over conn with no framing at all, as
@@ -75,12 +77,43 @@ func resetConn(conn net.Conn) {
 // RawReceive is recv --raw: it copies the connection's bytes to w until
 // the sender half-closes. Cancelling ctx closes the connection. RawReceive
 // closes conn.
+//
+// A stream that opens with a ferry hello is a ferry send without --raw,
+// which would wait for a hello in return until its timeout: RawReceive
+// writes none of it, tells that sender in an error frame, and fails.
 func RawReceive(ctx context.Context, conn net.Conn, w io.Writer, timeout time.Duration) (int64, error) {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
-	n, err := io.Copy(w, &deadlineConn{conn: conn, timeout: timeout})
-	return n, rawErr(ctx, conn, err)
+	r := &deadlineConn{conn: conn, timeout: timeout}
+	var head [helloPrefixLen]byte
+	k, err := io.ReadFull(r, head[:])
+	switch {
+	case err == nil && isFerryHello(head[:]):
+		msg := "this receiver runs ferry recv --raw, which takes bytes without framing: add --raw to ferry send, or restart ferry recv without it"
+		_ = conn.SetWriteDeadline(time.Now().Add(lingerTime))
+		_ = framing.NewWriter(conn).WriteFrame(framing.TypeError, framing.AppendError(nil, framing.ErrorMsg{Code: framing.CodeProtocol, Message: msg}))
+		return 0, fmt.Errorf("%s is a ferry send without --raw: add --raw to it, or run ferry recv without --raw", conn.RemoteAddr())
+	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF):
+		return 0, rawErr(ctx, conn, err)
+	}
+	n, err := w.Write(head[:k])
+	if err == nil && k == len(head) {
+		var more int64
+		more, err = io.Copy(w, r)
+		n += int(more)
+	}
+	return int64(n), rawErr(ctx, conn, err)
+}
+
+// helloPrefixLen is how much of a stream tells a ferry hello: the frame's
+// type and length, and the magic.
+const helloPrefixLen = framing.HeaderLen + len(framing.Magic)
+
+// isFerryHello says whether head, helloPrefixLen bytes, opens a hello
+// frame of any version.
+func isFerryHello(head []byte) bool {
+	return framing.Type(head[0]) == framing.TypeHello && string(head[framing.HeaderLen:]) == framing.Magic
 }
 
 // rawErr explains a raw transfer's failure.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"ferry/framing"
 	"ferry/transfer"
 )
 
@@ -141,4 +142,70 @@ func TestRawReceiveWriteFails(t *testing.T) {
 		t.Errorf("RawReceive = %v, want the write's ENOSPC, not a lost connection", err)
 	}
 	await(t, sent, "RawSend")
+}
+
+// TestRawReceiveStreams checks that recv --raw writes every stream as it
+// came, short ones and ones that open like a frame included.
+func TestRawReceiveStreams(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		stream []byte
+	}{
+		{"empty", nil},
+		{"two bytes", []byte("hi")},
+		{"as long as a hello's opening", []byte("0123456789")},
+		{"a frame of another type", framing.AppendFrame(nil, framing.TypeFile, []byte("ferry and more"))},
+		{"text", textBytes(300_000)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln := listen(t)
+			out := dial(t, ln.Addr())
+			sent := make(chan error, 1)
+			go func() {
+				_, err := transfer.RawSend(t.Context(), out, bytes.NewReader(tc.stream), 5*time.Second)
+				sent <- err
+			}()
+			conn, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			n, err := transfer.RawReceive(t.Context(), conn, &got, 5*time.Second)
+			if err != nil || n != int64(len(tc.stream)) || !bytes.Equal(got.Bytes(), tc.stream) {
+				t.Errorf("RawReceive = %d, %v, and wrote %d bytes; want the %d sent", n, err, got.Len(), len(tc.stream))
+			}
+			if err := await(t, sent, "RawSend"); err != nil {
+				t.Errorf("RawSend = %v", err)
+			}
+		})
+	}
+}
+
+// TestRawReceiveFramedSender checks that a ferry send without --raw,
+// which would wait for a hello until its timeout, is told at once to add
+// --raw, and that recv --raw keeps nothing of its frames.
+func TestRawReceiveFramedSender(t *testing.T) {
+	ln := listen(t)
+	out := dial(t, ln.Addr())
+	sent := make(chan error, 1)
+	go func() {
+		_, err := transfer.Send(t.Context(), out, []transfer.Source{transfer.StreamSource("f", bytes.NewReader(textBytes(1000)))}, transfer.Options{})
+		sent <- err
+	}()
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	_, err = transfer.RawReceive(t.Context(), conn, &got, time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "without --raw") {
+		t.Errorf("RawReceive = %v, want it to name a ferry send without --raw", err)
+	}
+	if got.Len() != 0 {
+		t.Errorf("RawReceive wrote %d bytes of the frames", got.Len())
+	}
+	serr := await(t, sent, "Send")
+	if pe := peerError(t, serr); !strings.Contains(pe.Message, "add --raw to ferry send") {
+		t.Errorf("Send = %v, want the receiver's advice to add --raw", serr)
+	}
 }
