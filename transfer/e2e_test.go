@@ -379,27 +379,40 @@ func TestServeAcceptFails(t *testing.T) {
 }
 
 // TestServeSilentPeer checks that Serve without KeepOpen takes a
-// connection closed without a byte (a port check) for no sender: it
-// reports it and waits for the next.
+// connection ended without a byte (a port check) for no sender: it reports
+// it and waits for the next. Such a client may close, or reset (closing
+// with the receiver's hello unread does that).
 func TestServeSilentPeer(t *testing.T) {
-	ln := listen(t)
-	sink, dir := newDirSink(t, false)
-	finished := make(chan error, 2)
-	served := make(chan error, 1)
-	go func() {
-		served <- transfer.Serve(t.Context(), ln, sink, transfer.ServeOptions{
-			Finished: func(_ net.Addr, _ transfer.Summary, err error) { finished <- err },
+	for _, tc := range []struct {
+		name  string
+		reset bool
+	}{{"closed", false}, {"reset", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ln := listen(t)
+			sink, dir := newDirSink(t, false)
+			finished := make(chan error, 2)
+			served := make(chan error, 1)
+			go func() {
+				served <- transfer.Serve(t.Context(), ln, sink, transfer.ServeOptions{
+					Finished: func(_ net.Addr, _ transfer.Summary, err error) { finished <- err },
+				})
+			}()
+			probe := dial(t, ln.Addr())
+			if tc.reset {
+				_ = probe.(*net.TCPConn).SetLinger(0)
+			}
+			_ = probe.Close()
+			if err := await(t, finished, "the silent connection"); !errors.Is(err, transfer.ErrSilentPeer) {
+				t.Fatalf("the silent connection ended with %v, want ErrSilentPeer", err)
+			}
+			if _, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("f", bytes.NewReader(textBytes(100)))}, transfer.Options{}); err != nil {
+				t.Fatalf("Send after the silent connection: %v", err)
+			}
+			if err := await(t, served, "Serve"); err != nil {
+				t.Fatalf("Serve = %v", err)
+			}
+			onlyEntry(t, dir, "f")
 		})
-	}()
-	_ = dial(t, ln.Addr()).Close()
-	if err := await(t, finished, "the silent connection"); !errors.Is(err, transfer.ErrSilentPeer) {
-		t.Fatalf("the silent connection ended with %v, want ErrSilentPeer", err)
 	}
-	if _, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("f", bytes.NewReader(textBytes(100)))}, transfer.Options{}); err != nil {
-		t.Fatalf("Send after the silent connection: %v", err)
-	}
-	if err := await(t, served, "Serve"); err != nil {
-		t.Fatalf("Serve = %v", err)
-	}
-	onlyEntry(t, dir, "f")
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"ferry/framing"
@@ -70,6 +71,9 @@ type link struct {
 	confirmSent bool
 	// secured, if set, is called once the handshake is done.
 	secured func(cipher string)
+	// heard says a byte came from the peer. Only the reading goroutine
+	// touches it.
+	heard bool
 	// handshakeBy, on a receiver, is when the peer's hello and handshake
 	// must be done, pings or not; zero once they are. Only the reading
 	// goroutine touches it.
@@ -130,6 +134,9 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	}
 	l.readMu.Unlock()
 	n, err := l.conn.Read(p)
+	if n > 0 {
+		l.heard = true
+	}
 	if !stopped {
 		err = l.timeoutError(deadline, err)
 	}
@@ -589,8 +596,9 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 	t, p, err := l.fr.ReadFrame()
 	if err != nil {
 		switch {
-		case errors.Is(err, io.EOF):
-			// Not a byte: a port check, say, not a peer that failed.
+		case !l.heard && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)):
+			// Not a byte: a port check, say, not a peer that failed. One
+			// that closes with this side's hello unread resets instead.
 			return framing.Hello{}, fmt.Errorf("%s %w", l.conn.RemoteAddr(), ErrSilentPeer)
 		case errors.Is(err, framing.ErrFrameTooLarge):
 			err = framing.ErrNotFerry

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"ferry/codec"
@@ -115,6 +116,11 @@ func receive(ctx context.Context, conn net.Conn, sink Sink, opts Options, handsh
 		r.batch.Close()
 	}
 	err = r.l.firstErr()
+	if err != nil && !r.l.heard && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+		// The sender went without a byte, and this side's hello, written
+		// first, met the reset: the same port check as an end of stream.
+		err = fmt.Errorf("%s %w", conn.RemoteAddr(), ErrSilentPeer)
+	}
 	if err != nil {
 		r.l.shutdown(true)
 	} else {
