@@ -343,6 +343,11 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 	if c.plain {
 		out.warn("--plain: no code and no encryption: anyone who can reach port %d can write files here", ln.Addr().(*net.TCPAddr).Port)
 	}
+	if *keep && shown == "CODE" {
+		if t := guessTime(c.code); t < 100*year {
+			out.warn("a code of this kind is guessed in about %s of trying, on average, against a receiver kept running: use a longer one, such as the 15 digits ferry recv makes up", roughly(t))
+		}
+	}
 
 	var bar *progress
 	opts := transfer.ServeOptions{
@@ -423,6 +428,24 @@ func removeEmpty(dirs []string) {
 }
 
 // listenAddr accepts a bare port ("7000") as well as host:port.
+const year = 365 * 24 * time.Hour
+
+// guessTime is how long, on average, guessing a code of code's kind takes
+// at the most guesses a receiver allows.
+func guessTime(code string) time.Duration {
+	minutes := secure.CodeSpace(code) / 2 / transfer.MaxGuessesPerMinute
+	// Capped well within a Duration: only short times matter.
+	return time.Duration(min(minutes, float64(200*year/time.Minute))) * time.Minute
+}
+
+// roughly says a long duration in days or years.
+func roughly(d time.Duration) string {
+	if days := int(d / (24 * time.Hour)); days < 730 {
+		return fmt.Sprintf("%d days", max(days, 1))
+	}
+	return fmt.Sprintf("%d years", int(d/year))
+}
+
 // listenAddr turns -l's PORT, HOST:PORT, [IPv6]:PORT, HOST or [IPv6]
 // into a listen address; without a port it is DefaultPort, and port 0
 // lets the system choose.

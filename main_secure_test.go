@@ -245,6 +245,48 @@ func TestFixedCodeHidden(t *testing.T) {
 	}
 }
 
+// TestWeakCode checks that recv -k warns of a fixed code that a guesser,
+// at the most guesses it allows, would find within a century on average,
+// and only then.
+func TestWeakCode(t *testing.T) {
+	for _, tc := range []struct {
+		code string
+		keep bool
+		warn string // the guessing time the warning gives, or "" for none
+	}{
+		{"123456", true, "17 days"},
+		{"1234-5678", true, "4 years"},
+		{"ABC123", true, "61 years"},
+		{"123456", false, ""},    // one wrong guess ends it
+		{"1234567890", true, ""}, // 475 years
+		{"ABCDEFG", true, ""},    // 2,000 years
+	} {
+		t.Run(fmt.Sprintf("%s keep %v", tc.code, tc.keep), func(t *testing.T) {
+			dst := t.TempDir()
+			args := []string{"--json", "--code", tc.code, "-l", "127.0.0.1:0", dst}
+			if tc.keep {
+				args = append(args, "-k")
+			}
+			recv := startRecvEnv(t, ferryEnv(), dst, nil, args...)
+			recv.interrupt()
+			recv.expect(130)
+			var warnings []string
+			for _, ev := range recv.events() {
+				if ev["event"] == "warning" {
+					msg, _ := ev["message"].(string)
+					warnings = append(warnings, msg)
+				}
+			}
+			switch {
+			case tc.warn == "" && len(warnings) > 0:
+				t.Errorf("warnings %q, want none", warnings)
+			case tc.warn != "" && (len(warnings) != 1 || !strings.Contains(warnings[0], "guessed in about "+tc.warn)):
+				t.Errorf("warnings %q, want one saying it is guessed in about %s", warnings, tc.warn)
+			}
+		})
+	}
+}
+
 // TestWrongCode sends with another code than recv's: the handshake fails on
 // both sides, nothing arrives, and recv without -k exits after that one
 // attempt.

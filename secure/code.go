@@ -2,6 +2,7 @@ package secure
 
 import (
 	"crypto/rand"
+	"math"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -13,9 +14,23 @@ import (
 const codeDigits = 15
 
 // MinCodeLen is the fewest characters, once normalized, that CheckCode
-// accepts: even 6 digits are a million codes, far beyond what one guess
-// per connection can hope to hit before the guessing limits bite.
+// accepts: 6 digits are a million codes, beyond a receiver that exits
+// after one wrong guess, but not beyond a patient guesser of one kept
+// running (see CodeSpace).
 const MinCodeLen = 6
+
+// CodeSpace is how many codes there are of the kind of s, once normalized:
+// 10 to the length for digits alone, else 33 (letters and digits, less O,
+// I and L, which read as digits) to the length. It is what a guesser who
+// knows the kind must search, half of it on average.
+func CodeSpace(s string) float64 {
+	n := NormalizeCode(s)
+	alphabet := 10.0
+	if strings.Trim(n, "0123456789") != "" {
+		alphabet = 33
+	}
+	return math.Pow(alphabet, float64(utf8.RuneCountInString(n)))
+}
 
 // NewCode returns a fresh random code: 15 decimal digits in groups of five,
 // like "48210-93755-62184", 49.8 bits from crypto/rand.

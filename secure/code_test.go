@@ -104,3 +104,23 @@ func TestCheckCode(t *testing.T) {
 		t.Errorf("ErrCodeTooShort says %q", got)
 	}
 }
+
+// TestCodeSpace checks how many codes a guesser must search for a code of
+// each kind.
+func TestCodeSpace(t *testing.T) {
+	for _, tc := range []struct {
+		code string
+		want float64
+	}{
+		{"123456", 1e6},
+		{"48210-93755-62184", 1e15},
+		{"1234 5678", 1e8},
+		{"OIL000", 1e6}, // O, I and L read as digits
+		{"abc123", 33 * 33 * 33 * 33 * 33 * 33},
+		{"ABC-123", 33 * 33 * 33 * 33 * 33 * 33},
+	} {
+		if got := CodeSpace(tc.code); got != tc.want {
+			t.Errorf("CodeSpace(%q) = %g, want %g", tc.code, got, tc.want)
+		}
+	}
+}

@@ -29,6 +29,10 @@ const (
 	maxHandshakes = 8
 )
 
+// MaxGuessesPerMinute is the most wrong codes a receiver lets senders try
+// in a minute, from every address together.
+const MaxGuessesPerMinute = maxFailsTotal
+
 // authLimiter counts failed handshakes per source address and in total,
 // over a sliding window, and admits handshakes one address at a time.
 type authLimiter struct {
