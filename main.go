@@ -260,7 +260,16 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 // not parse may have --json after the mistake, unread: it still asks for
 // the error as JSON.
 func newOutput(stderr io.Writer, c *common, args []string, parseErr error) *output {
-	json := c.json || parseErr != nil && slices.Contains(args, "--json")
+	json := c.json
+	if parseErr != nil {
+		for _, a := range args {
+			name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			on, err := strconv.ParseBool(value)
+			if strings.HasPrefix(a, "-") && name == "json" && (!hasValue || err == nil && on) {
+				json = true
+			}
+		}
+	}
 	return &output{w: stderr, quiet: c.quiet, json: json}
 }
 
@@ -369,12 +378,12 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 			switch {
 			case err == nil:
 				out.summary("received", s)
+			case errors.Is(err, transfer.ErrSilentPeer):
+				out.silent(peer, !*keep)
 			case *keep && ctx.Err() != nil:
 				out.fail(fmt.Errorf("transfer from %s interrupted", peer))
 			case *keep:
 				out.fail(fmt.Errorf("transfer from %s failed: %w", peer, err))
-			case errors.Is(err, transfer.ErrSilentPeer):
-				out.warn("%v; still waiting for a sender", err)
 			}
 		},
 	}
@@ -464,7 +473,8 @@ func listenAddr(s string) (string, error) {
 		// or not.
 		host = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
 		bracketed := strings.HasPrefix(s, "[")
-		if bracketed != strings.HasSuffix(s, "]") || strings.ContainsAny(host, "[]") || strings.Contains(host, ":") && net.ParseIP(host) == nil {
+		ip, _, _ := strings.Cut(host, "%") // an IPv6 zone, as in fe80::1%eth0
+		if bracketed != strings.HasSuffix(s, "]") || strings.ContainsAny(host, "[]") || strings.Contains(host, ":") && net.ParseIP(ip) == nil {
 			return bad()
 		}
 		port = strconv.Itoa(DefaultPort)

@@ -942,6 +942,9 @@ func TestListenAddr(t *testing.T) {
 		{"[::1", ""},
 		{"::1]", ""},
 		{"host:port", ""},
+		{"[fe80::1%lo]", "[fe80::1%lo]:7575"},
+		{"fe80::1%lo", "[fe80::1%lo]:7575"},
+		{"[fe80::1%lo]:7000", "[fe80::1%lo]:7000"},
 	} {
 		got, err := listenAddr(tc.in)
 		if got != tc.want || (err == nil) != (tc.want != "") {
@@ -1003,6 +1006,14 @@ func TestUsage(t *testing.T) {
 		p.expect(2)
 		mustContain(t, "error event", p.errorMessage(), `unknown mode "gzip"`)
 	})
+	// The flags stop parsing at the mistake; a --json after it still counts.
+	for _, flag := range []string{"--json", "-json", "--json=true"} {
+		t.Run(flag+" after an unknown flag", func(t *testing.T) {
+			p := start(t, t.TempDir(), nil, nil, "send", "--bogus", flag, "127.0.0.1:1", "f")
+			p.expect(2)
+			mustContain(t, "error event", p.errorMessage(), "unknown flag --bogus")
+		})
+	}
 }
 
 // TestHelpAndVersion checks the commands that print and exit 0.
@@ -1123,5 +1134,34 @@ func TestKeepOpen(t *testing.T) {
 	}
 	if connected != 2 || files != 2 {
 		t.Errorf("recv -k reported %d connections and %d files, want 2 and 2", connected, files)
+	}
+}
+
+// TestKeepOpenSilent checks that recv -k reports a connection closed
+// without a byte (a port check) as such, not as a failed transfer, and
+// goes on serving.
+func TestKeepOpenSilent(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	writeFile(t, src, "f.txt", []byte("after the probe\n"), 0o644, time.Now())
+	recv, addr := startRecv(t, dst, nil, "--json", "-k", "-l", "127.0.0.1:0", dst)
+	probe, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = probe.Close()
+	recv.waitEvent("silent")
+	send(t, src, nil, "--json", addr, "f.txt").expect(0)
+	recv.waitEventN("summary", 1)
+	recv.interrupt()
+	recv.expect(130)
+	var errs []string
+	for _, ev := range recv.events() {
+		if ev["event"] == "error" {
+			msg, _ := ev["message"].(string)
+			errs = append(errs, msg)
+		}
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0], "interrupted") {
+		t.Errorf("recv reported errors %q, want only its interruption", errs)
 	}
 }

@@ -229,6 +229,20 @@ func (o *output) connected(verb string, peer net.Addr) {
 	o.say("%s %s", verb, peer)
 }
 
+// silent reports a connection closed without a byte (transfer.ErrSilentPeer):
+// a port check or health probe, no failure of anyone's.
+func (o *output) silent(peer net.Addr, waiting bool) {
+	if o.json {
+		o.event("silent", map[string]any{"peer": peer.String()})
+		return
+	}
+	msg := "%s closed the connection without sending anything"
+	if waiting {
+		msg += "; still waiting for a sender"
+	}
+	o.say(msg, peer)
+}
+
 // filesDone reports a group of finished files with one write, so that
 // thousands of small files do not cost a system call each.
 func (o *output) filesDone(verb string, rs []transfer.FileResult) {

@@ -25,8 +25,9 @@ const MaxFiles = 1_000_000
 
 // MaxNameBytes is the most bytes the names of one transfer's entries may
 // take together: a million names of the longest allowed would otherwise
-// hold 4 GiB. 128 bytes a name for MaxFiles entries.
-const MaxNameBytes = 128 << 20
+// hold 4 GiB. 256 bytes a name (a path, from the top) for MaxFiles
+// entries.
+const MaxNameBytes = 256 << 20
 
 // maxOpenDirs bounds the directories a transfer holds open at once.
 const maxOpenDirs = 64

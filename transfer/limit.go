@@ -2,7 +2,6 @@ package transfer
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -30,8 +29,9 @@ const (
 )
 
 // MaxGuessesPerMinute is the most wrong codes a receiver lets senders try
-// in a minute, from every address together.
-const MaxGuessesPerMinute = maxFailsTotal
+// in a minute, from every address together: the failures it counts, and
+// the handshakes already under way when the last of them is counted.
+const MaxGuessesPerMinute = maxFailsTotal + maxHandshakes - 1
 
 // authLimiter counts failed handshakes per source address and in total,
 // over a sliding window, and admits handshakes one address at a time.
@@ -141,7 +141,7 @@ func hostOf(a net.Addr) string {
 // why, and closes the connection.
 func refuse(conn net.Conn, wait time.Duration) {
 	defer conn.Close()
-	msg := fmt.Sprintf("too many failed attempts with a wrong code; try again in %s", wait.Round(time.Second))
+	msg := (&refusedError{wait: wait}).Error()
 	_ = conn.SetDeadline(time.Now().Add(lingerTime))
 	_ = framing.NewWriter(conn).WriteFrame(framing.TypeError, framing.AppendError(nil, framing.ErrorMsg{Code: framing.CodeAuth, Message: msg}))
 }

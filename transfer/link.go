@@ -65,12 +65,10 @@ type link struct {
 	// directions with separate state.
 	open *secure.Session
 	seal atomic.Pointer[secure.Session]
-	// confirmSent says the handshake sent this side's key confirmation,
-	// from which the peer learns whether its code was right. Only the
-	// reading goroutine, which runs the handshake, touches it.
-	confirmSent bool
 	// secured, if set, is called once the handshake is done.
 	secured func(cipher string)
+	// admit, if set, lets the handshake begin (see Options.admit).
+	admit func() error
 	// heard says a byte came from the peer. Only the reading goroutine
 	// touches it.
 	heard bool
@@ -99,6 +97,7 @@ func newLink(conn net.Conn, role framing.Role, opts Options) *link {
 		timeout:   opts.timeout(),
 		code:      opts.Code,
 		secured:   opts.Secured,
+		admit:     opts.admit,
 		out:       make(chan []outFrame, queueDepth),
 		urgent:    make(chan outFrame, 1),
 		writeDone: make(chan struct{}),
@@ -629,6 +628,14 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 		l.handshakeDone()
 		return h, nil
 	}
+	if l.admit != nil {
+		if err := l.admit(); err != nil {
+			return framing.Hello{}, err
+		}
+		// The handshake has its own time from here: the wait for its
+		// turn is not the sender's.
+		l.handshakeBy = time.Now().Add(handshakeTime(l.timeout))
+	}
 	helloS, helloR := mine, p
 	if l.role == framing.RoleReceiver {
 		helloS, helloR = p, mine
@@ -697,9 +704,6 @@ func (w handshakeWriter) WriteFrame(t framing.Type, p []byte) error {
 		default:
 		}
 		return nil
-	}
-	if t == framing.TypeConfirm {
-		w.l.confirmSent = true
 	}
 	return w.l.send(outFrame{t: t, payload: p, plain: true})
 }

@@ -91,19 +91,27 @@ func RawReceive(ctx context.Context, conn net.Conn, w io.Writer, timeout time.Du
 	switch {
 	case err == nil && isFerryHello(head[:]):
 		msg := "this receiver runs ferry recv --raw, which takes bytes without framing: add --raw to ferry send, or restart ferry recv without it"
-		_ = conn.SetWriteDeadline(time.Now().Add(lingerTime))
+		_ = conn.SetDeadline(time.Now().Add(lingerTime))
 		_ = framing.NewWriter(conn).WriteFrame(framing.TypeError, framing.AppendError(nil, framing.ErrorMsg{Code: framing.CodeProtocol, Message: msg}))
+		// Closed with the sender's frames unread, the connection would be
+		// reset, which can overtake the error frame: end the write side
+		// and let the sender hang up first.
+		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+			_, _ = io.Copy(io.Discard, conn)
+		}
 		return 0, fmt.Errorf("%s is a ferry send without --raw: add --raw to it, or run ferry recv without --raw", conn.RemoteAddr())
 	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF):
 		return 0, rawErr(ctx, conn, err)
 	}
-	n, err := w.Write(head[:k])
+	wrote, err := w.Write(head[:k])
+	n := int64(wrote)
 	if err == nil && k == len(head) {
 		var more int64
 		more, err = io.Copy(w, r)
-		n += int(more)
+		n += more
 	}
-	return int64(n), rawErr(ctx, conn, err)
+	return n, rawErr(ctx, conn, err)
 }
 
 // helloPrefixLen is how much of a stream tells a ferry hello: the frame's

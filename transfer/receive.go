@@ -137,11 +137,7 @@ func receive(ctx context.Context, conn net.Conn, sink Sink, opts Options, handsh
 func (r *receiver) run() error {
 	_, err := r.l.hello(codec.Capabilities)
 	if r.opts.handshakeOver != nil {
-		// A sender that got this side's key confirmation, which tells right
-		// from wrong, and did not complete the handshake used up a guess
-		// of the code, even if it hung up without the error frame a ferry
-		// sends.
-		r.opts.handshakeOver(err != nil && r.l.confirmSent)
+		r.opts.handshakeOver(err != nil)
 	}
 	if err != nil {
 		return err

@@ -1249,6 +1249,38 @@ func TestGuessingLimits(t *testing.T) {
 		g.fail(t, "127.0.0.1")
 		g.turnedAway(t, "127.0.0.1")
 	})
+	// Connections that send nothing (a stuck client, a browser's spare
+	// connection, a port scan held open) take no turn: a sender from the
+	// same address, or from anywhere while nine such are open, goes ahead
+	// at once. The senders' timeout is far below the receiver's, within
+	// which those connections stay open.
+	t.Run("idle connections take no turn", func(t *testing.T) {
+		t.Parallel()
+		g := startGuessingServe(t, 0)
+		for i := range 9 {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(fmt.Sprintf("127.0.2.%d", i+1))}}
+			idle, err := d.Dial("tcp", g.addr.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer idle.Close()
+		}
+		for _, ip := range []string{"127.0.2.1", "127.0.2.100"} {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+			conn, err := d.Dial("tcp", g.addr.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := transfer.StreamSource("from-"+ip, bytes.NewReader(textBytes(100)))
+			if _, err := transfer.Send(t.Context(), conn, []transfer.Source{src}, transfer.Options{Code: testCode, Timeout: 2 * time.Second}); err != nil {
+				t.Fatalf("a sender from %s beside idle connections: %v", ip, err)
+			}
+			if err := await(t, g.finished, "the receiving side"); err != nil {
+				t.Fatalf("a sender from %s beside idle connections: Receive = %v", ip, err)
+			}
+		}
+		onlyEntry(t, g.sink, "from-127.0.2.1", "from-127.0.2.100")
+	})
 	t.Run("plain mode has no limit", func(t *testing.T) {
 		t.Parallel()
 		// Without a code there is nothing to guess: failures of other

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"ferry/framing"
 )
 
 // ServeOptions configure Serve.
@@ -80,40 +82,15 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 	}
 }
 
-// serveConn serves the sender on conn, and reports whether it did: in the
-// encrypted mode a sender is first admitted as authLimiter says, waiting
-// its turn, and turned away after too many failures.
+// serveConn serves the sender on conn, and reports whether it did. In the
+// encrypted mode a sender is turned away, before its hello or once it has
+// come, after too many failed handshakes; and one that has sent its hello
+// waits for its turn as authLimiter says: a connection that sends nothing
+// takes no turn.
 func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions, limits *authLimiter) (bool, error) {
 	peer := conn.RemoteAddr()
-	by := time.Now().Add(handshakeTime(opts.timeout()))
 	if opts.Code != "" {
 		host := hostOf(peer)
-		waitCtx, cancel := context.WithDeadline(ctx, by)
-		err := limits.enter(waitCtx, host)
-		cancel()
-		if err != nil {
-			_ = conn.Close()
-			if ctx.Err() == nil {
-				err = fmt.Errorf("%w: the handshake of %s waited %s (--timeout) for those of other senders", ErrTimeout, peer, handshakeTime(opts.timeout()))
-			}
-			if opts.Finished != nil {
-				opts.Finished(peer, Summary{}, err)
-			}
-			return true, err
-		}
-		// The guess is counted, and the next handshake let in, as soon as
-		// this one is over, not when the connection ends, which after a
-		// failure waits a while for the peer to hang up.
-		var once sync.Once
-		over := func(guessed bool) {
-			once.Do(func() {
-				if guessed {
-					limits.failed(host)
-				}
-				limits.leave(host)
-			})
-		}
-		defer over(false)
 		if wait, ok := limits.allow(host); !ok {
 			if opts.Refused != nil {
 				opts.Refused(peer, wait)
@@ -121,18 +98,66 @@ func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions,
 			refuse(conn, wait)
 			return false, nil
 		}
-		opts.handshakeOver = over
+		// Whether this sender holds a turn; only the receiving goroutine,
+		// which calls admit and handshakeOver, touches it.
+		admitted := false
+		opts.admit = func() error {
+			waitCtx, cancel := context.WithTimeout(ctx, handshakeTime(opts.timeout()))
+			defer cancel()
+			if err := limits.enter(waitCtx, host); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return fmt.Errorf("%w: the handshakes of other senders kept %s waiting for %s (--timeout); try again", ErrTimeout, peer, handshakeTime(opts.timeout()))
+			}
+			if wait, ok := limits.allow(host); !ok {
+				limits.leave(host)
+				if opts.Refused != nil {
+					opts.Refused(peer, wait)
+				}
+				return withCode(framing.CodeAuth, &refusedError{wait: wait})
+			}
+			admitted = true
+			return nil
+		}
+		// Once a sender has its turn, any failure of its handshake counts
+		// (one that had this side's confirm knows whether its guess was
+		// right; one that stalls only holds the turn). It is counted, and
+		// the next sender let in, as soon as the handshake is over, not
+		// when the connection ends, which after a failure waits a while
+		// for the peer to hang up.
+		opts.handshakeOver = func(failed bool) {
+			if !admitted {
+				return
+			}
+			admitted = false
+			if failed {
+				limits.failed(host)
+			}
+			limits.leave(host)
+		}
 	}
 	if opts.Connected != nil {
 		opts.Connected(peer)
 	}
-	s, err := receive(ctx, conn, sink, opts.Options, by)
+	s, err := receive(ctx, conn, sink, opts.Options, time.Now().Add(handshakeTime(opts.timeout())))
+	var refused *refusedError
+	if errors.As(err, &refused) {
+		return false, nil
+	}
 	if opts.Finished != nil {
 		opts.Finished(peer, s, err)
 	}
 	// A connection that said nothing was no sender: Serve without
 	// KeepOpen waits for one.
 	return !errors.Is(err, ErrSilentPeer), err
+}
+
+// refusedError turns a sender away for too many failed handshakes.
+type refusedError struct{ wait time.Duration }
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("too many failed attempts with a wrong code; try again in %s", e.wait.Round(time.Second))
 }
 
 // acceptRetries says whether Accept failed for a reason that passes: the

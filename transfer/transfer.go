@@ -53,10 +53,13 @@ type Options struct {
 	// mode's handshake has succeeded.
 	Secured func(cipher string)
 
+	// admit, if set, is called on a receiver in the encrypted mode once the
+	// sender's hello has come, before the handshake: it may wait for the
+	// sender's turn, or refuse it with an error the sender is told.
+	admit func() error
 	// handshakeOver, if set, is called on a receiver as soon as the
-	// sender's hello and handshake are over, done or failed; guessed says
-	// the sender failed after it could tell whether its code was right.
-	handshakeOver func(guessed bool)
+	// sender's hello and handshake are over, done (failed false) or not.
+	handshakeOver func(failed bool)
 	// backgroundFlushFiles, if positive, replaces the constant of that
 	// name, so tests can start background flushes with a few files.
 	backgroundFlushFiles int
