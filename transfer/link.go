@@ -629,7 +629,7 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 		return h, nil
 	}
 	if l.admit != nil {
-		if err := l.admit(); err != nil {
+		if err := l.admitPinging(); err != nil {
 			return framing.Hello{}, err
 		}
 		// The handshake has its own time from here: the wait for its
@@ -653,6 +653,28 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 		l.secured(sess.Cipher().String())
 	}
 	return h, nil
+}
+
+// admitPingInterval is how often a receiver pings a sender waiting for its
+// turn: the sender's timeout, whatever it is, must not run out meanwhile.
+const admitPingInterval = 100 * time.Millisecond
+
+// admitPinging calls admit, pinging the sender until it returns: the
+// writer pings only once the handshake is done, and the sender's
+// handshake skips empty pings.
+func (l *link) admitPinging() error {
+	done := make(chan error, 1)
+	go func() { done <- l.admit() }()
+	tick := time.NewTicker(admitPingInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			_ = l.send(outFrame{t: framing.TypePing, plain: true})
+		}
+	}
 }
 
 // checkMode refuses a peer in the other mode: a code on one side only is a
@@ -682,9 +704,6 @@ func (l *link) checkMode(h framing.Hello) error {
 func (l *link) handshakeError(err error) error {
 	var pe *secure.PeerError
 	if errors.As(err, &pe) {
-		if pe.Code == framing.CodeAuth {
-			return fmt.Errorf("%w (from %s)", ErrAuth, l.conn.RemoteAddr())
-		}
 		return &PeerError{Role: l.peerRole(), Code: pe.Code, Message: pe.Message, Aborted: pe.Aborted}
 	}
 	if errors.Is(err, secure.ErrAuth) {

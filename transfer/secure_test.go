@@ -1281,6 +1281,68 @@ func TestGuessingLimits(t *testing.T) {
 		}
 		onlyEntry(t, g.sink, "from-127.0.2.1", "from-127.0.2.100")
 	})
+	// A sender waits for its turn behind a stalled guess from its own
+	// address for the receiver's whole timeout: the receiver pings it
+	// meanwhile, so a sender with a far shorter timeout waits and goes
+	// ahead, and is not counted as a failure for having waited.
+	t.Run("sender waiting for its turn", func(t *testing.T) {
+		t.Parallel()
+		g := startGuessingServe(t, time.Second)
+		held, _, err := startGuess(g.addr, "127.0.0.1", "WRO-NGC-0DE")
+		if !errors.Is(err, secure.ErrAuth) {
+			t.Fatalf("the held guess: %v, want secure.ErrAuth", err)
+		}
+		defer held.Close()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.1")}}
+		conn, err := d.Dial("tcp", g.addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := transfer.StreamSource("waited", bytes.NewReader(textBytes(100)))
+		if _, err := transfer.Send(t.Context(), conn, []transfer.Source{src}, transfer.Options{Code: testCode, Timeout: 300 * time.Millisecond}); err != nil {
+			t.Fatalf("a sender with a 300ms timeout behind a held turn of 1s: %v", err)
+		}
+		// The held guess and the sender end, in either order.
+		var errs []error
+		for range 2 {
+			errs = append(errs, await(t, g.finished, "the receiving sides"))
+		}
+		if errs[0] != nil && errs[1] != nil || errs[0] == nil && errs[1] == nil {
+			t.Fatalf("the receiving sides ended with %v, want one failure (the held guess) and one success", errs)
+		}
+		// One failure so far: two more are needed to turn the address away.
+		g.fail(t, "127.0.0.1")
+		if err := g.attempt(t, "127.0.0.1", testCode, "after"); err != nil {
+			t.Fatalf("after two failures, the right code: %v", err)
+		}
+		if err := await(t, g.finished, "the receiving side"); err != nil {
+			t.Fatalf("after two failures, the right code: Receive = %v", err)
+		}
+		onlyEntry(t, g.sink, "after", "waited")
+	})
+	// A sender admitted to its turn once the counts have filled is turned
+	// away then, and told why: not that its right code is wrong.
+	t.Run("turned away after its hello", func(t *testing.T) {
+		t.Parallel()
+		g := startGuessingServe(t, time.Second)
+		g.fail(t, "127.0.0.1")
+		g.fail(t, "127.0.0.1")
+		held, _, err := startGuess(g.addr, "127.0.0.1", "WRO-NGC-0DE")
+		if !errors.Is(err, secure.ErrAuth) {
+			t.Fatalf("the held guess: %v, want secure.ErrAuth", err)
+		}
+		defer held.Close()
+		// Waits behind the held guess, which becomes the third failure.
+		err = g.attempt(t, "127.0.0.1", testCode, "refused")
+		var pe *transfer.PeerError
+		if !errors.As(err, &pe) || pe.Code != framing.CodeAuth || !strings.Contains(pe.Message, "too many failed attempts") {
+			t.Fatalf("the right code after the third failure: Send = %v, want a refusal for too many failed attempts", err)
+		}
+		if r := await(t, g.refused, "the Refused callback"); r.wait <= 0 || r.wait > time.Minute {
+			t.Errorf("Refused with wait %v, want within (0, 1m]", r.wait)
+		}
+		onlyEntry(t, g.sink)
+	})
 	t.Run("plain mode has no limit", func(t *testing.T) {
 		t.Parallel()
 		// Without a code there is nothing to guess: failures of other

@@ -108,7 +108,7 @@ func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions,
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				return fmt.Errorf("%w: the handshakes of other senders kept %s waiting for %s (--timeout); try again", ErrTimeout, peer, handshakeTime(opts.timeout()))
+				return withCode(framing.CodeInternal, fmt.Errorf("busy: the handshakes of other senders kept %s waiting for %s (--timeout); try again", peer, handshakeTime(opts.timeout())))
 			}
 			if wait, ok := limits.allow(host); !ok {
 				limits.leave(host)
