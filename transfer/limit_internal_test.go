@@ -271,7 +271,7 @@ func TestAdmitWaitRunsOut(t *testing.T) {
 	}
 	select {
 	case err := <-served:
-		if err == nil || !strings.Contains(err.Error(), "waiting for 300ms") {
+		if err == nil || !strings.Contains(err.Error(), "waiting for 600ms") {
 			t.Errorf("serveConn = %v, want the wait that ran out", err)
 		}
 	case <-time.After(20 * time.Second):

@@ -69,6 +69,10 @@ type link struct {
 	secured func(cipher string)
 	// admit, if set, lets the handshake begin (see Options.admit).
 	admit func() error
+	// confirmSent says the handshake sent this side's key confirmation,
+	// from which the peer learns whether its code was right. Only the
+	// reading goroutine, which runs the handshake, touches it.
+	confirmSent bool
 	// heard says a byte came from the peer. Only the reading goroutine
 	// touches it.
 	heard bool
@@ -656,8 +660,10 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 }
 
 // admitPingInterval is how often a receiver pings a sender waiting for its
-// turn: the sender's timeout, whatever it is, must not run out meanwhile.
-const admitPingInterval = 100 * time.Millisecond
+// turn, so that the sender's timeout does not run out meanwhile: often
+// enough for any --timeout a person sets, rarely enough that many waiting
+// connections cost little.
+const admitPingInterval = time.Second
 
 // admitPinging calls admit, pinging the sender until it returns: the
 // writer pings only once the handshake is done, and the sender's
@@ -723,6 +729,9 @@ func (w handshakeWriter) WriteFrame(t framing.Type, p []byte) error {
 		default:
 		}
 		return nil
+	}
+	if t == framing.TypeConfirm {
+		w.l.confirmSent = true
 	}
 	return w.l.send(outFrame{t: t, payload: p, plain: true})
 }

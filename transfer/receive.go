@@ -137,7 +137,7 @@ func receive(ctx context.Context, conn net.Conn, sink Sink, opts Options, handsh
 func (r *receiver) run() error {
 	_, err := r.l.hello(codec.Capabilities)
 	if r.opts.handshakeOver != nil {
-		r.opts.handshakeOver(err != nil)
+		r.opts.handshakeOver(err != nil && (r.l.confirmSent || errors.Is(err, ErrTimeout)))
 	}
 	if err != nil {
 		return err

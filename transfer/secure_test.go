@@ -1287,7 +1287,7 @@ func TestGuessingLimits(t *testing.T) {
 	// ahead, and is not counted as a failure for having waited.
 	t.Run("sender waiting for its turn", func(t *testing.T) {
 		t.Parallel()
-		g := startGuessingServe(t, time.Second)
+		g := startGuessingServe(t, 3*time.Second)
 		held, _, err := startGuess(g.addr, "127.0.0.1", "WRO-NGC-0DE")
 		if !errors.Is(err, secure.ErrAuth) {
 			t.Fatalf("the held guess: %v, want secure.ErrAuth", err)
@@ -1299,8 +1299,8 @@ func TestGuessingLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 		src := transfer.StreamSource("waited", bytes.NewReader(textBytes(100)))
-		if _, err := transfer.Send(t.Context(), conn, []transfer.Source{src}, transfer.Options{Code: testCode, Timeout: 300 * time.Millisecond}); err != nil {
-			t.Fatalf("a sender with a 300ms timeout behind a held turn of 1s: %v", err)
+		if _, err := transfer.Send(t.Context(), conn, []transfer.Source{src}, transfer.Options{Code: testCode, Timeout: 1500 * time.Millisecond}); err != nil {
+			t.Fatalf("a sender with a 1.5s timeout behind a held turn of 3s: %v", err)
 		}
 		// The held guess and the sender end, in either order.
 		var errs []error
@@ -1319,6 +1319,40 @@ func TestGuessingLimits(t *testing.T) {
 			t.Fatalf("after two failures, the right code: Receive = %v", err)
 		}
 		onlyEntry(t, g.sink, "after", "waited")
+	})
+	// A sender that goes while it waits for its turn, before any frame of
+	// the handshake, tested no guess: it does not count.
+	t.Run("sender gone while waiting", func(t *testing.T) {
+		t.Parallel()
+		g := startGuessingServe(t, time.Second)
+		held, _, err := startGuess(g.addr, "127.0.0.1", "WRO-NGC-0DE")
+		if !errors.Is(err, secure.ErrAuth) {
+			t.Fatalf("the held guess: %v, want secure.ErrAuth", err)
+		}
+		defer held.Close()
+		// Its hello, and the receiver's read: it waits behind the held one.
+		gone := dial(t, g.addr)
+		w := framing.NewWriter(gone)
+		if err := w.WriteFrame(framing.TypeHello, framing.AppendHello(nil, framing.Hello{Version: framing.Version, Role: framing.RoleSender, Capabilities: framing.CapSecure})); err != nil {
+			t.Fatal(err)
+		}
+		_ = gone.SetDeadline(time.Now().Add(guard))
+		if typ, _, err := framing.NewReader(gone).ReadFrame(); err != nil || typ != framing.TypeHello {
+			t.Fatalf("the receiver's hello: %v, %v", typ, err)
+		}
+		_ = gone.Close()
+		for range 2 {
+			await(t, g.finished, "the held guess and the one gone")
+		}
+		// One failure (the held guess): two more turn the address away.
+		g.fail(t, "127.0.0.1")
+		if err := g.attempt(t, "127.0.0.1", testCode, "after"); err != nil {
+			t.Fatalf("after two failures, the right code: %v", err)
+		}
+		if err := await(t, g.finished, "the receiving side"); err != nil {
+			t.Fatalf("after two failures, the right code: Receive = %v", err)
+		}
+		onlyEntry(t, g.sink, "after")
 	})
 	// A sender admitted to its turn once the counts have filled is turned
 	// away then, and told why: not that its right code is wrong.

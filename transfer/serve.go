@@ -102,13 +102,15 @@ func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions,
 		// which calls admit and handshakeOver, touches it.
 		admitted := false
 		opts.admit = func() error {
-			waitCtx, cancel := context.WithTimeout(ctx, handshakeTime(opts.timeout()))
+			// Longer than one turn: a sender just behind one that stalls
+			// gets in.
+			waitCtx, cancel := context.WithTimeout(ctx, 2*handshakeTime(opts.timeout()))
 			defer cancel()
 			if err := limits.enter(waitCtx, host); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				return withCode(framing.CodeInternal, fmt.Errorf("busy: the handshakes of other senders kept %s waiting for %s (--timeout); try again", peer, handshakeTime(opts.timeout())))
+				return withCode(framing.CodeInternal, fmt.Errorf("busy: the handshakes of other senders kept %s waiting for %s (twice --timeout); try again", peer, 2*handshakeTime(opts.timeout())))
 			}
 			if wait, ok := limits.allow(host); !ok {
 				limits.leave(host)
@@ -120,18 +122,15 @@ func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions,
 			admitted = true
 			return nil
 		}
-		// Once a sender has its turn, any failure of its handshake counts
-		// (one that had this side's confirm knows whether its guess was
-		// right; one that stalls only holds the turn). It is counted, and
-		// the next sender let in, as soon as the handshake is over, not
-		// when the connection ends, which after a failure waits a while
-		// for the peer to hang up.
-		opts.handshakeOver = func(failed bool) {
+		// A failed handshake is counted, and the next sender let in, as
+		// soon as it is over, not when the connection ends, which after a
+		// failure waits a while for the peer to hang up.
+		opts.handshakeOver = func(counts bool) {
 			if !admitted {
 				return
 			}
 			admitted = false
-			if failed {
+			if counts {
 				limits.failed(host)
 			}
 			limits.leave(host)

@@ -58,8 +58,11 @@ type Options struct {
 	// sender's turn, or refuse it with an error the sender is told.
 	admit func() error
 	// handshakeOver, if set, is called on a receiver as soon as the
-	// sender's hello and handshake are over, done (failed false) or not.
-	handshakeOver func(failed bool)
+	// sender's hello and handshake are over; counts says they failed in a
+	// way that counts against the sender's address: after this side's
+	// confirm, which tells a guesser whether its code was right, or by
+	// running out of time, which held a turn.
+	handshakeOver func(counts bool)
 	// backgroundFlushFiles, if positive, replaces the constant of that
 	// name, so tests can start background flushes with a few files.
 	backgroundFlushFiles int
