@@ -283,7 +283,6 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-// skipped warns that an entry of a sent directory stays behind.
 // skipped reports an entry the sender leaves out; as a warning, -q does
 // not silence it.
 func (o *output) skipped(path, reason string) {

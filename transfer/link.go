@@ -599,9 +599,7 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 	t, p, err := l.fr.ReadFrame()
 	if err != nil {
 		switch {
-		case !l.heard && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)):
-			// Not a byte: a port check, say, not a peer that failed. One
-			// that closes with this side's hello unread resets instead.
+		case l.silent(err):
 			return framing.Hello{}, fmt.Errorf("%s %w", l.conn.RemoteAddr(), ErrSilentPeer)
 		case errors.Is(err, framing.ErrFrameTooLarge):
 			err = framing.ErrNotFerry
@@ -657,6 +655,14 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 		l.secured(sess.Cipher().String())
 	}
 	return h, nil
+}
+
+// silent says err ended a connection on which the peer sent not a byte: a
+// port check, say, rather than a peer that failed. Such a peer closes, or
+// resets when it closes with this side's hello unread; this side's own
+// writes may then meet the reset or a broken pipe first.
+func (l *link) silent(err error) bool {
+	return !l.heard && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE))
 }
 
 // admitPingInterval is how often a receiver pings a sender waiting for its

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 
 	"ferry/codec"
@@ -116,9 +115,8 @@ func receive(ctx context.Context, conn net.Conn, sink Sink, opts Options, handsh
 		r.batch.Close()
 	}
 	err = r.l.firstErr()
-	if err != nil && !r.l.heard && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
-		// The sender went without a byte, and this side's hello, written
-		// first, met the reset: the same port check as an end of stream.
+	if err != nil && !errors.Is(err, ErrSilentPeer) && r.l.silent(err) {
+		// The writer met the silent sender's reset before the reader did.
 		err = fmt.Errorf("%s %w", conn.RemoteAddr(), ErrSilentPeer)
 	}
 	if err != nil {
