@@ -141,7 +141,11 @@ func hostOf(a net.Addr) string {
 // why, and closes the connection.
 func refuse(conn net.Conn, wait time.Duration) {
 	defer conn.Close()
-	msg := (&refusedError{wait: wait}).Error()
+	tell(conn, framing.CodeAuth, (&refusedError{wait: wait}).Error())
+}
+
+// tell writes an error frame on conn, outside any link, within lingerTime.
+func tell(conn net.Conn, code uint16, msg string) {
 	_ = conn.SetDeadline(time.Now().Add(lingerTime))
-	_ = framing.NewWriter(conn).WriteFrame(framing.TypeError, framing.AppendError(nil, framing.ErrorMsg{Code: framing.CodeAuth, Message: msg}))
+	_ = framing.NewWriter(conn).WriteFrame(framing.TypeError, framing.AppendError(nil, framing.ErrorMsg{Code: code, Message: msg}))
 }

@@ -90,9 +90,7 @@ func RawReceive(ctx context.Context, conn net.Conn, w io.Writer, timeout time.Du
 	k, err := io.ReadFull(r, head[:])
 	switch {
 	case err == nil && isFerryHello(head[:]):
-		msg := "this receiver runs ferry recv --raw, which takes bytes without framing: add --raw to ferry send, or restart ferry recv without it"
-		_ = conn.SetDeadline(time.Now().Add(lingerTime))
-		_ = framing.NewWriter(conn).WriteFrame(framing.TypeError, framing.AppendError(nil, framing.ErrorMsg{Code: framing.CodeProtocol, Message: msg}))
+		tell(conn, framing.CodeProtocol, "this receiver runs ferry recv --raw, which takes bytes without framing: add --raw to ferry send, or restart ferry recv without it")
 		// Closed with the sender's frames unread, the connection would be
 		// reset, which can overtake the error frame: end the write side
 		// and let the sender hang up first.
