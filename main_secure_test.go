@@ -270,13 +270,7 @@ func TestWeakCode(t *testing.T) {
 			recv := startRecvEnv(t, ferryEnv(), dst, nil, args...)
 			recv.interrupt()
 			recv.expect(130)
-			var warnings []string
-			for _, ev := range recv.events() {
-				if ev["event"] == "warning" {
-					msg, _ := ev["message"].(string)
-					warnings = append(warnings, msg)
-				}
-			}
+			warnings := recv.messages("warning")
 			switch {
 			case tc.warn == "" && len(warnings) > 0:
 				t.Errorf("warnings %q, want none", warnings)

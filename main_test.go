@@ -282,6 +282,19 @@ func (p *proc) events() []map[string]any {
 	return evs
 }
 
+// messages returns the message of every event called name, in order.
+func (p *proc) messages(name string) []string {
+	p.t.Helper()
+	var msgs []string
+	for _, ev := range p.events() {
+		if ev["event"] == name {
+			msg, _ := ev["message"].(string)
+			msgs = append(msgs, msg)
+		}
+	}
+	return msgs
+}
+
 // event returns the only event called name; the process must have exited.
 func (p *proc) event(name string) map[string]any {
 	p.t.Helper()
@@ -1154,14 +1167,7 @@ func TestKeepOpenSilent(t *testing.T) {
 	recv.waitEventN("summary", 1)
 	recv.interrupt()
 	recv.expect(130)
-	var errs []string
-	for _, ev := range recv.events() {
-		if ev["event"] == "error" {
-			msg, _ := ev["message"].(string)
-			errs = append(errs, msg)
-		}
-	}
-	if len(errs) != 1 || !strings.Contains(errs[0], "interrupted") {
+	if errs := recv.messages("error"); len(errs) != 1 || !strings.Contains(errs[0], "interrupted") {
 		t.Errorf("recv reported errors %q, want only its interruption", errs)
 	}
 }
