@@ -436,7 +436,6 @@ func removeEmpty(dirs []string) {
 	}
 }
 
-// listenAddr accepts a bare port ("7000") as well as host:port.
 const year = 365 * 24 * time.Hour
 
 // guessTime is how long, on average, guessing a code of code's kind takes
@@ -453,36 +452,6 @@ func roughly(d time.Duration) string {
 		return fmt.Sprintf("%d days", max(days, 1))
 	}
 	return fmt.Sprintf("%d years", int(d/year))
-}
-
-// listenAddr turns -l's PORT, HOST:PORT, [IPv6]:PORT, HOST or [IPv6]
-// into a listen address; without a port it is DefaultPort, and port 0
-// lets the system choose.
-func listenAddr(s string) (string, error) {
-	bad := func() (string, error) {
-		return "", usagef("bad listen address %q: use PORT, :PORT, HOST:PORT or [IPv6]:PORT", s)
-	}
-	host, port, err := net.SplitHostPort(s)
-	switch {
-	case s == "":
-		return bad()
-	case strings.Trim(s, "0123456789") == "":
-		host, port = "", s
-	case err != nil:
-		// A host alone: a name, an IPv4 address, or an IPv6 one, bracketed
-		// or not.
-		host = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
-		bracketed := strings.HasPrefix(s, "[")
-		ip, _, _ := strings.Cut(host, "%") // an IPv6 zone, as in fe80::1%eth0
-		if bracketed != strings.HasSuffix(s, "]") || strings.ContainsAny(host, "[]") || strings.Contains(host, ":") && net.ParseIP(ip) == nil {
-			return bad()
-		}
-		port = strconv.Itoa(DefaultPort)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		return bad()
-	}
-	return net.JoinHostPort(host, port), nil
 }
 
 func listenError(addr string, err error) error {
@@ -529,17 +498,19 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	if err := transfer.CheckName(*name); err != nil || strings.Contains(*name, "/") {
 		return out, usagef("--name %s: give a plain file name", transfer.Quote(*name))
 	}
+	// Before any file is read: a mistyped address is a usage error
+	// whether or not the files are there, and needs no walk to find.
+	addr, err := dialAddr(pos[0])
+	if err != nil {
+		return out, err
+	}
 	if c.raw {
-		return out, sendRaw(ctx, &c, pos[0], pos[1], stdin, out)
+		return out, sendRaw(ctx, &c, addr, pos[1], stdin, out)
 	}
 	var sources []transfer.Source
 	if pos[1] == "-" {
 		sources = []transfer.Source{transfer.StreamSource(*name, stdin)}
 	} else if sources, err = transfer.Collect(ctx, pos[1:], out.skipped); err != nil {
-		return out, err
-	}
-	addr, err := dialAddr(pos[0])
-	if err != nil {
 		return out, err
 	}
 	conn, err := dial(ctx, addr, c.timeout, out)
@@ -571,21 +542,6 @@ func dial(ctx context.Context, addr string, timeout time.Duration, out *output) 
 	}
 	out.connected("connected to", conn.RemoteAddr())
 	return conn, nil
-}
-
-// dialAddr turns HOST, HOST:PORT, [IPv6] or [IPv6]:PORT into a dial address.
-func dialAddr(s string) (string, error) {
-	if s == "" {
-		return "", usagef("empty HOST")
-	}
-	if host, port, err := net.SplitHostPort(s); err == nil {
-		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-			return "", usagef("bad port %q in %s", port, s)
-		}
-		return net.JoinHostPort(host, port), nil
-	}
-	host := strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
-	return net.JoinHostPort(host, strconv.Itoa(DefaultPort)), nil
 }
 
 func dialError(addr string, err error) error {

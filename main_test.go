@@ -936,36 +936,6 @@ func TestExisting(t *testing.T) {
 	})
 }
 
-// TestListenAddr checks what -l accepts and how it is read.
-func TestListenAddr(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"7575", ":7575"},
-		{"0", ":0"},
-		{":19000", ":19000"},
-		{"127.0.0.1:19000", "127.0.0.1:19000"},
-		{"[::1]:19000", "[::1]:19000"},
-		{"127.0.0.1", "127.0.0.1:7575"},
-		{"[::1]", "[::1]:7575"},
-		{"::1", "[::1]:7575"},
-		{"localhost", "localhost:7575"},
-		{"", ""},
-		{"65536", ""},
-		{":-1", ""},
-		{"::1:19004", ""},
-		{"[::1", ""},
-		{"::1]", ""},
-		{"host:port", ""},
-		{"[fe80::1%lo]", "[fe80::1%lo]:7575"},
-		{"fe80::1%lo", "[fe80::1%lo]:7575"},
-		{"[fe80::1%lo]:7000", "[fe80::1%lo]:7000"},
-	} {
-		got, err := listenAddr(tc.in)
-		if got != tc.want || (err == nil) != (tc.want != "") {
-			t.Errorf("listenAddr(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
-		}
-	}
-}
-
 // TestUsage checks command-line mistakes: exit 2, the mistake named, and a
 // hint where the usage is.
 func TestUsage(t *testing.T) {
@@ -991,9 +961,14 @@ func TestUsage(t *testing.T) {
 		{"recv --timeout not a duration", []string{"recv", "--timeout", "soon"}, []string{`--timeout: invalid value "soon"`, "30s or 2m", "ferry help"}},
 		{"recv two dirs", []string{"recv", "a", "b"}, []string{"one directory", "ferry help"}},
 		{"recv -k to stdout", []string{"recv", "-k", "-"}, []string{"-k cannot be combined with -", "ferry help"}},
-		{"bad port", []string{"send", "127.0.0.1:99999", "f"}, []string{`bad port "99999"`, "ferry help"}},
+		{"bad port", []string{"send", "127.0.0.1:99999", "f"}, []string{`bad address "127.0.0.1:99999": port "99999" is not a number from 1 to 65535`, "ferry help"}},
+		// The address is checked before the files: "missing" is not there.
+		{"send unclosed bracket", []string{"send", "[::1", "missing"}, []string{`bad address "[::1": unbalanced brackets; use HOST, HOST:PORT, [IPv6] or [IPv6]:PORT`, "ferry help"}},
+		{"send --raw unclosed bracket", []string{"send", "--raw", "[::1", "missing"}, []string{`bad address "[::1": unbalanced brackets`, "ferry help"}},
+		{"send without a host", []string{"send", ":7575", "f"}, []string{`bad address ":7575": empty host`, "ferry help"}},
 		{"recv -l bad port", []string{"recv", "-l", "99999"}, []string{`bad listen address "99999"`, "ferry help"}},
 		{"recv -l IPv6 without brackets and a port", []string{"recv", "-l", "::1:19004"}, []string{`bad listen address "::1:19004"`, "ferry help"}},
+		{"recv -l unclosed bracket", []string{"recv", "-l", "[::1"}, []string{`bad listen address "[::1": unbalanced brackets; use PORT, :PORT, HOST, HOST:PORT, [IPv6] or [IPv6]:PORT`, "ferry help"}},
 		{"recv --raw into a directory", []string{"recv", "--raw", "-l", "127.0.0.1:0", "."}, []string{"not the directory .", "ferry help"}},
 		{"recv --raw into an existing directory", []string{"recv", "--raw", "--overwrite", "-l", "127.0.0.1:0", "sub"}, []string{"not the directory sub", "ferry help"}},
 		{"recv --raw -l bad port", []string{"recv", "--raw", "-l", "host:70000", "-"}, []string{`bad listen address "host:70000"`, "ferry help"}},

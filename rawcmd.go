@@ -91,8 +91,8 @@ func recvRaw(ctx context.Context, c *common, listen string, overwrite bool, pos 
 }
 
 // sendRaw is send --raw: the bytes of path, or of stdin for "-", with no
-// framing, then a half-close, as nc -N does.
-func sendRaw(ctx context.Context, c *common, host, path string, stdin io.Reader, out *output) error {
+// framing, to addr (from dialAddr), then a half-close, as nc -N does.
+func sendRaw(ctx context.Context, c *common, addr, path string, stdin io.Reader, out *output) error {
 	r := stdin
 	if path != "-" {
 		// Collect checks the path as a framed send does. Stat first, so
@@ -112,10 +112,6 @@ func sendRaw(ctx context.Context, c *common, host, path string, stdin io.Reader,
 		}
 		defer f.Close()
 		r = f
-	}
-	addr, err := dialAddr(host)
-	if err != nil {
-		return err
 	}
 	conn, err := dial(ctx, addr, c.timeout, out)
 	if err != nil {
