@@ -287,10 +287,7 @@ func (l *link) writeLoop() {
 			}
 			busy = true
 		case <-tick:
-			// In the encrypted mode a ping between the last handshake
-			// frame and the first sealed one would reach a peer that
-			// already expects sealed frames; reads time out meanwhile.
-			if !busy && (l.code == "" || l.seal.Load() != nil) {
+			if !busy && l.pingDue() {
 				if err := l.writeOne(w, outFrame{t: framing.TypePing}, false); err != nil {
 					l.fail(lostError(l.conn, err))
 					return
@@ -299,6 +296,21 @@ func (l *link) writeLoop() {
 			busy = false
 		}
 	}
+}
+
+// pingDue says whether the writer, idle for a while, may ping now. In the
+// encrypted mode it may not during the handshake: a ping between the last
+// handshake frame and the first sealed one would reach a peer that already
+// expects sealed frames (reads time out meanwhile). Nor may it while frames
+// queued before the handshake ended wait: the ping would be sealed, and go
+// ahead of the last handshake frame, which the peer reads unsealed. The
+// seal is loaded first, since the handshake queues its last frame before
+// it sets the seal.
+func (l *link) pingDue() bool {
+	if l.code == "" {
+		return true
+	}
+	return l.seal.Load() != nil && len(l.out) == 0
 }
 
 // writeBatch writes fs together with whatever else is already queued, up

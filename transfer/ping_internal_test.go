@@ -1,0 +1,84 @@
+package transfer
+
+import (
+	"bytes"
+	"testing"
+
+	"ferry/framing"
+	"ferry/secure"
+)
+
+// TestPingDue checks when an idle writer may ping. The case that matters is
+// the sender's last handshake frame, queued just before the seal is set: a
+// ping sealed then and written ahead of it failed the receiver's handshake,
+// under load, with "ping frame where a confirm frame belongs", and the
+// sender with a frame that did not open.
+func TestPingDue(t *testing.T) {
+	sess := testSession(t)
+	for _, tc := range []struct {
+		name   string
+		code   string
+		sealed bool
+		queued int
+		want   bool
+	}{
+		{name: "plain mode", want: true},
+		{name: "plain mode, frames queued", queued: 1, want: true},
+		{name: "during the handshake", code: testPingCode},
+		{name: "handshake done, its last frame queued", code: testPingCode, sealed: true, queued: 1},
+		{name: "handshake done, queue empty", code: testPingCode, sealed: true, want: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &link{code: tc.code, out: make(chan []outFrame, 1)}
+			for range tc.queued {
+				l.out <- []outFrame{{t: framing.TypeConfirm, plain: true}}
+			}
+			if tc.sealed {
+				l.seal.Store(sess)
+			}
+			if got := l.pingDue(); got != tc.want {
+				t.Errorf("pingDue() = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// testSession returns the sender's session of a handshake run in memory.
+func testSession(t *testing.T) *secure.Session {
+	t.Helper()
+	toR, toS := make(memFrames, 4), make(memFrames, 4)
+	hello := []byte("hello")
+	done := make(chan error, 1)
+	go func() {
+		_, err := secure.Handshake(toR, toS, framing.RoleReceiver, testPingCode, hello, hello)
+		done <- err
+	}()
+	sess, err := secure.Handshake(toS, toR, framing.RoleSender, testPingCode, hello, hello)
+	if err != nil {
+		t.Fatalf("sender's handshake: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("receiver's handshake: %v", err)
+	}
+	return sess
+}
+
+// memFrames carries frames from one in-memory handshake side to the other.
+type memFrames chan memFrame
+
+type memFrame struct {
+	t framing.Type
+	p []byte
+}
+
+func (m memFrames) WriteFrame(t framing.Type, p []byte) error {
+	m <- memFrame{t: t, p: bytes.Clone(p)}
+	return nil
+}
+
+func (m memFrames) ReadFrame() (framing.Type, []byte, error) {
+	f := <-m
+	return f.t, f.p, nil
+}
+
+const testPingCode = "4-PING-CODE"
