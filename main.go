@@ -561,6 +561,12 @@ func dialError(addr string, err error) error {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return fmt.Errorf("cannot connect to %s: timed out", addr)
 	}
+	// The system's reason, without the socket plumbing around it ("dial
+	// tcp: connect: ...") that tells a user nothing.
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		err = se.Err
+	}
 	return fmt.Errorf("cannot connect to %s: %w", addr, err)
 }
 

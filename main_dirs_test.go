@@ -925,28 +925,13 @@ func TestRecvAsUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: needs root, to send as root to a receiver running as another user")
 	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("this test needs setpriv (util-linux): %v", err)
-		}
-		t.Skipf("skipping: needs setpriv (util-linux): %v", err)
-	}
-	const nobody = 65534
 	src := t.TempDir()
 	makeTree(t, src, []treeNode{
 		{path: "top/locked", kind: "dir", mode: 0o300},
 		{path: "top/blind", kind: "dir", mode: 0o100},
 	})
 	want := arriving(snapshot(t, src), "top")
-	// nobody must reach the directory it receives into: every directory
-	// above it that the test made is opened up.
-	base := t.TempDir()
-	for _, d := range []string{filepath.Dir(base), base} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	base := reachableTempDir(t)
 	dst := filepath.Join(base, "inbox")
 	if err := os.Mkdir(dst, 0o755); err != nil {
 		t.Fatal(err)
@@ -954,9 +939,7 @@ func TestRecvAsUser(t *testing.T) {
 	if err := os.Chown(dst, nobody, nobody); err != nil {
 		t.Fatal(err)
 	}
-	recv := startProg(t, "recv", setpriv, nil, dst, nil, nil,
-		fmt.Sprintf("--reuid=%d", nobody), fmt.Sprintf("--regid=%d", nobody), "--clear-groups",
-		ferryBin, "recv", "--json", "-l", "127.0.0.1:0", dst)
+	recv := startAsNobody(t, "recv", dst, "recv", "--json", "-l", "127.0.0.1:0", dst)
 	ev, err := parseEvent(recv.waitLine("its listening event", func(l string) bool {
 		ev, err := parseEvent(l)
 		return err == nil && ev["event"] == "listening"
@@ -968,4 +951,37 @@ func TestRecvAsUser(t *testing.T) {
 	send(t, src, nil, addr, "top").expect(0)
 	recv.expect(0)
 	compareTrees(t, "DIR", snapshot(t, dst), want, true)
+}
+
+// nobody is the user ID tests run ferry as when they need one whom
+// permissions apply to.
+const nobody = 65534
+
+// startAsNobody is start, running ferry as the nobody user through setpriv:
+// for tests that run as root (as in CI) yet need a ferry that permissions
+// apply to. dir must be reachable by nobody (see reachableTempDir).
+func startAsNobody(t *testing.T, name, dir string, args ...string) *proc {
+	t.Helper()
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("this test needs setpriv (util-linux) to run ferry as nobody: %v", err)
+		}
+		t.Skipf("skipping: needs setpriv (util-linux) to run ferry as nobody: %v", err)
+	}
+	prefix := []string{fmt.Sprintf("--reuid=%d", nobody), fmt.Sprintf("--regid=%d", nobody), "--clear-groups", ferryBin}
+	return startProg(t, name, setpriv, nil, dir, nil, nil, append(prefix, args...)...)
+}
+
+// reachableTempDir is t.TempDir opened up, with the directory above it, so
+// that the nobody user can reach what the test puts in it.
+func reachableTempDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

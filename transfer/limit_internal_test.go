@@ -257,7 +257,7 @@ func TestAdmitWaitRunsOut(t *testing.T) {
 			served <- err
 			return
 		}
-		_, err = serveConn(t.Context(), conn, sink, ServeOptions{Options: Options{Code: code, Timeout: 300 * time.Millisecond}, KeepOpen: true}, limits)
+		_, err = serveConn(t.Context(), conn, sink, ServeOptions{Options: Options{Code: code, Timeout: time.Second}, KeepOpen: true}, limits)
 		served <- err
 	}()
 	conn, err := net.Dial("tcp", ln.Addr().String())
@@ -271,7 +271,7 @@ func TestAdmitWaitRunsOut(t *testing.T) {
 	}
 	select {
 	case err := <-served:
-		if err == nil || !strings.Contains(err.Error(), "waiting for 600ms") {
+		if err == nil || !strings.Contains(err.Error(), "waiting for 2s") {
 			t.Errorf("serveConn = %v, want the wait that ran out", err)
 		}
 	case <-time.After(20 * time.Second):

@@ -26,7 +26,7 @@ import (
 // runs itself again as the nobody user.
 func TestLockedDirs(t *testing.T) {
 	if os.Geteuid() == 0 {
-		rerunAsNobody(t)
+		rerunAsNobody(t, t.Name())
 		return
 	}
 	// No t.Parallel: WithoutSyncFS swaps a package variable.
@@ -85,10 +85,11 @@ func TestLockedDirs(t *testing.T) {
 	}
 }
 
-// rerunAsNobody runs the calling test again, alone, in a copy of the test
-// binary running as the nobody user (through setpriv), and fails if it does
-// not pass there.
-func rerunAsNobody(t *testing.T) {
+// rerunAsNobody runs the test named name (the calling test, or another that
+// needs a user whom permissions apply to) alone, in a copy of the test
+// binary running as the nobody user (through setpriv), and fails t if it
+// does not pass there.
+func rerunAsNobody(t *testing.T, name string) {
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -118,13 +119,24 @@ func rerunAsNobody(t *testing.T) {
 		t.Skipf("skipping: the test binary cannot be started directly here (an emulator runs it): %v", err)
 	}
 	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
-		bin, "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
+		bin, "-test.run=^"+name+"$", "-test.v", "-test.count=1")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "TMPDIR="+os.TempDir())
 	out, err := cmd.CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("--- PASS: "+t.Name())) {
-		t.Fatalf("%s as nobody: %v\n%s", t.Name(), err, out)
+	if err != nil || !bytes.Contains(out, []byte("--- PASS: "+name)) {
+		t.Fatalf("%s as nobody: %v\n%s", name, err, out)
 	}
+}
+
+// TestSendTreeAsNobody runs TestSendTreeInProcess as the nobody user when
+// the tests run as root (as in CI): its read-only file, closed early in a
+// big flush, must be reopened to be synced, which only a receiver that
+// permissions apply to can get wrong.
+func TestSendTreeAsNobody(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: not root, so TestSendTreeInProcess itself runs as a user whom permissions apply to")
+	}
+	rerunAsNobody(t, "TestSendTreeInProcess")
 }
 
 func copyFile(from, to string) error {
