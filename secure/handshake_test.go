@@ -239,8 +239,14 @@ func TestHandshakeDeterministic(t *testing.T) {
 			}
 		}
 	}
-	x, _ := runs[0][0].sess.Seal(framing.TypeOffer, []byte("same"), false)
-	y, _ := runs[1][0].sess.Seal(framing.TypeOffer, []byte("same"), false)
+	x, err := runs[0][0].sess.Seal(framing.TypeOffer, []byte("same"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := runs[1][0].sess.Seal(framing.TypeOffer, []byte("same"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !bytes.Equal(x, y) {
 		t.Error("same randomness, different keys")
 	}

@@ -58,63 +58,67 @@ func flip(b []byte, i int) []byte {
 func TestOpenDetectsTampering(t *testing.T) {
 	for _, c := range ciphers {
 		t.Run(c.String(), func(t *testing.T) {
-			// Each case gets fresh sessions and the frames f[0], f[1],
-			// f[2] (the last), and lists what reaches the receiver.
+			// Each case gets a fresh receiving Session r and the frames
+			// f[0], f[1], f[2] (the last) its peer sealed, and lists what
+			// reaches r.
 			for _, tc := range []struct {
 				name    string
-				deliver func(s, r *Session, f []sealedFrame) []sealedFrame
+				deliver func(t *testing.T, r *Session, f []sealedFrame) []sealedFrame
 				want    error // from the first Open that fails
 				opened  int   // frames that open before it
 			}{
-				{"all in order", func(s, r *Session, f []sealedFrame) []sealedFrame { return f }, nil, 3},
-				{"flipped payload bit", func(s, r *Session, f []sealedFrame) []sealedFrame {
+				{"all in order", func(t *testing.T, r *Session, f []sealedFrame) []sealedFrame { return f }, nil, 3},
+				{"flipped payload bit", func(t *testing.T, r *Session, f []sealedFrame) []sealedFrame {
 					return []sealedFrame{f[0], {f[1].t, flip(f[1].p, 2)}, f[2]}
 				}, ErrTampered, 1},
-				{"flipped tag bit", func(s, r *Session, f []sealedFrame) []sealedFrame {
+				{"flipped tag bit", func(t *testing.T, r *Session, f []sealedFrame) []sealedFrame {
 					return []sealedFrame{{f[0].t, flip(f[0].p, len(f[0].p)-1)}}
 				}, ErrTampered, 0},
-				{"flipped bit in the last frame", func(s, r *Session, f []sealedFrame) []sealedFrame {
+				{"flipped bit in the last frame", func(t *testing.T, r *Session, f []sealedFrame) []sealedFrame {
 					return []sealedFrame{f[0], f[1], {f[2].t, flip(f[2].p, 0)}}
 				}, ErrTampered, 2},
-				{"wrong type byte", func(s, r *Session, f []sealedFrame) []sealedFrame {
+				{"wrong type byte", func(t *testing.T, r *Session, f []sealedFrame) []sealedFrame {
 					return []sealedFrame{f[0], {framing.TypeOffer, f[1].p}}
 				}, ErrTampered, 1},
-				{"replayed frame", func(s, r *Session, f []sealedFrame) []sealedFrame {
+				{"replayed frame", func(t *testing.T, r *Session, f []sealedFrame) []sealedFrame {
 					return []sealedFrame{f[0], f[0]}
 				}, ErrTampered, 1},
-				{"reordered frames", func(s, r *Session, f []sealedFrame) []sealedFrame {
+				{"reordered frames", func(t *testing.T, r *Session, f []sealedFrame) []sealedFrame {
 					return []sealedFrame{f[1], f[0], f[2]}
 				}, ErrTampered, 0},
-				{"dropped frame", func(s, r *Session, f []sealedFrame) []sealedFrame {
+				{"dropped frame", func(t *testing.T, r *Session, f []sealedFrame) []sealedFrame {
 					return []sealedFrame{f[0], f[2]}
 				}, ErrTampered, 1},
-				{"frame after the last", func(s, r *Session, f []sealedFrame) []sealedFrame {
+				{"frame after the last", func(t *testing.T, r *Session, f []sealedFrame) []sealedFrame {
 					return []sealedFrame{f[0], f[1], f[2], f[1]}
 				}, ErrAfterLast, 3},
-				{"the last frame again", func(s, r *Session, f []sealedFrame) []sealedFrame {
+				{"the last frame again", func(t *testing.T, r *Session, f []sealedFrame) []sealedFrame {
 					return []sealedFrame{f[0], f[1], f[2], f[2]}
 				}, ErrAfterLast, 3},
-				{"sealed with the other direction's key", func(s, r *Session, f []sealedFrame) []sealedFrame {
-					back, _ := r.Seal(framing.TypeData, []byte("a"), false)
+				{"sealed with the other direction's key", func(t *testing.T, r *Session, f []sealedFrame) []sealedFrame {
+					back, err := r.Seal(framing.TypeData, []byte("a"), false)
+					if err != nil {
+						t.Fatal(err)
+					}
 					return []sealedFrame{{framing.TypeData, back}}
 				}, ErrTampered, 0},
-				{"shorter than a tag", func(s, r *Session, f []sealedFrame) []sealedFrame {
+				{"shorter than a tag", func(t *testing.T, r *Session, f []sealedFrame) []sealedFrame {
 					return []sealedFrame{{f[0].t, f[0].p[:Overhead-1]}}
 				}, ErrTampered, 0},
-				{"empty", func(s, r *Session, f []sealedFrame) []sealedFrame {
+				{"empty", func(t *testing.T, r *Session, f []sealedFrame) []sealedFrame {
 					return []sealedFrame{{f[0].t, nil}}
 				}, ErrTampered, 0},
-				{"tag cut off", func(s, r *Session, f []sealedFrame) []sealedFrame {
+				{"tag cut off", func(t *testing.T, r *Session, f []sealedFrame) []sealedFrame {
 					return []sealedFrame{{f[0].t, f[0].p[:len(f[0].p)-1]}}
 				}, ErrTampered, 0},
-				{"valid frame after a tampered one", func(s, r *Session, f []sealedFrame) []sealedFrame {
+				{"valid frame after a tampered one", func(t *testing.T, r *Session, f []sealedFrame) []sealedFrame {
 					return []sealedFrame{{f[0].t, flip(f[0].p, 0)}, f[0], f[1]}
 				}, ErrTampered, 0},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					s, r := sessionPair(t, c)
 					payloads := []string{"first", "second, longer than the first", "last"}
-					frames := tc.deliver(s, r, sealAll(t, s, payloads...))
+					frames := tc.deliver(t, r, sealAll(t, s, payloads...))
 					opened := 0
 					var err error
 					for _, f := range frames {
@@ -263,23 +267,6 @@ func TestSealInPlace(t *testing.T) {
 		if plain, _, err := r.Open(framing.TypeData, sealed); err != nil || !bytes.Equal(plain, msg) {
 			t.Fatalf("%v: frame sealed into a new slice: %q, %v", c, plain, err)
 		}
-
-		if allocs := testing.AllocsPerRun(100, func() {
-			_, _ = s.Seal(framing.TypeData, roomy[:len(msg)], false)
-		}); allocs != 0 {
-			t.Errorf("%v: Seal in place allocates %.0f times", c, allocs)
-		}
-		// Open allocates its buffer once, then reuses it.
-		s, r = sessionPair(t, c)
-		big := make([]byte, 4096, 4096+Overhead)
-		if allocs := testing.AllocsPerRun(100, func() {
-			f, _ := s.Seal(framing.TypeData, big[:4096], false)
-			if _, _, err := r.Open(framing.TypeData, f); err != nil {
-				panic(err)
-			}
-		}); allocs != 0 {
-			t.Errorf("%v: Seal and Open allocate %.1f times a frame", c, allocs)
-		}
 	}
 }
 
@@ -325,6 +312,13 @@ func TestSessionConcurrentDirections(t *testing.T) {
 			}()
 			go func() {
 				defer wg.Done()
+				// However this goroutine ends, it takes the rest of ch, so
+				// the sealing goroutine never blocks on a send after a
+				// mismatch and wg.Wait returns with the error to report.
+				defer func() {
+					for range ch {
+					}
+				}()
 				i := 0
 				for f := range ch {
 					plain, last, err := to.Open(framing.TypeData, f)
