@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"net"
 	"strings"
 	"testing"
@@ -292,36 +293,118 @@ func TestHostileSender(t *testing.T) {
 	}
 }
 
-// rawReceive plays a receiver that writes stream, then reads until the
-// sender closes, against Send of a small stream. It returns Send's error.
-func rawReceive(t *testing.T, stream []byte) error {
+// rawSizes are the sizes of what Send sends a raw receiver (rawSources):
+// a directory, a file of known size in it and a stream, so that acks of
+// each kind of entry are needed. Each is what the entry's ack must carry.
+var rawSizes = []uint64{0, 1000, 300}
+
+// rawTotal is the byte total of rawSources, which the complete frame must
+// carry.
+const rawTotal = 1300
+
+// rawSources returns the entries of rawSizes, fresh for each Send since a
+// stream is read only once.
+func rawSources() []transfer.Source {
+	mtime := time.Unix(1_600_000_000, 0)
+	file := textBytes(int(rawSizes[1]))
+	return []transfer.Source{
+		{Name: "d", Mode: fs.ModeDir | 0o755, ModTime: mtime},
+		{Name: "d/f", Size: int64(len(file)), Mode: 0o644, ModTime: mtime,
+			Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(file)), nil }},
+		transfer.StreamSource("x", bytes.NewReader(textBytes(int(rawSizes[2])))),
+	}
+}
+
+// ackFrame is an ack frame for entry index, of size bytes.
+func ackFrame(index uint32, size uint64) []byte {
+	return framing.AppendFrame(nil, framing.TypeAck, framing.AppendAck(nil, framing.Ack{Index: index, Size: size}))
+}
+
+// rawAcks acknowledges every entry of rawSources, in order.
+func rawAcks() []byte {
+	var b []byte
+	for i, size := range rawSizes {
+		b = append(b, ackFrame(uint32(i), size)...)
+	}
+	return b
+}
+
+// rawReceive plays a receiver against Send of rawSources: it writes stream
+// at once, reads the sender's frames up to its done, writes reply, then
+// reads until the sender closes. Written after done, when every entry
+// awaits its ack, a reply is judged on what it says, not on when it
+// arrived. It returns what Send returned.
+func rawReceive(t *testing.T, stream, reply []byte) (transfer.Summary, error) {
 	t.Helper()
 	ln := listen(t)
 	peerDone := fakePeer(ln, func(conn net.Conn) {
 		_ = conn.SetDeadline(time.Now().Add(guard))
 		_, _ = conn.Write(stream)
+		fr := framing.NewReader(conn)
+		for {
+			typ, _, err := fr.ReadFrame()
+			if err != nil {
+				// The sender failed before its done: the reply would
+				// answer nothing.
+				break
+			}
+			if typ == framing.TypeDone {
+				_, _ = conn.Write(reply)
+				break
+			}
+		}
 		_, _ = io.Copy(io.Discard, conn)
 	})
-	src := transfer.StreamSource("x", bytes.NewReader(textBytes(1000)))
-	_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{src}, transfer.Options{})
+	type result struct {
+		sum transfer.Summary
+		err error
+	}
+	sent := make(chan result, 1)
+	conn := dial(t, ln.Addr())
+	go func() {
+		sum, err := transfer.Send(t.Context(), conn, rawSources(), transfer.Options{})
+		sent <- result{sum, err}
+	}()
+	r := await(t, sent, "Send")
 	await(t, peerDone, "the raw receiver")
-	return err
+	return r.sum, r.err
 }
 
-// TestHostileReceiver feeds the sender what no ferry receiver sends.
+// TestRawReceiverValid is the control for TestHostileReceiver: a reply
+// built as those cases build theirs makes Send succeed, so each hostile
+// case fails for its one defect only. The acks come out of order and with
+// pings among them, which a receiver may send.
+func TestRawReceiverValid(t *testing.T) {
+	ping := framing.AppendFrame(nil, framing.TypePing, nil)
+	reply := cat(ping, ackFrame(1, rawSizes[1]), ackFrame(0, rawSizes[0]), ping, ackFrame(2, rawSizes[2]), totalsFrame(framing.TypeComplete, 3, rawTotal))
+	sum, err := rawReceive(t, helloFrame(framing.RoleReceiver, framing.Version), reply)
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if sum.Files != 2 || sum.Dirs != 1 || sum.Bytes != rawTotal {
+		t.Errorf("Send reported %d files, %d directories, %d bytes; want 2, 1, %d", sum.Files, sum.Dirs, sum.Bytes, rawTotal)
+	}
+}
+
+// TestHostileReceiver feeds the sender what no ferry receiver sends. A
+// case's stream goes out at once; its reply once the sender's done has
+// arrived, so that every entry has been sent and awaits its ack.
 func TestHostileReceiver(t *testing.T) {
 	hello := helloFrame(framing.RoleReceiver, framing.Version)
+	acks := rawAcks()
+	complete := totalsFrame(framing.TypeComplete, 3, rawTotal)
 	tests := []struct {
 		name    string
 		stream  []byte
+		reply   []byte
 		wantErr error
 		wantMsg string
 	}{
 		{name: "http response", stream: []byte("HTTP/1.1 400 Bad Request\r\n\r\n"), wantErr: framing.ErrNotFerry},
 		{name: "another sender", stream: helloFrame(framing.RoleSender, framing.Version), wantMsg: "also a sender"},
 		{name: "version 2", stream: helloFrame(framing.RoleReceiver, 2), wantMsg: "version 2"},
-		{name: "ack of a file never sent", stream: cat(hello, framing.AppendFrame(nil, framing.TypeAck, framing.AppendAck(nil, framing.Ack{Index: 7, Size: 3}))), wantErr: transfer.ErrProtocol},
-		{name: "complete before the data", stream: cat(hello, totalsFrame(framing.TypeComplete, 1, 1000)), wantErr: transfer.ErrProtocol},
+		{name: "ack of a file never sent", stream: cat(hello, ackFrame(7, 3)), wantErr: transfer.ErrProtocol},
+		{name: "complete before the data", stream: cat(hello, complete), wantErr: transfer.ErrProtocol},
 		{name: "data from the receiver", stream: cat(hello, rawData(0, "abc")), wantErr: transfer.ErrProtocol},
 		{name: "ping with a payload", stream: cat(hello, framing.AppendFrame(nil, framing.TypePing, []byte("x"))), wantErr: framing.ErrMalformed},
 		{name: "frame over MaxPayload", stream: cat(hello, header(framing.TypeAck, framing.MaxPayload+1)), wantErr: framing.ErrFrameTooLarge},
@@ -331,11 +414,46 @@ func TestHostileReceiver(t *testing.T) {
 		// not reach the terminal as escape sequences or extra lines.
 		{name: "error with escape sequences", stream: framing.AppendFrame(nil, framing.TypeError, framing.AppendError(nil, framing.ErrorMsg{Code: framing.CodeProtocol, Message: "\x1b[2K\rferry: done\n"})),
 			wantMsg: `\u001b[2K\u000dferry: done\u000a`},
+
+		// Acks that do not match what was sent. Each reply is otherwise
+		// whole, so only the check the case names stands between it and
+		// a transfer reported done.
+		{name: "ack with the wrong size", stream: hello, reply: cat(ackFrame(0, 0), ackFrame(1, 999), ackFrame(2, rawSizes[2]), complete),
+			wantErr: transfer.ErrProtocol, wantMsg: "acknowledged entry 1 with 999 bytes"},
+		{name: "ack of a directory with a size", stream: hello, reply: cat(ackFrame(0, 1), ackFrame(1, rawSizes[1]), ackFrame(2, rawSizes[2]), complete),
+			wantErr: transfer.ErrProtocol, wantMsg: "acknowledged entry 0 with 1 bytes"},
+		{name: "duplicate ack", stream: hello, reply: cat(acks, ackFrame(2, rawSizes[2]), complete),
+			wantErr: transfer.ErrProtocol, wantMsg: "acknowledged entry 2 with 300 bytes"},
+		{name: "ack for an unknown index", stream: hello, reply: cat(acks, ackFrame(3, 0), complete),
+			wantErr: transfer.ErrProtocol, wantMsg: "acknowledged entry 3 with 0 bytes"},
+		{name: "ack too short", stream: hello, reply: cat(ackFrame(0, 0), framing.AppendFrame(nil, framing.TypeAck, []byte{0, 0, 0, 1})),
+			wantErr: framing.ErrMalformed, wantMsg: "ack of 4 bytes"},
+
+		// Complete frames that do not confirm what was sent and acked.
+		{name: "complete with the wrong entry count", stream: hello, reply: cat(acks, totalsFrame(framing.TypeComplete, 2, rawTotal)),
+			wantErr: transfer.ErrProtocol, wantMsg: "confirmed 2 entries and 1300 bytes"},
+		{name: "complete with the wrong byte total", stream: hello, reply: cat(acks, totalsFrame(framing.TypeComplete, 3, rawTotal-1)),
+			wantErr: transfer.ErrProtocol, wantMsg: "confirmed 3 entries and 1299 bytes"},
+		// The totals are those of the acks that came, not of what was sent.
+		{name: "complete with an entry unacknowledged", stream: hello, reply: cat(ackFrame(0, 0), ackFrame(1, rawSizes[1]), totalsFrame(framing.TypeComplete, 3, rawSizes[1])),
+			wantErr: transfer.ErrProtocol, wantMsg: "confirmed 3 entries and 1000 bytes, but 2 entries"},
+		{name: "complete too short", stream: hello, reply: cat(acks, framing.AppendFrame(nil, framing.TypeComplete, complete[framing.HeaderLen:len(complete)-4])),
+			wantErr: framing.ErrMalformed, wantMsg: "totals of 8 bytes"},
+		{name: "end of stream inside the complete", stream: hello, reply: cat(acks, complete[:len(complete)-1]),
+			wantErr: framing.ErrTruncated},
+
+		// Other frames out of place after the hello.
+		{name: "second hello", stream: hello, reply: cat(acks, hello),
+			wantErr: transfer.ErrProtocol, wantMsg: "unexpected hello frame"},
+		{name: "error frame without a code", stream: hello, reply: cat(acks, framing.AppendFrame(nil, framing.TypeError, []byte{0})),
+			wantErr: framing.ErrMalformed, wantMsg: "error frame of 1 bytes"},
+		{name: "abort not UTF-8", stream: hello, reply: cat(acks, framing.AppendFrame(nil, framing.TypeAbort, []byte("a\xffb"))),
+			wantErr: framing.ErrMalformed, wantMsg: "not UTF-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := rawReceive(t, tt.stream)
+			_, err := rawReceive(t, tt.stream, tt.reply)
 			if err == nil {
 				t.Fatal("Send succeeded")
 			}
