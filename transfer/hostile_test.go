@@ -427,13 +427,13 @@ func TestHostileReceiver(t *testing.T) {
 		// whole, so only the check the case names stands between it and
 		// a transfer reported done.
 		{name: "ack with the wrong size", stream: hello, reply: cat(ackFrame(0, 0), ackFrame(1, 999), ackFrame(2, rawSizes[2]), complete),
-			wantErr: transfer.ErrProtocol, wantMsg: "acknowledged entry 1 with 999 bytes"},
+			wantErr: transfer.ErrProtocol, wantMsg: "acknowledged d/f with 999 bytes, but 1000 were sent"},
 		{name: "ack of a directory with a size", stream: hello, reply: cat(ackFrame(0, 1), ackFrame(1, rawSizes[1]), ackFrame(2, rawSizes[2]), complete),
-			wantErr: transfer.ErrProtocol, wantMsg: "acknowledged entry 0 with 1 bytes"},
+			wantErr: transfer.ErrProtocol, wantMsg: "acknowledged d with 1 bytes, but 0 were sent"},
 		{name: "duplicate ack", stream: hello, reply: cat(acks, ackFrame(2, rawSizes[2]), complete),
-			wantErr: transfer.ErrProtocol, wantMsg: "acknowledged entry 2 with 300 bytes"},
+			wantErr: transfer.ErrProtocol, wantMsg: "acknowledged entry 2, which awaits no acknowledgement"},
 		{name: "ack for an unknown index", stream: hello, reply: cat(acks, ackFrame(3, 0), complete),
-			wantErr: transfer.ErrProtocol, wantMsg: "acknowledged entry 3 with 0 bytes"},
+			wantErr: transfer.ErrProtocol, wantMsg: "acknowledged entry 3, which awaits no acknowledgement"},
 		{name: "ack too short", stream: hello, reply: cat(ackFrame(0, 0), framing.AppendFrame(nil, framing.TypeAck, []byte{0, 0, 0, 1})),
 			wantErr: framing.ErrMalformed, wantMsg: "ack of 4 bytes"},
 

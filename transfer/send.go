@@ -205,9 +205,9 @@ type pendingEntry struct {
 
 func (s *sender) acked(a framing.Ack) error {
 	s.mu.Lock()
-	p, ok := s.pending[a.Index]
+	p, pending := s.pending[a.Index]
 	r := p.result
-	ok = ok && uint64(r.Bytes) == a.Size
+	ok := pending && uint64(r.Bytes) == a.Size
 	switch {
 	case !ok:
 	case p.dir:
@@ -218,8 +218,11 @@ func (s *sender) acked(a framing.Ack) error {
 	}
 	delete(s.pending, a.Index)
 	s.mu.Unlock()
-	if !ok {
-		return protocolErrorf("the receiver acknowledged entry %d with %d bytes, which was not sent", a.Index, a.Size)
+	switch {
+	case !pending:
+		return protocolErrorf("the receiver acknowledged entry %d, which awaits no acknowledgement: it was not sent, or was acknowledged already", a.Index)
+	case !ok:
+		return protocolErrorf("the receiver acknowledged %s with %d bytes, but %d were sent", Quote(r.Name), a.Size, r.Bytes)
 	}
 	// A file is done when the receiver has it durable, not when it left.
 	r.Elapsed = time.Since(p.start)
