@@ -38,12 +38,12 @@ const maxOpenDirs = 64
 // descriptors.
 const maxOpenQueued = 16
 
-// smallFile is the largest file a DirSink writes under its final name
-// rather than a temporary one: it is held in memory until the receiver has
-// verified it, then created and written at once. For many small files the
-// temporary name and the rename were a third of the receiver's work.
-// Bigger files, and every file with --overwrite, arrive under a temporary
-// name and are renamed once synced.
+// smallFile is the largest file a DirSink holds in memory until the
+// receiver has verified it, then has the batch's smallWriter create and
+// write at once, under a temporary name, on a goroutine of its own. Bigger
+// files, and every file with --overwrite, are written under a temporary
+// name as they arrive. Either way a file gets its final name only once it
+// is verified and synced.
 const smallFile = 64 << 10
 
 // syncFSThreshold is how many files a flush must hold before one syncfs of
@@ -266,7 +266,7 @@ func (b *dirBatch) createFile(f framing.File) (Destination, error) {
 		return nil, withCode(framing.CodeExists, fmt.Errorf("%s is a directory on the receiver; a file cannot replace it", Quote(f.Name)))
 	}
 	if !b.sink.overwrite && f.Size <= smallFile {
-		b.open = &dirDest{batch: b, dir: dir, base: base, tmp: base, hdr: f, direct: true, buf: b.buf[:0]}
+		b.open = &dirDest{batch: b, dir: dir, base: base, tmp: tempName(base), hdr: f, small: true, buf: b.buf[:0]}
 		return b.open, nil
 	}
 	if b.writer != nil {
@@ -564,15 +564,15 @@ func tempName(base string) string {
 }
 
 // dirDest is a file arriving under a temporary name, or a small file
-// gathered in memory until Commit creates it under its final name.
+// gathered in memory until the smallWriter creates it under one.
 type dirDest struct {
 	batch   *dirBatch
 	file    destFile // nil for a small file before Commit, and once closed
 	dir     string   // the directory it lands in
 	base    string   // its name there
-	tmp     string   // its name there until placed: base for a small file
+	tmp     string   // its name there until placed
 	hdr     framing.File
-	direct  bool   // a small file, written under its final name
+	small   bool   // a small file, gathered in memory for the smallWriter
 	buf     []byte // a small file's data until written
 	created bool   // there is a file to remove on Discard
 	written bool   // a small file is written whole
@@ -584,7 +584,7 @@ type dirDest struct {
 }
 
 func (d *dirDest) Write(p []byte) (int, error) {
-	if d.direct {
+	if d.small {
 		// The receiver holds a file to its announced size, at most
 		// smallFile bytes here.
 		d.buf = append(d.buf, p...)
@@ -613,7 +613,7 @@ func (d *dirDest) Commit() error {
 		return err
 	}
 	b := d.batch
-	if d.direct {
+	if d.small {
 		if b.writer == nil {
 			b.writer = newSmallWriter()
 		}
@@ -682,8 +682,6 @@ func (d *dirDest) place(dirty map[string]struct{}) error {
 		return err
 	}
 	switch {
-	case d.direct:
-		// The smallWriter created it under its final name.
 	case d.batch.sink.overwrite:
 		if err := dir.rename(d.tmp, d.base); err != nil {
 			return fmt.Errorf("renaming into %s: %w", Quote(name), unwrapPath(err))

@@ -1,7 +1,6 @@
 package transfer
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"sync"
@@ -46,7 +45,7 @@ func (w *smallWriter) run() {
 	for group := range w.jobs {
 		for _, d := range group {
 			if !w.failed.Load() {
-				if err := d.writeDirect(); err != nil {
+				if err := d.writeSmall(); err != nil {
 					w.err = err
 					w.failed.Store(true)
 				}
@@ -108,19 +107,15 @@ func (w *smallWriter) close() {
 	close(w.jobs)
 }
 
-// writeDirect creates a small, verified file under its final name with the
-// sender's mode and time, writes it whole and closes it. The creation fails
-// if the name exists, even if it appeared since Create looked, from another
-// sender say. It runs on the batch's smallWriter and touches only d (and
-// the sink's umask, set once).
-func (d *dirDest) writeDirect() error {
+// writeSmall creates a small, verified file under its temporary name with
+// the sender's mode and time, writes it whole and closes it; a flush puts it
+// in place once synced, as any other file. It runs on the batch's
+// smallWriter and touches only d (and the sink's umask, set once).
+func (d *dirDest) writeSmall() error {
 	name := d.hdr.Name
 	perm := fs.FileMode(d.hdr.Mode) & fs.ModePerm
-	file, err := d.dirH.create(d.base, perm)
-	switch {
-	case errors.Is(err, fs.ErrExist):
-		return existsError(name)
-	case err != nil:
+	file, err := d.dirH.create(d.tmp, perm)
+	if err != nil {
 		return fmt.Errorf("cannot create %s: %w", Quote(name), unwrapPath(err))
 	}
 	d.created = true
@@ -138,7 +133,7 @@ func (d *dirDest) writeDirect() error {
 	if err != nil {
 		return err
 	}
-	if err := d.dirH.chtimes(d.base, time.Unix(0, d.hdr.ModTime)); err != nil {
+	if err := d.dirH.chtimes(d.tmp, time.Unix(0, d.hdr.ModTime)); err != nil {
 		return fmt.Errorf("setting the time of %s: %w", Quote(name), unwrapPath(err))
 	}
 	d.written = true
@@ -159,7 +154,7 @@ func (b *dirBatch) settleWriter() error {
 	}
 	kept := b.queued[:0]
 	for _, d := range b.queued {
-		if d.direct && !d.written {
+		if d.small && !d.written {
 			d.Discard()
 			continue
 		}

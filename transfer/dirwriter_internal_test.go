@@ -3,9 +3,11 @@ package transfer
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,11 +15,10 @@ import (
 )
 
 // TestSmallWriterFailureStopsBigFile has a small file fail in the batch's
-// writer (its name appeared after Create, as from another sender), then a
-// big file start: the big file's next write must fail with the small
-// file's error, rather than the transfer learning of it only after the big
-// file. The small file's error names it and --overwrite; nothing of it
-// stays, and the file that was there first is untouched.
+// writer (its directory has no room left), then a big file start: the big
+// file's next write must fail with the small file's error, rather than the
+// transfer learning of it only after the big file. The error names the
+// small file; nothing of either file stays.
 func TestSmallWriterFailureStopsBigFile(t *testing.T) {
 	dir := t.TempDir()
 	sink, err := NewDirSink(dir, false)
@@ -37,18 +38,17 @@ func TestSmallWriterFailureStopsBigFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// d is new, so Create did not look for d/small: it appears now.
-	first := []byte("there first")
-	if err := os.WriteFile(filepath.Join(dir, "d", "small"), first, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	// The writer creates small files through the directory's handle,
+	// which Create opened.
+	handles := b.(*dirBatch).handles
+	handles["d"] = fullDir{handles["d"]}
 	if _, err := small.Write([]byte("small")); err != nil {
 		t.Fatal(err)
 	}
 	if err := small.Commit(); err != nil {
 		t.Fatalf("Commit of the small file: %v; the writer reports later", err)
 	}
-	big, err := b.Create(framing.File{Index: 2, Kind: framing.KindRegular, Mode: 0o644, Size: 2 * smallFile, Name: "d/big"})
+	big, err := b.Create(framing.File{Index: 2, Kind: framing.KindRegular, Mode: 0o644, Size: 2 * smallFile, Name: "big"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,22 +65,94 @@ func TestSmallWriterFailureStopsBigFile(t *testing.T) {
 		t.Fatal("the small file was not handed to the writer when the big file began")
 	}
 	_, err = big.Write(make([]byte, smallFile))
-	if err == nil || !strings.Contains(err.Error(), "d/small already exists") || !strings.Contains(err.Error(), "--overwrite") {
-		t.Fatalf("the big file's write = %v, want the small file's refusal", err)
+	if err == nil || !strings.Contains(err.Error(), "cannot create d/small: no space left on device") {
+		t.Fatalf("the big file's write = %v, want the small file's failure", err)
 	}
-	if code := codeOf(err); code != framing.CodeExists {
-		t.Errorf("error %v has code %d, want %d (exists)", err, code, framing.CodeExists)
+	if code := codeOf(err); code != framing.CodeNoSpace {
+		t.Errorf("error %v has code %d, want %d (no space)", err, code, framing.CodeNoSpace)
 	}
 	big.Discard()
 	if err := b.Flush(); err == nil {
 		t.Errorf("Flush after the writer failed = nil, want its error")
 	}
 	b.Close()
-	got, err := os.ReadFile(filepath.Join(dir, "d", "small"))
-	if err != nil || !bytes.Equal(got, first) {
-		t.Errorf("d/small holds %q (%v), want the file that was there first, %q", got, err, first)
+	for _, name := range []string{"d/small", "big"} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: %v, want it absent", name, err)
+		}
 	}
-	if _, err := os.Lstat(filepath.Join(dir, "d", "big")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("d/big: %v, want it absent", err)
+	entries, err := os.ReadDir(filepath.Join(dir, "d"))
+	if err != nil || len(entries) != 0 {
+		t.Errorf("d holds %v (%v), want nothing", entries, err)
+	}
+}
+
+// fullDir is a directory on a file system with no room for new files.
+type fullDir struct{ dirFS }
+
+func (fullDir) create(name string, perm fs.FileMode) (destFile, error) {
+	return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.ENOSPC}
+}
+
+// TestNothingUnderFinalNameBeforeFlush checks, for a small file (held in
+// memory, written by the batch's writer) and a big one (written as it
+// arrives), that a committed file has no final name until a flush has made
+// it durable: a crash before then must not leave it empty or short under
+// its name.
+func TestNothingUnderFinalNameBeforeFlush(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		size int
+	}{
+		{"small", 1000},
+		{"big", 2 * smallFile},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			sink, err := NewDirSink(dir, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sink.Close()
+			b, err := sink.Begin(framing.Offer{Files: 1, Bytes: uint64(tc.size)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			data := bytes.Repeat([]byte("x"), tc.size)
+			d, err := b.Create(framing.File{Index: 0, Kind: framing.KindRegular, Mode: 0o644, Size: uint64(tc.size), Name: "f"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Write(data); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			if w := b.(*dirBatch).writer; w != nil {
+				w.send()
+				if err := w.wait(); err != nil {
+					t.Fatalf("the writer: %v", err)
+				}
+			}
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), ".ferry-") || !strings.HasSuffix(entries[0].Name(), "-f.part") {
+				t.Errorf("after Commit the directory holds %v, want only f's temporary file", entries)
+			}
+			if err := b.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(filepath.Join(dir, "f"))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Errorf("after Flush f holds %d bytes (%v), want %d", len(got), err, len(data))
+			}
+			if err := b.Finish(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

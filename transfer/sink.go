@@ -24,8 +24,8 @@ type Sink interface {
 // syncs them together, so many small files do not each wait on the disk.
 type Batch interface {
 	// Create opens a destination for entry f, a file or a directory.
-	// Nothing may appear under a file's final name before its Commit, and
-	// nothing but the complete, verified file.
+	// Nothing may appear under a file's final name before a Flush has
+	// made it durable, and nothing but the complete, verified file.
 	Create(f framing.File) (Destination, error)
 	// Flush makes every committed destination durable and puts it under
 	// its final name.

@@ -959,8 +959,8 @@ func TestManySendersInProcess(t *testing.T) {
 // the same names into one receiver without --overwrite. No file may be a
 // mixture, each must be one sender's whole version, and a sender that lost
 // must have been told which file the other got first. Big files arrive
-// under temporary names and are renamed; small ones are created under their
-// final names.
+// under temporary names as they come; small ones are held in memory and
+// then written under temporary names by the batch's writer.
 func TestSamePathInProcess(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
