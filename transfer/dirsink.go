@@ -326,7 +326,9 @@ func (b *dirBatch) ensureDir(name, dir string) error {
 				b.made[p] = struct{}{}
 				continue
 			}
-			info, err = root.Lstat(p) // made meanwhile by another transfer
+			if errors.Is(err, fs.ErrExist) {
+				info, err = root.Lstat(p) // made meanwhile by another transfer
+			}
 		}
 		switch {
 		case err != nil:

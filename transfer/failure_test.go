@@ -164,25 +164,48 @@ func TestSinkWriteError(t *testing.T) {
 	}
 }
 
-// TestPermissionDenied sends into a directory the receiver may not write.
-// Root writes into a 0o555 directory regardless, so as root (as in CI) the
-// test runs itself again as the nobody user.
+// TestPermissionDenied sends into a directory the receiver may not write:
+// DIR itself, or a directory in it that a file's path goes through. Root
+// writes into a 0o555 directory regardless, so as root (as in CI) the test
+// runs itself again as the nobody user.
 func TestPermissionDenied(t *testing.T) {
 	if os.Geteuid() == 0 {
 		rerunAsNobody(t, t.Name())
 		return
 	}
-	sink, dir := newDirSink(t, false)
-	// After NewDirSink, whose own probe would refuse a read-only directory.
-	if err := os.Chmod(dir, 0o555); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name     string
+		locked   string // the directory made read-only, under DIR
+		send     string
+		wantPath string // named in the message
+	}{
+		{"into DIR", ".", "x", "x"},
+		{"through a directory in DIR", "photos", "photos/2024/x", "photos/2024"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sink, dir := newDirSink(t, false)
+			locked := filepath.Join(dir, tc.locked)
+			if err := os.MkdirAll(locked, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			// After NewDirSink, whose own probe would refuse a read-only
+			// directory.
+			if err := os.Chmod(locked, 0o555); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = os.Chmod(locked, 0o755) })
+			o := run(t, []transfer.Source{transfer.StreamSource(tc.send, endless{})}, sink, transfer.Options{}, transfer.Options{})
+			pe := peerError(t, o.sendErr)
+			if pe.Code != framing.CodePermission || !strings.Contains(pe.Message, tc.wantPath+": permission denied") {
+				t.Errorf("sender's error %+v; want code %d (permission) and %q", pe, framing.CodePermission, tc.wantPath+": permission denied")
+			}
+			if tc.locked == "." {
+				onlyEntry(t, dir)
+			} else {
+				onlyEntry(t, dir, tc.locked+"/")
+			}
+		})
 	}
-	t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
-	o := run(t, []transfer.Source{transfer.StreamSource("x", endless{})}, sink, transfer.Options{}, transfer.Options{})
-	if pe := peerError(t, o.sendErr); pe.Code != framing.CodePermission {
-		t.Errorf("sender's error %+v; want code %d (permission)", pe, framing.CodePermission)
-	}
-	onlyEntry(t, dir)
 }
 
 // corruptingProxy relays one connection from a new listener to target,
