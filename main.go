@@ -87,7 +87,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usageText)
 		return exitUsage
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Each of these interrupts the run: it aborts its transfers, telling
+	// the peer, removes its temporary files, and exits 130. SIGHUP comes
+	// from a closed terminal or a dropped ssh session; under nohup it is
+	// ignored, and must stay so.
+	interrupts := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		interrupts = append(interrupts, syscall.SIGHUP)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), interrupts...)
 	defer stop()
 	// A closed stdout (recv - | head) becomes a write error the sender is
 	// told about, instead of a silent death by SIGPIPE.

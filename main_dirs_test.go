@@ -726,9 +726,23 @@ func TestSamePathRace(t *testing.T) {
 }
 
 // TestKeepOpenInterrupt presses Ctrl-C on a recv -k while three senders
-// stream into it: recv exits 130 at once, each sender exits 1 saying the
+// stream into it, or stops it as systemctl does (SIGTERM), or closes its
+// terminal (SIGHUP): recv exits 130 at once, each sender exits 1 saying the
 // receiver aborted, and no temporary file stays.
 func TestKeepOpenInterrupt(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sig  os.Signal
+	}{
+		{"Ctrl-C", os.Interrupt},
+		{"SIGTERM", syscall.SIGTERM},
+		{"SIGHUP", syscall.SIGHUP},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testKeepOpenInterrupt(t, tc.sig) })
+	}
+}
+
+func testKeepOpenInterrupt(t *testing.T, sig os.Signal) {
 	const senders = 3
 	src, dst := t.TempDir(), recvDir(t)
 	recv, addr := startRecv(t, dst, nil, "--json", "-k", "--timeout", "60s", "-l", "127.0.0.1:0", dst)
@@ -796,10 +810,10 @@ func TestKeepOpenInterrupt(t *testing.T) {
 	}
 
 	began := time.Now()
-	recv.interrupt()
+	recv.signal(sig)
 	recv.expect(130)
 	if took := time.Since(began); took > 10*time.Second {
-		t.Errorf("recv -k took %v to exit after Ctrl-C, want it prompt (the timeout is 60s)", took)
+		t.Errorf("recv -k took %v to exit after %v, want it prompt (the timeout is 60s)", took, sig)
 	}
 	// One error per transfer cut short, then the run's own.
 	errs := recv.messages("error")

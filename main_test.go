@@ -260,8 +260,14 @@ func (p *proc) expect(want int) {
 // interrupt sends SIGINT, as Ctrl-C does.
 func (p *proc) interrupt() {
 	p.t.Helper()
-	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
-		p.t.Fatalf("interrupting ferry %s: %v", p.name, err)
+	p.signal(os.Interrupt)
+}
+
+// signal sends sig to the process.
+func (p *proc) signal(sig os.Signal) {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("sending %v to ferry %s: %v", sig, p.name, err)
 	}
 }
 
