@@ -206,10 +206,10 @@ func newFlagSet(name string) *flag.FlagSet {
 
 // flagError restates an error of the flag package in ferry's words, with
 // the flag spelled as the usage text spells it (--timeout, not -timeout).
-func flagError(err error) error {
+func flagError(fs *flag.FlagSet, args []string, err error) error {
 	msg := err.Error()
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
-		return usagef("unknown flag %s", dashed(name))
+		return unknownFlag(fs, args, name)
 	}
 	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
 		return usagef("%s needs a value", dashed(name))
@@ -240,6 +240,51 @@ func dashed(name string) string {
 	return "--" + name
 }
 
+// unknownFlag is the usage error for the flag name, quoted as it was typed
+// in args. Short flags run together, as nc -lk and ssh -p22 take them, get
+// the spelling ferry wants.
+func unknownFlag(fs *flag.FlagSet, args []string, name string) error {
+	typed := dashed(name)
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if flagName, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); flagName == name && strings.HasPrefix(a, "-") {
+			typed, _, _ = strings.Cut(a, "=")
+			break
+		}
+	}
+	if hint := splitShortFlags(fs, typed); hint != "" {
+		return usagef("unknown flag %s: did you mean %s?", typed, hint)
+	}
+	return usagef("unknown flag %s", typed)
+}
+
+// splitShortFlags spells a run of short flags such as -kq or -zs2 as ferry
+// takes them, -k -q or -z s2, or returns "" if s is not one.
+func splitShortFlags(fs *flag.FlagSet, s string) string {
+	letters, ok := strings.CutPrefix(s, "-")
+	if !ok || len(letters) < 2 || strings.HasPrefix(letters, "-") {
+		return ""
+	}
+	var parts []string
+	for i := 0; i < len(letters); i++ {
+		f := fs.Lookup(letters[i : i+1])
+		if f == nil {
+			return ""
+		}
+		parts = append(parts, "-"+letters[i:i+1])
+		if b, isBool := f.Value.(interface{ IsBoolFlag() bool }); !isBool || !b.IsBoolFlag() {
+			// A flag with a value takes the rest as it.
+			if rest := letters[i+1:]; rest != "" {
+				parts = append(parts, rest)
+			}
+			break
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
 // parseInterspersed parses flags wherever they stand among the arguments,
 // so "ferry send host file -z none" works; "--" ends the flags.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
@@ -249,7 +294,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, flagError(err)
+			return nil, flagError(fs, args, err)
 		}
 		rest := fs.Args()
 		consumed := len(args) - len(rest)
@@ -503,6 +548,16 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	case !c.raw && !c.plain && c.code == "":
 		return out, usagef("send needs the receiver's code: --code CODE (or FERRY_CODE), as ferry recv printed it; or --plain for a receiver running with --plain")
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case c.raw && (set["z"] || set["compress"]):
+		return out, usagef("-z does not go with --raw, which sends the bytes as they are")
+	case c.raw && set["name"]:
+		return out, usagef("--name does not go with --raw, which sends no names")
+	case set["name"] && pos[1] != "-":
+		return out, usagef("--name names a stream from stdin (-); files and directories keep their own names")
+	}
 	if err := transfer.CheckName(*name); err != nil || strings.Contains(*name, "/") {
 		return out, usagef("--name %s: give a plain file name", transfer.Quote(*name))
 	}
@@ -519,6 +574,10 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	if pos[1] == "-" {
 		sources = []transfer.Source{transfer.StreamSource(*name, stdin)}
 	} else if sources, err = transfer.Collect(ctx, pos[1:], out.skipped); err != nil {
+		if _, serr := os.Lstat(pos[0]); serr == nil && errors.Is(err, os.ErrNotExist) {
+			// ferry send FILE HOST, as scp takes it.
+			return out, fmt.Errorf("%w (and %s is a file here: the HOST comes first, as in ferry send HOST %s)", err, pos[0], pos[0])
+		}
 		return out, err
 	}
 	conn, err := dial(ctx, addr, c.timeout, out)

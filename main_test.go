@@ -837,6 +837,10 @@ func TestErrors(t *testing.T) {
 			addr := freeAddr(t)
 			return send(t, dir, nil, addr, "f")
 		}, []string{"cannot connect to 127.0.0.1:", "connection refused", "ferry recv"}},
+		{"file before the host", func(t *testing.T, dir string) *proc {
+			writeFile(t, dir, "t.txt", []byte("x"), 0o644, time.Now())
+			return send(t, dir, nil, "--plain", "t.txt", "127.0.0.1:7600")
+		}, []string{"cannot send 127.0.0.1:7600", "no such file", "the HOST comes first, as in ferry send HOST t.txt"}},
 		{"missing source file", func(t *testing.T, dir string) *proc {
 			return send(t, dir, nil, "127.0.0.1:7575", "no-such-file.txt")
 		}, []string{"no-such-file.txt", "no such file"}},
@@ -965,6 +969,13 @@ func TestUsage(t *testing.T) {
 		{"unknown send flag", []string{"send", "--bogus", "127.0.0.1:1", "f"}, []string{"unknown flag --bogus", "ferry help"}},
 		{"unknown recv flag", []string{"recv", "-x"}, []string{"unknown flag -x", "ferry help"}},
 		{"unknown flag after the args", []string{"send", "127.0.0.1:1", "f", "--bogus"}, []string{"unknown flag --bogus", "ferry help"}},
+		{"unknown flag typed with one dash", []string{"send", "-bogus", "127.0.0.1:1", "f"}, []string{"unknown flag -bogus", "ferry help"}},
+		{"short flags run together", []string{"recv", "-kq"}, []string{"unknown flag -kq: did you mean -k -q?"}},
+		{"short flag with its value attached", []string{"send", "-zs2", "127.0.0.1:1", "f"}, []string{"unknown flag -zs2: did you mean -z s2?"}},
+		{"short flags and a value run together", []string{"recv", "-kl7000"}, []string{"unknown flag -kl7000: did you mean -k -l 7000?"}},
+		{"-z with --raw", []string{"send", "--raw", "-z", "zstd", "127.0.0.1:1", "f"}, []string{"-z does not go with --raw"}},
+		{"--name with --raw", []string{"send", "--raw", "--name", "x", "127.0.0.1:1", "-"}, []string{"--name does not go with --raw"}},
+		{"--name with a file", []string{"send", "--plain", "--name", "x", "127.0.0.1:1", "f"}, []string{"--name names a stream from stdin (-)"}},
 		{"flag without its value", []string{"send", "127.0.0.1:1", "f", "-z"}, []string{"-z needs a value", "ferry help"}},
 		{"long flag without its value", []string{"recv", "--listen"}, []string{"--listen needs a value", "ferry help"}},
 		{"not a boolean", []string{"recv", "--keep-open=maybe"}, []string{`--keep-open: invalid boolean value "maybe"`, "ferry help"}},

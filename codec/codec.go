@@ -7,6 +7,7 @@ package codec
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
@@ -38,9 +39,10 @@ var ErrUnknownMode = errors.New("codec: unknown compression mode")
 // ErrCorrupt means a compressed chunk does not decode to its declared size.
 var ErrCorrupt = errors.New("codec: corrupt compressed chunk")
 
-// ParseMode turns a -z flag value into a Mode.
+// ParseMode turns a -z flag value into a Mode. Case does not matter: -z
+// ZSTD means nothing but zstd.
 func ParseMode(s string) (Mode, error) {
-	switch s {
+	switch strings.ToLower(s) {
 	case "auto":
 		return Auto, nil
 	case "zstd":
