@@ -462,7 +462,7 @@ func makeDir(dir string) ([]string, error) {
 			break
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("cannot receive into %s: %w", dir, err)
+			return nil, fmt.Errorf("cannot receive into %s: %w", dir, pathReason(err))
 		}
 		missing = append(missing, d)
 		if filepath.Dir(d) == d {
@@ -474,9 +474,20 @@ func makeDir(dir string) ([]string, error) {
 	}
 	// The clean path, as walked above: "a/b/../c" would make a/b too.
 	if err := os.MkdirAll(filepath.Clean(dir), 0o777); err != nil {
-		return nil, fmt.Errorf("cannot create %s: %w", dir, err)
+		return nil, fmt.Errorf("cannot create %s: %w", dir, pathReason(err))
 	}
 	return missing, nil
+}
+
+// pathReason is the system's reason in a *fs.PathError, without the
+// operation and path around it ("lstat a/b: not a directory"): the message
+// names the path the user gave.
+func pathReason(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // removeEmpty removes the directories makeDir made, deepest first, stopping

@@ -861,7 +861,7 @@ func TestErrors(t *testing.T) {
 		{"destination under a regular file", func(t *testing.T, dir string) *proc {
 			writeFile(t, dir, "plain", []byte("x"), 0o644, time.Now())
 			return start(t, dir, nil, nil, "recv", "-l", "127.0.0.1:0", "plain/sub")
-		}, []string{"plain/sub", "not a directory"}},
+		}, []string{"cannot receive into plain/sub: not a directory"}},
 		{"destination not writable", func(t *testing.T, dir string) *proc {
 			if os.Geteuid() != 0 {
 				ro := filepath.Join(dir, "ro")

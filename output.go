@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,13 +90,25 @@ func (o *output) say(format string, args ...any) {
 
 // fail reports the error that ends the run; -q does not silence it.
 func (o *output) fail(err error) {
+	msg := userMessage(err)
 	if o.json {
-		o.event("error", map[string]any{"message": err.Error()})
+		o.event("error", map[string]any{"message": msg})
 		return
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	fmt.Fprintf(o.w, "ferry: error: %s\n", transfer.Quote(err.Error()))
+	fmt.Fprintf(o.w, "ferry: error: %s\n", transfer.Quote(msg))
+}
+
+// packagePrefix matches the prefix a Go package gives its errors
+// ("framing: ", "secure: "), where a message or a part of it begins.
+var packagePrefix = regexp.MustCompile(`(^|: )(codec|framing|secure|transfer): `)
+
+// userMessage is err's text for a person: the package prefixes that tell a
+// Go program where an error came from mean nothing to someone running
+// ferry ("secure: stream cut before its last frame").
+func userMessage(err error) string {
+	return packagePrefix.ReplaceAllString(err.Error(), "$1")
 }
 
 // needed says the command holds a code made up for this run: the sender

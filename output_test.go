@@ -76,3 +76,25 @@ func TestSendTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestUserMessage checks that the package prefixes of errors from inside
+// ferry are dropped from what a person reads, and nothing else is.
+func TestUserMessage(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"at the start", "secure: stream cut before its last frame from 127.0.0.1:7000", "stream cut before its last frame from 127.0.0.1:7000"},
+		{"within", "reading hello from 127.0.0.1:5000: framing: peer is not speaking the ferry protocol", "reading hello from 127.0.0.1:5000: peer is not speaking the ferry protocol"},
+		{"after the peer's role", "receiver: secure: frame failed authentication", "receiver: frame failed authentication"},
+		{"several", "secure: handshake: waiting for the peer's pake frame: transfer: peer silent too long", "handshake: waiting for the peer's pake frame: peer silent too long"},
+		{"codec", "codec: corrupt compressed chunk", "corrupt compressed chunk"},
+		{"a file named like a package", "cannot send transfer: no such file or directory", "cannot send transfer: no such file or directory"},
+		{"a word that starts like one", "cannot read x: securely: permission denied", "cannot read x: securely: permission denied"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := userMessage(errors.New(tc.in)); got != tc.want {
+				t.Errorf("userMessage(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}

@@ -125,7 +125,7 @@ type streamDest struct{ w io.Writer }
 func (d streamDest) Write(p []byte) (int, error) {
 	n, err := d.w.Write(p)
 	if err != nil {
-		err = fmt.Errorf("writing to stdout: %w", err)
+		err = fmt.Errorf("writing to stdout: %w", unwrapPath(err))
 	}
 	return n, err
 }
