@@ -128,7 +128,7 @@ func (d *DirSink) Begin(o framing.Offer) (Batch, error) {
 			return nil, withCode(framing.CodeNoSpace, fmt.Errorf("not enough space in %s: the transfer needs %s, %s is free", d.dir, FormatBytes(int64(min(o.Bytes, 1<<62))), FormatBytes(int64(free.bytes))))
 		}
 		if free.files >= 0 && int64(o.Files) > free.files {
-			return nil, withCode(framing.CodeNoSpace, fmt.Errorf("not enough room for %d files in %s: its file system has %d inodes free", o.Files, d.dir, free.files))
+			return nil, withCode(framing.CodeNoSpace, fmt.Errorf("not enough room for %d files and directories in %s: its file system has %d inodes free", o.Files, d.dir, free.files))
 		}
 	}
 	top, err := d.root.Open(".")
