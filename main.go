@@ -429,6 +429,8 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 		Finished: func(peer net.Addr, s transfer.Summary, err error) {
 			bar.finish()
 			switch {
+			case err == nil && *keep:
+				out.summaryFrom(peer, "received", s)
 			case err == nil:
 				out.summary("received", s)
 			case errors.Is(err, transfer.ErrSilentPeer):
@@ -440,7 +442,14 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 			}
 		},
 	}
-	if !*keep {
+	if *keep {
+		// Concurrent senders report at once: each report names its own.
+		opts.ForPeer = func(peer net.Addr, o transfer.Options) transfer.Options {
+			o.Secured = func(cipher string) { out.securedFrom(peer, cipher) }
+			o.FilesDone = func(rs []transfer.FileResult) { out.filesDoneFrom(peer, "received", rs) }
+			return o
+		}
+	} else {
 		// With -k, concurrent transfers would fight over one bar.
 		bar = out.newProgress("receiving")
 		opts.Progress = bar.update

@@ -601,15 +601,36 @@ func TestManySenders(t *testing.T) {
 	recv.interrupt()
 	recv.expect(130)
 	var errs []string
+	// Each of the concurrent senders' reports names it: a peer's files
+	// are all of one sender's directory, and each peer has a summary.
+	tops := map[string]map[string]bool{} // peer -> top directories of its files
+	summaries := map[string]int{}
 	for _, ev := range recv.events() {
+		peer, _ := ev["peer"].(string)
 		switch ev["event"] {
+		case "file":
+			name, _ := ev["name"].(string)
+			top, _, _ := strings.Cut(name, "/")
+			if tops[peer] == nil {
+				tops[peer] = map[string]bool{}
+			}
+			tops[peer][top] = true
 		case "summary":
 			if ev["files"] != float64(filesEach) {
 				t.Errorf("recv summary %v, want %d files", ev, filesEach)
 			}
+			summaries[peer]++
 		case "error":
 			msg, _ := ev["message"].(string)
 			errs = append(errs, msg)
+		}
+	}
+	if len(tops) != senders || len(summaries) != senders {
+		t.Errorf("recv's file events name %d peers, its summaries %d; want %d each", len(tops), len(summaries), senders)
+	}
+	for peer, ts := range tops {
+		if peer == "" || len(ts) != 1 || summaries[peer] != 1 {
+			t.Errorf("peer %q: files under %v, %d summaries; want one sender's directory and one summary", peer, ts, summaries[peer])
 		}
 	}
 	if len(errs) != 1 || !strings.Contains(errs[0], "interrupted") {

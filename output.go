@@ -49,13 +49,17 @@ func (o *output) emit(name string, fields map[string]any) {
 // appendFileEvent appends the "file" event of r, the line appendEvent
 // would make (the same keys, in the same order), without the reflection
 // over a map that made it a tenth of a receiver's work for small files.
-func appendFileEvent(b []byte, r transfer.FileResult, secs float64) []byte {
+func appendFileEvent(b []byte, r transfer.FileResult, secs float64, peer net.Addr) []byte {
 	b = append(b, `{"bytes":`...)
 	b = strconv.AppendInt(b, r.Bytes, 10)
 	b = append(b, `,"checksum":`...)
 	b = appendJSON(b, r.Checksum)
 	b = append(b, `,"event":"file","name":`...)
 	b = appendJSON(b, r.Name)
+	if peer != nil {
+		b = append(b, `,"peer":`...)
+		b = appendJSON(b, peer.String())
+	}
 	b = append(b, `,"seconds":`...)
 	b = appendJSON(b, secs)
 	return append(b, "}\n"...)
@@ -173,12 +177,32 @@ func (o *output) warn(format string, args ...any) {
 }
 
 // secured reports a successful handshake.
-func (o *output) secured(cipher string) {
+func (o *output) secured(cipher string) { o.securedFrom(nil, cipher) }
+
+// securedFrom is secured for the sender at peer, which recv -k names, as
+// its concurrent senders report at once; nil names none.
+func (o *output) securedFrom(peer net.Addr, cipher string) {
 	if o.json {
-		o.event("secured", map[string]any{"cipher": cipher})
+		o.event("secured", withPeer(map[string]any{"cipher": cipher}, peer))
 		return
 	}
-	o.say("code accepted; encrypted with %s", cipher)
+	o.say("code accepted%s; encrypted with %s", fromPeer(peer), cipher)
+}
+
+// withPeer adds peer, if any, to an event's fields.
+func withPeer(fields map[string]any, peer net.Addr) map[string]any {
+	if peer != nil {
+		fields["peer"] = peer.String()
+	}
+	return fields
+}
+
+// fromPeer is " from PEER" for a message about the sender at peer, if any.
+func fromPeer(peer net.Addr) string {
+	if peer == nil {
+		return ""
+	}
+	return " from " + peer.String()
 }
 
 // sendCommand is the exact command a user pastes on the sending machine.
@@ -258,7 +282,10 @@ func (o *output) silent(peer net.Addr, waiting bool) {
 
 // filesDone reports a group of finished files with one write, so that
 // thousands of small files do not cost a system call each.
-func (o *output) filesDone(verb string, rs []transfer.FileResult) {
+func (o *output) filesDone(verb string, rs []transfer.FileResult) { o.filesDoneFrom(nil, verb, rs) }
+
+// filesDoneFrom is filesDone for the sender at peer (see securedFrom).
+func (o *output) filesDoneFrom(peer net.Addr, verb string, rs []transfer.FileResult) {
 	if o.quiet {
 		return
 	}
@@ -266,27 +293,30 @@ func (o *output) filesDone(verb string, rs []transfer.FileResult) {
 	for _, r := range rs {
 		secs := r.Elapsed.Seconds()
 		if o.json {
-			b = appendFileEvent(b, r, secs)
+			b = appendFileEvent(b, r, secs, peer)
 			continue
 		}
-		b = fmt.Appendf(b, "ferry: %s %s: %s in %s (%s/s), %s\n", verb, transfer.Quote(r.Name), transfer.FormatBytes(r.Bytes), roundDuration(r.Elapsed), transfer.FormatBytes(rate(r.Bytes, secs)), r.Checksum)
+		b = fmt.Appendf(b, "ferry: %s %s%s: %s in %s (%s/s), %s\n", verb, transfer.Quote(r.Name), fromPeer(peer), transfer.FormatBytes(r.Bytes), roundDuration(r.Elapsed), transfer.FormatBytes(rate(r.Bytes, secs)), r.Checksum)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	_, _ = o.w.Write(b)
 }
 
-func (o *output) summary(verb string, s transfer.Summary) {
+func (o *output) summary(verb string, s transfer.Summary) { o.summaryFrom(nil, verb, s) }
+
+// summaryFrom is summary for the sender at peer (see securedFrom).
+func (o *output) summaryFrom(peer net.Addr, verb string, s transfer.Summary) {
 	secs := s.Elapsed.Seconds()
 	if o.json {
-		o.event("summary", map[string]any{"files": s.Files, "dirs": s.Dirs, "bytes": s.Bytes, "seconds": secs, "bytes_per_second": rate(s.Bytes, secs)})
+		o.event("summary", withPeer(map[string]any{"files": s.Files, "dirs": s.Dirs, "bytes": s.Bytes, "seconds": secs, "bytes_per_second": rate(s.Bytes, secs)}, peer))
 		return
 	}
 	what := plural(s.Files, "file", "files")
 	if s.Dirs > 0 {
 		what += " in " + plural(s.Dirs, "directory", "directories")
 	}
-	o.say("done: %s %s, %s in %s (%s/s)", verb, what, transfer.FormatBytes(s.Bytes), roundDuration(s.Elapsed), transfer.FormatBytes(rate(s.Bytes, secs)))
+	o.say("done: %s %s%s, %s in %s (%s/s)", verb, what, fromPeer(peer), transfer.FormatBytes(s.Bytes), roundDuration(s.Elapsed), transfer.FormatBytes(rate(s.Bytes, secs)))
 }
 
 func plural(n int, one, many string) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -20,10 +21,13 @@ func TestFileEvent(t *testing.T) {
 		{Name: "y", Bytes: 5, Elapsed: 3, Checksum: "c"},
 	} {
 		secs := r.Elapsed.Seconds()
-		want := appendEvent(nil, "file", map[string]any{"name": r.Name, "bytes": r.Bytes, "seconds": secs, "checksum": r.Checksum})
-		got := appendFileEvent(nil, r, secs)
-		if string(got) != string(want) {
-			t.Errorf("got  %s\nwant %s", got, want)
+		for _, peer := range []net.Addr{nil, &net.TCPAddr{IP: net.IPv6loopback, Port: 7575}} {
+			fields := withPeer(map[string]any{"name": r.Name, "bytes": r.Bytes, "seconds": secs, "checksum": r.Checksum}, peer)
+			want := appendEvent(nil, "file", fields)
+			got := appendFileEvent(nil, r, secs, peer)
+			if string(got) != string(want) {
+				t.Errorf("got  %s\nwant %s", got, want)
+			}
 		}
 	}
 }

@@ -25,6 +25,10 @@ type ServeOptions struct {
 	// Refused, if set, is called when a sender is turned away for too many
 	// failed handshakes; it may try again after wait.
 	Refused func(peer net.Addr, wait time.Duration)
+	// ForPeer, if set, gives the Options for the connection from peer,
+	// from the shared ones: with KeepOpen, so that callbacks such as
+	// FilesDone can say which of the concurrent senders they report on.
+	ForPeer func(peer net.Addr, o Options) Options
 }
 
 // Serve accepts senders on ln and receives from each into sink. Without
@@ -89,6 +93,9 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 // takes no turn.
 func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions, limits *authLimiter) (bool, error) {
 	peer := conn.RemoteAddr()
+	if opts.ForPeer != nil {
+		opts.Options = opts.ForPeer(peer, opts.Options)
+	}
 	if opts.Code != "" {
 		host := hostOf(peer)
 		if wait, ok := limits.allow(host); !ok {
