@@ -615,19 +615,23 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 			return framing.Hello{}, fmt.Errorf("%s %w", l.conn.RemoteAddr(), ErrSilentPeer)
 		case errors.Is(err, framing.ErrFrameTooLarge):
 			err = framing.ErrNotFerry
+		case errors.Is(err, framing.ErrTruncated) && l.role == framing.RoleReceiver:
+			// A ferry sender writes its whole hello at once: a few bytes
+			// and an end of stream are netcat's, as echo hi | nc -N sends.
+			err = framing.ErrNotFerry
 		}
-		return framing.Hello{}, fmt.Errorf("reading hello from %s: %w", l.conn.RemoteAddr(), err)
+		return framing.Hello{}, l.notFerry(fmt.Errorf("reading hello from %s: %w", l.conn.RemoteAddr(), err))
 	}
 	switch t {
 	case framing.TypeHello:
 	case framing.TypeError, framing.TypeAbort:
 		return framing.Hello{}, l.peerError(t, p)
 	default:
-		return framing.Hello{}, fmt.Errorf("%s: %w", l.conn.RemoteAddr(), framing.ErrNotFerry)
+		return framing.Hello{}, l.notFerry(fmt.Errorf("reading hello from %s: %w", l.conn.RemoteAddr(), framing.ErrNotFerry))
 	}
 	h, err := framing.ParseHello(p)
 	if err != nil {
-		return framing.Hello{}, fmt.Errorf("%s: %w", l.conn.RemoteAddr(), err)
+		return framing.Hello{}, l.notFerry(fmt.Errorf("reading hello from %s: %w", l.conn.RemoteAddr(), err))
 	}
 	if h.Version != framing.Version {
 		return framing.Hello{}, withCode(framing.CodeVersion, fmt.Errorf("%s speaks protocol version %d, this ferry speaks %d: use the same ferry release on both machines", l.conn.RemoteAddr(), h.Version, framing.Version))
@@ -667,6 +671,18 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 		l.secured(sess.Cipher().String())
 	}
 	return h, nil
+}
+
+// notFerry adds to err, when it says that the peer's first bytes were no
+// ferry hello, what a receiver's user can do about it: such a sender is
+// most likely netcat, or a ferry send --raw, whose bytes only ferry recv
+// --raw takes. A sender is left as it was: what answers it is rarely a
+// netcat that sends anything.
+func (l *link) notFerry(err error) error {
+	if l.role != framing.RoleReceiver || !errors.Is(err, framing.ErrNotFerry) {
+		return err
+	}
+	return fmt.Errorf("%w: if it is nc or ferry send --raw, run ferry recv --raw", err)
 }
 
 // silent says err ended a connection on which the peer sent not a byte: a

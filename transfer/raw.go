@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,11 @@ import (
 // cancelled) resets the connection rather than closing it: a close would
 // look to the receiver like the end of the stream, and a netcat or ferry
 // receiver would keep the bytes so far as the whole.
+//
+// What the receiver sends back is read and discarded, as nc -N does,
+// unless it opens with a ferry hello: then the receiver is a ferry recv
+// without --raw, which took none of the bytes, and RawSend fails saying
+// so, even when the refusing receiver's reset failed a write first.
 func RawSend(ctx context.Context, conn net.Conn, r io.Reader, timeout time.Duration) (int64, error) {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { resetConn(conn) })
@@ -30,9 +36,10 @@ func RawSend(ctx context.Context, conn net.Conn, r io.Reader, timeout time.Durat
 		n   int64
 		err error
 	}
+	src := &pauseReader{r: r}
 	copied := make(chan result, 1)
 	go func() {
-		n, err := io.Copy(conn, r)
+		n, err := io.Copy(conn, src)
 		copied <- result{n, err}
 	}()
 	var res result
@@ -45,24 +52,135 @@ func RawSend(ctx context.Context, conn net.Conn, r io.Reader, timeout time.Durat
 		resetConn(conn)
 		return 0, ctx.Err()
 	}
-	if res.err != nil {
-		resetConn(conn)
+	err := res.err
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok && err == nil {
+		err = cw.CloseWrite()
+	}
+	if err != nil {
 		// The copy reports a failed read of the source as the socket's
 		// ("readfrom tcp ..."): the file's own error names the culprit.
-		if pe := (*fs.PathError)(nil); errors.As(res.err, &pe) && ctx.Err() == nil {
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) && ctx.Err() == nil {
+			resetConn(conn)
 			return res.n, fmt.Errorf("cannot read %s: %w", pe.Path, pe.Err)
 		}
-		return res.n, rawErr(ctx, conn, res.err)
-	}
-	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
-		if err := cw.CloseWrite(); err != nil {
-			return res.n, rawErr(ctx, conn, err)
+		// A ferry recv without --raw resets the connection once it has
+		// given up on the bytes, which fails the write or the
+		// half-close; its hello and its reason came before the reset.
+		if ctx.Err() == nil {
+			var fe *framedReceiverError
+			if rerr := readReply(conn, timeout); errors.As(rerr, &fe) {
+				err = rerr
+			}
 		}
+		resetConn(conn)
+		return res.n, rawSendErr(ctx, conn, err, src.longest)
 	}
-	// Wait for the receiver's end of stream, reading whatever it sends,
-	// as nc -N does.
-	_, err := io.Copy(io.Discard, &deadlineConn{conn: conn, timeout: timeout})
-	return res.n, rawErr(ctx, conn, err)
+	return res.n, rawSendErr(ctx, conn, readReply(conn, timeout), src.longest)
+}
+
+// readReply reads what the receiver sends until its end of stream, giving
+// up after timeout of silence. A netcat's bytes are discarded, as nc -N
+// discards them; a ferry hello means a ferry recv without --raw, and
+// readReply returns a *framedReceiverError.
+func readReply(conn net.Conn, timeout time.Duration) error {
+	r := &deadlineConn{conn: conn, timeout: timeout}
+	var head [helloPrefixLen]byte
+	_, err := io.ReadFull(r, head[:])
+	switch {
+	case err == nil && isFerryHello(head[:]):
+		return readFramedReceiver(conn, io.MultiReader(bytes.NewReader(head[:]), r))
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return nil
+	case err != nil:
+		return err
+	}
+	_, err = io.Copy(io.Discard, r)
+	return err
+}
+
+// readFramedReceiver reads, from r, the frames of a ferry recv without
+// --raw, its hello first, for the reason it gives for refusing the bytes.
+// Pings, which the receiver sends while it waits, are skipped.
+func readFramedReceiver(conn net.Conn, r io.Reader) error {
+	e := &framedReceiverError{peer: conn.RemoteAddr()}
+	fr := framing.NewReader(r)
+	fr.SetLimit(framing.MaxHandshakePayload)
+	if _, _, err := fr.ReadFrame(); err != nil {
+		return e
+	}
+	for {
+		t, p, err := fr.ReadFrame()
+		switch {
+		case err != nil: // it gave no reason
+		case t == framing.TypePing:
+			continue
+		case t == framing.TypeError:
+			if m, err := framing.ParseError(p); err == nil {
+				e.reason = &PeerError{Role: framing.RoleReceiver, Code: m.Code, Message: m.Message}
+			}
+		case t == framing.TypeAbort:
+			if reason, err := framing.ParseAbort(p); err == nil {
+				e.reason = &PeerError{Role: framing.RoleReceiver, Message: reason, Aborted: true}
+			}
+		}
+		return e
+	}
+}
+
+// framedReceiverError is a send --raw that reached a ferry recv without
+// --raw, which takes nothing but ferry's frames and so kept none of the
+// bytes.
+type framedReceiverError struct {
+	peer   net.Addr
+	reason *PeerError // the receiver's error frame, if it sent one
+}
+
+func (e *framedReceiverError) Error() string {
+	msg := fmt.Sprintf("the receiver at %s runs ferry recv without --raw, which takes only ferry's own framing: drop --raw from ferry send, or restart ferry recv with --raw", e.peer)
+	if e.reason != nil {
+		msg += " (" + e.reason.Error() + ")"
+	}
+	return msg
+}
+
+// Unwrap gives the receiver's own error, if it sent one.
+func (e *framedReceiverError) Unwrap() error {
+	if e.reason == nil {
+		return nil
+	}
+	return e.reason
+}
+
+// notablePause is how long the input of a send --raw must have kept it
+// from writing before a lost connection's message mentions it: a receiver
+// with a --timeout shorter than that pause gives up meanwhile.
+const notablePause = time.Second
+
+// pauseReader reads r and keeps the longest wait for a read.
+type pauseReader struct {
+	r       io.Reader
+	longest time.Duration
+}
+
+func (p *pauseReader) Read(b []byte) (int, error) {
+	start := time.Now()
+	n, err := p.r.Read(b)
+	p.longest = max(p.longest, time.Since(start))
+	return n, err
+}
+
+// rawSendErr explains a raw send's failure, err, as rawErr does. A lost
+// connection after the input paused for paused, long enough to matter,
+// says so: a ferry recv --raw resets the connection when the sender has
+// been silent for its --timeout, and the sender learns of it only when it
+// writes again.
+func rawSendErr(ctx context.Context, conn net.Conn, err error, paused time.Duration) error {
+	lost := err != nil && ctx.Err() == nil && socketErr(err)
+	err = rawErr(ctx, conn, err)
+	if lost && paused >= notablePause {
+		return fmt.Errorf("%w, after the input paused for %s: ferry recv --raw gives up after its --timeout of silence (%s by default), so raise --timeout there", err, paused.Round(100*time.Millisecond), DefaultTimeout)
+	}
+	return err
 }
 
 // resetConn closes conn so that the peer sees a reset, not an end of
@@ -81,9 +199,12 @@ func resetConn(conn net.Conn) {
 // A stream that opens with a ferry hello is a ferry send without --raw,
 // which would wait for a hello in return until its timeout: RawReceive
 // writes none of it, tells that sender in an error frame, and fails.
+//
+// Any other failure resets the connection: closed, it would tell a ferry
+// send --raw that its stream arrived, and that sender would exit 0.
 func RawReceive(ctx context.Context, conn net.Conn, w io.Writer, timeout time.Duration) (int64, error) {
 	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	stop := context.AfterFunc(ctx, func() { resetConn(conn) })
 	defer stop()
 	r := &deadlineConn{conn: conn, timeout: timeout}
 	var head [helloPrefixLen]byte
@@ -100,7 +221,8 @@ func RawReceive(ctx context.Context, conn net.Conn, w io.Writer, timeout time.Du
 		}
 		return 0, fmt.Errorf("%s is a ferry send without --raw: add --raw to it, or run ferry recv without --raw", conn.RemoteAddr())
 	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF):
-		return 0, rawErr(ctx, conn, err)
+		resetConn(conn)
+		return 0, rawRecvErr(ctx, conn, err)
 	}
 	wrote, err := w.Write(head[:k])
 	n := int64(wrote)
@@ -109,7 +231,21 @@ func RawReceive(ctx context.Context, conn net.Conn, w io.Writer, timeout time.Du
 		more, err = io.Copy(w, r)
 		n += more
 	}
-	return n, rawErr(ctx, conn, err)
+	if err != nil {
+		resetConn(conn)
+	}
+	return n, rawRecvErr(ctx, conn, err)
+}
+
+// rawRecvErr explains a raw receive's failure, err, as rawErr does. A
+// sender that went silent without ending its stream is most likely nc
+// without -N, which never does, or one whose input paused.
+func rawRecvErr(ctx context.Context, conn net.Conn, err error) error {
+	err = rawErr(ctx, conn, err)
+	if errors.Is(err, ErrTimeout) {
+		return fmt.Errorf("%w, and it has not ended its stream: if the sender is nc, use nc -N so it closes when its input ends; if its input pauses, raise --timeout", err)
+	}
+	return err
 }
 
 // helloPrefixLen is how much of a stream tells a ferry hello: the frame's
@@ -132,13 +268,18 @@ func rawErr(ctx context.Context, conn net.Conn, err error) error {
 	case errors.Is(err, ErrTimeout):
 		return err
 	}
-	// Only the socket's errors: a syscall.Errno is a net.Error too, so
-	// asking for that would report a full disk as a lost connection.
-	var oe *net.OpError
-	if errors.As(err, &oe) || errors.Is(err, net.ErrClosed) {
+	if socketErr(err) {
 		return lostError(conn, err)
 	}
 	return err
+}
+
+// socketErr says whether err is the socket's. Only its errors: a
+// syscall.Errno is a net.Error too, so asking for that would report a full
+// disk as a lost connection.
+func socketErr(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) || errors.Is(err, net.ErrClosed)
 }
 
 // deadlineConn reads conn, giving up after timeout of silence.

@@ -144,19 +144,23 @@ func TestRawReceiveWriteFails(t *testing.T) {
 	await(t, sent, "RawSend")
 }
 
+// rawStreams are streams that are no ferry hello: short ones and ones that
+// open like a frame included.
+var rawStreams = []struct {
+	name   string
+	stream []byte
+}{
+	{"empty", nil},
+	{"two bytes", []byte("hi")},
+	{"as long as a hello's opening", []byte("0123456789")},
+	{"a frame of another type", framing.AppendFrame(nil, framing.TypeFile, []byte("ferry and more"))},
+	{"text", textBytes(300_000)},
+}
+
 // TestRawReceiveStreams checks that recv --raw writes every stream as it
-// came, short ones and ones that open like a frame included.
+// came.
 func TestRawReceiveStreams(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		stream []byte
-	}{
-		{"empty", nil},
-		{"two bytes", []byte("hi")},
-		{"as long as a hello's opening", []byte("0123456789")},
-		{"a frame of another type", framing.AppendFrame(nil, framing.TypeFile, []byte("ferry and more"))},
-		{"text", textBytes(300_000)},
-	} {
+	for _, tc := range rawStreams {
 		t.Run(tc.name, func(t *testing.T) {
 			ln := listen(t)
 			out := dial(t, ln.Addr())
@@ -207,5 +211,98 @@ func TestRawReceiveFramedSender(t *testing.T) {
 	serr := await(t, sent, "Send")
 	if pe := peerError(t, serr); !strings.Contains(pe.Message, "add --raw to ferry send") {
 		t.Errorf("Send = %v, want the receiver's advice to add --raw", serr)
+	}
+}
+
+// TestRawSendFramedReceiver checks that a send --raw that reached a ferry
+// recv without --raw fails, saying so and giving the receiver's reason,
+// both when its stream ended and when the refusing receiver's reset
+// failed a write first; and that the receiver tells a netcat's user to
+// run ferry recv --raw.
+func TestRawSendFramedReceiver(t *testing.T) {
+	t.Run("stream ends", func(t *testing.T) {
+		ln := listen(t)
+		sink, dir := newDirSink(t, false)
+		recvErr := receiveOne(t, t.Context(), ln, sink, transfer.Options{})
+		_, err := transfer.RawSend(t.Context(), dial(t, ln.Addr()), bytes.NewReader(textBytes(1000)), 5*time.Second)
+		checkFramedReceiver(t, err, ln.Addr(), "run ferry recv --raw")
+		rerr := await(t, recvErr, "Receive")
+		if !errors.Is(rerr, framing.ErrNotFerry) || !strings.Contains(rerr.Error(), "if it is nc or ferry send --raw, run ferry recv --raw") {
+			t.Errorf("Receive = %v, want framing.ErrNotFerry and the advice to run ferry recv --raw", rerr)
+		}
+		onlyEntry(t, dir)
+	})
+	t.Run("write reset", func(t *testing.T) {
+		ln := listen(t)
+		// A receiver that refuses at once and resets the connection with
+		// the sender's bytes unread, as a framed ferry recv does after
+		// its linger.
+		done := fakePeer(ln, func(conn net.Conn) {
+			refusal := framing.AppendFrame(nil, framing.TypeError, framing.AppendError(nil, framing.ErrorMsg{Code: framing.CodeProtocol, Message: "not for me"}))
+			_, _ = conn.Write(cat(helloFrame(framing.RoleReceiver, framing.Version), framing.AppendFrame(nil, framing.TypePing, nil), refusal))
+			_, _ = io.ReadFull(conn, make([]byte, 64<<10))
+			_ = conn.(*net.TCPConn).SetLinger(0)
+		})
+		_, err := transfer.RawSend(t.Context(), dial(t, ln.Addr()), endless{}, 5*time.Second)
+		checkFramedReceiver(t, err, ln.Addr(), "not for me")
+		await(t, done, "the receiver")
+	})
+}
+
+// checkFramedReceiver checks that err is RawSend's failure to reach the
+// ferry recv without --raw at addr, with reason from its error frame.
+func checkFramedReceiver(t *testing.T, err error, addr net.Addr, reason string) {
+	t.Helper()
+	want := "the receiver at " + addr.String() + " runs ferry recv without --raw, which takes only ferry's own framing: drop --raw from ferry send, or restart ferry recv with --raw (receiver: "
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("RawSend = %v, want %q...", err, want)
+	}
+	if pe := peerError(t, err); !strings.Contains(pe.Message, reason) {
+		t.Errorf("RawSend = %v, want the receiver's reason %q", err, reason)
+	}
+}
+
+// TestRawSendReply checks that whatever a netcat receiver sends back, but
+// a ferry hello, is read and ignored: send --raw ends when it ends.
+func TestRawSendReply(t *testing.T) {
+	for _, tc := range rawStreams {
+		t.Run(tc.name, func(t *testing.T) {
+			ln := listen(t)
+			done := fakePeer(ln, func(conn net.Conn) {
+				_, _ = io.Copy(io.Discard, conn)
+				_, _ = conn.Write(tc.stream)
+			})
+			n, err := transfer.RawSend(t.Context(), dial(t, ln.Addr()), bytes.NewReader(textBytes(1000)), 5*time.Second)
+			if err != nil || n != 1000 {
+				t.Errorf("RawSend = %d, %v, want 1000 bytes sent and no error", n, err)
+			}
+			await(t, done, "the receiver")
+		})
+	}
+}
+
+// TestRawReceiveTimeout checks that recv --raw, given up on a sender that
+// went silent without ending its stream (nc without -N), says what to do,
+// and resets the connection, so that the sender fails rather than take
+// the close for its stream's arrival.
+func TestRawReceiveTimeout(t *testing.T) {
+	ln := listen(t)
+	out := dial(t, ln.Addr())
+	defer out.Close()
+	if _, err := out.Write([]byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	_, err = transfer.RawReceive(t.Context(), conn, &got, 100*time.Millisecond)
+	want := "nothing from " + out.LocalAddr().String() + " for 100ms (--timeout), and it has not ended its stream: if the sender is nc, use nc -N so it closes when its input ends; if its input pauses, raise --timeout"
+	if !errors.Is(err, transfer.ErrTimeout) || !strings.Contains(err.Error(), want) {
+		t.Errorf("RawReceive = %v, want transfer.ErrTimeout saying %q", err, want)
+	}
+	if _, err := out.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("the sender read %v, want a reset", err)
 	}
 }
