@@ -412,6 +412,7 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 	}
 
 	var bar *progress
+	var lastPeer net.Addr // without -k, the one sender's, once it is done
 	opts := transfer.ServeOptions{
 		Options: transfer.Options{
 			Timeout:   c.timeout,
@@ -428,6 +429,9 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 		},
 		Finished: func(peer net.Addr, s transfer.Summary, err error) {
 			bar.finish()
+			if !*keep {
+				lastPeer = peer
+			}
 			switch {
 			case err == nil && *keep:
 				out.summaryFrom(peer, "received", s)
@@ -435,6 +439,8 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 				out.summary("received", s)
 			case errors.Is(err, transfer.ErrSilentPeer):
 				out.silent(peer, !*keep)
+			case errors.Is(err, transfer.ErrOtherMode) && !*keep:
+				out.warn("%s; still waiting for a sender", userMessage(err))
 			case *keep && ctx.Err() != nil:
 				out.fail(fmt.Errorf("transfer from %s interrupted", peer))
 			case *keep:
@@ -457,6 +463,10 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 	err = transfer.Serve(ctx, ln, sink, opts)
 	if *keep && ctx.Err() != nil {
 		return out, ctx.Err()
+	}
+	if errors.Is(err, transfer.ErrAuth) && lastPeer != nil {
+		// The sender was told; this side's user needs a new code.
+		return out, fmt.Errorf("the sender at %s gave a wrong code, which spends this one: run ferry recv again for a new code (with -k it keeps waiting)", lastPeer)
 	}
 	return out, err
 }

@@ -294,8 +294,8 @@ func TestWrongCode(t *testing.T) {
 		snd := send(t, src, nil, "--code", wrong, addr, "f.txt")
 		snd.expect(1)
 		recv.expect(1)
-		checkOneError(t, snd, "authentication failed", "wrong code")
-		checkOneError(t, recv, "authentication failed", "wrong code")
+		checkOneError(t, snd, "authentication failed: wrong code", "ferry recv without -k stops after a wrong code")
+		checkOneError(t, recv, "gave a wrong code, which spends this one", "run ferry recv again for a new code")
 		for _, p := range []*proc{snd, recv} {
 			if strings.Contains(p.stderr(), "code accepted") {
 				t.Errorf("ferry %s reports an accepted code:\n%s", p.name, p.stderr())
@@ -311,7 +311,7 @@ func TestWrongCode(t *testing.T) {
 		snd.expect(1)
 		recv.expect(1)
 		for _, p := range []*proc{snd, recv} {
-			mustContain(t, "ferry "+p.name+" error", p.errorMessage(), "authentication failed")
+			mustContain(t, "ferry "+p.name+" error", p.errorMessage(), "wrong code")
 			for _, ev := range p.events() {
 				if ev["event"] == "secured" || ev["event"] == "file" || ev["event"] == "summary" {
 					t.Errorf("ferry %s reported %v after a wrong code", p.name, ev)
@@ -323,30 +323,38 @@ func TestWrongCode(t *testing.T) {
 }
 
 // TestModeMismatch pairs a --plain side with a side using a code: both
-// refuse, exit 1, and say which flag fixes it.
+// refuse and say which flag fixes it. The sender exits 1; recv without -k
+// warns and keeps waiting, since no code was tried, and a sender in its
+// mode then gets through.
 func TestModeMismatch(t *testing.T) {
-	t.Run("recv --plain, send with a code", func(t *testing.T) {
-		src, dst := t.TempDir(), t.TempDir()
-		writeFile(t, src, "f.txt", []byte("x\n"), 0o644, time.Now())
-		recv, addr := startRecv(t, dst, nil, "--plain", "-l", "127.0.0.1:0", dst)
-		snd := send(t, src, nil, addr, "f.txt") // the code in FERRY_CODE
-		snd.expect(1)
-		recv.expect(1)
-		checkOneError(t, snd, "--plain", "add --plain to ferry send")
-		checkOneError(t, recv, "--plain", "add --plain to ferry send")
-		checkReceived(t, dst, nil)
-	})
-	t.Run("recv with a code, send --plain", func(t *testing.T) {
-		src, dst := t.TempDir(), t.TempDir()
-		writeFile(t, src, "f.txt", []byte("x\n"), 0o644, time.Now())
-		recv, addr := startRecv(t, dst, nil, "-l", "127.0.0.1:0", dst) // the code in FERRY_CODE
-		snd := send(t, src, nil, "--plain", addr, "f.txt")
-		snd.expect(1)
-		recv.expect(1)
-		checkOneError(t, snd, "--code", "ferry send --code CODE")
-		checkOneError(t, recv, "--code", "ferry send --code CODE")
-		checkReceived(t, dst, nil)
-	})
+	for _, tc := range []struct {
+		name      string
+		recvFlags []string // besides -l and DIR
+		wrong     []string // the mismatched sender's flags
+		right     []string // then a sender in recv's mode
+		wants     []string // in both sides' messages
+	}{
+		{"recv --plain, send with a code", []string{"--plain"}, nil, []string{"--plain"}, []string{"--plain", "add --plain to ferry send"}},
+		{"recv with a code, send --plain", nil, []string{"--plain"}, nil, []string{"--code", "ferry send --code CODE"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src, dst := t.TempDir(), t.TempDir()
+			writeFile(t, src, "f.txt", []byte("x\n"), 0o644, time.Now())
+			// The code, where used, is TestMain's FERRY_CODE.
+			recv, addr := startRecv(t, dst, nil, append(tc.recvFlags, "-l", "127.0.0.1:0", dst)...)
+			snd := send(t, src, nil, append(tc.wrong, addr, "f.txt")...)
+			snd.expect(1)
+			checkOneError(t, snd, tc.wants...)
+			warning := recv.waitLine("the mismatch warning", func(l string) bool {
+				return strings.HasPrefix(l, "ferry: warning: ") && strings.HasSuffix(l, "still waiting for a sender")
+			})
+			mustContain(t, "recv's warning", warning, tc.wants...)
+			checkReceived(t, dst, nil)
+			send(t, src, nil, append(tc.right, addr, "f.txt")...).expect(0)
+			recv.expect(0)
+			checkReceived(t, dst, map[string][]byte{"f.txt": []byte("x\n")})
+		})
+	}
 }
 
 // TestPlain runs recv --plain: it warns that anyone who can reach the port

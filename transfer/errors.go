@@ -25,7 +25,17 @@ var (
 	// ErrSilentPeer means the peer closed the connection without sending
 	// a byte: a port check or a health probe rather than a ferry.
 	ErrSilentPeer = errors.New("closed the connection without sending anything")
+	// ErrOtherMode means the peer runs in the other mode: with a code
+	// where this side has --plain, or the reverse. No code was tried.
+	ErrOtherMode = errors.New("the peer runs in the other mode")
 )
+
+// otherModeError is a refusal of a peer in the other mode, which is
+// ErrOtherMode with a message saying what to do.
+type otherModeError struct{ msg string }
+
+func (e *otherModeError) Error() string        { return e.msg }
+func (e *otherModeError) Is(target error) bool { return target == ErrOtherMode }
 
 // PeerError is a failure the peer reported: an error frame, or an abort
 // frame when the peer was interrupted.

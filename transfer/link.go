@@ -737,7 +737,7 @@ func (l *link) checkMode(h framing.Hello) error {
 	default:
 		msg = "the receiver at %s requires a code: run ferry send --code CODE, with the code ferry recv printed"
 	}
-	return withCode(framing.CodeAuth, fmt.Errorf(msg, l.conn.RemoteAddr()))
+	return withCode(framing.CodeAuth, &otherModeError{msg: fmt.Sprintf(msg, l.conn.RemoteAddr())})
 }
 
 // handshakeError turns the handshake's failure into this package's terms.
@@ -747,6 +747,9 @@ func (l *link) handshakeError(err error) error {
 		return &PeerError{Role: l.peerRole(), Code: pe.Code, Message: pe.Message, Aborted: pe.Aborted}
 	}
 	if errors.Is(err, secure.ErrAuth) {
+		if l.role == framing.RoleSender {
+			return fmt.Errorf("%w (with %s): check it; ferry recv without -k stops after a wrong code, and prints a new one when run again", ErrAuth, l.conn.RemoteAddr())
+		}
 		return fmt.Errorf("%w (with %s)", ErrAuth, l.conn.RemoteAddr())
 	}
 	return fmt.Errorf("handshake with %s: %w", l.conn.RemoteAddr(), err)

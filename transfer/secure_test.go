@@ -333,8 +333,10 @@ func TestFailureRightAfterHandshake(t *testing.T) {
 	}
 }
 
-// TestModeMismatch gives a code to one side only: both sides must refuse,
-// each naming the flag that fixes it, and nothing may move.
+// TestModeMismatch pairs a side with a code and a side without: both
+// refuse before any handshake, naming the flag that fixes it, and the
+// receiver's error is ErrOtherMode. A Serve without KeepOpen then waits for
+// another sender, since none tried a code, and takes one in its mode.
 func TestModeMismatch(t *testing.T) {
 	tests := []struct {
 		name               string
@@ -350,10 +352,11 @@ func TestModeMismatch(t *testing.T) {
 			src := writeSource(t, "data.bin", textBytes(100<<10), 0o644, time.Unix(1_600_000_000, 0))
 			sink, dir := newDirSink(t, false)
 			var sendSec, recvSec securedCalls
-			o := run(t, []transfer.Source{src}, sink,
-				sendSec.options(transfer.Options{Code: tt.sendCode}),
-				recvSec.options(transfer.Options{Code: tt.recvCode}))
-			for side, err := range map[string]error{"Send": o.sendErr, "Receive": o.recvErr} {
+			ln := listen(t)
+			received := receiveOne(t, t.Context(), ln, sink, recvSec.options(transfer.Options{Code: tt.recvCode}))
+			_, sendErr := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{src}, sendSec.options(transfer.Options{Code: tt.sendCode}))
+			recvErr := await(t, received, "Receive")
+			for side, err := range map[string]error{"Send": sendErr, "Receive": recvErr} {
 				if err == nil {
 					t.Errorf("%s succeeded", side)
 					continue
@@ -362,12 +365,43 @@ func TestModeMismatch(t *testing.T) {
 					t.Errorf("%s = %q, want it to name %s", side, err, tt.fix)
 				}
 			}
+			if !errors.Is(recvErr, transfer.ErrOtherMode) {
+				t.Errorf("Receive = %v, want ErrOtherMode", recvErr)
+			}
 			onlyEntry(t, dir)
 			if sc, rc := sendSec.calls(), recvSec.calls(); len(sc)+len(rc) != 0 {
 				t.Errorf("Secured called with %q on the sender and %q on the receiver", sc, rc)
 			}
 		})
 	}
+	t.Run("one-shot Serve waits on", func(t *testing.T) {
+		t.Parallel()
+		sink, dir := newDirSink(t, false)
+		ln := listen(t)
+		finished := make(chan error, 2)
+		served := make(chan error, 1)
+		go func() {
+			served <- transfer.Serve(t.Context(), ln, sink, transfer.ServeOptions{
+				Options:  transfer.Options{Code: testCode},
+				Finished: func(_ net.Addr, _ transfer.Summary, err error) { finished <- err },
+			})
+		}()
+		plain := transfer.StreamSource("plain", bytes.NewReader(textBytes(100)))
+		if _, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{plain}, transfer.Options{}); err == nil {
+			t.Fatal("a --plain sender to a receiver with a code succeeded")
+		}
+		if err := await(t, finished, "the --plain sender's end"); !errors.Is(err, transfer.ErrOtherMode) {
+			t.Fatalf("the --plain sender ended with %v, want ErrOtherMode", err)
+		}
+		coded := transfer.StreamSource("coded", bytes.NewReader(textBytes(100)))
+		if _, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{coded}, transfer.Options{Code: testCode}); err != nil {
+			t.Fatalf("the sender with the code, after one in the other mode: %v", err)
+		}
+		if err := await(t, served, "Serve"); err != nil {
+			t.Errorf("Serve = %v, want nil after the sender with the code", err)
+		}
+		onlyEntry(t, dir, "coded")
+	})
 }
 
 // frame is one frame as the proxy relays it.

@@ -33,7 +33,8 @@ type ServeOptions struct {
 
 // Serve accepts senders on ln and receives from each into sink. Without
 // KeepOpen it returns the first transfer's error; a connection closed
-// without a byte (ErrSilentPeer) is no transfer. In the encrypted mode a
+// without a byte (ErrSilentPeer), or from a sender in the other mode
+// (ErrOtherMode), is no transfer. In the encrypted mode a
 // source address with 3 failed handshakes in a minute, or any address
 // once there were 20, is turned away until the minute has passed; one
 // handshake per address, and 8 in all, run at once, the other senders
@@ -154,9 +155,9 @@ func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions,
 	if opts.Finished != nil {
 		opts.Finished(peer, s, err)
 	}
-	// A connection that said nothing was no sender: Serve without
-	// KeepOpen waits for one.
-	return !errors.Is(err, ErrSilentPeer), err
+	// A connection that said nothing, or a sender in the other mode, which
+	// tried no code, was no transfer: Serve without KeepOpen waits for one.
+	return !errors.Is(err, ErrSilentPeer) && !errors.Is(err, ErrOtherMode), err
 }
 
 // refusedError turns a sender away for too many failed handshakes.
