@@ -439,7 +439,7 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 				out.summary("received", s)
 			case errors.Is(err, transfer.ErrSilentPeer):
 				out.silent(peer, !*keep)
-			case errors.Is(err, transfer.ErrOtherMode) && !*keep:
+			case transfer.NoTransfer(err) && !*keep:
 				out.warn("%s; still waiting for a sender", userMessage(err))
 			case *keep && ctx.Err() != nil:
 				out.fail(fmt.Errorf("transfer from %s interrupted", peer))

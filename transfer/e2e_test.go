@@ -378,15 +378,25 @@ func TestServeAcceptFails(t *testing.T) {
 	}
 }
 
-// TestServeSilentPeer checks that Serve without KeepOpen takes a
-// connection ended without a byte (a port check) for no sender: it reports
-// it and waits for the next. Such a client may close, or reset (closing
-// with the receiver's hello unread does that).
-func TestServeSilentPeer(t *testing.T) {
+// TestServeNoTransfer checks that Serve without KeepOpen takes a
+// connection that was no transfer for no sender: it reports it and waits
+// for the next. A port check closes without a byte, or resets (closing with
+// the receiver's hello unread does that); a probe or a netcat sends
+// something that is not ferry.
+func TestServeNoTransfer(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		reset bool
-	}{{"closed", false}, {"reset", true}} {
+		name string
+		want error
+		peer func(conn *net.TCPConn)
+	}{
+		{"closed", transfer.ErrSilentPeer, func(*net.TCPConn) {}},
+		{"reset", transfer.ErrSilentPeer, func(c *net.TCPConn) { _ = c.SetLinger(0) }},
+		{"not ferry", framing.ErrNotFerry, func(c *net.TCPConn) {
+			_, _ = c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+			_ = c.CloseWrite()
+			_, _ = io.Copy(io.Discard, c)
+		}},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ln := listen(t)
@@ -399,15 +409,13 @@ func TestServeSilentPeer(t *testing.T) {
 				})
 			}()
 			probe := dial(t, ln.Addr())
-			if tc.reset {
-				_ = probe.(*net.TCPConn).SetLinger(0)
-			}
+			tc.peer(probe.(*net.TCPConn))
 			_ = probe.Close()
-			if err := await(t, finished, "the silent connection"); !errors.Is(err, transfer.ErrSilentPeer) {
-				t.Fatalf("the silent connection ended with %v, want ErrSilentPeer", err)
+			if err := await(t, finished, "the probe's connection"); !errors.Is(err, tc.want) || !transfer.NoTransfer(err) {
+				t.Fatalf("the probe's connection ended with %v, want %v", err, tc.want)
 			}
 			if _, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("f", bytes.NewReader(textBytes(100)))}, transfer.Options{}); err != nil {
-				t.Fatalf("Send after the silent connection: %v", err)
+				t.Fatalf("Send after the probe: %v", err)
 			}
 			if err := await(t, served, "Serve"); err != nil {
 				t.Fatalf("Serve = %v", err)

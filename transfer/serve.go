@@ -32,9 +32,8 @@ type ServeOptions struct {
 }
 
 // Serve accepts senders on ln and receives from each into sink. Without
-// KeepOpen it returns the first transfer's error; a connection closed
-// without a byte (ErrSilentPeer), or from a sender in the other mode
-// (ErrOtherMode), is no transfer. In the encrypted mode a
+// KeepOpen it returns the first transfer's error; a connection that was no
+// transfer (see NoTransfer) is not one. In the encrypted mode a
 // source address with 3 failed handshakes in a minute, or any address
 // once there were 20, is turned away until the minute has passed; one
 // handshake per address, and 8 in all, run at once, the other senders
@@ -155,9 +154,19 @@ func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions,
 	if opts.Finished != nil {
 		opts.Finished(peer, s, err)
 	}
-	// A connection that said nothing, or a sender in the other mode, which
-	// tried no code, was no transfer: Serve without KeepOpen waits for one.
-	return !errors.Is(err, ErrSilentPeer) && !errors.Is(err, ErrOtherMode), err
+	// A connection that said nothing, a peer that does not speak ferry (a
+	// netcat, a probe) and a sender in the other mode tried no code and were
+	// no transfer: Serve without KeepOpen waits for one.
+	return !NoTransfer(err), err
+}
+
+// NoTransfer says whether a connection that ended with err was no
+// transfer, which a Serve without KeepOpen goes on waiting after: one
+// closed without a byte (ErrSilentPeer), one from a peer that does not
+// speak ferry (framing.ErrNotFerry), and one from a sender in the other
+// mode (ErrOtherMode). None of them tried a code.
+func NoTransfer(err error) bool {
+	return errors.Is(err, ErrSilentPeer) || errors.Is(err, framing.ErrNotFerry) || errors.Is(err, ErrOtherMode)
 }
 
 // refusedError turns a sender away for too many failed handshakes.
