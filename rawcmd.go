@@ -79,10 +79,7 @@ func recvRaw(ctx context.Context, c *common, listen string, overwrite bool, pos 
 	}
 	out.connected("connection from", conn.RemoteAddr())
 	start := time.Now()
-	n, err := transfer.RawReceive(ctx, conn, w, c.timeout)
-	if err == nil && finish != nil {
-		err = finish()
-	}
+	n, err := transfer.RawReceive(ctx, conn, w, finish, c.timeout)
 	if err != nil {
 		return err
 	}

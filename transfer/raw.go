@@ -193,8 +193,10 @@ func resetConn(conn net.Conn) {
 }
 
 // RawReceive is recv --raw: it copies the connection's bytes to w until
-// the sender half-closes. Cancelling ctx closes the connection. RawReceive
-// closes conn.
+// the sender half-closes, then calls finish, if set, to make them durable
+// and put them in place, before it closes conn: a finish that fails resets
+// the connection like any other failure. Cancelling ctx closes the
+// connection. RawReceive closes conn.
 //
 // A stream that opens with a ferry hello is a ferry send without --raw,
 // which would wait for a hello in return until its timeout: RawReceive
@@ -202,7 +204,7 @@ func resetConn(conn net.Conn) {
 //
 // Any other failure resets the connection: closed, it would tell a ferry
 // send --raw that its stream arrived, and that sender would exit 0.
-func RawReceive(ctx context.Context, conn net.Conn, w io.Writer, timeout time.Duration) (int64, error) {
+func RawReceive(ctx context.Context, conn net.Conn, w io.Writer, finish func() error, timeout time.Duration) (int64, error) {
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { resetConn(conn) })
 	defer stop()
@@ -233,8 +235,15 @@ func RawReceive(ctx context.Context, conn net.Conn, w io.Writer, timeout time.Du
 	}
 	if err != nil {
 		resetConn(conn)
+		return n, rawRecvErr(ctx, conn, err)
 	}
-	return n, rawRecvErr(ctx, conn, err)
+	if finish != nil {
+		if err := finish(); err != nil {
+			resetConn(conn)
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // rawRecvErr explains a raw receive's failure, err, as rawErr does. A

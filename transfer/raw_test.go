@@ -81,7 +81,7 @@ func TestRawSendFails(t *testing.T) {
 					recvErr <- err
 					return
 				}
-				_, err = transfer.RawReceive(t.Context(), conn, out, 5*time.Second)
+				_, err = transfer.RawReceive(t.Context(), conn, out, nil, 5*time.Second)
 				recvErr <- err
 			}()
 			done := make(chan struct{})
@@ -137,7 +137,7 @@ func TestRawReceiveWriteFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = transfer.RawReceive(t.Context(), conn, &fullWriter{n: 1000}, 5*time.Second)
+	_, err = transfer.RawReceive(t.Context(), conn, &fullWriter{n: 1000}, nil, 5*time.Second)
 	if !errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "lost") {
 		t.Errorf("RawReceive = %v, want the write's ENOSPC, not a lost connection", err)
 	}
@@ -174,7 +174,7 @@ func TestRawReceiveStreams(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got bytes.Buffer
-			n, err := transfer.RawReceive(t.Context(), conn, &got, 5*time.Second)
+			n, err := transfer.RawReceive(t.Context(), conn, &got, nil, 5*time.Second)
 			if err != nil || n != int64(len(tc.stream)) || !bytes.Equal(got.Bytes(), tc.stream) {
 				t.Errorf("RawReceive = %d, %v, and wrote %d bytes; want the %d sent", n, err, got.Len(), len(tc.stream))
 			}
@@ -182,6 +182,32 @@ func TestRawReceiveStreams(t *testing.T) {
 				t.Errorf("RawSend = %v", err)
 			}
 		})
+	}
+}
+
+// TestRawReceiveFinishFails has the receiver's finish (the sync and the
+// move into place of recv --raw) fail after the whole stream arrived: the
+// sender, which waits for the receiver to close, must fail too, not report
+// its stream delivered.
+func TestRawReceiveFinishFails(t *testing.T) {
+	ln := listen(t)
+	out := dial(t, ln.Addr())
+	sent := make(chan error, 1)
+	go func() {
+		_, err := transfer.RawSend(t.Context(), out, bytes.NewReader(textBytes(1000)), 5*time.Second)
+		sent <- err
+	}()
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := errors.New("OUT already exists")
+	var got bytes.Buffer
+	if _, err := transfer.RawReceive(t.Context(), conn, &got, func() error { return failed }, 5*time.Second); !errors.Is(err, failed) {
+		t.Errorf("RawReceive = %v, want the finish's error", err)
+	}
+	if err := await(t, sent, "RawSend"); err == nil {
+		t.Error("RawSend = nil after the receiver failed to finish; want a failure")
 	}
 }
 
@@ -201,7 +227,7 @@ func TestRawReceiveFramedSender(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got bytes.Buffer
-	_, err = transfer.RawReceive(t.Context(), conn, &got, time.Minute)
+	_, err = transfer.RawReceive(t.Context(), conn, &got, nil, time.Minute)
 	if err == nil || !strings.Contains(err.Error(), "without --raw") {
 		t.Errorf("RawReceive = %v, want it to name a ferry send without --raw", err)
 	}
@@ -297,7 +323,7 @@ func TestRawReceiveTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got bytes.Buffer
-	_, err = transfer.RawReceive(t.Context(), conn, &got, 100*time.Millisecond)
+	_, err = transfer.RawReceive(t.Context(), conn, &got, nil, 100*time.Millisecond)
 	want := "nothing from " + out.LocalAddr().String() + " for 100ms (--timeout), and it has not ended its stream: if the sender is nc, use nc -N so it closes when its input ends; if its input pauses, raise --timeout"
 	if !errors.Is(err, transfer.ErrTimeout) || !strings.Contains(err.Error(), want) {
 		t.Errorf("RawReceive = %v, want transfer.ErrTimeout saying %q", err, want)
