@@ -578,6 +578,7 @@ type dirDest struct {
 	buf     []byte // a small file's data until written
 	created bool   // there is a file to remove on Discard
 	written bool   // a small file is written whole
+	synced  bool   // a small file was synced as it was written
 	done    bool   // placed or discarded
 
 	// For the smallWriter: the directory to create a small file in, opened
@@ -637,7 +638,9 @@ func (d *dirDest) Commit() error {
 		return fmt.Errorf("setting the time of %s: %w", Quote(name), unwrapPath(err))
 	}
 	b.open = nil
-	if len(b.queued) >= maxOpenQueued {
+	// A file its mode keeps the owner from reading could not be reopened
+	// to be synced: it stays open until the flush.
+	if len(b.queued) >= maxOpenQueued && perm&0o400 != 0 {
 		err := d.file.Close()
 		d.file = nil
 		if err != nil {
@@ -650,6 +653,9 @@ func (d *dirDest) Commit() error {
 
 // sync makes the file's data durable, reopening it if Commit closed it.
 func (d *dirDest) sync() error {
+	if d.synced {
+		return nil
+	}
 	f := d.file
 	if f == nil {
 		dir, err := d.batch.openedDir(d.dir)

@@ -127,6 +127,14 @@ func (d *dirDest) writeSmall() error {
 			err = fmt.Errorf("setting the mode of %s: %w", Quote(name), unwrapPath(err))
 		}
 	}
+	if err == nil && perm&0o400 == 0 {
+		// A flush that syncs file by file reopens the file to read, which
+		// this mode forbids to all but root: sync it now, while open.
+		if err = file.Sync(); err != nil {
+			err = fmt.Errorf("syncing %s: %w", Quote(name), unwrapPath(err))
+		}
+		d.synced = err == nil
+	}
 	if cerr := file.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("closing %s: %w", Quote(name), unwrapPath(cerr))
 	}

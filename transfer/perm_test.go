@@ -128,6 +128,65 @@ func rerunAsNobody(t *testing.T, name string) {
 	}
 }
 
+// TestUnreadableModes receives files whose modes keep their owner from
+// reading them (0o200, 0o000), small and big, and more than a flush keeps
+// open, into a DirSink that syncs file by file: each must be synced
+// without being reopened to read, which its mode forbids. Root passes
+// every permission check, so as root (as in CI) the test runs itself again
+// as the nobody user.
+func TestUnreadableModes(t *testing.T) {
+	if os.Geteuid() == 0 {
+		rerunAsNobody(t, t.Name())
+		return
+	}
+	// No t.Parallel: WithoutSyncFS swaps a package variable.
+	transfer.WithoutSyncFS(t)
+	for _, tc := range []struct {
+		name  string
+		size  int
+		files int
+	}{
+		{"small", 10, 2},
+		{"big", 100 << 10, 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sink, dir := newDirSink(t, false)
+			writableAtCleanup(t, dir)
+			b, err := sink.Begin(framing.Offer{Files: uint32(tc.files), Bytes: framing.UnknownSize})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			modes := []fs.FileMode{0o200, 0o000}
+			for i := range tc.files {
+				name := fmt.Sprintf("f%02d", i)
+				d, err := b.Create(framing.File{Index: uint32(i), Kind: framing.KindRegular, Mode: uint32(modes[i%2]), ModTime: time.Now().UnixNano(), Size: uint64(tc.size), Name: name})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := d.Write(bytes.Repeat([]byte("x"), tc.size)); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.Commit(); err != nil {
+					t.Fatalf("Commit %s: %v", name, err)
+				}
+			}
+			if err := b.Flush(); err != nil {
+				t.Fatalf("Flush: %v", err)
+			}
+			if err := b.Finish(); err != nil {
+				t.Fatal(err)
+			}
+			for i := range tc.files {
+				info, err := os.Lstat(filepath.Join(dir, fmt.Sprintf("f%02d", i)))
+				if err != nil || info.Mode().Perm() != modes[i%2] || info.Size() != int64(tc.size) {
+					t.Errorf("f%02d: %v, %v; want mode %v and %d bytes", i, info, err, modes[i%2], tc.size)
+				}
+			}
+		})
+	}
+}
+
 // TestSendTreeAsNobody runs TestSendTreeInProcess as the nobody user when
 // the tests run as root (as in CI): its read-only file, closed early in a
 // big flush, must be reopened to be synced, which only a receiver that
