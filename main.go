@@ -465,8 +465,11 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 		return out, ctx.Err()
 	}
 	if errors.Is(err, transfer.ErrAuth) && lastPeer != nil {
-		// The sender was told; this side's user needs a new code.
-		return out, fmt.Errorf("the sender at %s gave a wrong code, which spends this one: run ferry recv again for a new code (with -k it keeps waiting)", lastPeer)
+		// The sender was told; this side's user needs to start again.
+		if shown != "CODE" {
+			return out, fmt.Errorf("the sender at %s gave a wrong code, which spends this one: run ferry recv again for a new code (with -k it keeps waiting)", lastPeer)
+		}
+		return out, fmt.Errorf("the sender at %s gave a wrong code: run ferry recv again to wait for another sender (with -k it keeps waiting)", lastPeer)
 	}
 	return out, err
 }

@@ -295,13 +295,22 @@ func TestWrongCode(t *testing.T) {
 		snd.expect(1)
 		recv.expect(1)
 		checkOneError(t, snd, "authentication failed: wrong code", "ferry recv without -k stops after a wrong code")
-		checkOneError(t, recv, "gave a wrong code, which spends this one", "run ferry recv again for a new code")
+		// recv's code came from FERRY_CODE: running it again gives no new one.
+		checkOneError(t, recv, "gave a wrong code: run ferry recv again to wait for another sender")
 		for _, p := range []*proc{snd, recv} {
 			if strings.Contains(p.stderr(), "code accepted") {
 				t.Errorf("ferry %s reports an accepted code:\n%s", p.name, p.stderr())
 			}
 		}
 		checkReceived(t, dst, nil)
+	})
+	t.Run("a code recv made up", func(t *testing.T) {
+		src, dst := t.TempDir(), t.TempDir()
+		writeFile(t, src, "f.txt", []byte("nope\n"), 0o644, time.Now())
+		recv := startRecvEnv(t, ferryEnv(), dst, nil, "-l", "127.0.0.1:0", dst)
+		send(t, src, nil, "--code", wrong, recv.addr, "f.txt").expect(1)
+		recv.expect(1)
+		checkOneError(t, recv.proc, "gave a wrong code, which spends this one: run ferry recv again for a new code")
 	})
 	t.Run("--json", func(t *testing.T) {
 		src, dst := t.TempDir(), t.TempDir()

@@ -748,7 +748,7 @@ func (l *link) handshakeError(err error) error {
 	}
 	if errors.Is(err, secure.ErrAuth) {
 		if l.role == framing.RoleSender {
-			return fmt.Errorf("%w (with %s): check it; ferry recv without -k stops after a wrong code, and prints a new one when run again", ErrAuth, l.conn.RemoteAddr())
+			return fmt.Errorf("%w (with %s): check it; ferry recv without -k stops after a wrong code, so it must be run again", ErrAuth, l.conn.RemoteAddr())
 		}
 		return fmt.Errorf("%w (with %s)", ErrAuth, l.conn.RemoteAddr())
 	}
