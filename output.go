@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +15,9 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"ferry/codec"
+	"ferry/framing"
+	"ferry/secure"
 	"ferry/transfer"
 )
 
@@ -104,15 +106,35 @@ func (o *output) fail(err error) {
 	fmt.Fprintf(o.w, "ferry: error: %s\n", transfer.Quote(msg))
 }
 
-// packagePrefix matches the prefix a Go package gives its errors
-// ("framing: ", "secure: "), where a message or a part of it begins.
-var packagePrefix = regexp.MustCompile(`(^|: )(codec|framing|secure|transfer): `)
+// unprefixed turns the texts of errors from inside ferry that carry their
+// package's prefix ("secure: stream cut before its last frame") into the
+// same texts without it: the prefix tells a Go program where an error came
+// from, and means nothing to someone running ferry. Only these exact texts
+// change, never a file name or a peer's words that happen to look alike.
+var unprefixed = strings.NewReplacer(prefixed(
+	codec.ErrUnknownMode, codec.ErrCorrupt,
+	framing.ErrFrameTooLarge, framing.ErrTruncated, framing.ErrMalformed, framing.ErrNotFerry,
+	secure.ErrCodeTooShort, secure.ErrAuth, secure.ErrProtocol, secure.ErrTampered, secure.ErrAfterLast,
+	secure.ErrTruncated, secure.ErrSealAfterLast, secure.ErrCounterExhausted,
+	transfer.ErrTimeout,
+)...)
 
-// userMessage is err's text for a person: the package prefixes that tell a
-// Go program where an error came from mean nothing to someone running
-// ferry ("secure: stream cut before its last frame").
+// prefixed gives, for each error, its text and that text without the
+// package prefix, for strings.NewReplacer; and the same for the openings
+// of the secure package's handshake failures and codec's refusals.
+func prefixed(errs ...error) []string {
+	pairs := []string{"secure: handshake: ", "handshake: ", "codec: the receiver cannot", "the receiver cannot"}
+	for _, e := range errs {
+		text := e.Error()
+		_, rest, _ := strings.Cut(text, ": ")
+		pairs = append(pairs, text, rest)
+	}
+	return pairs
+}
+
+// userMessage is err's text for a person (see unprefixed).
 func userMessage(err error) string {
-	return packagePrefix.ReplaceAllString(err.Error(), "$1")
+	return unprefixed.Replace(err.Error())
 }
 
 // needed says the command holds a code made up for this run: the sender

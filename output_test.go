@@ -89,11 +89,13 @@ func TestUserMessage(t *testing.T) {
 	}{
 		{"at the start", "secure: stream cut before its last frame from 127.0.0.1:7000", "stream cut before its last frame from 127.0.0.1:7000"},
 		{"within", "reading hello from 127.0.0.1:5000: framing: peer is not speaking the ferry protocol", "reading hello from 127.0.0.1:5000: peer is not speaking the ferry protocol"},
-		{"after the peer's role", "receiver: secure: frame failed authentication", "receiver: frame failed authentication"},
+		{"after the peer's role", "receiver: secure: frame failed authentication: tampered, replayed or out of order from the sender", "receiver: frame failed authentication: tampered, replayed or out of order from the sender"},
 		{"several", "secure: handshake: waiting for the peer's pake frame: transfer: peer silent too long", "handshake: waiting for the peer's pake frame: peer silent too long"},
 		{"codec", "codec: corrupt compressed chunk", "corrupt compressed chunk"},
 		{"a file named like a package", "cannot send transfer: no such file or directory", "cannot send transfer: no such file or directory"},
+		{"a file named like a package's error", "receiver: transfer: notes.txt already exists", "receiver: transfer: notes.txt already exists"},
 		{"a word that starts like one", "cannot read x: securely: permission denied", "cannot read x: securely: permission denied"},
+		{"codec's refusal", "codec: the receiver cannot decode zstd; use -z none", "the receiver cannot decode zstd; use -z none"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := userMessage(errors.New(tc.in)); got != tc.want {
