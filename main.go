@@ -274,15 +274,43 @@ func splitShortFlags(fs *flag.FlagSet, s string) string {
 			return ""
 		}
 		parts = append(parts, "-"+letters[i:i+1])
-		if b, isBool := f.Value.(interface{ IsBoolFlag() bool }); !isBool || !b.IsBoolFlag() {
-			// A flag with a value takes the rest as it.
-			if rest := letters[i+1:]; rest != "" {
+		if !isBoolFlag(f) {
+			rest := letters[i+1:]
+			if rest != "" && allBoolFlags(fs, rest) {
+				// -lk, as nc takes it: flags, and the value missing.
+				parts = append(parts, valueName[f.Name])
+				for _, c := range rest {
+					parts = append(parts, "-"+string(c))
+				}
+			} else if rest != "" {
+				// -zs2, -l7000: the value attached.
 				parts = append(parts, rest)
 			}
 			break
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// valueName is how the usage text calls the value of each short flag that
+// takes one.
+var valueName = map[string]string{"l": "ADDR", "z": "MODE"}
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// allBoolFlags says whether every letter of s is a short flag without a
+// value.
+func allBoolFlags(fs *flag.FlagSet, s string) bool {
+	for _, c := range s {
+		f := fs.Lookup(string(c))
+		if f == nil || !isBoolFlag(f) {
+			return false
+		}
+	}
+	return true
 }
 
 // parseInterspersed parses flags wherever they stand among the arguments,
@@ -607,8 +635,10 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	if pos[1] == "-" {
 		sources = []transfer.Source{transfer.StreamSource(*name, stdin)}
 	} else if sources, err = transfer.Collect(ctx, pos[1:], out.skipped); err != nil {
-		if _, serr := os.Lstat(pos[0]); serr == nil && errors.Is(err, os.ErrNotExist) {
-			// ferry send FILE HOST, as scp takes it.
+		// ferry send FILE HOST, as scp takes it: the first argument is a
+		// file here, and the last, missing, reads as an address.
+		last := pos[len(pos)-1]
+		if info, serr := os.Stat(pos[0]); serr == nil && info.Mode().IsRegular() && errors.Is(err, os.ErrNotExist) && looksLikeAddress(last) {
 			return out, fmt.Errorf("%w (and %s is a file here: the HOST comes first, as in ferry send HOST %s)", err, pos[0], pos[0])
 		}
 		return out, err
@@ -632,6 +662,16 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	}
 	out.summary("sent", s)
 	return out, nil
+}
+
+// looksLikeAddress says whether s, a path that does not exist, reads as
+// HOST:PORT or an IP address rather than a file name.
+func looksLikeAddress(s string) bool {
+	if _, port, err := net.SplitHostPort(s); err == nil {
+		_, perr := strconv.Atoi(port)
+		return perr == nil
+	}
+	return net.ParseIP(strings.Trim(s, "[]")) != nil
 }
 
 func dial(ctx context.Context, addr string, timeout time.Duration, out *output) (net.Conn, error) {

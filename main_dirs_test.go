@@ -12,6 +12,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -759,7 +760,14 @@ func TestKeepOpenInterrupt(t *testing.T) {
 		{"SIGTERM", syscall.SIGTERM},
 		{"SIGHUP", syscall.SIGHUP},
 	} {
-		t.Run(tc.name, func(t *testing.T) { testKeepOpenInterrupt(t, tc.sig) })
+		t.Run(tc.name, func(t *testing.T) {
+			// ferry inherits an ignored SIGHUP (go test under nohup) and,
+			// as it must, keeps ignoring it.
+			if tc.sig == syscall.SIGHUP && signal.Ignored(syscall.SIGHUP) {
+				t.Skip("skipping: the tests run with SIGHUP ignored (nohup?), which ferry keeps")
+			}
+			testKeepOpenInterrupt(t, tc.sig)
+		})
 	}
 }
 

@@ -837,10 +837,6 @@ func TestErrors(t *testing.T) {
 			addr := freeAddr(t)
 			return send(t, dir, nil, addr, "f")
 		}, []string{"cannot connect to 127.0.0.1:", "connection refused", "ferry recv"}},
-		{"file before the host", func(t *testing.T, dir string) *proc {
-			writeFile(t, dir, "t.txt", []byte("x"), 0o644, time.Now())
-			return send(t, dir, nil, "--plain", "t.txt", "127.0.0.1:7600")
-		}, []string{"cannot send 127.0.0.1:7600", "no such file", "the HOST comes first, as in ferry send HOST t.txt"}},
 		{"missing source file", func(t *testing.T, dir string) *proc {
 			return send(t, dir, nil, "127.0.0.1:7575", "no-such-file.txt")
 		}, []string{"no-such-file.txt", "no such file"}},
@@ -883,6 +879,37 @@ func TestErrors(t *testing.T) {
 			p := tc.run(t, t.TempDir())
 			p.expect(1)
 			checkOneError(t, p, tc.wants...)
+		})
+	}
+}
+
+// TestHostFirstHint checks the hint for scp's order, ferry send FILE HOST:
+// given when the first argument is a file here and the missing last one
+// reads as an address, and not otherwise.
+func TestHostFirstHint(t *testing.T) {
+	const hint = "the HOST comes first"
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		wantHint bool
+	}{
+		{"file, then HOST:PORT", []string{"t.txt", "127.0.0.1:7600"}, true},
+		{"file, then an IP address", []string{"t.txt", "10.0.0.7"}, true},
+		{"a directory here as HOST, then a missing file", []string{"pi", "missing.txt"}, false},
+		{"file as HOST, then a missing file", []string{"t.txt", "missing.txt"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, dir, "t.txt", []byte("x"), 0o644, time.Now())
+			if err := os.Mkdir(filepath.Join(dir, "pi"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			p := send(t, dir, nil, append([]string{"--plain"}, tc.args...)...)
+			p.expect(1)
+			checkOneError(t, p, "cannot send "+tc.args[1]+": no such file or directory")
+			if got := strings.Contains(p.stderr(), hint); got != tc.wantHint {
+				t.Errorf("stderr %q: hint given %v, want %v", p.stderr(), got, tc.wantHint)
+			}
 		})
 	}
 }
@@ -973,6 +1000,7 @@ func TestUsage(t *testing.T) {
 		{"short flags run together", []string{"recv", "-kq"}, []string{"unknown flag -kq: did you mean -k -q?"}},
 		{"short flag with its value attached", []string{"send", "-zs2", "127.0.0.1:1", "f"}, []string{"unknown flag -zs2: did you mean -z s2?"}},
 		{"short flags and a value run together", []string{"recv", "-kl7000"}, []string{"unknown flag -kl7000: did you mean -k -l 7000?"}},
+		{"a flag that takes a value run together with others", []string{"recv", "-lk"}, []string{"unknown flag -lk: did you mean -l ADDR -k?"}},
 		{"-z with --raw", []string{"send", "--raw", "-z", "zstd", "127.0.0.1:1", "f"}, []string{"-z does not go with --raw"}},
 		{"--name with --raw", []string{"send", "--raw", "--name", "x", "127.0.0.1:1", "-"}, []string{"--name does not go with --raw"}},
 		{"--name with a file", []string{"send", "--plain", "--name", "x", "127.0.0.1:1", "f"}, []string{"--name names a stream from stdin (-)"}},
