@@ -166,6 +166,11 @@ type dirBatch struct {
 	writer  *smallWriter            // started at the first small file
 
 	bg *bgFlush // the flush StartFlush began, until EndFlush
+	// syncFailed is the first failed syncfs of the transfer's descriptor.
+	// The kernel reports a failed write-back once per descriptor, so a
+	// later syncfs may succeed with data lost: no file is put in place
+	// after one failed.
+	syncFailed error
 }
 
 // bgFlush is a flush whose sync runs in the background.
@@ -365,6 +370,10 @@ func (b *dirBatch) Flush() error {
 
 func (b *dirBatch) flushQueued() error {
 	q, dirty := b.takeQueued()
+	if b.syncFailed != nil {
+		discardAll(q)
+		return b.syncFailed
+	}
 	whole := syncsWhole(len(q))
 	if whole {
 		if err := b.syncWhole(); err != nil {
@@ -448,7 +457,8 @@ func (b *dirBatch) EndFlush() error {
 	}
 	if f.syncErr != nil {
 		discardAll(f.files)
-		return fmt.Errorf("syncing %s: %w", b.sink.dir, f.syncErr)
+		b.syncFailed = fmt.Errorf("syncing %s: %w", b.sink.dir, f.syncErr)
+		return b.syncFailed
 	}
 	return b.finishFlush(f.files, f.covered, f.whole)
 }
@@ -468,7 +478,8 @@ func (b *dirBatch) syncDirs(dirs []string) error {
 // syncWhole syncs the sink's whole file system at once.
 func (b *dirBatch) syncWhole() error {
 	if err := syncFS(b.top); err != nil {
-		return fmt.Errorf("syncing %s: %w", b.sink.dir, err)
+		b.syncFailed = fmt.Errorf("syncing %s: %w", b.sink.dir, err)
+		return b.syncFailed
 	}
 	return nil
 }
@@ -624,7 +635,6 @@ func (d *dirDest) Commit() error {
 			return err
 		}
 		d.dirH = dir
-		b.dirty[d.dir] = struct{}{}
 		b.open = nil
 		b.queued = append(b.queued, d)
 		b.buf = b.writer.write(d)

@@ -3,6 +3,7 @@ package transfer
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -154,5 +155,59 @@ func TestNothingUnderFinalNameBeforeFlush(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestNoPlaceAfterFailedSyncFS: once a syncfs of a transfer's descriptor
+// has failed, a later one may succeed though data was lost (the kernel
+// reports a failed write-back once per descriptor), so no file committed
+// after the failure may be put in place, whatever the next syncfs says.
+func TestNoPlaceAfterFailedSyncFS(t *testing.T) {
+	if !syncfsReportsErrors {
+		t.Skip("skipping: this system's flushes fsync each file, not syncfs")
+	}
+	dir := t.TempDir()
+	sink, err := NewDirSink(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	b, err := sink.Begin(framing.Offer{Files: 8, Bytes: framing.UnknownSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	// Four files, so that a flush syncs them with one syncfs.
+	commit := func(t *testing.T, from int) {
+		t.Helper()
+		for i := from; i < from+syncFSThreshold; i++ {
+			d, err := b.Create(framing.File{Index: uint32(i), Kind: framing.KindRegular, Mode: 0o644, Size: 5, Name: fmt.Sprintf("f%d", i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Write([]byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Run("the syncfs that fails", func(t *testing.T) {
+		FailSyncFS(t, syscall.EIO)
+		commit(t, 0)
+		if err := b.Flush(); !errors.Is(err, syscall.EIO) {
+			t.Fatalf("Flush = %v, want EIO", err)
+		}
+	})
+	// syncfs succeeds again, as it may after a write-back error was
+	// reported once.
+	commit(t, syncFSThreshold)
+	if err := b.Flush(); !errors.Is(err, syscall.EIO) {
+		t.Errorf("Flush after a failed syncfs = %v, want the earlier failure", err)
+	}
+	b.Close()
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Errorf("DIR holds %v (%v), want nothing", entries, err)
 	}
 }
