@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -408,13 +409,21 @@ func (b *dirBatch) finishFlush(q []*dirDest, dirty map[string]struct{}, synced b
 			}
 		}
 	}
-	for i, d := range q {
+	// A file that cannot be put in place (its name taken meanwhile, by
+	// another sender say) fails the flush, but the others are verified and
+	// synced: they are put in place, and their directories synced, as
+	// files committed before any other failure are.
+	var placeErr error
+	for _, d := range q {
 		if err := d.place(dirty); err != nil {
-			discardAll(q[i:])
-			return err
+			d.Discard()
+			placeErr = cmp.Or(placeErr, err)
 		}
 	}
-	return b.syncDirs(slices.Collect(maps.Keys(dirty)))
+	if err := b.syncDirs(slices.Collect(maps.Keys(dirty))); err != nil {
+		return cmp.Or(placeErr, err)
+	}
+	return placeErr
 }
 
 // StartFlush begins a flush of every file committed so far, whose sync

@@ -211,3 +211,50 @@ func TestNoPlaceAfterFailedSyncFS(t *testing.T) {
 		t.Errorf("DIR holds %v (%v), want nothing", entries, err)
 	}
 }
+
+// TestPlaceFailureKeepsTheOthers has the first of two committed files lose
+// its name to another sender before the flush: the flush fails naming it,
+// that file's temporary copy is removed and the other's file stays, and
+// the second file is still put in place, as files verified before any
+// other failure are.
+func TestPlaceFailureKeepsTheOthers(t *testing.T) {
+	dir := t.TempDir()
+	sink, err := NewDirSink(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	b, err := sink.Begin(framing.Offer{Files: 2, Bytes: framing.UnknownSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for i, name := range []string{"taken", "free"} {
+		d, err := b.Create(framing.File{Index: uint32(i), Kind: framing.KindRegular, Mode: 0o644, Size: 5, Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Write([]byte("mine!")); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	theirs := []byte("theirs")
+	if err := os.WriteFile(filepath.Join(dir, "taken"), theirs, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Flush(); err == nil || !strings.Contains(err.Error(), "taken already exists") {
+		t.Fatalf("Flush = %v, want the refusal naming taken", err)
+	}
+	b.Close()
+	for name, want := range map[string][]byte{"taken": theirs, "free": []byte("mine!")} {
+		if got, err := os.ReadFile(filepath.Join(dir, name)); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s holds %q (%v), want %q", name, got, err, want)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("DIR holds %v, want only taken and free", entries)
+	}
+}
