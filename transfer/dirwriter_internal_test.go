@@ -21,17 +21,7 @@ import (
 // transfer learning of it only after the big file. The error names the
 // small file; nothing of either file stays.
 func TestSmallWriterFailureStopsBigFile(t *testing.T) {
-	dir := t.TempDir()
-	sink, err := NewDirSink(dir, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
-	b, err := sink.Begin(framing.Offer{Files: 3, Bytes: framing.UnknownSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, dir := testBatch(t, 3)
 	if _, err := b.Create(framing.File{Index: 0, Kind: framing.KindDir, Mode: 0o755, Name: "d"}); err != nil {
 		t.Fatal(err)
 	}
@@ -109,17 +99,7 @@ func TestNothingUnderFinalNameBeforeFlush(t *testing.T) {
 		{"big", 2 * smallFile},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			sink, err := NewDirSink(dir, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sink.Close()
-			b, err := sink.Begin(framing.Offer{Files: 1, Bytes: uint64(tc.size)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close()
+			b, dir := testBatch(t, 1)
 			data := bytes.Repeat([]byte("x"), tc.size)
 			d, err := b.Create(framing.File{Index: 0, Kind: framing.KindRegular, Mode: 0o644, Size: uint64(tc.size), Name: "f"})
 			if err != nil {
@@ -166,17 +146,7 @@ func TestNoPlaceAfterFailedSyncFS(t *testing.T) {
 	if !syncfsReportsErrors {
 		t.Skip("skipping: this system's flushes fsync each file, not syncfs")
 	}
-	dir := t.TempDir()
-	sink, err := NewDirSink(dir, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
-	b, err := sink.Begin(framing.Offer{Files: 8, Bytes: framing.UnknownSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, dir := testBatch(t, 8)
 	// Four files, so that a flush syncs them with one syncfs.
 	commit := func(t *testing.T, from int) {
 		t.Helper()
@@ -218,17 +188,7 @@ func TestNoPlaceAfterFailedSyncFS(t *testing.T) {
 // the second file is still put in place, as files verified before any
 // other failure are.
 func TestPlaceFailureKeepsTheOthers(t *testing.T) {
-	dir := t.TempDir()
-	sink, err := NewDirSink(dir, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
-	b, err := sink.Begin(framing.Offer{Files: 2, Bytes: framing.UnknownSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, dir := testBatch(t, 2)
 	for i, name := range []string{"taken", "free"} {
 		d, err := b.Create(framing.File{Index: uint32(i), Kind: framing.KindRegular, Mode: 0o644, Size: 5, Name: name})
 		if err != nil {
@@ -257,4 +217,22 @@ func TestPlaceFailureKeepsTheOthers(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
 		t.Errorf("DIR holds %v, want only taken and free", entries)
 	}
+}
+
+// testBatch begins a transfer of files entries into a DirSink on a new
+// temporary directory, returned too; both are closed when the test ends.
+func testBatch(t *testing.T, files uint32) (Batch, string) {
+	t.Helper()
+	dir := t.TempDir()
+	sink, err := NewDirSink(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sink.Close() })
+	b, err := sink.Begin(framing.Offer{Files: files, Bytes: framing.UnknownSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b, dir
 }
