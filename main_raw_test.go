@@ -126,5 +126,5 @@ func TestRawSendInputPause(t *testing.T) {
 	_, _ = feed.Write([]byte("two\n"))
 	_ = feed.Close()
 	snd.expect(1)
-	checkOneError(t, snd, "connection to "+addr+" lost: ", ", after the input paused for ", ": ferry recv --raw gives up after its --timeout of silence (30s by default), so raise --timeout there")
+	checkOneError(t, snd, "connection to "+addr+" lost: ", ", after the input paused for ", ": a ferry recv --raw gives up after its --timeout of silence (30s by default); if that is what happened, raise --timeout there")
 }

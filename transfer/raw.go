@@ -178,7 +178,7 @@ func rawSendErr(ctx context.Context, conn net.Conn, err error, paused time.Durat
 	lost := err != nil && ctx.Err() == nil && socketErr(err)
 	err = rawErr(ctx, conn, err)
 	if lost && paused >= notablePause {
-		return fmt.Errorf("%w, after the input paused for %s: ferry recv --raw gives up after its --timeout of silence (%s by default), so raise --timeout there", err, paused.Round(100*time.Millisecond), DefaultTimeout)
+		return fmt.Errorf("%w, after the input paused for %s: a ferry recv --raw gives up after its --timeout of silence (%s by default); if that is what happened, raise --timeout there", err, paused.Round(100*time.Millisecond), DefaultTimeout)
 	}
 	return err
 }
