@@ -480,3 +480,34 @@ func TestHostileReceiver(t *testing.T) {
 		})
 	}
 }
+
+// TestSendToNetcat has a sender meet what nc -l is: a peer that takes its
+// hello and answers nothing, or answers with something else than ferry.
+// The sender fails and says to use ferry send --raw.
+func TestSendToNetcat(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reply []byte // nil: nothing, the connection held open
+		want  error
+	}{
+		{"silent", nil, transfer.ErrTimeout},
+		{"not ferry", []byte("HTTP/1.0 400 Bad Request\r\n\r\n"), framing.ErrNotFerry},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ln := listen(t)
+			peerDone := fakePeer(ln, func(conn net.Conn) {
+				if tc.reply != nil {
+					_, _ = conn.Write(tc.reply)
+				}
+				_, _ = io.Copy(io.Discard, conn)
+			})
+			src := transfer.StreamSource("f", bytes.NewReader(textBytes(100)))
+			_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{src}, transfer.Options{Timeout: 300 * time.Millisecond})
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), "if it is nc -l, use ferry send --raw") {
+				t.Errorf("Send = %v, want %v and the --raw hint", err, tc.want)
+			}
+			await(t, peerDone, "the fake peer")
+		})
+	}
+}

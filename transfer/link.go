@@ -674,15 +674,19 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 }
 
 // notFerry adds to err, when it says that the peer's first bytes were no
-// ferry hello, what a receiver's user can do about it: such a sender is
-// most likely netcat, or a ferry send --raw, whose bytes only ferry recv
-// --raw takes. A sender is left as it was: what answers it is rarely a
-// netcat that sends anything.
+// ferry hello, what the user can do about it: a sender that is not ferry
+// is most likely netcat, or a ferry send --raw, whose bytes only ferry recv
+// --raw takes; a receiver that is not ferry, or that said nothing for the
+// whole timeout, most likely nc -l, which takes only ferry send --raw.
 func (l *link) notFerry(err error) error {
-	if l.role != framing.RoleReceiver || !errors.Is(err, framing.ErrNotFerry) {
-		return err
+	switch {
+	case l.role == framing.RoleReceiver && errors.Is(err, framing.ErrNotFerry):
+		return fmt.Errorf("%w: if it is nc or ferry send --raw, run ferry recv --raw", err)
+	case l.role == framing.RoleSender && (errors.Is(err, framing.ErrNotFerry) || errors.Is(err, ErrTimeout) && !l.heard):
+		// nc -l takes the hello and answers nothing.
+		return fmt.Errorf("%w: if it is nc -l, use ferry send --raw", err)
 	}
-	return fmt.Errorf("%w: if it is nc or ferry send --raw, run ferry recv --raw", err)
+	return err
 }
 
 // silent says err ended a connection on which the peer sent not a byte: a
