@@ -420,10 +420,7 @@ func (b *dirBatch) finishFlush(q []*dirDest, dirty map[string]struct{}, synced b
 			placeErr = cmp.Or(placeErr, err)
 		}
 	}
-	if err := b.syncDirs(slices.Collect(maps.Keys(dirty))); err != nil {
-		return cmp.Or(placeErr, err)
-	}
-	return placeErr
+	return errors.Join(placeErr, b.syncDirs(slices.Collect(maps.Keys(dirty))))
 }
 
 // StartFlush begins a flush of every file committed so far, whose sync

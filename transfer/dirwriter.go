@@ -127,9 +127,15 @@ func (d *dirDest) writeSmall() error {
 			err = fmt.Errorf("setting the mode of %s: %w", Quote(name), unwrapPath(err))
 		}
 	}
+	if err == nil {
+		if err = d.dirH.chtimes(d.tmp, time.Unix(0, d.hdr.ModTime)); err != nil {
+			err = fmt.Errorf("setting the time of %s: %w", Quote(name), unwrapPath(err))
+		}
+	}
 	if err == nil && perm&0o400 == 0 {
 		// A flush that syncs file by file reopens the file to read, which
-		// this mode forbids to all but root: sync it now, while open.
+		// this mode forbids to all but root: sync it now, while open, and
+		// after its time is set, which the sync makes durable too.
 		if err = file.Sync(); err != nil {
 			err = fmt.Errorf("syncing %s: %w", Quote(name), unwrapPath(err))
 		}
@@ -140,9 +146,6 @@ func (d *dirDest) writeSmall() error {
 	}
 	if err != nil {
 		return err
-	}
-	if err := d.dirH.chtimes(d.tmp, time.Unix(0, d.hdr.ModTime)); err != nil {
-		return fmt.Errorf("setting the time of %s: %w", Quote(name), unwrapPath(err))
 	}
 	d.written = true
 	return nil

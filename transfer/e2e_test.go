@@ -385,17 +385,22 @@ func TestServeAcceptFails(t *testing.T) {
 // something that is not ferry.
 func TestServeNoTransfer(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		want error
-		peer func(conn *net.TCPConn)
+		name    string
+		want    error
+		peer    func(conn *net.TCPConn)
+		timeout time.Duration // the receiver's; 0 for the default
 	}{
-		{"closed", transfer.ErrSilentPeer, func(*net.TCPConn) {}},
-		{"reset", transfer.ErrSilentPeer, func(c *net.TCPConn) { _ = c.SetLinger(0) }},
+		{"closed", transfer.ErrSilentPeer, func(*net.TCPConn) {}, 0},
+		{"reset", transfer.ErrSilentPeer, func(c *net.TCPConn) { _ = c.SetLinger(0) }, 0},
 		{"not ferry", framing.ErrNotFerry, func(c *net.TCPConn) {
 			_, _ = c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
 			_ = c.CloseWrite()
 			_, _ = io.Copy(io.Discard, c)
-		}},
+		}, 0},
+		// Held open until the receiver gives up on it, which a short
+		// timeout makes soon; the sender after it has the same timeout,
+		// so the two ping each other meanwhile.
+		{"held open without a byte", transfer.ErrTimeout, func(c *net.TCPConn) { _, _ = io.Copy(io.Discard, c) }, time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -405,6 +410,7 @@ func TestServeNoTransfer(t *testing.T) {
 			served := make(chan error, 1)
 			go func() {
 				served <- transfer.Serve(t.Context(), ln, sink, transfer.ServeOptions{
+					Options:  transfer.Options{Timeout: tc.timeout},
 					Finished: func(_ net.Addr, _ transfer.Summary, err error) { finished <- err },
 				})
 			}()
@@ -414,7 +420,7 @@ func TestServeNoTransfer(t *testing.T) {
 			if err := await(t, finished, "the probe's connection"); !errors.Is(err, tc.want) || !transfer.NoTransfer(err) {
 				t.Fatalf("the probe's connection ended with %v, want %v", err, tc.want)
 			}
-			if _, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("f", bytes.NewReader(textBytes(100)))}, transfer.Options{}); err != nil {
+			if _, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("f", bytes.NewReader(textBytes(100)))}, transfer.Options{Timeout: tc.timeout}); err != nil {
 				t.Fatalf("Send after the probe: %v", err)
 			}
 			if err := await(t, served, "Serve"); err != nil {

@@ -30,6 +30,19 @@ var (
 	ErrOtherMode = errors.New("the peer runs in the other mode")
 )
 
+// errQuietPeer marks a connection whose peer sent not a byte for the whole
+// timeout and kept the connection open: no sender, as one that hung up
+// without a byte (ErrSilentPeer) is none.
+var errQuietPeer = errors.New("no byte for the whole timeout")
+
+// quietPeerError is a receiver's timeout waiting for a first byte, which
+// is errQuietPeer besides what it wraps.
+type quietPeerError struct{ err error }
+
+func (e *quietPeerError) Error() string        { return e.err.Error() }
+func (e *quietPeerError) Unwrap() error        { return e.err }
+func (e *quietPeerError) Is(target error) bool { return target == errQuietPeer }
+
 // otherModeError is a refusal of a peer in the other mode, which is
 // ErrOtherMode with a message saying what to do.
 type otherModeError struct{ msg string }

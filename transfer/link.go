@@ -619,6 +619,10 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 			// A ferry sender writes its whole hello at once: a few bytes
 			// and an end of stream are netcat's, as echo hi | nc -N sends.
 			err = framing.ErrNotFerry
+		case errors.Is(err, ErrTimeout) && !l.heard && l.role == framing.RoleReceiver:
+			// A connection held open without a byte: a port check that
+			// did not hang up, not a sender.
+			return framing.Hello{}, &quietPeerError{fmt.Errorf("reading hello from %s: %w", l.conn.RemoteAddr(), err)}
 		}
 		return framing.Hello{}, l.notFerry(fmt.Errorf("reading hello from %s: %w", l.conn.RemoteAddr(), err))
 	}

@@ -75,7 +75,11 @@ func RawSend(ctx context.Context, conn net.Conn, r io.Reader, timeout time.Durat
 		resetConn(conn)
 		return res.n, rawSendErr(ctx, conn, err, src.longest)
 	}
-	return res.n, rawSendErr(ctx, conn, readReply(conn, timeout), src.longest)
+	// A ferry recv --raw closes once the bytes are durable and in place,
+	// which for a big file on a slow disk can be long after the last byte:
+	// as a receiver's stalled writes are, it is given stallFactor times
+	// the timeout.
+	return res.n, rawSendErr(ctx, conn, readReply(conn, stallFactor*timeout), src.longest)
 }
 
 // readReply reads what the receiver sends until its end of stream, giving
@@ -238,6 +242,11 @@ func RawReceive(ctx context.Context, conn net.Conn, w io.Writer, finish func() e
 		return n, rawRecvErr(ctx, conn, err)
 	}
 	if finish != nil {
+		// Interrupted before finishing, the connection was reset and the
+		// sender told it failed: the file must not be put in place.
+		if !stop() {
+			return n, ctx.Err()
+		}
 		if err := finish(); err != nil {
 			resetConn(conn)
 			return n, err

@@ -211,6 +211,36 @@ func TestRawReceiveFinishFails(t *testing.T) {
 	}
 }
 
+// TestRawReceiveSlowFinish has the receiver's finish (the last sync of a
+// big file on a slow disk) take longer than the sender's timeout: the
+// sender waits for the receiver to close, longer than its timeout, and
+// succeeds.
+func TestRawReceiveSlowFinish(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	ln := listen(t)
+	out := dial(t, ln.Addr())
+	sent := make(chan error, 1)
+	go func() {
+		_, err := transfer.RawSend(t.Context(), out, bytes.NewReader(textBytes(1000)), timeout)
+		sent <- err
+	}()
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slowSync := func() error {
+		time.Sleep(3 * timeout) // the slow disk
+		return nil
+	}
+	var got bytes.Buffer
+	if _, err := transfer.RawReceive(t.Context(), conn, &got, slowSync, 5*time.Second); err != nil {
+		t.Errorf("RawReceive = %v", err)
+	}
+	if err := await(t, sent, "RawSend"); err != nil {
+		t.Errorf("RawSend = %v, want it to wait for the receiver's slow finish", err)
+	}
+}
+
 // TestRawReceiveFramedSender checks that a ferry send without --raw,
 // which would wait for a hello until its timeout, is told at once to add
 // --raw, and that recv --raw keeps nothing of its frames.
