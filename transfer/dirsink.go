@@ -595,7 +595,7 @@ type dirDest struct {
 	buf     []byte // a small file's data until written
 	created bool   // there is a file to remove on Discard
 	written bool   // a small file is written whole
-	synced  bool   // a small file was synced as it was written
+	synced  bool   // synced before it was closed, as a mode its owner cannot read needs
 	done    bool   // placed or discarded
 
 	// For the smallWriter: the directory to create a small file in, opened
@@ -654,9 +654,15 @@ func (d *dirDest) Commit() error {
 		return fmt.Errorf("setting the time of %s: %w", Quote(name), unwrapPath(err))
 	}
 	b.open = nil
-	// A file its mode keeps the owner from reading could not be reopened
-	// to be synced: it stays open until the flush.
-	if len(b.queued) >= maxOpenQueued && perm&0o400 != 0 {
+	if len(b.queued) >= maxOpenQueued {
+		// A file its mode keeps the owner from reading could not be
+		// reopened to be synced: it is synced now, before it is closed.
+		if perm&0o400 == 0 {
+			if err := d.file.Sync(); err != nil {
+				return fmt.Errorf("syncing %s: %w", Quote(name), unwrapPath(err))
+			}
+			d.synced = true
+		}
 		err := d.file.Close()
 		d.file = nil
 		if err != nil {
