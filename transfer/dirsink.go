@@ -655,13 +655,8 @@ func (d *dirDest) Commit() error {
 	}
 	b.open = nil
 	if len(b.queued) >= maxOpenQueued {
-		// A file its mode keeps the owner from reading could not be
-		// reopened to be synced: it is synced now, before it is closed.
-		if perm&0o400 == 0 {
-			if err := d.file.Sync(); err != nil {
-				return fmt.Errorf("syncing %s: %w", Quote(name), unwrapPath(err))
-			}
-			d.synced = true
+		if err := d.syncUnreadable(d.file); err != nil {
+			return err
 		}
 		err := d.file.Close()
 		d.file = nil
@@ -670,6 +665,20 @@ func (d *dirDest) Commit() error {
 		}
 	}
 	b.queued = append(b.queued, d)
+	return nil
+}
+
+// syncUnreadable syncs f, the file open before it is closed, if its mode
+// keeps its owner from reading it: a flush that syncs file by file reopens
+// a closed file to read, which that mode forbids to all but root.
+func (d *dirDest) syncUnreadable(f destFile) error {
+	if d.hdr.Mode&0o400 != 0 {
+		return nil
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", Quote(d.hdr.Name), unwrapPath(err))
+	}
+	d.synced = true
 	return nil
 }
 

@@ -132,14 +132,9 @@ func (d *dirDest) writeSmall() error {
 			err = fmt.Errorf("setting the time of %s: %w", Quote(name), unwrapPath(err))
 		}
 	}
-	if err == nil && perm&0o400 == 0 {
-		// A flush that syncs file by file reopens the file to read, which
-		// this mode forbids to all but root: sync it now, while open, and
-		// after its time is set, which the sync makes durable too.
-		if err = file.Sync(); err != nil {
-			err = fmt.Errorf("syncing %s: %w", Quote(name), unwrapPath(err))
-		}
-		d.synced = err == nil
+	if err == nil {
+		// After the time is set, which the sync makes durable too.
+		err = d.syncUnreadable(file)
 	}
 	if cerr := file.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("closing %s: %w", Quote(name), unwrapPath(cerr))

@@ -35,20 +35,13 @@ var (
 // without a byte (ErrSilentPeer) is none.
 var errQuietPeer = errors.New("no byte for the whole timeout")
 
-// quietPeerError is a receiver's timeout waiting for a first byte, which
-// is errQuietPeer besides what it wraps.
-type quietPeerError struct{ err error }
+// markedError is err, with its own message, that errors.Is also takes for
+// mark: the kind of failure it is (ErrOtherMode, errQuietPeer).
+type markedError struct{ err, mark error }
 
-func (e *quietPeerError) Error() string        { return e.err.Error() }
-func (e *quietPeerError) Unwrap() error        { return e.err }
-func (e *quietPeerError) Is(target error) bool { return target == errQuietPeer }
-
-// otherModeError is a refusal of a peer in the other mode, which is
-// ErrOtherMode with a message saying what to do.
-type otherModeError struct{ msg string }
-
-func (e *otherModeError) Error() string        { return e.msg }
-func (e *otherModeError) Is(target error) bool { return target == ErrOtherMode }
+func (e *markedError) Error() string        { return e.err.Error() }
+func (e *markedError) Unwrap() error        { return e.err }
+func (e *markedError) Is(target error) bool { return target == e.mark }
 
 // PeerError is a failure the peer reported: an error frame, or an abort
 // frame when the peer was interrupted.

@@ -622,7 +622,7 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 		case errors.Is(err, ErrTimeout) && !l.heard && l.role == framing.RoleReceiver:
 			// A connection held open without a byte: a port check that
 			// did not hang up, not a sender.
-			return framing.Hello{}, &quietPeerError{fmt.Errorf("reading hello from %s: %w", l.conn.RemoteAddr(), err)}
+			return framing.Hello{}, &markedError{err: fmt.Errorf("reading hello from %s: %w", l.conn.RemoteAddr(), err), mark: errQuietPeer}
 		}
 		return framing.Hello{}, l.notFerry(fmt.Errorf("reading hello from %s: %w", l.conn.RemoteAddr(), err))
 	}
@@ -745,7 +745,7 @@ func (l *link) checkMode(h framing.Hello) error {
 	default:
 		msg = "the receiver at %s requires a code: run ferry send --code CODE, with the code ferry recv printed"
 	}
-	return withCode(framing.CodeAuth, &otherModeError{msg: fmt.Sprintf(msg, l.conn.RemoteAddr())})
+	return withCode(framing.CodeAuth, &markedError{err: fmt.Errorf(msg, l.conn.RemoteAddr()), mark: ErrOtherMode})
 }
 
 // handshakeError turns the handshake's failure into this package's terms.
