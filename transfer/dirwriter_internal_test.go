@@ -101,16 +101,7 @@ func TestNothingUnderFinalNameBeforeFlush(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b, dir := testBatch(t, 1)
 			data := bytes.Repeat([]byte("x"), tc.size)
-			d, err := b.Create(framing.File{Index: 0, Kind: framing.KindRegular, Mode: 0o644, Size: uint64(tc.size), Name: "f"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := d.Write(data); err != nil {
-				t.Fatal(err)
-			}
-			if err := d.Commit(); err != nil {
-				t.Fatal(err)
-			}
+			commitFile(t, b, 0, "f", data)
 			if w := b.(*dirBatch).writer; w != nil {
 				w.send()
 				if err := w.wait(); err != nil {
@@ -151,16 +142,7 @@ func TestNoPlaceAfterFailedSyncFS(t *testing.T) {
 	commit := func(t *testing.T, from int) {
 		t.Helper()
 		for i := from; i < from+syncFSThreshold; i++ {
-			d, err := b.Create(framing.File{Index: uint32(i), Kind: framing.KindRegular, Mode: 0o644, Size: 5, Name: fmt.Sprintf("f%d", i)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := d.Write([]byte("hello")); err != nil {
-				t.Fatal(err)
-			}
-			if err := d.Commit(); err != nil {
-				t.Fatal(err)
-			}
+			commitFile(t, b, i, fmt.Sprintf("f%d", i), []byte("hello"))
 		}
 	}
 	t.Run("the syncfs that fails", func(t *testing.T) {
@@ -190,16 +172,7 @@ func TestNoPlaceAfterFailedSyncFS(t *testing.T) {
 func TestPlaceFailureKeepsTheOthers(t *testing.T) {
 	b, dir := testBatch(t, 2)
 	for i, name := range []string{"taken", "free"} {
-		d, err := b.Create(framing.File{Index: uint32(i), Kind: framing.KindRegular, Mode: 0o644, Size: 5, Name: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := d.Write([]byte("mine!")); err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Commit(); err != nil {
-			t.Fatal(err)
-		}
+		commitFile(t, b, i, name, []byte("mine!"))
 	}
 	theirs := []byte("theirs")
 	if err := os.WriteFile(filepath.Join(dir, "taken"), theirs, 0o644); err != nil {
@@ -235,4 +208,20 @@ func testBatch(t *testing.T, files uint32) (Batch, string) {
 	}
 	t.Cleanup(b.Close)
 	return b, dir
+}
+
+// commitFile receives the regular file name, entry index of b, holding
+// data, and commits it.
+func commitFile(t *testing.T, b Batch, index int, name string, data []byte) {
+	t.Helper()
+	d, err := b.Create(framing.File{Index: uint32(index), Kind: framing.KindRegular, Mode: 0o644, Size: uint64(len(data)), Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Commit(); err != nil {
+		t.Fatal(err)
+	}
 }
