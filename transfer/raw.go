@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"syscall"
 	"time"
 
 	"ferry/framing"
@@ -79,7 +80,14 @@ func RawSend(ctx context.Context, conn net.Conn, r io.Reader, timeout time.Durat
 	// which for a big file on a slow disk can be long after the last byte:
 	// as a receiver's stalled writes are, it is given stallFactor times
 	// the timeout.
-	return res.n, rawSendErr(ctx, conn, readReply(conn, stallFactor*timeout), src.longest)
+	err = readReply(conn, stallFactor*timeout)
+	if errors.Is(err, syscall.ECONNRESET) && ctx.Err() == nil {
+		// Every byte went out and the write side is closed: a reset now,
+		// instead of a close, is the receiver refusing what it got. A
+		// ferry recv --raw does so when it cannot keep the data.
+		return res.n, fmt.Errorf("the receiver at %s reset the connection after the last byte instead of closing it, so it may not have kept the data (a ferry recv --raw says why)", conn.RemoteAddr())
+	}
+	return res.n, rawSendErr(ctx, conn, err, src.longest)
 }
 
 // readReply reads what the receiver sends until its end of stream, giving
