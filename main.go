@@ -526,6 +526,11 @@ func makeDir(dir string) ([]string, error) {
 	if err := os.MkdirAll(filepath.Clean(dir), 0o777); err != nil {
 		return nil, fmt.Errorf("cannot create %s: %w", dir, pathReason(err))
 	}
+	// So that a file received and acked is not lost with its directory.
+	if err := transfer.SyncParents(missing); err != nil {
+		removeEmpty(missing)
+		return nil, fmt.Errorf("cannot create %s: %w", dir, err)
+	}
 	return missing, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -127,4 +128,36 @@ func TestRawSendInputPause(t *testing.T) {
 	_ = feed.Close()
 	snd.expect(1)
 	checkOneError(t, snd, "connection to "+addr+" lost: ", ", after the input paused for ", ": a ferry recv --raw gives up after its --timeout of silence (30s by default); if that is what happened, raise --timeout there")
+}
+
+// TestRawRecvModeAndTime checks the file recv --raw writes: with no
+// sender's mode or time to keep, it gets the mode a shell's > gives
+// (0666 less recv's umask, here 027) and the time its data was written,
+// not the time recv started.
+func TestRawRecvModeAndTime(t *testing.T) {
+	dst := t.TempDir()
+	recv := startProg(t, "recv", "/bin/sh", nil, dst, nil, nil,
+		"-c", `umask 027 && exec "$0" "$@"`, ferryBin, "recv", "--json", "--raw", "-l", "127.0.0.1:0", "OUT")
+	line := recv.waitLine("its listening event", func(l string) bool {
+		ev, err := parseEvent(l)
+		return err == nil && ev["event"] == "listening"
+	})
+	ev, _ := parseEvent(line)
+	addr, _ := ev["addr"].(string)
+	listening := time.Now()
+	// A gap the file system's clock, which may tick only every few
+	// milliseconds, can see between recv's start and the data.
+	time.Sleep(50 * time.Millisecond)
+	send(t, dst, strings.NewReader("fifteen bytes!\n"), "--raw", addr, "-").expect(0)
+	recv.expect(0)
+	info, err := os.Stat(filepath.Join(dst, "OUT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.Mode().Perm(); got != 0o640 {
+		t.Errorf("recv --raw under umask 027 wrote OUT with mode %v, want -rw-r----- as a shell's > would", got)
+	}
+	if info.ModTime().Before(listening) {
+		t.Errorf("OUT has mtime %v, before recv was listening (%v): want the time its data was written", info.ModTime(), listening)
+	}
 }

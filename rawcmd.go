@@ -42,7 +42,7 @@ func recvRaw(ctx context.Context, c *common, listen string, overwrite bool, pos 
 			return err
 		}
 		defer batch.Close()
-		d, err := batch.Create(framing.File{Kind: framing.KindRegular, Mode: 0o644, ModTime: time.Now().UnixNano(), Size: framing.UnknownSize, Name: base})
+		d, err := batch.Create(ds.StreamFile(base))
 		if err != nil {
 			return err
 		}

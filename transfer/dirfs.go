@@ -32,10 +32,16 @@ type dirFS interface {
 	link(from, to string) error
 	// remove removes the file name.
 	remove(name string) error
+	// chmod sets the directory's own permission bits.
+	chmod(mode fs.FileMode) error
 	// sync makes the directory's entries durable.
 	sync() error
 	close() error
 }
+
+// errNotRealDir is a directory the batch checked that has since been
+// replaced by a link or a file.
+var errNotRealDir = errors.New("replaced by a link or a file since it was checked")
 
 // destFile is a file being received: an *os.File, or on Unix a bare
 // descriptor, which saves the system calls os.File spends on each open.

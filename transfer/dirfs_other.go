@@ -6,17 +6,37 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"runtime"
 	"time"
 )
 
-// openDir opens dir, resolved inside root, as a root of its own.
-func openDir(root *os.Root, dir string) (dirFS, error) {
+// openDir opens dir, resolved inside root, as a root of its own. Links
+// inside the root are followed here: ensureDir's check is the only one.
+func openDir(root *os.Root, _ *os.File, dir string) (dirFS, error) {
 	r, err := root.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
 	return rootDir{r}, nil
 }
+
+// syncDirAt makes the entries of the directory at path durable, where
+// the system can (see rootDir.sync).
+func syncDirAt(path string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return ignoreUnsyncable(f.Sync())
+}
+
+// fileDev is 0: without syncfs, which is what the devices tell apart for,
+// every file is synced on its own.
+func fileDev(fs.FileInfo) uint64 { return 0 }
 
 // rootDir is a dirFS on os.Root, for systems without the *at calls.
 type rootDir struct{ r *os.Root }
@@ -36,9 +56,15 @@ func (d rootDir) create(name string, perm fs.FileMode) (destFile, error) {
 	return d.r.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm.Perm())
 }
 
+// open opens name for writing: Windows syncs (FlushFileBuffers) only a
+// file open for writing.
 func (d rootDir) open(name string) (destFile, error) {
 	return d.r.OpenFile(name, os.O_WRONLY, 0)
 }
+
+// canReopen says whether open can open a file of mode again: writing
+// needs its owner's write permission (on Windows, no read-only flag).
+func canReopen(mode fs.FileMode) bool { return mode&0o200 != 0 }
 
 func (d rootDir) chtimes(name string, t time.Time) error { return d.r.Chtimes(name, t, t) }
 func (d rootDir) rename(from, to string) error           { return d.r.Rename(from, to) }
@@ -46,8 +72,15 @@ func (d rootDir) renameNoReplace(string, string) error   { return errors.ErrUnsu
 func (d rootDir) link(from, to string) error             { return d.r.Link(from, to) }
 func (d rootDir) remove(name string) error               { return d.r.Remove(name) }
 func (d rootDir) close() error                           { return d.r.Close() }
+func (d rootDir) chmod(mode fs.FileMode) error           { return d.r.Chmod(".", mode) }
 
 func (d rootDir) sync() error {
+	if runtime.GOOS == "windows" {
+		// Windows cannot sync a directory: FlushFileBuffers needs a
+		// handle open for writing, which a directory's cannot be. NTFS
+		// journals the entries itself.
+		return nil
+	}
 	f, err := d.r.Open(".")
 	if err != nil {
 		return err

@@ -6,21 +6,62 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// openDir opens dir, resolved inside root, as a dirFS on its descriptor:
-// each operation is then one system call, with none of the set-up os.File
-// and os.Root spend per call, which for many small files is most of the
-// work.
-func openDir(root *os.Root, dir string) (dirFS, error) {
-	f, err := root.Open(dir)
-	if err != nil {
-		return nil, err
+// openDir opens dir, inside the directory top (the root's own), as a
+// dirFS on its descriptor: each operation is then one system call, with
+// none of the set-up os.File and os.Root spend per call, which for many
+// small files is most of the work. Each component of dir is opened without
+// following a link: os.Root would follow one that stays inside the root,
+// and one put in place of a directory since the batch checked it must not
+// redirect the files that follow.
+func openDir(_ *os.Root, top *os.File, dir string) (dirFS, error) {
+	fd := int(top.Fd())
+	owned := false
+	for part := range strings.SplitSeq(dir, "/") {
+		var next int
+		err := retry(func() (err error) {
+			next, err = unix.Openat(fd, part, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			return err
+		})
+		if owned {
+			_ = unix.Close(fd)
+		}
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+			// Checked to be a directory when the batch first met it:
+			// replaced since, by a link or a file.
+			return nil, pathErr("open", dir, errNotRealDir)
+		}
+		if err != nil {
+			return nil, pathErr("open", dir, err)
+		}
+		fd, owned = next, true
 	}
-	return &fdDir{f: f, fd: int(f.Fd())}, nil
+	return &fdDir{f: os.NewFile(uintptr(fd), dir), fd: fd}, nil
+}
+
+// syncDirAt makes the entries of the directory at path durable.
+func syncDirAt(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return ignoreUnsyncable(pathErr("sync", path, fsync(int(f.Fd()))))
+}
+
+// fileDev is the device of the file system holding the file info
+// describes.
+func fileDev(info fs.FileInfo) uint64 {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Dev)
+	}
+	return 0
 }
 
 // fdDir is a dirFS on a directory descriptor.
@@ -79,6 +120,11 @@ func (d *fdDir) open(name string) (destFile, error) {
 	return d.openat(name, unix.O_RDONLY, 0)
 }
 
+// canReopen says whether open can open a file of mode again: reading
+// needs its owner's read permission (root needs none, but is not
+// counted on).
+func canReopen(mode fs.FileMode) bool { return mode&0o400 != 0 }
+
 func (d *fdDir) chtimes(name string, t time.Time) error {
 	ts := unix.NsecToTimespec(t.UnixNano())
 	return pathErr("chtimes", name, retry(func() error {
@@ -106,8 +152,12 @@ func (d *fdDir) remove(name string) error {
 	return pathErr("remove", name, retry(func() error { return unix.Unlinkat(d.fd, name, 0) }))
 }
 
+func (d *fdDir) chmod(mode fs.FileMode) error {
+	return pathErr("chmod", d.f.Name(), retry(func() error { return unix.Fchmod(d.fd, uint32(mode.Perm())) }))
+}
+
 func (d *fdDir) sync() error {
-	return ignoreUnsyncable(pathErr("sync", d.f.Name(), retry(func() error { return unix.Fsync(d.fd) })))
+	return ignoreUnsyncable(pathErr("sync", d.f.Name(), fsync(d.fd)))
 }
 
 func (d *fdDir) close() error { return d.f.Close() }

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"math"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,6 +96,19 @@ func NewDirSink(dir string, overwrite bool) (*DirSink, error) {
 	return &DirSink{root: root, dir: dir, overwrite: overwrite, foldCase: foldCase, umask: processUmask(), maxNameBytes: MaxNameBytes}, nil
 }
 
+// SyncParents makes durable the entries of dirs, directories the caller
+// made for a DirSink as mkdir -p does, in the directories above them: a
+// sink's flushes sync only the directories inside it.
+func SyncParents(dirs []string) error {
+	for _, d := range dirs {
+		parent := filepath.Dir(d)
+		if err := syncDirAt(parent); err != nil {
+			return fmt.Errorf("syncing directory %s: %w", parent, unwrapPath(err))
+		}
+	}
+	return nil
+}
+
 // processUmask returns the permission bits the process's umask clears, as
 // Linux shows it in /proc/self/status; elsewhere it returns every bit, so
 // each file gets its mode set explicitly. Setting the umask to learn it
@@ -111,6 +126,22 @@ func processUmask() fs.FileMode {
 		}
 	}
 	return fs.ModePerm
+}
+
+// keepTime, as an entry's ModTime, leaves the file the time its data was
+// last written: a stream has no sender's time to keep.
+const keepTime = math.MinInt64
+
+// StreamFile is the entry for a stream received into the file name, as
+// recv --raw does: it has no sender's mode or time, so the file gets the
+// mode a shell's > would give it (0666 less the umask) and the time its
+// data was last written.
+func (d *DirSink) StreamFile(name string) framing.File {
+	mode := fs.FileMode(0o666) &^ d.umask
+	if d.umask == fs.ModePerm { // not known here
+		mode = 0o644
+	}
+	return framing.File{Kind: framing.KindRegular, Mode: uint32(mode), ModTime: keepTime, Size: framing.UnknownSize, Name: name}
 }
 
 // Close releases the directory.
@@ -136,11 +167,17 @@ func (d *DirSink) Begin(o framing.Offer) (Batch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open %s: %w", d.dir, unwrapPath(err))
 	}
+	info, err := top.Stat()
+	if err != nil {
+		_ = top.Close()
+		return nil, fmt.Errorf("cannot open %s: %w", d.dir, unwrapPath(err))
+	}
 	return &dirBatch{
 		sink:    d,
 		top:     top,
+		topDev:  fileDev(info),
 		seen:    make(map[string]framing.Kind),
-		real:    make(map[string]struct{}),
+		real:    make(map[string]uint64),
 		made:    make(map[string]struct{}),
 		dirty:   make(map[string]struct{}),
 		handles: make(map[string]dirFS),
@@ -154,9 +191,10 @@ type dirBatch struct {
 	// syncfs reports a write-back error once per open file, so transfers
 	// sharing one descriptor could each miss an error the other was told.
 	top     *os.File
+	topDev  uint64                  // the device of top's file system, the one syncfs syncs
 	seen    map[string]framing.Kind // every name in this transfer, case-folded if the file system folds
 	names   int                     // the bytes of those names
-	real    map[string]struct{}     // directories checked to be directories, not links
+	real    map[string]uint64       // directories checked to be directories, not links, and their devices
 	made    map[string]struct{}     // directories this transfer created
 	dirty   map[string]struct{}     // directories whose entries changed since the last flush began
 	dirs    []framing.File          // directory entries, for Finish
@@ -193,7 +231,7 @@ func (b *dirBatch) openedDir(dir string) (dirFS, error) {
 	if len(b.handles) >= maxOpenDirs {
 		b.closeDirs()
 	}
-	d, err := openDir(b.sink.root, dir)
+	d, err := openDir(b.sink.root, b.top, dir)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open directory %s: %w", Quote(dir), unwrapPath(err))
 	}
@@ -290,7 +328,8 @@ func (b *dirBatch) createFile(f framing.File) (Destination, error) {
 
 // createDir makes a directory entry's directory, private until Finish
 // gives it the sender's mode. A directory that is already there is merged
-// into, as cp -r and rsync do.
+// into, as cp -r and rsync do, and keeps its mode and time unless
+// --overwrite (see Finish).
 func (b *dirBatch) createDir(f framing.File) (Destination, error) {
 	if err := b.ensureDir(f.Name, path.Dir(f.Name)); err != nil {
 		return nil, err
@@ -327,8 +366,11 @@ func (b *dirBatch) ensureDir(name, dir string) error {
 		if errors.Is(err, fs.ErrNotExist) {
 			err = root.Mkdir(p, 0o700)
 			if err == nil {
+				// On the file system of the directory it was made in,
+				// whose device is known: every directory above it was
+				// checked before it.
 				b.dirty[path.Dir(p)] = struct{}{}
-				b.real[p] = struct{}{}
+				b.real[p] = b.dev(path.Dir(p))
 				b.made[p] = struct{}{}
 				continue
 			}
@@ -344,9 +386,25 @@ func (b *dirBatch) ensureDir(name, dir string) error {
 		case !info.IsDir():
 			return withCode(framing.CodeExists, fmt.Errorf("refusing %s: %s is a file on the receiver, not a directory", Quote(name), Quote(p)))
 		}
-		b.real[p] = struct{}{}
+		b.real[p] = fileDev(info)
 	}
 	return nil
+}
+
+// dev is the device of the file system holding dir, a directory ensureDir
+// checked.
+func (b *dirBatch) dev(dir string) uint64 {
+	if dir == "." {
+		return b.topDev
+	}
+	return b.real[dir]
+}
+
+// onTopFS says whether dir, a directory ensureDir checked, is on the file
+// system of the sink's directory, the one a syncfs syncs. One mounted
+// below it (a USB disk under the receiving directory, say) is not.
+func (b *dirBatch) onTopFS(dir string) bool {
+	return b.dev(dir) == b.topDev
 }
 
 // Flush syncs every queued file, with one syncfs where it is cheaper than
@@ -393,20 +451,23 @@ func (b *dirBatch) takeQueued() ([]*dirDest, map[string]struct{}) {
 	return q, dirty
 }
 
-// finishFlush makes q durable and puts it in place. synced says the whole
+// finishFlush makes q durable and puts it in place. synced says the sink's
 // file system was synced after q was written, which made the files and the
-// entries of the dirty directories durable; else each file is synced here.
+// entries of the dirty directories on it durable; every other file is
+// synced here.
 // The files' renames make directories dirty again, and those are synced
 // last, so every name survives a crash before the flush returns.
 func (b *dirBatch) finishFlush(q []*dirDest, dirty map[string]struct{}, synced bool) error {
 	if synced {
-		clear(dirty)
-	} else {
-		for _, d := range q {
-			if err := d.sync(); err != nil {
-				discardAll(q)
-				return err
-			}
+		maps.DeleteFunc(dirty, func(dir string, _ struct{}) bool { return b.onTopFS(dir) })
+	}
+	for _, d := range q {
+		if synced && b.onTopFS(d.dir) {
+			continue
+		}
+		if err := d.sync(); err != nil {
+			discardAll(q)
+			return err
 		}
 	}
 	// A file that cannot be put in place (its name taken meanwhile, by
@@ -469,9 +530,15 @@ func (b *dirBatch) EndFlush() error {
 	return b.finishFlush(f.files, f.covered, f.whole)
 }
 
+// syncDirs makes the entries of dirs durable: with one syncfs where
+// syncsWhole says so, and each directory that syncfs does not reach, on
+// another file system, on its own.
 func (b *dirBatch) syncDirs(dirs []string) error {
 	if syncsWhole(len(dirs)) {
-		return b.syncWhole()
+		if err := b.syncWhole(); err != nil {
+			return err
+		}
+		dirs = slices.DeleteFunc(dirs, b.onTopFS)
 	}
 	for _, dir := range dirs {
 		if err := b.syncDir(dir); err != nil {
@@ -501,9 +568,13 @@ func (b *dirBatch) syncDir(dir string) error {
 	return nil
 }
 
-// Finish gives each received directory the sender's mode and time, deepest
-// first, since creating entries in a directory changes its time and a
-// read-only mode would have kept them out.
+// Finish gives each directory this transfer made the sender's mode and
+// time, deepest first, since creating entries in a directory changes its
+// time and a read-only mode would have kept them out. Without --overwrite
+// a directory that was there already was merged into and keeps its own,
+// as with cp -r: a sender must not open up, or lock, a directory of the
+// receiver's unless told it may replace what is there; with it, it takes
+// the sender's, as with rsync -a.
 func (b *dirBatch) Finish() error {
 	if b.writer != nil {
 		// Every file was flushed, so the writer is idle; a directory's mode
@@ -512,35 +583,38 @@ func (b *dirBatch) Finish() error {
 			return err
 		}
 	}
-	root := b.sink.root
-	// Without one syncfs for all, each directory is synced on its own, as
-	// soon as its mode and time are set, through a descriptor opened while
-	// its mode was still ours: the sender's may deny its owner the read and
-	// search permission an open needs.
+	// The mode is set through the directory's own descriptor, which also
+	// syncs it where one syncfs for all does not: the sender's mode may
+	// deny its owner the read and search permission a later open needs.
 	whole := syncsWhole(len(b.dirs))
 	names := make([]string, 0, len(b.dirs))
 	for i := len(b.dirs) - 1; i >= 0; i-- {
 		f := b.dirs[i]
-		if !whole {
-			if _, err := b.openedDir(f.Name); err != nil {
-				return err
-			}
-		}
-		if err := root.Chmod(f.Name, fs.FileMode(f.Mode)&fs.ModePerm); err != nil {
-			return fmt.Errorf("setting the mode of %s: %w", Quote(f.Name), unwrapPath(err))
-		}
-		mtime := time.Unix(0, f.ModTime)
-		if err := root.Chtimes(f.Name, mtime, mtime); err != nil {
-			return fmt.Errorf("setting the time of %s: %w", Quote(f.Name), unwrapPath(err))
-		}
-		if !whole {
-			// The descriptor opened above: nothing opened another since.
-			if err := b.syncDir(f.Name); err != nil {
-				return err
-			}
+		if _, made := b.made[f.Name]; !made && !b.sink.overwrite {
 			continue
 		}
-		names = append(names, f.Name)
+		parent, base := path.Split(f.Name)
+		pd, err := b.openedDir(path.Clean(parent))
+		if err != nil {
+			return err
+		}
+		if err := pd.chtimes(base, time.Unix(0, f.ModTime)); err != nil {
+			return fmt.Errorf("setting the time of %s: %w", Quote(f.Name), unwrapPath(err))
+		}
+		d, err := b.openedDir(f.Name)
+		if err != nil {
+			return err
+		}
+		if err := d.chmod(fs.FileMode(f.Mode) & fs.ModePerm); err != nil {
+			return fmt.Errorf("setting the mode of %s: %w", Quote(f.Name), unwrapPath(err))
+		}
+		if whole && b.onTopFS(f.Name) {
+			names = append(names, f.Name)
+			continue
+		}
+		if err := d.sync(); err != nil {
+			return fmt.Errorf("syncing directory %s: %w", Quote(f.Name), unwrapPath(err))
+		}
 	}
 	b.dirs = nil
 	return b.syncDirs(names)
@@ -595,7 +669,7 @@ type dirDest struct {
 	buf     []byte // a small file's data until written
 	created bool   // there is a file to remove on Discard
 	written bool   // a small file is written whole
-	synced  bool   // synced before it was closed, as a mode its owner cannot read needs
+	synced  bool   // synced before it was closed, as a mode that keeps it from being reopened needs
 	done    bool   // placed or discarded
 
 	// For the smallWriter: the directory to create a small file in, opened
@@ -649,13 +723,14 @@ func (d *dirDest) Commit() error {
 	if err := d.file.Chmod(perm); err != nil {
 		return fmt.Errorf("setting the mode of %s: %w", Quote(name), unwrapPath(err))
 	}
-	mtime := time.Unix(0, d.hdr.ModTime)
-	if err := dir.chtimes(d.tmp, mtime); err != nil {
-		return fmt.Errorf("setting the time of %s: %w", Quote(name), unwrapPath(err))
+	if d.hdr.ModTime != keepTime {
+		if err := dir.chtimes(d.tmp, time.Unix(0, d.hdr.ModTime)); err != nil {
+			return fmt.Errorf("setting the time of %s: %w", Quote(name), unwrapPath(err))
+		}
 	}
 	b.open = nil
 	if len(b.queued) >= maxOpenQueued {
-		if err := d.syncUnreadable(d.file); err != nil {
+		if err := d.syncBeforeClose(d.file); err != nil {
 			return err
 		}
 		err := d.file.Close()
@@ -668,11 +743,11 @@ func (d *dirDest) Commit() error {
 	return nil
 }
 
-// syncUnreadable syncs f, the file open before it is closed, if its mode
-// keeps its owner from reading it: a flush that syncs file by file reopens
-// a closed file to read, which that mode forbids to all but root.
-func (d *dirDest) syncUnreadable(f destFile) error {
-	if d.hdr.Mode&0o400 != 0 {
+// syncBeforeClose syncs f, the file open before it is closed, if its mode
+// keeps dirFS.open from opening it again: a flush that syncs file by file
+// reopens a closed file.
+func (d *dirDest) syncBeforeClose(f destFile) error {
+	if canReopen(fs.FileMode(d.hdr.Mode)) {
 		return nil
 	}
 	if err := f.Sync(); err != nil {
@@ -698,11 +773,14 @@ func (d *dirDest) sync() error {
 		}
 		defer f.Close()
 	}
-	if err := f.Sync(); err != nil {
+	if err := syncFile(f); err != nil {
 		return fmt.Errorf("syncing %s: %w", Quote(d.hdr.Name), unwrapPath(err))
 	}
 	return nil
 }
+
+// syncFile syncs a file a flush syncs on its own; tests count the calls.
+var syncFile = destFile.Sync
 
 // place closes the synced file and moves it to its final name, adding its
 // directory to dirty if that changed the directory. Without --overwrite the

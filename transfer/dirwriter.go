@@ -127,14 +127,14 @@ func (d *dirDest) writeSmall() error {
 			err = fmt.Errorf("setting the mode of %s: %w", Quote(name), unwrapPath(err))
 		}
 	}
-	if err == nil {
+	if err == nil && d.hdr.ModTime != keepTime {
 		if err = d.dirH.chtimes(d.tmp, time.Unix(0, d.hdr.ModTime)); err != nil {
 			err = fmt.Errorf("setting the time of %s: %w", Quote(name), unwrapPath(err))
 		}
 	}
 	if err == nil {
 		// After the time is set, which the sync makes durable too.
-		err = d.syncUnreadable(file)
+		err = d.syncBeforeClose(file)
 	}
 	if cerr := file.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("closing %s: %w", Quote(name), unwrapPath(cerr))

@@ -192,6 +192,70 @@ func TestPlaceFailureKeepsTheOthers(t *testing.T) {
 	}
 }
 
+// TestSyncFSOtherFileSystem: a syncfs syncs the sink's file system only,
+// so the files of a directory on another (a disk mounted below the sink's
+// directory) are each synced on their own, and those beside them are not.
+// The test has the subdirectory's device differ from the sink's by hand:
+// mounting one needs privileges tests do not take.
+func TestSyncFSOtherFileSystem(t *testing.T) {
+	if !syncfsReportsErrors {
+		t.Skip("skipping: this system's flushes fsync each file, not syncfs")
+	}
+	b, dir := testBatch(t, 2*syncFSThreshold)
+	synced := 0
+	saved := syncFile
+	syncFile = func(f destFile) error { synced++; return saved(f) }
+	t.Cleanup(func() { syncFile = saved })
+	for i := range syncFSThreshold {
+		commitFile(t, b, 2*i, fmt.Sprintf("f%d", i), []byte("on the sink's file system"))
+		commitFile(t, b, 2*i+1, fmt.Sprintf("mnt/f%d", i), []byte("on another"))
+		if i == 0 {
+			db := b.(*dirBatch)
+			db.real["mnt"] = db.topDev + 1
+		}
+	}
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if synced != syncFSThreshold {
+		t.Errorf("the flush synced %d files on their own, want the %d in mnt, on another file system", synced, syncFSThreshold)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "mnt", "f0")); err != nil || string(got) != "on another" {
+		t.Errorf("mnt/f0 holds %q (%v)", got, err)
+	}
+}
+
+// TestDirReplacedByLink replaces a directory the batch checked by a
+// symbolic link to another directory inside DIR, then makes the batch
+// reopen it (more directories than it keeps open): the files that follow
+// are refused, and nothing is written through the link.
+func TestDirReplacedByLink(t *testing.T) {
+	b, dir := testBatch(t, maxOpenDirs+2)
+	commitFile(t, b, 0, "d/f1", []byte("one"))
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "other"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "d"), filepath.Join(dir, "d.old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("other", filepath.Join(dir, "d")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxOpenDirs {
+		commitFile(t, b, 1+i, fmt.Sprintf("x%d/f", i), []byte("x"))
+	}
+	_, err := b.Create(framing.File{Index: maxOpenDirs + 1, Kind: framing.KindRegular, Mode: 0o644, Size: 3, Name: "d/f2"})
+	if !errors.Is(err, errNotRealDir) {
+		t.Errorf("Create(d/f2) with d now a link = %v, want %v", err, errNotRealDir)
+	}
+	if entries, err := os.ReadDir(filepath.Join(dir, "other")); err != nil || len(entries) != 0 {
+		t.Errorf("other, where the link d points, holds %v (%v), want nothing", entries, err)
+	}
+}
+
 // testBatch begins a transfer of files entries into a DirSink on a new
 // temporary directory, returned too; both are closed when the test ends.
 func testBatch(t *testing.T, files uint32) (Batch, string) {

@@ -82,7 +82,7 @@ func (f *rawFile) Chmod(mode fs.FileMode) error {
 
 // Sync makes the file's data durable.
 func (f *rawFile) Sync() error {
-	if err := retry(func() error { return unix.Fsync(f.fd) }); err != nil {
+	if err := fsync(f.fd); err != nil {
 		return &fs.PathError{Op: "sync", Path: f.path, Err: err}
 	}
 	return nil

@@ -766,6 +766,52 @@ func TestTreeOverwrite(t *testing.T) {
 	}
 }
 
+// TestTreeMergeKeepsDirectory sends a tree into a receiver that already
+// has its top directory: without --overwrite the files arrive in it and
+// the directory keeps the receiver's mode and is not given the sender's
+// time; with --overwrite it takes both, as with rsync -a.
+func TestTreeMergeKeepsDirectory(t *testing.T) {
+	t.Parallel()
+	for _, overwrite := range []bool{false, true} {
+		t.Run(fmt.Sprintf("overwrite=%v", overwrite), func(t *testing.T) {
+			src := t.TempDir()
+			buildTree(t, src, []srcNode{
+				{path: "t", dir: true, mode: 0o777},
+				{path: "t/new.txt", data: textBytes(100), mode: 0o644},
+			}, treeEpoch)
+			sink, dir := newDirSink(t, overwrite)
+			if err := os.Mkdir(filepath.Join(dir, "t"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			o := run(t, collectAll(t, filepath.Join(src, "t")), sink, transfer.Options{}, transfer.Options{})
+			if o.sendErr != nil || o.recvErr != nil {
+				t.Fatalf("send: %v; receive: %v", o.sendErr, o.recvErr)
+			}
+			if got, err := os.ReadFile(filepath.Join(dir, "t", "new.txt")); err != nil || !bytes.Equal(got, textBytes(100)) {
+				t.Errorf("t/new.txt holds %d bytes (%v), want the 100 sent", len(got), err)
+			}
+			info, err := os.Stat(filepath.Join(dir, "t"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent, err := os.Stat(filepath.Join(src, "t"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantMode, sameTime := fs.FileMode(0o700), false
+			if overwrite {
+				wantMode, sameTime = 0o777, true
+			}
+			if got := info.Mode().Perm(); got != wantMode {
+				t.Errorf("existing directory t has mode %v after the transfer, want %v", got, wantMode)
+			}
+			if got := info.ModTime().Equal(sent.ModTime()); got != sameTime {
+				t.Errorf("existing directory t has mtime %v, the sender's is %v: equal = %v, want %v", info.ModTime(), sent.ModTime(), got, sameTime)
+			}
+		})
+	}
+}
+
 // TestBeginRefuses offers DirSink transfers it cannot take and checks that
 // it says so before any file, with the code and a reason the sender's user
 // can act on, and writes nothing.
@@ -1121,5 +1167,23 @@ func TestCollectCancelled(t *testing.T) {
 				t.Errorf("Collect cancelled after %d checks = %d sources, %v; want context.Canceled", tc.after, len(srcs), err)
 			}
 		})
+	}
+}
+
+// TestSyncParents syncs the directories above ones a caller made, and
+// names the one it cannot open.
+func TestSyncParents(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	made := []string{filepath.Join(dir, "a", "b"), filepath.Join(dir, "a")}
+	if err := os.MkdirAll(made[0], 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := transfer.SyncParents(made); err != nil {
+		t.Errorf("SyncParents(%q) = %v", made, err)
+	}
+	gone := filepath.Join(dir, "gone", "x")
+	if err := transfer.SyncParents([]string{gone}); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "gone")) {
+		t.Errorf("SyncParents(%q) = %v, want an error naming %s", gone, err, filepath.Join(dir, "gone"))
 	}
 }
