@@ -56,9 +56,9 @@ const syncFSThreshold = 4
 // syncsWhole says whether n files, or directories, are synced with one
 // syncfs of the whole file system rather than each on its own: where
 // syncfs can be trusted to report a failure (see syncfsReportsErrors) and
-// n makes it the cheaper.
-func syncsWhole(n int) bool {
-	return n >= syncFSThreshold && syncfsReportsErrors
+// to sync at all (see syncfsSkips), and n makes it the cheaper.
+func (b *dirBatch) syncsWhole(n int) bool {
+	return n >= syncFSThreshold && syncfsReportsErrors && !b.syncfsSkips
 }
 
 // DirSink writes files into a directory. Names are resolved inside the
@@ -173,14 +173,15 @@ func (d *DirSink) Begin(o framing.Offer) (Batch, error) {
 		return nil, fmt.Errorf("cannot open %s: %w", d.dir, unwrapPath(err))
 	}
 	return &dirBatch{
-		sink:    d,
-		top:     top,
-		topDev:  fileDev(info),
-		seen:    make(map[string]framing.Kind),
-		real:    make(map[string]uint64),
-		made:    make(map[string]struct{}),
-		dirty:   make(map[string]struct{}),
-		handles: make(map[string]dirFS),
+		sink:        d,
+		top:         top,
+		topDev:      fileDev(info),
+		syncfsSkips: syncfsSkips(top),
+		seen:        make(map[string]framing.Kind),
+		real:        make(map[string]uint64),
+		made:        make(map[string]struct{}),
+		dirty:       make(map[string]struct{}),
+		handles:     make(map[string]dirFS),
 	}, nil
 }
 
@@ -190,19 +191,20 @@ type dirBatch struct {
 	// top is the sink's directory, opened for this transfer's syncfs:
 	// syncfs reports a write-back error once per open file, so transfers
 	// sharing one descriptor could each miss an error the other was told.
-	top     *os.File
-	topDev  uint64                  // the device of top's file system, the one syncfs syncs
-	seen    map[string]framing.Kind // every name in this transfer, case-folded if the file system folds
-	names   int                     // the bytes of those names
-	real    map[string]uint64       // directories checked to be directories, not links, and their devices
-	made    map[string]struct{}     // directories this transfer created
-	dirty   map[string]struct{}     // directories whose entries changed since the last flush began
-	dirs    []framing.File          // directory entries, for Finish
-	queued  []*dirDest              // committed files waiting for Flush
-	open    *dirDest                // the file being written
-	handles map[string]dirFS        // open directories, so file operations need not walk each path
-	buf     []byte                  // for the data of the next small file
-	writer  *smallWriter            // started at the first small file
+	top         *os.File
+	topDev      uint64                  // the device of top's file system, the one syncfs syncs
+	syncfsSkips bool                    // a syncfs of top's file system may not sync its files
+	seen        map[string]framing.Kind // every name in this transfer, case-folded if the file system folds
+	names       int                     // the bytes of those names
+	real        map[string]uint64       // directories checked to be directories, not links, and their devices
+	made        map[string]struct{}     // directories this transfer created
+	dirty       map[string]struct{}     // directories whose entries changed since the last flush began
+	dirs        []framing.File          // directory entries, for Finish
+	queued      []*dirDest              // committed files waiting for Flush
+	open        *dirDest                // the file being written
+	handles     map[string]dirFS        // open directories, so file operations need not walk each path
+	buf         []byte                  // for the data of the next small file
+	writer      *smallWriter            // started at the first small file
 
 	bg *bgFlush // the flush StartFlush began, until EndFlush
 	// syncFailed is the first failed syncfs of the transfer's descriptor.
@@ -433,7 +435,7 @@ func (b *dirBatch) flushQueued() error {
 		discardAll(q)
 		return b.syncFailed
 	}
-	whole := syncsWhole(len(q))
+	whole := b.syncsWhole(len(q))
 	if whole {
 		if err := b.syncWhole(); err != nil {
 			discardAll(q)
@@ -502,7 +504,7 @@ func (b *dirBatch) StartFlush() <-chan struct{} {
 		return f.done
 	}
 	f.files, f.covered = b.takeQueued()
-	if f.whole = syncsWhole(len(f.files)); !f.whole {
+	if f.whole = b.syncsWhole(len(f.files)); !f.whole {
 		close(f.done)
 		return f.done
 	}
@@ -534,7 +536,7 @@ func (b *dirBatch) EndFlush() error {
 // syncsWhole says so, and each directory that syncfs does not reach, on
 // another file system, on its own.
 func (b *dirBatch) syncDirs(dirs []string) error {
-	if syncsWhole(len(dirs)) {
+	if b.syncsWhole(len(dirs)) {
 		if err := b.syncWhole(); err != nil {
 			return err
 		}
@@ -586,7 +588,7 @@ func (b *dirBatch) Finish() error {
 	// The mode is set through the directory's own descriptor, which also
 	// syncs it where one syncfs for all does not: the sender's mode may
 	// deny its owner the read and search permission a later open needs.
-	whole := syncsWhole(len(b.dirs))
+	whole := b.syncsWhole(len(b.dirs))
 	names := make([]string, 0, len(b.dirs))
 	for i := len(b.dirs) - 1; i >= 0; i-- {
 		f := b.dirs[i]

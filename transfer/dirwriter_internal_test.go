@@ -225,6 +225,28 @@ func TestSyncFSOtherFileSystem(t *testing.T) {
 	}
 }
 
+// TestSyncFSSkippedOnFUSE: where a syncfs may not reach the files (FUSE,
+// which syncfsSkips detects), a flush of enough files for one syncfs
+// fsyncs each of them instead.
+func TestSyncFSSkippedOnFUSE(t *testing.T) {
+	b, _ := testBatch(t, syncFSThreshold)
+	b.(*dirBatch).syncfsSkips = true
+	synced := 0
+	saved := syncFile
+	syncFile = func(f destFile) error { synced++; return saved(f) }
+	t.Cleanup(func() { syncFile = saved })
+	FailSyncFS(t, errors.New("syncfs called"))
+	for i := range syncFSThreshold {
+		commitFile(t, b, i, fmt.Sprintf("f%d", i), []byte("hello"))
+	}
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if synced != syncFSThreshold {
+		t.Errorf("the flush synced %d files on their own, want all %d", synced, syncFSThreshold)
+	}
+}
+
 // TestDirReplacedByLink replaces a directory the batch checked by a
 // symbolic link to another directory inside DIR, then makes the batch
 // reopen it (more directories than it keeps open): the files that follow

@@ -31,6 +31,19 @@ func syncFileSystem(f *os.File) error {
 	return serr
 }
 
+// syncfsSkips says whether a syncfs of the file system holding f may
+// leave its files unsynced though it succeeds: on FUSE (ntfs-3g,
+// exfat-fuse, sshfs) the kernel sends a syncfs to the file system's server
+// only where the server asked for it, which few do; an fsync of each file
+// always reaches it.
+func syncfsSkips(f *os.File) bool {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		return true
+	}
+	return st.Type == unix.FUSE_SUPER_MAGIC
+}
+
 func unameRelease() string {
 	var u unix.Utsname
 	if unix.Uname(&u) != nil {
