@@ -162,8 +162,8 @@ func (c *common) register(fs *flag.FlagSet) {
 }
 
 func (c *common) check() error {
-	if c.timeout <= 0 {
-		return usagef("--timeout must be positive, not %s", c.timeout)
+	if c.timeout < time.Millisecond {
+		return usagef("--timeout must be at least 1ms, not %s", c.timeout)
 	}
 	if c.plain && c.raw {
 		return usagef("--plain and --raw exclude each other: --raw has no framing at all")

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -429,4 +430,47 @@ func TestServeNoTransfer(t *testing.T) {
 			onlyEntry(t, dir, "f")
 		})
 	}
+}
+
+// TestServeBusy fills a KeepOpen receiver's connections (two here, instead
+// of MaxConns) with clients that send nothing: the next sender is told the
+// receiver is busy, at once; once a client hangs up, a sender gets in.
+func TestServeBusy(t *testing.T) {
+	t.Parallel()
+	ln := listen(t)
+	sink, dir := newDirSink(t, false)
+	finished := make(chan error, 4)
+	go func() {
+		_ = transfer.Serve(t.Context(), ln, sink, transfer.WithMaxConns(transfer.ServeOptions{
+			KeepOpen: true,
+			Finished: func(_ net.Addr, _ transfer.Summary, err error) { finished <- err },
+		}, 2))
+	}()
+	var silent []net.Conn
+	for range 2 {
+		c := dial(t, ln.Addr())
+		defer c.Close()
+		// Its hello from the receiver says its connection is being served.
+		_ = c.SetReadDeadline(time.Now().Add(guard))
+		if typ, _, err := framing.NewReader(c).ReadFrame(); err != nil || typ != framing.TypeHello {
+			t.Fatalf("a silent client's first frame: %v, %v; want the receiver's hello", typ, err)
+		}
+		silent = append(silent, c)
+	}
+	send := func() error {
+		_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("f", bytes.NewReader(textBytes(100)))}, transfer.Options{})
+		return err
+	}
+	err := send()
+	if pe := (*transfer.PeerError)(nil); !errors.As(err, &pe) || !strings.Contains(pe.Message, "busy: the receiver is serving 2 connections") {
+		t.Fatalf("Send to a full receiver = %v, want it told the receiver is busy", err)
+	}
+	_ = silent[0].Close()
+	if err := await(t, finished, "the first silent client's connection"); !transfer.NoTransfer(err) {
+		t.Fatalf("the silent client's connection ended with %v, want no transfer", err)
+	}
+	if err := send(); err != nil {
+		t.Fatalf("Send once a connection was free: %v", err)
+	}
+	onlyEntry(t, dir, "f")
 }

@@ -31,6 +31,13 @@ func FailSyncFS(t interface{ Cleanup(func()) }, err error) {
 	t.Cleanup(func() { syncFS = saved })
 }
 
+// WithMaxConns returns o serving at most n connections at once instead of
+// MaxConns.
+func WithMaxConns(o ServeOptions, n int) ServeOptions {
+	o.maxConns = n
+	return o
+}
+
 // WithBackgroundFlushFiles returns o with a receiver that starts a
 // background flush once n files wait, instead of backgroundFlushFiles.
 func WithBackgroundFlushFiles(o Options, n int) Options {

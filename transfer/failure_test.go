@@ -508,3 +508,139 @@ func TestSlowSync(t *testing.T) {
 		t.Fatalf("syncs of %v with --timeout %v: Send = %v, Receive = %v", slowSyncTime, timeout, o.sendErr, o.recvErr)
 	}
 }
+
+// TestShorterPeerTimeout gives the receiver a --timeout of 3s and the
+// sender the default 30s, and pauses the sender's input for 4s: the sender
+// pings often enough for the receiver's shorter timeout, which it cannot
+// know, and the transfer completes.
+func TestShorterPeerTimeout(t *testing.T) {
+	t.Parallel()
+	input, feed := io.Pipe()
+	go func() {
+		_, _ = feed.Write([]byte("first "))
+		time.Sleep(4 * time.Second) // the pause of a slow stdin
+		_, _ = feed.Write([]byte("second"))
+		_ = feed.Close()
+	}()
+	sink, dir := newDirSink(t, false)
+	o := run(t, []transfer.Source{transfer.StreamSource("s", input)}, sink,
+		transfer.Options{Timeout: transfer.DefaultTimeout}, transfer.Options{Timeout: 3 * time.Second})
+	if o.sendErr != nil || o.recvErr != nil {
+		t.Fatalf("Send = %v, Receive = %v; want the pause survived", o.sendErr, o.recvErr)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "s")); err != nil || string(got) != "first second" {
+		t.Errorf("s holds %q (%v), want %q", got, err, "first second")
+	}
+}
+
+// finishSignal is a Sink whose batches say when Finish has returned: the
+// receiver then sends its last frames.
+type finishSignal struct {
+	transfer.Sink
+	finished chan struct{}
+}
+
+func (s finishSignal) Begin(o framing.Offer) (transfer.Batch, error) {
+	b, err := s.Sink.Begin(o)
+	return finishSignalBatch{b, s.finished}, err
+}
+
+type finishSignalBatch struct {
+	transfer.Batch
+	finished chan struct{}
+}
+
+func (b finishSignalBatch) Finish() error {
+	defer close(b.finished)
+	return b.Batch.Finish()
+}
+
+// smallBufListener gives the connections it accepts a small send buffer,
+// so a few kilobytes of acks fill it.
+type smallBufListener struct{ net.Listener }
+
+func (l smallBufListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		_ = c.(*net.TCPConn).SetWriteBuffer(2048)
+	}
+	return c, err
+}
+
+// TestInterruptWhileAcksStuck has a sender send 3,000 entries and done,
+// half-close, and never read its acks, which fill the sockets' buffers;
+// the receiver is then interrupted while its writer waits to send them:
+// Receive returns at once with the interruption, not after its stall limit
+// (ten times --timeout) with success.
+func TestInterruptWhileAcksStuck(t *testing.T) {
+	t.Parallel()
+	ln := smallBufListener{listen(t)}
+	dir, _ := newDirSink(t, false)
+	sink := finishSignal{dir, make(chan struct{})}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	recvErr := receiveOne(t, ctx, ln, sink, transfer.Options{Timeout: 3 * time.Second})
+	conn := dial(t, ln.Addr())
+	defer conn.Close() // and kept from the collector, which would close it
+	_ = conn.(*net.TCPConn).SetReadBuffer(2048)
+	const n = 3000
+	var b bytes.Buffer
+	b.Write(framing.AppendFrame(nil, framing.TypeHello, framing.AppendHello(nil, framing.Hello{Version: framing.Version, Role: framing.RoleSender})))
+	b.Write(framing.AppendFrame(nil, framing.TypeOffer, framing.AppendOffer(nil, framing.Offer{Files: n})))
+	for i := range n {
+		f := framing.File{Index: uint32(i), Kind: framing.KindDir, Mode: 0o755, Name: fmt.Sprintf("d%05d", i)}
+		b.Write(framing.AppendFrame(nil, framing.TypeFile, framing.AppendFile(nil, f)))
+		b.Write(framing.AppendFrame(nil, framing.TypeEnd, framing.AppendEnd(nil, framing.End{Algorithm: framing.ChecksumCRC32C})))
+	}
+	b.Write(framing.AppendFrame(nil, framing.TypeDone, framing.AppendTotals(nil, framing.Totals{Files: n})))
+	if _, err := conn.Write(b.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.(*net.TCPConn).CloseWrite()
+	await(t, sink.finished, "the receiver's Finish")
+	// Time for the receiver to reach its wait for the writer: without it
+	// the test could pass by luck with the bug, never fail without one.
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	start := time.Now()
+	err := await(t, recvErr, "Receive")
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Receive = %v, want the interruption", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Receive returned %s after it was interrupted, want at once", d.Round(time.Millisecond))
+	}
+}
+
+// TestSenderHandshakeLimit has a peer answer with a receiver's hello and
+// then only ping: the sender gives up after four times its timeout, the
+// longest an honest but busy receiver keeps it waiting, not never.
+func TestSenderHandshakeLimit(t *testing.T) {
+	t.Parallel()
+	ln := listen(t)
+	stop := make(chan struct{})
+	defer close(stop)
+	fakePeer(ln, func(c net.Conn) {
+		w := framing.NewWriter(c)
+		_ = w.WriteFrame(framing.TypeHello, framing.AppendHello(nil, framing.Hello{Version: framing.Version, Role: framing.RoleReceiver, Capabilities: framing.CapSecure}))
+		go func() { _, _ = io.Copy(io.Discard, c) }()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if w.WriteFrame(framing.TypePing, nil) != nil {
+					return
+				}
+			}
+		}
+	})
+	const timeout = 500 * time.Millisecond
+	_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("x", strings.NewReader("x"))},
+		transfer.Options{Code: "12345-67890-12345", Timeout: timeout})
+	if !errors.Is(err, transfer.ErrTimeout) || !strings.Contains(err.Error(), "did not finish its handshake within 2s (4 times --timeout)") {
+		t.Errorf("Send = %v, want %v saying the handshake did not finish within 2s (4 times --timeout)", err, transfer.ErrTimeout)
+	}
+}

@@ -240,7 +240,7 @@ func TestHostileSender(t *testing.T) {
 
 		// The sender stops early.
 		{name: "end of stream inside a file", stream: cat(open, rawData(0, "ab")), wantMsg: "closed the connection before its last frame"},
-		{name: "end of stream inside a frame", stream: cat(open, dataHdr[:len(dataHdr)-1]), wantErr: framing.ErrTruncated},
+		{name: "end of stream inside a frame", stream: cat(open, dataHdr[:len(dataHdr)-1]), wantErr: framing.ErrTruncated, wantMsg: "the sender closed the connection in the middle of a frame (it was interrupted or failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -76,10 +76,11 @@ type link struct {
 	// heard says a byte came from the peer. Only the reading goroutine
 	// touches it.
 	heard bool
-	// handshakeBy, on a receiver, is when the peer's hello and handshake
-	// must be done, pings or not; zero once they are. Only the reading
-	// goroutine touches it.
-	handshakeBy time.Time
+	// handshakeBy is when the peer's hello and handshake must be done,
+	// pings or not; zero once they are. handshakeFor says, for messages,
+	// how long that was. Only the reading goroutine touches them.
+	handshakeBy  time.Time
+	handshakeFor string
 
 	out       chan []outFrame // frames in order, in batches; closing it ends the write side
 	urgent    chan outFrame   // at most one error or abort frame
@@ -146,6 +147,13 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// handshakeWithin gives the peer d from now to finish its hello and
+// handshake, pings or not; why says where d comes from, for messages.
+func (l *link) handshakeWithin(d time.Duration, why string) {
+	l.handshakeBy = time.Now().Add(d)
+	l.handshakeFor = d.String() + " " + why
+}
+
 // handshakeDone lifts the handshake's own limits: its deadline and the
 // size of the frames the peer may send.
 func (l *link) handshakeDone() {
@@ -159,6 +167,19 @@ func (l *link) handshakeDone() {
 	if l.timeout == 0 && !l.readsStopped {
 		_ = l.conn.SetReadDeadline(time.Time{})
 	}
+}
+
+// maxPingEvery caps how long a side stays silent before it pings: each
+// side's --timeout is its own, and the hello does not carry it, so a side
+// with the default must still be heard by a peer given a shorter one. A
+// ping is a few bytes.
+const maxPingEvery = time.Second
+
+// pingEvery is how long a side with timeout writes nothing before it
+// pings: a third of its timeout, so its own peer hears it in time, and at
+// most maxPingEvery.
+func pingEvery(timeout time.Duration) time.Duration {
+	return max(min(timeout/3, maxPingEvery), time.Millisecond)
 }
 
 // stallFactor times the timeout is how long a receiver waits for a sender
@@ -213,7 +234,7 @@ func (d *deadlineWriter) WriteBuffers(bufs *net.Buffers) (int64, error) {
 func (l *link) timeoutError(deadline time.Time, err error) error {
 	var ne net.Error
 	if !l.handshakeBy.IsZero() && deadline.Equal(l.handshakeBy) && errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Errorf("%w: %s did not finish its handshake within %s (--timeout)", ErrTimeout, l.conn.RemoteAddr(), handshakeTime(l.timeout))
+		return fmt.Errorf("%w: %s did not finish its handshake within %s", ErrTimeout, l.conn.RemoteAddr(), l.handshakeFor)
 	}
 	return timeoutError(l.conn, l.timeout, err)
 }
@@ -246,7 +267,7 @@ func (l *link) writeLoop() {
 	w := framing.NewWriter(dw)
 	var tick <-chan time.Time
 	if l.timeout > 0 {
-		t := time.NewTicker(l.timeout / 3)
+		t := time.NewTicker(pingEvery(l.timeout))
 		defer t.Stop()
 		tick = t.C
 	}
@@ -458,6 +479,13 @@ func (e *sealError) toPeer(err error) string {
 // stream was cut.
 func (l *link) readFrame() (framing.Type, []byte, error) {
 	t, p, err := l.fr.ReadFrame()
+	if errors.Is(err, framing.ErrTruncated) {
+		// A peer that is stopped (interrupted, failed) while its writes
+		// are stuck behind a reader that takes nothing for a while, a
+		// slow disk's, closes mid-frame: its abort or error frame could
+		// not get through.
+		err = fmt.Errorf("%w from %s: the %s closed the connection in the middle of a frame (it was interrupted or failed: see its messages)", err, l.conn.RemoteAddr(), roleName(l.peerRole()))
+	}
 	if l.open == nil {
 		return t, p, err
 	}
@@ -516,8 +544,8 @@ func (l *link) fail(err error) {
 	var pe *PeerError
 	var f outFrame
 	switch {
-	case errors.As(err, &pe), errors.Is(err, ErrTimeout):
-		// The peer knows, or cannot hear us.
+	case errors.As(err, &pe):
+		// The peer knows.
 	case errors.Is(err, secure.ErrAuth), errors.Is(err, ErrAuth), errors.Is(err, secure.ErrProtocol):
 		// The handshake told the peer, or the peer told us.
 	case errors.Is(err, context.Canceled):
@@ -656,7 +684,7 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 		}
 		// The handshake has its own time from here: the wait for its
 		// turn is not the sender's.
-		l.handshakeBy = time.Now().Add(handshakeTime(l.timeout))
+		l.handshakeWithin(handshakeTime(l.timeout), "(--timeout)")
 	}
 	helloS, helloR := mine, p
 	if l.role == framing.RoleReceiver {

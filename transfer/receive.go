@@ -57,7 +57,7 @@ type queuedAck struct {
 }
 
 // Flush thresholds: a flush waits for this many files or bytes, or for the
-// oldest waiting file to be this old, so small files share one sync while a
+// oldest waiting file to be this old when the next one ends, so small files share one sync while a
 // big file is acked as soon as it is in place. Where the batch can flush in
 // the background, its flushes start at the lower thresholds, since the
 // receiver need not wait for them, and a flush that ends early leaves less
@@ -77,12 +77,13 @@ const (
 // (DefaultTimeout if there is none), which its pings do not extend then.
 // Receive closes conn.
 func Receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summary, error) {
-	return receive(ctx, conn, sink, opts, time.Now().Add(handshakeTime(opts.timeout())))
+	return receive(ctx, conn, sink, opts, time.Now())
 }
 
-// receive is Receive with the time by which the sender's hello and
-// handshake must be done, whatever its pings.
-func receive(ctx context.Context, conn net.Conn, sink Sink, opts Options, handshakeBy time.Time) (Summary, error) {
+// receive is Receive with the time the sender's connection came: its
+// hello and handshake must be done within the timeout of it, whatever its
+// pings.
+func receive(ctx context.Context, conn net.Conn, sink Sink, opts Options, came time.Time) (Summary, error) {
 	start := time.Now()
 	dec, err := codec.NewDecoder()
 	if err != nil {
@@ -91,7 +92,7 @@ func receive(ctx context.Context, conn net.Conn, sink Sink, opts Options, handsh
 	}
 	defer dec.Close()
 	r := &receiver{l: newLink(conn, framing.RoleReceiver, opts), opts: opts, sink: sink, dec: dec}
-	r.l.handshakeBy = handshakeBy
+	r.l.handshakeWithin(handshakeTime(opts.timeout())-time.Since(came), "(--timeout)")
 	stop := context.AfterFunc(ctx, func() { r.l.interrupt(ctx) })
 	defer stop()
 
@@ -115,6 +116,16 @@ func receive(ctx context.Context, conn net.Conn, sink Sink, opts Options, handsh
 		r.batch.Close()
 	}
 	err = r.l.firstErr()
+	if err == nil {
+		// The writer still has the final acks to send; let it finish
+		// first, unless it gives up on a sender that takes none of them,
+		// or ctx ends meanwhile (Ctrl-C must not wait for that).
+		select {
+		case <-r.l.writeDone:
+		case <-r.l.failed:
+		}
+		err = r.l.firstErr()
+	}
 	if err != nil && !errors.Is(err, ErrSilentPeer) && r.l.silent(err) {
 		// The writer met the silent sender's reset before the reader did.
 		err = fmt.Errorf("%s %w", conn.RemoteAddr(), ErrSilentPeer)
@@ -122,8 +133,6 @@ func receive(ctx context.Context, conn net.Conn, sink Sink, opts Options, handsh
 	if err != nil {
 		r.l.shutdown(true)
 	} else {
-		// The writer still has the final ack to send; let it finish first.
-		<-r.l.writeDone
 		r.l.close()
 	}
 	r.summary.Elapsed = time.Since(start)

@@ -15,6 +15,12 @@ import (
 	"ferry/secure"
 )
 
+// senderHandshakeFactor times the timeout is how long a sender gives the
+// receiver, from the connection, to finish the hello and the handshake: a
+// busy receiver may keep it waiting for its turn for twice its timeout,
+// and then has its timeout for the handshake (see Serve).
+const senderHandshakeFactor = 4
+
 // stuckReadWait is how long a failed Send waits for its producer after
 // closing the source it reads. Closable sources return at once.
 const stuckReadWait = 250 * time.Millisecond
@@ -75,6 +81,10 @@ func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (S
 		pending: make(map[uint32]pendingEntry),
 		total:   0,
 	}
+	// A receiver may keep a sender waiting for its turn, pinging, for
+	// twice its timeout, then give it its timeout for the handshake: a
+	// peer that pings for longer than that is no honest receiver.
+	s.l.handshakeWithin(senderHandshakeFactor*handshakeTime(opts.timeout()), fmt.Sprintf("(%d times --timeout)", senderHandshakeFactor))
 	for _, src := range sources {
 		if src.Size < 0 || s.total < 0 {
 			s.total = -1

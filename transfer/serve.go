@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,7 +30,17 @@ type ServeOptions struct {
 	// from the shared ones: with KeepOpen, so that callbacks such as
 	// FilesDone can say which of the concurrent senders they report on.
 	ForPeer func(peer net.Addr, o Options) Options
+
+	// maxConns, if positive, replaces MaxConns.
+	maxConns int
 }
+
+// MaxConns is how many connections Serve with KeepOpen serves at once.
+// Each holds buffers, some 70 KiB before its hello; a connection beyond
+// this many is told the receiver is busy and closed, so that a client
+// that opens sockets by the thousand cannot run the receiver out of
+// memory.
+const MaxConns = 64
 
 // Serve accepts senders on ln and receives from each into sink. Without
 // KeepOpen it returns the first transfer's error; a connection that was no
@@ -49,6 +60,7 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 	defer wg.Wait()
 	limits := newAuthLimiter()
 	var pause time.Duration // after an accept that failed for want of resources
+	slots := make(chan struct{}, cmp.Or(opts.maxConns, MaxConns))
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -82,7 +94,18 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 			}
 			continue
 		}
-		wg.Go(func() { _, _ = serveConn(ctx, conn, sink, opts, limits) })
+		select {
+		case slots <- struct{}{}:
+		default:
+			// A fresh connection's buffer takes the frame at once.
+			tell(conn, framing.CodeInternal, fmt.Sprintf("busy: the receiver is serving %d connections, the most it takes at once; try again later", cap(slots)))
+			_ = conn.Close()
+			continue
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			_, _ = serveConn(ctx, conn, sink, opts, limits)
+		})
 	}
 }
 
@@ -146,7 +169,7 @@ func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions,
 	if opts.Connected != nil {
 		opts.Connected(peer)
 	}
-	s, err := receive(ctx, conn, sink, opts.Options, time.Now().Add(handshakeTime(opts.timeout())))
+	s, err := receive(ctx, conn, sink, opts.Options, time.Now())
 	var refused *refusedError
 	if errors.As(err, &refused) {
 		return false, nil
