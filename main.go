@@ -109,6 +109,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "send":
 		out, err = sendCmd(ctx, args[1:], stdin, stderr)
 	case "version", "--version", "-version":
+		if len(args) > 1 {
+			err = usagef("%s takes no arguments, not %s", args[0], strings.Join(args[1:], " "))
+			break
+		}
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
 	case "help", "-h", "--help", "-help":
@@ -470,9 +474,9 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 			case transfer.NoTransfer(err) && !*keep:
 				out.warn("%s; still waiting for a sender", userMessage(err))
 			case *keep && ctx.Err() != nil:
-				out.fail(fmt.Errorf("transfer from %s interrupted", peer))
+				out.failFrom(peer, fmt.Errorf("transfer from %s interrupted", peer))
 			case *keep:
-				out.fail(fmt.Errorf("transfer from %s failed: %w", peer, err))
+				out.failFrom(peer, fmt.Errorf("transfer from %s failed: %w", peer, err))
 			}
 		},
 	}
@@ -624,8 +628,11 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	case set["name"] && pos[1] != "-":
 		return out, usagef("--name names a stream from stdin (-); files and directories keep their own names")
 	}
-	if err := transfer.CheckName(*name); err != nil || strings.Contains(*name, "/") {
-		return out, usagef("--name %s: give a plain file name", transfer.Quote(*name))
+	if strings.Contains(*name, "/") {
+		return out, usagef("--name %s: give a plain file name, without /", transfer.Quote(*name))
+	}
+	if why := transfer.NameProblem(*name); why != "" {
+		return out, usagef("--name %s: the receiver would refuse it: %s", transfer.Quote(*name), why)
 	}
 	// Before any file is read: a mistyped address is a usage error
 	// whether or not the files are there, and needs no walk to find.

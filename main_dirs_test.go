@@ -692,6 +692,11 @@ func TestSamePathRace(t *testing.T) {
 				}
 				return ended >= connected
 			})
+			for _, ev := range recv.events() {
+				if p, _ := ev["peer"].(string); ev["event"] == "error" && p == "" {
+					t.Errorf("recv -k's error event %v does not name its peer", ev)
+				}
+			}
 
 			got := snapshot(t, dst)
 			owner := map[string]int{} // file name to the sender whose version it is

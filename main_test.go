@@ -1028,7 +1028,9 @@ func TestUsage(t *testing.T) {
 		{"recv --raw into a directory", []string{"recv", "--raw", "-l", "127.0.0.1:0", "."}, []string{"not the directory .", "ferry help"}},
 		{"recv --raw into an existing directory", []string{"recv", "--raw", "--overwrite", "-l", "127.0.0.1:0", "sub"}, []string{"not the directory sub", "ferry help"}},
 		{"recv --raw -l bad port", []string{"recv", "--raw", "-l", "host:70000", "-"}, []string{`bad listen address "host:70000"`, "ferry help"}},
-		{"--name with a slash", []string{"send", "--name", "a/b", "127.0.0.1:1", "-"}, []string{"--name", "plain file name", "ferry help"}},
+		{"--name with a slash", []string{"send", "--name", "a/b", "127.0.0.1:1", "-"}, []string{"--name", "plain file name, without /", "ferry help"}},
+		{"--name reserved", []string{"send", "--name", ".ferry-x-y.part", "127.0.0.1:1", "-"}, []string{"--name .ferry-x-y.part: the receiver would refuse it: reserved for ferry's temporary files", "ferry help"}},
+		{"version with an argument", []string{"version", "extra"}, []string{"version takes no arguments, not extra", "ferry help"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -95,10 +95,15 @@ func (o *output) say(format string, args ...any) {
 }
 
 // fail reports the error that ends the run; -q does not silence it.
-func (o *output) fail(err error) {
+func (o *output) fail(err error) { o.failFrom(nil, err) }
+
+// failFrom reports the failure of the transfer from peer, if any: a -k
+// receiver's, whose --json error events carry the peer as its other
+// reports of one sender do.
+func (o *output) failFrom(peer net.Addr, err error) {
 	msg := userMessage(err)
 	if o.json {
-		o.event("error", map[string]any{"message": msg})
+		o.event("error", withPeer(map[string]any{"message": msg}, peer))
 		return
 	}
 	o.mu.Lock()

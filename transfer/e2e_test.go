@@ -2,6 +2,7 @@ package transfer_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -387,21 +388,31 @@ func TestServeAcceptFails(t *testing.T) {
 func TestServeNoTransfer(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		want    error
+		want    error // nil: a *PeerError
 		peer    func(conn *net.TCPConn)
 		timeout time.Duration // the receiver's; 0 for the default
+		code    string        // the receiver's and the sender's after the probe
 	}{
-		{"closed", transfer.ErrSilentPeer, func(*net.TCPConn) {}, 0},
-		{"reset", transfer.ErrSilentPeer, func(c *net.TCPConn) { _ = c.SetLinger(0) }, 0},
+		{"closed", transfer.ErrSilentPeer, func(*net.TCPConn) {}, 0, ""},
+		{"reset", transfer.ErrSilentPeer, func(c *net.TCPConn) { _ = c.SetLinger(0) }, 0, ""},
 		{"not ferry", framing.ErrNotFerry, func(c *net.TCPConn) {
 			_, _ = c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
 			_ = c.CloseWrite()
 			_, _ = io.Copy(io.Discard, c)
-		}, 0},
+		}, 0, ""},
 		// Held open until the receiver gives up on it, which a short
 		// timeout makes soon; the sender after it has the same timeout,
 		// so the two ping each other meanwhile.
-		{"held open without a byte", transfer.ErrTimeout, func(c *net.TCPConn) { _, _ = io.Copy(io.Discard, c) }, time.Second},
+		{"held open without a byte", transfer.ErrTimeout, func(c *net.TCPConn) { _, _ = io.Copy(io.Discard, c) }, time.Second, ""},
+		// A ferry send interrupted before its code was tried: its hello,
+		// then its abort.
+		{"aborted before its code", nil, func(c *net.TCPConn) {
+			w := framing.NewWriter(c)
+			_ = w.WriteFrame(framing.TypeHello, framing.AppendHello(nil, framing.Hello{Version: framing.Version, Role: framing.RoleSender, Capabilities: framing.CapSecure}))
+			_ = w.WriteFrame(framing.TypeAbort, framing.AppendAbort(nil, "interrupted"))
+			_ = c.CloseWrite()
+			_, _ = io.Copy(io.Discard, c)
+		}, 0, "12345-67890-12345"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -411,17 +422,19 @@ func TestServeNoTransfer(t *testing.T) {
 			served := make(chan error, 1)
 			go func() {
 				served <- transfer.Serve(t.Context(), ln, sink, transfer.ServeOptions{
-					Options:  transfer.Options{Timeout: tc.timeout},
+					Options:  transfer.Options{Timeout: tc.timeout, Code: tc.code},
 					Finished: func(_ net.Addr, _ transfer.Summary, err error) { finished <- err },
 				})
 			}()
 			probe := dial(t, ln.Addr())
 			tc.peer(probe.(*net.TCPConn))
 			_ = probe.Close()
-			if err := await(t, finished, "the probe's connection"); !errors.Is(err, tc.want) || !transfer.NoTransfer(err) {
-				t.Fatalf("the probe's connection ended with %v, want %v", err, tc.want)
+			err := await(t, finished, "the probe's connection")
+			pe := (*transfer.PeerError)(nil)
+			if tc.want == nil && !errors.As(err, &pe) || tc.want != nil && !errors.Is(err, tc.want) || !transfer.NoTransfer(err) {
+				t.Fatalf("the probe's connection ended with %v, want %v, taken for no transfer", err, cmp.Or[any](tc.want, "the sender's abort"))
 			}
-			if _, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("f", bytes.NewReader(textBytes(100)))}, transfer.Options{Timeout: tc.timeout}); err != nil {
+			if _, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("f", bytes.NewReader(textBytes(100)))}, transfer.Options{Timeout: tc.timeout, Code: tc.code}); err != nil {
 				t.Fatalf("Send after the probe: %v", err)
 			}
 			if err := await(t, served, "Serve"); err != nil {

@@ -35,6 +35,10 @@ var (
 // without a byte (ErrSilentPeer) is none.
 var errQuietPeer = errors.New("no byte for the whole timeout")
 
+// errGoneBeforeCode marks a sender that aborted (interrupted) or failed
+// before its code was tried: no transfer began.
+var errGoneBeforeCode = errors.New("the sender stopped before its code was tried")
+
 // markedError is err, with its own message, that errors.Is also takes for
 // mark: the kind of failure it is (ErrOtherMode, errQuietPeer).
 type markedError struct{ err, mark error }

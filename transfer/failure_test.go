@@ -273,23 +273,39 @@ func TestChecksumMismatch(t *testing.T) {
 	// file (42 with this name) and the data frame's header (18): offset 4096
 	// is deep inside the body, which -z none sends as it is.
 	const flip = 4096
-	src := writeSource(t, "victim.bin", data, 0o644, time.Unix(1_600_000_000, 0))
-	sink, dir := newDirSink(t, false)
-	ln := listen(t)
-	recvErr := receiveOne(t, t.Context(), ln, sink, transfer.Options{})
-	conn := dial(t, corruptingProxy(t, ln.Addr(), flip))
-	_, sendErr := transfer.Send(t.Context(), conn, []transfer.Source{src}, transfer.Options{Compression: codec.None})
-	rerr := await(t, recvErr, "Receive")
-	if !errors.Is(rerr, transfer.ErrChecksum) {
-		t.Errorf("receiver's error = %v, want ErrChecksum", rerr)
+	for _, tc := range []struct {
+		name string
+		sink func(t *testing.T) (transfer.Sink, func(t *testing.T))
+		fate string // what the receiver's message says became of the data
+	}{
+		{"into a directory", func(t *testing.T) (transfer.Sink, func(t *testing.T)) {
+			sink, dir := newDirSink(t, false)
+			return sink, func(t *testing.T) { onlyEntry(t, dir) }
+		}, "the file was discarded"},
+		{"to a stream", func(t *testing.T) (transfer.Sink, func(t *testing.T)) {
+			return transfer.NewStreamSink(io.Discard), func(*testing.T) {}
+		}, "the data already written out is not what was sent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := writeSource(t, "victim.bin", data, 0o644, time.Unix(1_600_000_000, 0))
+			sink, check := tc.sink(t)
+			ln := listen(t)
+			recvErr := receiveOne(t, t.Context(), ln, sink, transfer.Options{})
+			conn := dial(t, corruptingProxy(t, ln.Addr(), flip))
+			_, sendErr := transfer.Send(t.Context(), conn, []transfer.Source{src}, transfer.Options{Compression: codec.None})
+			rerr := await(t, recvErr, "Receive")
+			if !errors.Is(rerr, transfer.ErrChecksum) || !strings.HasSuffix(rerr.Error(), tc.fate) {
+				t.Errorf("receiver's error = %v, want ErrChecksum saying %q", rerr, tc.fate)
+			}
+			if !errors.Is(sendErr, transfer.ErrChecksum) {
+				t.Errorf("sender's error = %v, want ErrChecksum", sendErr)
+			}
+			if pe := peerError(t, sendErr); pe.Code != framing.CodeChecksum {
+				t.Errorf("sender's error %+v, want code %d (checksum)", pe, framing.CodeChecksum)
+			}
+			check(t)
+		})
 	}
-	if !errors.Is(sendErr, transfer.ErrChecksum) {
-		t.Errorf("sender's error = %v, want ErrChecksum", sendErr)
-	}
-	if pe := peerError(t, sendErr); pe.Code != framing.CodeChecksum {
-		t.Errorf("sender's error %+v, want code %d (checksum)", pe, framing.CodeChecksum)
-	}
-	onlyEntry(t, dir)
 }
 
 // TestCancel interrupts each side in mid-stream: the interrupted side

@@ -143,6 +143,9 @@ func receive(ctx context.Context, conn net.Conn, sink Sink, opts Options, came t
 // sends, while the link's writer goroutine carries acks back.
 func (r *receiver) run() error {
 	_, err := r.l.hello(codec.Capabilities)
+	if pe := (*PeerError)(nil); errors.As(err, &pe) && r.l.code != "" && !r.l.confirmSent {
+		err = &markedError{err: err, mark: errGoneBeforeCode}
+	}
 	if r.opts.handshakeOver != nil {
 		r.opts.handshakeOver(err != nil && (r.l.confirmSent || errors.Is(err, ErrTimeout)))
 	}
@@ -291,7 +294,11 @@ func (r *receiver) onEnd(p []byte) error {
 	case r.hdr.Size != framing.UnknownSize && e.Size != r.hdr.Size:
 		return protocolErrorf("%s ended at %d bytes, %d were announced", Quote(r.hdr.Name), e.Size, r.hdr.Size)
 	case e.Digest != r.sum:
-		return fmt.Errorf("%w for %s: sender's crc32c %08x, received data's %08x; the file was discarded", ErrChecksum, Quote(r.hdr.Name), e.Digest, r.sum)
+		fate := "the file was discarded"
+		if _, ok := r.sink.(*StreamSink); ok {
+			fate = "the data already written out is not what was sent"
+		}
+		return fmt.Errorf("%w for %s: sender's crc32c %08x, received data's %08x; %s", ErrChecksum, Quote(r.hdr.Name), e.Digest, r.sum, fate)
 	}
 	if err := r.dest.Commit(); err != nil {
 		return err

@@ -187,10 +187,12 @@ func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions,
 // transfer, which a Serve without KeepOpen goes on waiting after: one
 // closed without a byte (ErrSilentPeer) or held open without one for the
 // whole timeout, one from a peer that does not speak ferry
-// (framing.ErrNotFerry), and one from a sender in the other mode
-// (ErrOtherMode). None of them tried a code.
+// (framing.ErrNotFerry), one from a sender in the other mode
+// (ErrOtherMode), and one from a sender that aborted or failed before its
+// code was tried (interrupted while it waited for its turn, say). None of
+// them tried a code.
 func NoTransfer(err error) bool {
-	return errors.Is(err, ErrSilentPeer) || errors.Is(err, errQuietPeer) || errors.Is(err, framing.ErrNotFerry) || errors.Is(err, ErrOtherMode)
+	return errors.Is(err, ErrSilentPeer) || errors.Is(err, errQuietPeer) || errors.Is(err, framing.ErrNotFerry) || errors.Is(err, ErrOtherMode) || errors.Is(err, errGoneBeforeCode)
 }
 
 // refusedError turns a sender away for too many failed handshakes.

@@ -138,14 +138,16 @@ func (streamDest) Discard()      {}
 // no backslashes, drive letters or control characters, and each element at
 // most 255 bytes.
 func CheckName(name string) error {
-	if why := nameProblem(name); why != "" {
+	if why := NameProblem(name); why != "" {
 		return fmt.Errorf("refusing file name %s: %s", Quote(name), why)
 	}
 	return nil
 }
 
-// nameProblem says what makes name unacceptable, or "" if nothing does.
-func nameProblem(name string) string {
+// NameProblem says what makes the entry name unacceptable to a receiver
+// ("absolute path", "control or invalid character"), or "" if nothing
+// does.
+func NameProblem(name string) string {
 	if name == "" {
 		return "empty"
 	}

@@ -144,7 +144,7 @@ func (w *walker) walk(real, shown, name string, info fs.FileInfo) *subtree {
 			t.parts = append(t.parts, walkPart{skipped: shownE, skipReason: kindName(typ)})
 			continue
 		}
-		if why := nameProblem(nameE); why != "" {
+		if why := NameProblem(nameE); why != "" {
 			t.parts = append(t.parts, walkPart{skipped: shownE, skipReason: "the receiver would refuse its name: " + why})
 			continue
 		}
