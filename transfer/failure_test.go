@@ -660,3 +660,35 @@ func TestSenderHandshakeLimit(t *testing.T) {
 		t.Errorf("Send = %v, want %v saying the handshake did not finish within 2s (4 times --timeout)", err, transfer.ErrTimeout)
 	}
 }
+
+// failingReader gives n bytes, then fails.
+type failingReader struct{ n int }
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, errors.New("the disk went away")
+	}
+	k := min(len(p), r.n)
+	r.n -= k
+	return k, nil
+}
+
+// TestKeptFilesReported has the sender fail reading its second file: the
+// first, whole and verified, is kept, and the receiver reports it, so its
+// user can tell what arrived.
+func TestKeptFilesReported(t *testing.T) {
+	t.Parallel()
+	sink, dir := newDirSink(t, false)
+	srcs := []transfer.Source{
+		writeSource(t, "a.txt", textBytes(100), 0o644, time.Now()),
+		transfer.StreamSource("b.bin", &failingReader{n: 1000}),
+	}
+	o := run(t, srcs, sink, transfer.Options{}, transfer.Options{})
+	if o.sendErr == nil || o.recvErr == nil {
+		t.Fatalf("Send = %v, Receive = %v; want both to fail", o.sendErr, o.recvErr)
+	}
+	onlyEntry(t, dir, "a.txt")
+	if len(o.recvDone) != 1 || o.recvDone[0].Name != "a.txt" || o.recvDone[0].Bytes != 100 {
+		t.Errorf("the receiver reported %+v, want a.txt, 100 bytes, which it kept", o.recvDone)
+	}
+}

@@ -109,9 +109,11 @@ func receive(ctx context.Context, conn net.Conn, sink Sink, opts Options, came t
 	if r.batch != nil {
 		if r.l.firstErr() != nil {
 			// Files that arrived whole and verified are kept, as a
-			// successful transfer would have kept them; their acks
-			// cannot reach the sender any more.
-			_ = r.batch.Flush()
+			// successful transfer would have kept them, and reported;
+			// their acks cannot reach the sender any more.
+			if r.batch.Flush() == nil {
+				r.report(len(r.queued))
+			}
 		}
 		r.batch.Close()
 	}
@@ -369,6 +371,13 @@ func (r *receiver) ack(n int) error {
 	if err := r.l.sendBatch(acks); err != nil {
 		return err
 	}
+	r.report(n)
+	return nil
+}
+
+// report counts the first n queued entries, which are in place, reports
+// them, and drops them from the queue.
+func (r *receiver) report(n int) {
 	done := r.done[:0]
 	for _, q := range r.queued[:n] {
 		if q.hdr.Kind == framing.KindDir {
@@ -387,7 +396,6 @@ func (r *receiver) ack(n int) error {
 	rest := copy(r.queued, r.queued[n:])
 	clear(r.queued[rest:])
 	r.queued = r.queued[:rest]
-	return nil
 }
 
 // onDone checks the sender's totals, sends the final ack, and waits for the
