@@ -459,6 +459,13 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 		Refused: func(peer net.Addr, wait time.Duration) {
 			out.warn("turned %s away: too many failed attempts with a wrong code (for %s)", peer, wait.Round(time.Second))
 		},
+		Busy: func(peer net.Addr) {
+			if *keep {
+				out.warn("turned %s away: serving %d connections, the most ferry takes at once", peer, transfer.MaxConns)
+			} else {
+				out.warn("turned %s away: busy with another sender's transfer (ferry recv -k takes several)", peer)
+			}
+		},
 		Finished: func(peer net.Addr, s transfer.Summary, err error) {
 			bar.finish()
 			if !*keep {

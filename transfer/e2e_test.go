@@ -487,3 +487,46 @@ func TestServeBusy(t *testing.T) {
 	}
 	onlyEntry(t, dir, "f")
 }
+
+// TestServeOneBusy connects a second sender while a Serve without KeepOpen
+// is receiving from a first: it is told at once that the receiver is busy
+// with another transfer, not left waiting for a hello; the first transfer
+// completes and Serve returns.
+func TestServeOneBusy(t *testing.T) {
+	t.Parallel()
+	ln := listen(t)
+	sink, dir := newDirSink(t, false)
+	connected := make(chan struct{}, 2)
+	turnedAway := make(chan net.Addr, 2)
+	served := make(chan error, 1)
+	go func() {
+		served <- transfer.Serve(t.Context(), ln, sink, transfer.ServeOptions{
+			Connected: func(net.Addr) { connected <- struct{}{} },
+			Busy:      func(peer net.Addr) { turnedAway <- peer },
+		})
+	}()
+	input, feed := io.Pipe()
+	first := make(chan error, 1)
+	go func() {
+		_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("first", input)}, transfer.Options{})
+		first <- err
+	}()
+	await(t, connected, "the first sender's connection")
+	second := dial(t, ln.Addr())
+	_, err := transfer.Send(t.Context(), second, []transfer.Source{transfer.StreamSource("second", strings.NewReader("2"))}, transfer.Options{})
+	if pe := (*transfer.PeerError)(nil); !errors.As(err, &pe) || !strings.Contains(pe.Message, "busy: the receiver is taking another sender's transfer") {
+		t.Errorf("the second Send = %v, want it told the receiver is busy with another transfer", err)
+	}
+	await(t, turnedAway, "the Busy report")
+	if _, err := feed.Write([]byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	_ = feed.Close()
+	if err := await(t, first, "the first Send"); err != nil {
+		t.Errorf("the first Send = %v", err)
+	}
+	if err := await(t, served, "Serve"); err != nil {
+		t.Errorf("Serve = %v", err)
+	}
+	onlyEntry(t, dir, "first")
+}

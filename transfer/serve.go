@@ -26,6 +26,10 @@ type ServeOptions struct {
 	// Refused, if set, is called when a sender is turned away for too many
 	// failed handshakes; it may try again after wait.
 	Refused func(peer net.Addr, wait time.Duration)
+	// Busy, if set, is called when a connection is turned away because
+	// the receiver serves as many as it takes: one without KeepOpen,
+	// MaxConns with it.
+	Busy func(peer net.Addr)
 	// ForPeer, if set, gives the Options for the connection from peer,
 	// from the shared ones: with KeepOpen, so that callbacks such as
 	// FilesDone can say which of the concurrent senders they report on.
@@ -44,7 +48,8 @@ const MaxConns = 64
 
 // Serve accepts senders on ln and receives from each into sink. Without
 // KeepOpen it returns the first transfer's error; a connection that was no
-// transfer (see NoTransfer) is not one. In the encrypted mode a
+// transfer (see NoTransfer) is not one, and one that comes while another
+// is served is told the receiver is busy. In the encrypted mode a
 // source address with 3 failed handshakes in a minute, or any address
 // once there were 20, is turned away until the minute has passed; one
 // handshake per address, and 8 in all, run at once, the other senders
@@ -60,11 +65,33 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 	defer wg.Wait()
 	limits := newAuthLimiter()
 	var pause time.Duration // after an accept that failed for want of resources
-	slots := make(chan struct{}, cmp.Or(opts.maxConns, MaxConns))
+	n := cmp.Or(opts.maxConns, MaxConns)
+	busy := fmt.Sprintf("busy: the receiver is serving %d connections, the most it takes at once; try again later", n)
+	if !opts.KeepOpen {
+		n = 1
+		busy = "busy: the receiver is taking another sender's transfer, and takes only one (it runs without -k); try again when it is done"
+	}
+	slots := make(chan struct{}, n)
+	result := make(chan error, 1) // without KeepOpen, the transfer's outcome
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
+			select {
+			case err := <-result: // the transfer is over, and closed ln
+				return err
+			default:
+			}
 			if ctx.Err() != nil {
+				if !opts.KeepOpen {
+					// A transfer in flight ends with the interruption
+					// and says how.
+					wg.Wait()
+					select {
+					case err := <-result:
+						return err
+					default:
+					}
+				}
 				return ctx.Err()
 			}
 			if errors.Is(err, net.ErrClosed) {
@@ -88,23 +115,27 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 			continue
 		}
 		pause = 0
-		if !opts.KeepOpen {
-			if served, err := serveConn(ctx, conn, sink, opts, limits); served {
-				return err
-			}
-			continue
-		}
 		select {
 		case slots <- struct{}{}:
 		default:
+			if opts.Busy != nil {
+				opts.Busy(conn.RemoteAddr())
+			}
 			// A fresh connection's buffer takes the frame at once.
-			tell(conn, framing.CodeInternal, fmt.Sprintf("busy: the receiver is serving %d connections, the most it takes at once; try again later", cap(slots)))
+			tell(conn, framing.CodeInternal, busy)
 			_ = conn.Close()
 			continue
 		}
 		wg.Go(func() {
-			defer func() { <-slots }()
-			_, _ = serveConn(ctx, conn, sink, opts, limits)
+			served, err := serveConn(ctx, conn, sink, opts, limits)
+			if served && !opts.KeepOpen {
+				// The one transfer: Serve returns its outcome, and the
+				// slot stays taken meanwhile.
+				result <- err
+				_ = ln.Close()
+				return
+			}
+			<-slots
 		})
 	}
 }
