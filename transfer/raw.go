@@ -40,7 +40,7 @@ func RawSend(ctx context.Context, conn net.Conn, r io.Reader, timeout time.Durat
 	src := &pauseReader{r: r}
 	copied := make(chan result, 1)
 	go func() {
-		n, err := io.Copy(conn, src)
+		n, err := io.Copy(&stallWriter{conn: conn, stall: stallFactor * timeout}, src)
 		copied <- result{n, err}
 	}()
 	var res result
@@ -88,6 +88,33 @@ func RawSend(ctx context.Context, conn net.Conn, r io.Reader, timeout time.Durat
 		return res.n, fmt.Errorf("the receiver at %s reset the connection after the last byte instead of closing it, so it may not have kept the data (a ferry recv --raw says why)", conn.RemoteAddr())
 	}
 	return res.n, rawSendErr(ctx, conn, err, src.longest)
+}
+
+// stallWriter writes to conn, giving up on a receiver that takes none of
+// the bytes for stall (no limit if 0): raw mode has no pings to tell a
+// receiver that stopped reading from a slow one, so it gets ten times the
+// timeout, as a framed receiver gives a sender that takes none of its acks.
+type stallWriter struct {
+	conn  net.Conn
+	stall time.Duration
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	written := 0
+	for {
+		if w.stall > 0 {
+			_ = w.conn.SetWriteDeadline(time.Now().Add(w.stall))
+		}
+		n, err := w.conn.Write(p[written:])
+		written += n
+		var ne net.Error
+		if err == nil || !errors.As(err, &ne) || !ne.Timeout() {
+			return written, err
+		}
+		if n == 0 {
+			return written, fmt.Errorf("%w: %s took nothing for %s (%d times --timeout)", ErrTimeout, w.conn.RemoteAddr(), w.stall, stallFactor)
+		}
+	}
 }
 
 // readReply reads what the receiver sends until its end of stream, giving

@@ -363,3 +363,19 @@ func TestRawReceiveTimeout(t *testing.T) {
 		t.Errorf("the sender read %v, want a reset", err)
 	}
 }
+
+// TestRawSendStalledReceiver sends an endless stream to a receiver that
+// accepts and never reads: once the sockets' buffers are full, RawSend
+// gives up after ten times its timeout of taking nothing, not never.
+func TestRawSendStalledReceiver(t *testing.T) {
+	t.Parallel()
+	ln := listen(t)
+	hold := make(chan struct{})
+	defer close(hold)
+	fakePeer(ln, func(net.Conn) { <-hold })
+	const timeout = 100 * time.Millisecond
+	_, err := transfer.RawSend(t.Context(), dial(t, ln.Addr()), endless{}, timeout)
+	if !errors.Is(err, transfer.ErrTimeout) || !strings.Contains(err.Error(), "took nothing for 1s (10 times --timeout)") {
+		t.Errorf("RawSend to a receiver that never reads = %v, want %v saying it took nothing for 1s", err, transfer.ErrTimeout)
+	}
+}
