@@ -463,7 +463,7 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 			if *keep {
 				out.warn("turned %s away: serving %d connections, the most ferry takes at once", peer, transfer.MaxConns)
 			} else {
-				out.warn("turned %s away: busy with another sender's transfer (ferry recv -k takes several)", peer)
+				out.warn("turned %s away: busy with another connection (ferry recv -k takes several)", peer)
 			}
 		},
 		Finished: func(peer net.Addr, s transfer.Summary, err error) {

@@ -514,7 +514,7 @@ func TestServeOneBusy(t *testing.T) {
 	await(t, connected, "the first sender's connection")
 	second := dial(t, ln.Addr())
 	_, err := transfer.Send(t.Context(), second, []transfer.Source{transfer.StreamSource("second", strings.NewReader("2"))}, transfer.Options{})
-	if pe := (*transfer.PeerError)(nil); !errors.As(err, &pe) || !strings.Contains(pe.Message, "busy: the receiver is taking another sender's transfer") {
+	if pe := (*transfer.PeerError)(nil); !errors.As(err, &pe) || !strings.Contains(pe.Message, "busy: the receiver is serving another connection") {
 		t.Errorf("the second Send = %v, want it told the receiver is busy with another transfer", err)
 	}
 	await(t, turnedAway, "the Busy report")

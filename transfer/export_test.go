@@ -31,6 +31,14 @@ func FailSyncFS(t interface{ Cleanup(func()) }, err error) {
 	t.Cleanup(func() { syncFS = saved })
 }
 
+// FailSyncFile makes the syncs of single files fail with err until the
+// test ends.
+func FailSyncFile(t interface{ Cleanup(func()) }, err error) {
+	saved := syncFile
+	syncFile = func(destFile) error { return err }
+	t.Cleanup(func() { syncFile = saved })
+}
+
 // WithMaxConns returns o serving at most n connections at once instead of
 // MaxConns.
 func WithMaxConns(o ServeOptions, n int) ServeOptions {

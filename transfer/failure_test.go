@@ -661,34 +661,121 @@ func TestSenderHandshakeLimit(t *testing.T) {
 	}
 }
 
-// failingReader gives n bytes, then fails.
-type failingReader struct{ n int }
+// failingReader fails its first read, once ready is closed.
+type failingReader struct{ ready <-chan struct{} }
 
-func (r *failingReader) Read(p []byte) (int, error) {
-	if r.n == 0 {
-		return 0, errors.New("the disk went away")
-	}
-	k := min(len(p), r.n)
-	r.n -= k
-	return k, nil
+func (r failingReader) Read([]byte) (int, error) {
+	<-r.ready
+	return 0, errors.New("the disk went away")
 }
 
-// TestKeptFilesReported has the sender fail reading its second file: the
-// first, whole and verified, is kept, and the receiver reports it, so its
-// user can tell what arrived.
+// commitSignal is a Sink whose batches close committed when the entry
+// name has been committed.
+type commitSignal struct {
+	transfer.Sink
+	name      string
+	committed chan struct{}
+}
+
+func (s commitSignal) Begin(o framing.Offer) (transfer.Batch, error) {
+	b, err := s.Sink.Begin(o)
+	return commitSignalBatch{b, s}, err
+}
+
+type commitSignalBatch struct {
+	transfer.Batch
+	s commitSignal
+}
+
+func (b commitSignalBatch) Create(f framing.File) (transfer.Destination, error) {
+	d, err := b.Batch.Create(f)
+	if err != nil || f.Name != b.s.name {
+		return d, err
+	}
+	return commitSignalDest{d, b.s.committed}, nil
+}
+
+type commitSignalDest struct {
+	transfer.Destination
+	committed chan struct{}
+}
+
+func (d commitSignalDest) Commit() error {
+	defer close(d.committed)
+	return d.Destination.Commit()
+}
+
+// TestKeptFilesReported has the sender fail reading its second file once
+// the first has arrived: the first, whole and verified, is kept, and the
+// receiver reports it, so its user can tell what arrived. If a sync fails
+// instead, the files it would have placed are gone, and none is reported.
 func TestKeptFilesReported(t *testing.T) {
+	t.Run("sender fails", func(t *testing.T) {
+		dirSink, dir := newDirSink(t, false)
+		sink := commitSignal{dirSink, "a.txt", make(chan struct{})}
+		srcs := []transfer.Source{
+			writeSource(t, "a.txt", textBytes(100), 0o644, time.Now()),
+			transfer.StreamSource("b.bin", failingReader{sink.committed}),
+		}
+		o := run(t, srcs, sink, transfer.Options{}, transfer.Options{})
+		if o.sendErr == nil || o.recvErr == nil {
+			t.Fatalf("Send = %v, Receive = %v; want both to fail", o.sendErr, o.recvErr)
+		}
+		onlyEntry(t, dir, "a.txt")
+		if len(o.recvDone) != 1 || o.recvDone[0].Name != "a.txt" || o.recvDone[0].Bytes != 100 {
+			t.Errorf("the receiver reported %+v, want a.txt, 100 bytes, which it kept", o.recvDone)
+		}
+	})
+	t.Run("sync fails", func(t *testing.T) {
+		transfer.FailSyncFile(t, syscall.EIO) // two files: each synced on its own
+		sink, dir := newDirSink(t, false)
+		srcs := []transfer.Source{
+			writeSource(t, "a.txt", textBytes(100), 0o644, time.Now()),
+			writeSource(t, "b.txt", textBytes(200), 0o644, time.Now()),
+		}
+		o := run(t, srcs, sink, transfer.Options{}, transfer.Options{})
+		if !errors.Is(o.recvErr, syscall.EIO) {
+			t.Fatalf("Receive = %v, want the failed sync", o.recvErr)
+		}
+		onlyEntry(t, dir)
+		if len(o.recvDone) != 0 || o.recvSum.Files != 0 {
+			t.Errorf("the receiver reported %+v (summary: %d files) though it kept nothing", o.recvDone, o.recvSum.Files)
+		}
+	})
+}
+
+// TestReceiverHandshakeLimit has a sender send its hello and then only
+// ping: the receiver gives up once its timeout from the connection is
+// over, pings or not, and says so in the timeout's own words.
+func TestReceiverHandshakeLimit(t *testing.T) {
 	t.Parallel()
-	sink, dir := newDirSink(t, false)
-	srcs := []transfer.Source{
-		writeSource(t, "a.txt", textBytes(100), 0o644, time.Now()),
-		transfer.StreamSource("b.bin", &failingReader{n: 1000}),
+	ln := listen(t)
+	recvErr := receiveOne(t, t.Context(), ln, transfer.NewStreamSink(io.Discard), transfer.Options{Code: "12345-67890-12345", Timeout: time.Second})
+	conn := dial(t, ln.Addr())
+	defer conn.Close()
+	w := framing.NewWriter(conn)
+	if err := w.WriteFrame(framing.TypeHello, framing.AppendHello(nil, framing.Hello{Version: framing.Version, Role: framing.RoleSender, Capabilities: framing.CapSecure})); err != nil {
+		t.Fatal(err)
 	}
-	o := run(t, srcs, sink, transfer.Options{}, transfer.Options{})
-	if o.sendErr == nil || o.recvErr == nil {
-		t.Fatalf("Send = %v, Receive = %v; want both to fail", o.sendErr, o.recvErr)
-	}
-	onlyEntry(t, dir, "a.txt")
-	if len(o.recvDone) != 1 || o.recvDone[0].Name != "a.txt" || o.recvDone[0].Bytes != 100 {
-		t.Errorf("the receiver reported %+v, want a.txt, 100 bytes, which it kept", o.recvDone)
+	go func() { _, _ = io.Copy(io.Discard, conn) }()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if w.WriteFrame(framing.TypePing, nil) != nil {
+					return
+				}
+			}
+		}
+	}()
+	err := await(t, recvErr, "Receive")
+	if !errors.Is(err, transfer.ErrTimeout) || !strings.Contains(err.Error(), "did not finish its handshake within 1s (--timeout)") {
+		t.Errorf("Receive = %v, want %v saying the handshake did not finish within 1s (--timeout)", err, transfer.ErrTimeout)
 	}
 }

@@ -147,10 +147,10 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// handshakeWithin gives the peer d from now to finish its hello and
-// handshake, pings or not; why says where d comes from, for messages.
-func (l *link) handshakeWithin(d time.Duration, why string) {
-	l.handshakeBy = time.Now().Add(d)
+// handshakeWithin gives the peer d from the time from to finish its hello
+// and handshake, pings or not; why says where d comes from, for messages.
+func (l *link) handshakeWithin(from time.Time, d time.Duration, why string) {
+	l.handshakeBy = from.Add(d)
 	l.handshakeFor = d.String() + " " + why
 }
 
@@ -684,7 +684,7 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 		}
 		// The handshake has its own time from here: the wait for its
 		// turn is not the sender's.
-		l.handshakeWithin(handshakeTime(l.timeout), "(--timeout)")
+		l.handshakeWithin(time.Now(), handshakeTime(l.timeout), "(--timeout)")
 	}
 	helloS, helloR := mine, p
 	if l.role == framing.RoleReceiver {

@@ -37,6 +37,7 @@ type receiver struct {
 	bg          backgroundFlusher // the batch, if it can flush in the background
 	flushing    int
 	flushed     <-chan struct{}
+	flushFailed bool         // a flush failed: its entries may be placed or discarded
 	done        []FileResult // reused for Options.FilesDone
 
 	// The entry being received.
@@ -92,7 +93,7 @@ func receive(ctx context.Context, conn net.Conn, sink Sink, opts Options, came t
 	}
 	defer dec.Close()
 	r := &receiver{l: newLink(conn, framing.RoleReceiver, opts), opts: opts, sink: sink, dec: dec}
-	r.l.handshakeWithin(handshakeTime(opts.timeout())-time.Since(came), "(--timeout)")
+	r.l.handshakeWithin(came, handshakeTime(opts.timeout()), "(--timeout)")
 	stop := context.AfterFunc(ctx, func() { r.l.interrupt(ctx) })
 	defer stop()
 
@@ -110,8 +111,10 @@ func receive(ctx context.Context, conn net.Conn, sink Sink, opts Options, came t
 		if r.l.firstErr() != nil {
 			// Files that arrived whole and verified are kept, as a
 			// successful transfer would have kept them, and reported;
-			// their acks cannot reach the sender any more.
-			if r.batch.Flush() == nil {
+			// their acks cannot reach the sender any more. After a flush
+			// that failed, some of the queued entries may have been
+			// discarded: then none is reported, rather than one wrongly.
+			if r.batch.Flush() == nil && !r.flushFailed {
 				r.report(len(r.queued))
 			}
 		}
@@ -338,6 +341,7 @@ func (r *receiver) endFlush(wait bool) error {
 	err := r.bg.EndFlush()
 	r.flushed = nil
 	if err != nil {
+		r.flushFailed = true
 		return err
 	}
 	n := r.flushing
@@ -355,6 +359,7 @@ func (r *receiver) flush() error {
 		return nil
 	}
 	if err := r.batch.Flush(); err != nil {
+		r.flushFailed = true
 		return err
 	}
 	r.queuedBytes = 0

@@ -69,7 +69,7 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 	busy := fmt.Sprintf("busy: the receiver is serving %d connections, the most it takes at once; try again later", n)
 	if !opts.KeepOpen {
 		n = 1
-		busy = "busy: the receiver is taking another sender's transfer, and takes only one (it runs without -k); try again when it is done"
+		busy = "busy: the receiver is serving another connection and takes one at a time (it runs without -k); try again when it is done"
 	}
 	slots := make(chan struct{}, n)
 	result := make(chan error, 1) // without KeepOpen, the transfer's outcome
@@ -127,15 +127,18 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 			continue
 		}
 		wg.Go(func() {
-			served, err := serveConn(ctx, conn, sink, opts, limits)
+			// The slot is free before the connection is reported over, so
+			// a sender told of it finds it free; the one transfer without
+			// KeepOpen keeps it, since Serve returns its outcome.
+			served, err := serveConn(ctx, conn, sink, opts, limits, func(served bool) {
+				if !served || opts.KeepOpen {
+					<-slots
+				}
+			})
 			if served && !opts.KeepOpen {
-				// The one transfer: Serve returns its outcome, and the
-				// slot stays taken meanwhile.
 				result <- err
 				_ = ln.Close()
-				return
 			}
-			<-slots
 		})
 	}
 }
@@ -144,8 +147,9 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 // encrypted mode a sender is turned away, before its hello or once it has
 // come, after too many failed handshakes; and one that has sent its hello
 // waits for its turn as authLimiter says: a connection that sends nothing
-// takes no turn.
-func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions, limits *authLimiter) (bool, error) {
+// takes no turn. over is called once the outcome is known, before
+// Finished, with whether the connection was a transfer.
+func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions, limits *authLimiter, over func(served bool)) (bool, error) {
 	peer := conn.RemoteAddr()
 	if opts.ForPeer != nil {
 		opts.Options = opts.ForPeer(peer, opts.Options)
@@ -157,6 +161,7 @@ func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions,
 				opts.Refused(peer, wait)
 			}
 			refuse(conn, wait)
+			over(false)
 			return false, nil
 		}
 		// Whether this sender holds a turn; only the receiving goroutine,
@@ -203,15 +208,18 @@ func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions,
 	s, err := receive(ctx, conn, sink, opts.Options, time.Now())
 	var refused *refusedError
 	if errors.As(err, &refused) {
+		over(false)
 		return false, nil
-	}
-	if opts.Finished != nil {
-		opts.Finished(peer, s, err)
 	}
 	// A connection that said nothing, a peer that does not speak ferry (a
 	// netcat, a probe) and a sender in the other mode tried no code and were
 	// no transfer: Serve without KeepOpen waits for one.
-	return !NoTransfer(err), err
+	served := !NoTransfer(err)
+	over(served)
+	if opts.Finished != nil {
+		opts.Finished(peer, s, err)
+	}
+	return served, err
 }
 
 // NoTransfer says whether a connection that ended with err was no
