@@ -13,9 +13,10 @@ import (
 // openDir picks the implementation: system calls on the directory's
 // descriptor where the system has them (dirfs_unix.go), os.Root elsewhere.
 type dirFS interface {
-	// lstat reports whether name exists, and whether it is a directory,
-	// without following a link.
-	lstat(name string) (exists, isDir bool, err error)
+	// lstat describes name without following a link.
+	lstat(name string) (entry, error)
+	// mkdir makes the directory name, private (mode 0700).
+	mkdir(name string) error
 	// create makes name, which must not exist, for writing, with the
 	// permission bits perm less the umask.
 	create(name string, perm fs.FileMode) (destFile, error)
@@ -37,6 +38,12 @@ type dirFS interface {
 	// sync makes the directory's entries durable.
 	sync() error
 	close() error
+}
+
+// entry is what lstat tells of a name in a directory.
+type entry struct {
+	exists, isDir, isLink bool
+	dev                   uint64 // its file system's device (see fileDev)
 }
 
 // errNotRealDir is a directory the batch checked that has since been

@@ -41,16 +41,18 @@ func fileDev(fs.FileInfo) uint64 { return 0 }
 // rootDir is a dirFS on os.Root, for systems without the *at calls.
 type rootDir struct{ r *os.Root }
 
-func (d rootDir) lstat(name string) (bool, bool, error) {
+func (d rootDir) lstat(name string) (entry, error) {
 	info, err := d.r.Lstat(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, false, nil
+		return entry{}, nil
 	}
 	if err != nil {
-		return false, false, err
+		return entry{}, err
 	}
-	return true, info.IsDir(), nil
+	return entry{exists: true, isDir: info.IsDir(), isLink: info.Mode()&fs.ModeSymlink != 0, dev: fileDev(info)}, nil
 }
+
+func (d rootDir) mkdir(name string) error { return d.r.Mkdir(name, 0o700) }
 
 func (d rootDir) create(name string, perm fs.FileMode) (destFile, error) {
 	return d.r.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm.Perm())

@@ -86,16 +86,21 @@ func retry(call func() error) error {
 	}
 }
 
-func (d *fdDir) lstat(name string) (bool, bool, error) {
+func (d *fdDir) lstat(name string) (entry, error) {
 	var st unix.Stat_t
 	err := retry(func() error { return unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) })
 	if errors.Is(err, unix.ENOENT) {
-		return false, false, nil
+		return entry{}, nil
 	}
 	if err != nil {
-		return false, false, pathErr("lstat", name, err)
+		return entry{}, pathErr("lstat", name, err)
 	}
-	return true, st.Mode&unix.S_IFMT == unix.S_IFDIR, nil
+	typ := st.Mode & unix.S_IFMT
+	return entry{exists: true, isDir: typ == unix.S_IFDIR, isLink: typ == unix.S_IFLNK, dev: uint64(st.Dev)}, nil
+}
+
+func (d *fdDir) mkdir(name string) error {
+	return pathErr("mkdir", name, retry(func() error { return unix.Mkdirat(d.fd, name, 0o700) }))
 }
 
 func (d *fdDir) openat(name string, flags int, mode uint32) (destFile, error) {

@@ -299,16 +299,16 @@ func (b *dirBatch) createFile(f framing.File) (Destination, error) {
 	// In a directory this transfer made, only this transfer's names can
 	// exist (another sender's are caught when the file is put in place),
 	// and the transfer's names are checked above: no need to look.
-	var exists, isDir bool
+	var e entry
 	if _, fresh := b.made[dir]; !fresh {
-		exists, isDir, err = d.lstat(base)
+		e, err = d.lstat(base)
 	}
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("cannot create %s: %w", Quote(f.Name), unwrapPath(err))
-	case exists && !b.sink.overwrite:
+	case e.exists && !b.sink.overwrite:
 		return nil, existsError(f.Name)
-	case isDir:
+	case e.isDir:
 		return nil, withCode(framing.CodeExists, fmt.Errorf("%s is a directory on the receiver; a file cannot replace it", Quote(f.Name)))
 	}
 	if !b.sink.overwrite && f.Size <= smallFile {
@@ -352,7 +352,6 @@ func (b *dirBatch) ensureDir(name, dir string) error {
 	if dir == "." {
 		return nil
 	}
-	root := b.sink.root
 	for i := 0; i <= len(dir); i++ {
 		if i < len(dir) && dir[i] != '/' {
 			continue
@@ -364,31 +363,38 @@ func (b *dirBatch) ensureDir(name, dir string) error {
 		if k, ok := b.seen[b.key(p)]; ok && k != framing.KindDir {
 			return withCode(framing.CodeBadName, fmt.Errorf("refusing %s: %s is a file in this transfer, not a directory", Quote(name), Quote(p)))
 		}
-		info, err := root.Lstat(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			err = root.Mkdir(p, 0o700)
+		// Looked at and made through its parent's descriptor, which
+		// openDir opened following no link: a directory above it
+		// replaced by a link since it was checked is refused there.
+		parent, base := path.Split(p)
+		parent = path.Clean(parent)
+		pd, err := b.openedDir(parent)
+		if err != nil {
+			return err
+		}
+		e, err := pd.lstat(base)
+		if err == nil && !e.exists {
+			err = pd.mkdir(base)
 			if err == nil {
-				// On the file system of the directory it was made in,
-				// whose device is known: every directory above it was
-				// checked before it.
-				b.dirty[path.Dir(p)] = struct{}{}
-				b.real[p] = b.dev(path.Dir(p))
+				// On its parent's file system, whose device is known.
+				b.dirty[parent] = struct{}{}
+				b.real[p] = b.dev(parent)
 				b.made[p] = struct{}{}
 				continue
 			}
 			if errors.Is(err, fs.ErrExist) {
-				info, err = root.Lstat(p) // made meanwhile by another transfer
+				e, err = pd.lstat(base) // made meanwhile by another transfer
 			}
 		}
 		switch {
 		case err != nil:
 			return fmt.Errorf("cannot create directory %s: %w", Quote(p), unwrapPath(err))
-		case info.Mode()&fs.ModeSymlink != 0:
+		case e.isLink:
 			return withCode(framing.CodeBadName, fmt.Errorf("refusing %s: %s is a symbolic link on the receiver, and ferry never writes through links", Quote(name), Quote(p)))
-		case !info.IsDir():
+		case !e.isDir:
 			return withCode(framing.CodeExists, fmt.Errorf("refusing %s: %s is a file on the receiver, not a directory", Quote(name), Quote(p)))
 		}
-		b.real[p] = fileDev(info)
+		b.real[p] = e.dev
 	}
 	return nil
 }
@@ -588,13 +594,16 @@ func (b *dirBatch) Finish() error {
 	// The mode is set through the directory's own descriptor, which also
 	// syncs it where one syncfs for all does not: the sender's mode may
 	// deny its owner the read and search permission a later open needs.
-	whole := b.syncsWhole(len(b.dirs))
-	names := make([]string, 0, len(b.dirs))
+	var todo []framing.File
 	for i := len(b.dirs) - 1; i >= 0; i-- {
-		f := b.dirs[i]
-		if _, made := b.made[f.Name]; !made && !b.sink.overwrite {
-			continue
+		if _, made := b.made[b.dirs[i].Name]; made || b.sink.overwrite {
+			todo = append(todo, b.dirs[i])
 		}
+	}
+	b.dirs = nil
+	whole := b.syncsWhole(len(todo))
+	syncWhole := false
+	for _, f := range todo {
 		parent, base := path.Split(f.Name)
 		pd, err := b.openedDir(path.Clean(parent))
 		if err != nil {
@@ -611,15 +620,17 @@ func (b *dirBatch) Finish() error {
 			return fmt.Errorf("setting the mode of %s: %w", Quote(f.Name), unwrapPath(err))
 		}
 		if whole && b.onTopFS(f.Name) {
-			names = append(names, f.Name)
+			syncWhole = true
 			continue
 		}
 		if err := d.sync(); err != nil {
 			return fmt.Errorf("syncing directory %s: %w", Quote(f.Name), unwrapPath(err))
 		}
 	}
-	b.dirs = nil
-	return b.syncDirs(names)
+	if syncWhole {
+		return b.syncWhole()
+	}
+	return nil
 }
 
 func (b *dirBatch) Close() {
@@ -854,7 +865,7 @@ func (d *dirDest) placeNew(dir dirFS) error {
 	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.ENOTSUP), errors.Is(err, syscall.EMLINK), errors.Is(err, syscall.EXDEV):
 		// No hard links here (FAT, some network file systems): check
 		// and rename, which leaves a small window for a race.
-		if exists, _, _ := dir.lstat(d.base); exists {
+		if e, _ := dir.lstat(d.base); e.exists {
 			return existsError(name)
 		}
 		if err := dir.rename(d.tmp, d.base); err != nil {

@@ -249,10 +249,10 @@ func TestSyncFSSkippedOnFUSE(t *testing.T) {
 
 // TestDirReplacedByLink replaces a directory the batch checked by a
 // symbolic link to another directory inside DIR, then makes the batch
-// reopen it (more directories than it keeps open): the files that follow
-// are refused, and nothing is written through the link.
+// reopen it (more directories than it keeps open): the entries that
+// follow are refused, and nothing is written or made through the link.
 func TestDirReplacedByLink(t *testing.T) {
-	b, dir := testBatch(t, maxOpenDirs+2)
+	b, dir := testBatch(t, maxOpenDirs+4)
 	commitFile(t, b, 0, "d/f1", []byte("one"))
 	if err := b.Flush(); err != nil {
 		t.Fatal(err)
@@ -269,9 +269,17 @@ func TestDirReplacedByLink(t *testing.T) {
 	for i := range maxOpenDirs {
 		commitFile(t, b, 1+i, fmt.Sprintf("x%d/f", i), []byte("x"))
 	}
-	_, err := b.Create(framing.File{Index: maxOpenDirs + 1, Kind: framing.KindRegular, Mode: 0o644, Size: 3, Name: "d/f2"})
-	if !errors.Is(err, errNotRealDir) {
-		t.Errorf("Create(d/f2) with d now a link = %v, want %v", err, errNotRealDir)
+	// A file in it, one in a directory to be made in it, and a
+	// directory entry below it: each would reach other through the link.
+	for i, f := range []framing.File{
+		{Kind: framing.KindRegular, Mode: 0o644, Size: 3, Name: "d/f2"},
+		{Kind: framing.KindRegular, Mode: 0o644, Size: 3, Name: "d/sub/f3"},
+		{Kind: framing.KindDir, Mode: 0o755, Name: "d/sub2"},
+	} {
+		f.Index = uint32(maxOpenDirs + 1 + i)
+		if _, err := b.Create(f); !errors.Is(err, errNotRealDir) {
+			t.Errorf("Create(%s) with d now a link = %v, want %v", f.Name, err, errNotRealDir)
+		}
 	}
 	if entries, err := os.ReadDir(filepath.Join(dir, "other")); err != nil || len(entries) != 0 {
 		t.Errorf("other, where the link d points, holds %v (%v), want nothing", entries, err)

@@ -31,14 +31,18 @@ func TestLockedDirs(t *testing.T) {
 	}
 	// No t.Parallel: WithoutSyncFS swaps a package variable.
 	for _, tc := range []struct {
-		name   string
-		noSync bool
-		dirs   []string
+		name     string
+		noSync   bool
+		dirs     []string
+		existing int // directories DIR has already, merged into with a file each
 	}{
-		{"few directories", false, []string{"a", "a/locked", "a/blind"}},
-		{"few directories, fsync each file", true, []string{"a", "a/locked", "a/blind"}},
-		{"many directories", false, []string{"a", "b", "c", "d", "a/locked", "a/blind"}},
-		{"many directories, fsync each file", true, []string{"a", "b", "c", "d", "a/locked", "a/blind"}},
+		{"few directories", false, []string{"a", "a/locked", "a/blind"}, 0},
+		{"few directories, fsync each file", true, []string{"a", "a/locked", "a/blind"}, 0},
+		{"many directories", false, []string{"a", "b", "c", "d", "a/locked", "a/blind"}, 0},
+		{"many directories, fsync each file", true, []string{"a", "b", "c", "d", "a/locked", "a/blind"}, 0},
+		// Enough directories in all for one syncfs, but few made, whose
+		// modes Finish sets; and their handles pushed out by the others'.
+		{"few made among many existing", false, []string{"a", "a/locked", "a/blind"}, 61},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.noSync {
@@ -47,7 +51,12 @@ func TestLockedDirs(t *testing.T) {
 			modes := map[string]fs.FileMode{"a/locked": 0o300, "a/blind": 0o100}
 			sink, dir := newDirSink(t, false)
 			writableAtCleanup(t, dir)
-			b, err := sink.Begin(framing.Offer{Files: uint32(len(tc.dirs))})
+			for i := range tc.existing {
+				if err := os.Mkdir(filepath.Join(dir, fmt.Sprintf("e%02d", i)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b, err := sink.Begin(framing.Offer{Files: uint32(len(tc.dirs) + 2*tc.existing)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,6 +73,25 @@ func TestLockedDirs(t *testing.T) {
 				}
 				if err := d.Commit(); err != nil {
 					t.Fatalf("Commit %s: %v", name, err)
+				}
+			}
+			for i := range tc.existing {
+				index := uint32(len(tc.dirs) + 2*i)
+				name := fmt.Sprintf("e%02d", i)
+				for _, f := range []framing.File{
+					{Index: index, Kind: framing.KindDir, Mode: 0o755, Name: name},
+					{Index: index + 1, Kind: framing.KindRegular, Mode: 0o644, Size: 1, Name: name + "/f"},
+				} {
+					d, err := b.Create(f)
+					if err == nil && f.Kind == framing.KindRegular {
+						_, err = d.Write([]byte("x"))
+					}
+					if err == nil {
+						err = d.Commit()
+					}
+					if err != nil {
+						t.Fatalf("%s: %v", f.Name, err)
+					}
 				}
 			}
 			if err := b.Flush(); err != nil {
