@@ -17,8 +17,6 @@ type dirFS interface {
 	lstat(name string) (entry, error)
 	// mkdir makes the directory name, private (mode 0700).
 	mkdir(name string) error
-	// rmdir removes the directory name if it is empty.
-	rmdir(name string) error
 	// create makes name, which must not exist, for writing, with the
 	// permission bits perm less the umask.
 	create(name string, perm fs.FileMode) (destFile, error)

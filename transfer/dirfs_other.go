@@ -54,10 +54,6 @@ func (d rootDir) lstat(name string) (entry, error) {
 
 func (d rootDir) mkdir(name string) error { return d.r.Mkdir(name, 0o700) }
 
-// rmdir removes name, which os.Root does only for an empty directory or a
-// file; names given here are directories the batch made.
-func (d rootDir) rmdir(name string) error { return d.r.Remove(name) }
-
 func (d rootDir) create(name string, perm fs.FileMode) (destFile, error) {
 	return d.r.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm.Perm())
 }

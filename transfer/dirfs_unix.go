@@ -99,10 +99,6 @@ func (d *fdDir) lstat(name string) (entry, error) {
 	return entry{exists: true, isDir: typ == unix.S_IFDIR, isLink: typ == unix.S_IFLNK, dev: uint64(st.Dev)}, nil
 }
 
-func (d *fdDir) rmdir(name string) error {
-	return pathErr("rmdir", name, retry(func() error { return unix.Unlinkat(d.fd, name, unix.AT_REMOVEDIR) }))
-}
-
 func (d *fdDir) mkdir(name string) error {
 	return pathErr("mkdir", name, retry(func() error { return unix.Mkdirat(d.fd, name, 0o700) }))
 }

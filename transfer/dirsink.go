@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -74,8 +73,6 @@ type DirSink struct {
 	umask     fs.FileMode // permission bits new files lose to the umask
 
 	maxNameBytes int // MaxNameBytes, or less in tests
-
-	batches atomic.Int32 // the transfers begun and not yet closed
 }
 
 // NewDirSink opens dir for receiving and checks that files can be created
@@ -170,10 +167,8 @@ func (d *DirSink) Begin(o framing.Offer) (Batch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open %s: %w", d.dir, unwrapPath(err))
 	}
-	d.batches.Add(1)
 	info, err := top.Stat()
 	if err != nil {
-		d.batches.Add(-1)
 		_ = top.Close()
 		return nil, fmt.Errorf("cannot open %s: %w", d.dir, unwrapPath(err))
 	}
@@ -197,10 +192,8 @@ type dirBatch struct {
 	// syncfs reports a write-back error once per open file, so transfers
 	// sharing one descriptor could each miss an error the other was told.
 	top         *os.File
-	topDev      uint64 // the device of top's file system, the one syncfs syncs
-	syncfsSkips bool   // a syncfs of top's file system may not sync its files
-	finished    bool   // Finish has succeeded
-	closed      bool
+	topDev      uint64                  // the device of top's file system, the one syncfs syncs
+	syncfsSkips bool                    // a syncfs of top's file system may not sync its files
 	seen        map[string]framing.Kind // every name in this transfer, case-folded if the file system folds
 	names       int                     // the bytes of those names
 	real        map[string]uint64       // directories checked to be directories, not links, and their devices
@@ -634,7 +627,6 @@ func (b *dirBatch) Finish() error {
 			return fmt.Errorf("syncing directory %s: %w", Quote(f.Name), unwrapPath(err))
 		}
 	}
-	b.finished = true
 	if syncWhole {
 		return b.syncWhole()
 	}
@@ -642,11 +634,6 @@ func (b *dirBatch) Finish() error {
 }
 
 func (b *dirBatch) Close() {
-	if b.closed {
-		return
-	}
-	b.closed = true
-	defer b.sink.batches.Add(-1)
 	if b.open != nil {
 		b.open.Discard()
 	}
@@ -661,26 +648,8 @@ func (b *dirBatch) Close() {
 	}
 	discardAll(b.queued)
 	b.queued = nil
-	if !b.finished && b.sink.batches.Load() == 1 {
-		b.removeEmptyMade()
-	}
 	b.closeDirs()
 	_ = b.top.Close()
-}
-
-// removeEmptyMade removes, deepest first, the directories a failed
-// transfer made that hold nothing, so a failed run leaves no private 0700
-// directories behind for a later one to merge into. Only a transfer
-// alone in its sink does it: another may be about to put files in them.
-func (b *dirBatch) removeEmptyMade() {
-	names := slices.Collect(maps.Keys(b.made))
-	slices.SortFunc(names, func(x, y string) int { return cmp.Compare(len(y), len(x)) })
-	for _, name := range names {
-		parent, base := path.Split(name)
-		if pd, err := b.openedDir(path.Clean(parent)); err == nil {
-			_ = pd.rmdir(base)
-		}
-	}
 }
 
 func discardAll(q []*dirDest) {

@@ -234,7 +234,7 @@ func TestHostileSender(t *testing.T) {
 		{name: "name element over 255 bytes", stream: cat(hello, offerFrame(1, 3), fileFrame(0, strings.Repeat("n", 256), 3)), code: framing.CodeBadName},
 		{name: "name not UTF-8", stream: cat(hello, offerFrame(1, 3), fileFrame(0, "a\xffb", 3)), wantMsg: `a\xffb`, code: framing.CodeBadName},
 		{name: "directory with a size", stream: cat(hello, offerFrame(1, 3), fileFrameKind(0, "d", 3, framing.KindDir)), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
-		{name: "data for a directory", stream: cat(hello, offerFrame(2, 1), fileFrameKind(0, "d", 0, framing.KindDir), rawData(0, "x")), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
+		{name: "data for a directory", stream: cat(hello, offerFrame(2, 1), fileFrameKind(0, "d", 0, framing.KindDir), rawData(0, "x")), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol, files: []string{"d/"}},
 		{name: "more data than offered", stream: cat(hello, offerFrame(1, 2), fileFrame(0, "f", framing.UnknownSize), rawData(0, "abc")), wantErr: transfer.ErrProtocol, code: framing.CodeProtocol},
 		{name: "symlink", stream: cat(hello, offerFrame(1, 0), fileFrameKind(0, "l", 0, framing.KindSymlink)), code: framing.CodeUnsupported},
 

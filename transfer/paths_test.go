@@ -203,9 +203,10 @@ func TestHostilePaths(t *testing.T) {
 		// With --overwrite nothing else would stop the second copy.
 		{name: "duplicate file, overwrite", overwrite: true, entries: []entry{regular("a", "first"), regular("a", "second")}, codes: bad,
 			after: []string{"a"}, contents: map[string]string{"a": "first"}},
-		// The transfer fails, and the directory it made, empty, goes.
-		{name: "file over a directory of the transfer", entries: []entry{directory("d"), regular("d", "x")}, codes: bad},
-		{name: "duplicate directory", entries: []entry{directory("d"), directory("d")}, codes: bad},
+		{name: "file over a directory of the transfer", entries: []entry{directory("d"), regular("d", "x")}, codes: bad,
+			after: []string{"d/"}},
+		{name: "duplicate directory", entries: []entry{directory("d"), directory("d")}, codes: bad,
+			after: []string{"d/"}},
 		{name: "file under a file of the transfer", entries: []entry{regular("a", "first"), regular("a/b", "x")},
 			after: []string{"a"}, contents: map[string]string{"a": "first"}},
 

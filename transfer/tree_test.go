@@ -24,7 +24,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"testing/iotest"
 	"time"
 
 	"ferry/framing"
@@ -1187,33 +1186,4 @@ func TestSyncParents(t *testing.T) {
 	if err := transfer.SyncParents([]string{gone}); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "gone")) {
 		t.Errorf("SyncParents(%q) = %v, want an error naming %s", gone, err, filepath.Join(dir, "gone"))
 	}
-}
-
-// TestFailedTransferRemovesEmptyDirs has a transfer fail after making a
-// directory for a file that never arrived whole: the directory, empty, is
-// removed, so sending again makes it afresh with the sender's mode instead
-// of merging into a private 0700 leftover.
-func TestFailedTransferRemovesEmptyDirs(t *testing.T) {
-	t.Parallel()
-	src := t.TempDir()
-	buildTree(t, src, []srcNode{
-		{path: "t", dir: true, mode: 0o755},
-		{path: "t/sub", dir: true, mode: 0o750},
-		{path: "t/sub/a.txt", data: textBytes(100), mode: 0o644},
-	}, treeEpoch)
-	sink, dir := newDirSink(t, false)
-	bad := collectAll(t, filepath.Join(src, "t"))
-	for i := range bad {
-		if bad[i].Name == "t/sub/a.txt" {
-			bad[i] = transfer.StreamSource("t/sub/a.txt", iotest.ErrReader(errors.New("the disk went away")))
-		}
-	}
-	if o := run(t, bad, sink, transfer.Options{}, transfer.Options{}); o.sendErr == nil || o.recvErr == nil {
-		t.Fatalf("the failing transfer: Send = %v, Receive = %v; want both to fail", o.sendErr, o.recvErr)
-	}
-	onlyEntry(t, dir)
-	if o := run(t, collectAll(t, filepath.Join(src, "t")), sink, transfer.Options{}, transfer.Options{}); o.sendErr != nil || o.recvErr != nil {
-		t.Fatalf("sending again: Send = %v, Receive = %v", o.sendErr, o.recvErr)
-	}
-	checkReceived(t, src, dir)
 }
