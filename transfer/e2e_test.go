@@ -530,3 +530,54 @@ func TestServeOneBusy(t *testing.T) {
 	}
 	onlyEntry(t, dir, "first")
 }
+
+// errAfterFirst accepts one connection, then fails its next Accept with
+// EINVAL once release is closed.
+type errAfterFirst struct {
+	net.Listener
+	accepted bool
+	release  chan struct{}
+}
+
+func (l *errAfterFirst) Accept() (net.Conn, error) {
+	if !l.accepted {
+		l.accepted = true
+		return l.Listener.Accept()
+	}
+	<-l.release
+	return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EINVAL)}
+}
+
+// TestServeOneAcceptFailsMidTransfer has accepting fail while a Serve
+// without KeepOpen receives its one transfer: Serve waits for the
+// transfer and returns its outcome, not the accept error.
+func TestServeOneAcceptFailsMidTransfer(t *testing.T) {
+	t.Parallel()
+	ln := &errAfterFirst{Listener: listen(t), release: make(chan struct{})}
+	sink, dir := newDirSink(t, false)
+	connected := make(chan struct{}, 1)
+	served := make(chan error, 1)
+	go func() {
+		served <- transfer.Serve(t.Context(), ln, sink, transfer.ServeOptions{Connected: func(net.Addr) { connected <- struct{}{} }})
+	}()
+	input, feed := io.Pipe()
+	sent := make(chan error, 1)
+	go func() {
+		_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("f", input)}, transfer.Options{})
+		sent <- err
+	}()
+	await(t, connected, "the sender's connection")
+	close(ln.release)
+	// Time for Serve to meet the failed accept while the transfer is in
+	// flight: without it the test could pass by luck with the bug.
+	time.Sleep(100 * time.Millisecond)
+	_, _ = feed.Write([]byte("data"))
+	_ = feed.Close()
+	if err := await(t, sent, "Send"); err != nil {
+		t.Fatalf("Send = %v", err)
+	}
+	if err := await(t, served, "Serve"); err != nil {
+		t.Errorf("Serve = %v, want the transfer's outcome, nil", err)
+	}
+	onlyEntry(t, dir, "f")
+}

@@ -73,36 +73,35 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 	}
 	slots := make(chan struct{}, n)
 	result := make(chan error, 1) // without KeepOpen, the transfer's outcome
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
+	// end ends Serve with err, or without KeepOpen with the outcome of a
+	// transfer in flight, once it is over: the transfer, not the accepting
+	// beside it, is what Serve reports then.
+	end := func(err error) error {
+		if !opts.KeepOpen {
+			wg.Wait()
 			select {
-			case err := <-result: // the transfer is over, and closed ln
+			case err := <-result:
 				return err
 			default:
 			}
+		}
+		return err
+	}
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
 			if ctx.Err() != nil {
-				if !opts.KeepOpen {
-					// A transfer in flight ends with the interruption
-					// and says how.
-					wg.Wait()
-					select {
-					case err := <-result:
-						return err
-					default:
-					}
-				}
-				return ctx.Err()
+				return end(ctx.Err())
 			}
 			if errors.Is(err, net.ErrClosed) {
-				return err
+				return end(err) // by the transfer, once over
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
 			if !acceptRetries(err) {
-				return fmt.Errorf("accepting connections: %w", err)
+				return end(fmt.Errorf("accepting connections: %w", err))
 			}
 			// Connections being served will end and free what is short;
 			// until then, accepting again at once would spin.
@@ -110,7 +109,7 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 			select {
 			case <-time.After(pause):
 			case <-ctx.Done():
-				return ctx.Err()
+				return end(ctx.Err())
 			}
 			continue
 		}
