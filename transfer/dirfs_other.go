@@ -21,12 +21,20 @@ func openDir(root *os.Root, _ *os.File, dir string) (dirFS, error) {
 }
 
 // syncDirAt makes the entries of the directory at path durable, where
-// the system can (see rootDir.sync).
+// the system can (see syncOpenDir).
 func syncDirAt(path string) error {
+	return syncOpenDir(func() (*os.File, error) { return os.Open(path) })
+}
+
+// syncOpenDir opens a directory with open and syncs its entries. Windows
+// cannot sync a directory: FlushFileBuffers needs a handle open for
+// writing, which a directory's cannot be, and NTFS journals the entries
+// itself.
+func syncOpenDir(open func() (*os.File, error)) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
-	f, err := os.Open(path)
+	f, err := open()
 	if err != nil {
 		return err
 	}
@@ -77,16 +85,5 @@ func (d rootDir) close() error                           { return d.r.Close() }
 func (d rootDir) chmod(mode fs.FileMode) error           { return d.r.Chmod(".", mode) }
 
 func (d rootDir) sync() error {
-	if runtime.GOOS == "windows" {
-		// Windows cannot sync a directory: FlushFileBuffers needs a
-		// handle open for writing, which a directory's cannot be. NTFS
-		// journals the entries itself.
-		return nil
-	}
-	f, err := d.r.Open(".")
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return ignoreUnsyncable(f.Sync())
+	return syncOpenDir(func() (*os.File, error) { return d.r.Open(".") })
 }

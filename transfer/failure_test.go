@@ -640,18 +640,7 @@ func TestSenderHandshakeLimit(t *testing.T) {
 		w := framing.NewWriter(c)
 		_ = w.WriteFrame(framing.TypeHello, framing.AppendHello(nil, framing.Hello{Version: framing.Version, Role: framing.RoleReceiver, Capabilities: framing.CapSecure}))
 		go func() { _, _ = io.Copy(io.Discard, c) }()
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				if w.WriteFrame(framing.TypePing, nil) != nil {
-					return
-				}
-			}
-		}
+		keepPinging(w, 100*time.Millisecond, stop)
 	})
 	const timeout = 500 * time.Millisecond
 	_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("x", strings.NewReader("x"))},
@@ -760,20 +749,7 @@ func TestReceiverHandshakeLimit(t *testing.T) {
 	go func() { _, _ = io.Copy(io.Discard, conn) }()
 	stop := make(chan struct{})
 	defer close(stop)
-	go func() {
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				if w.WriteFrame(framing.TypePing, nil) != nil {
-					return
-				}
-			}
-		}
-	}()
+	go keepPinging(w, 200*time.Millisecond, stop)
 	err := await(t, recvErr, "Receive")
 	if !errors.Is(err, transfer.ErrTimeout) || !strings.Contains(err.Error(), "did not finish its handshake within 1s (--timeout)") {
 		t.Errorf("Receive = %v, want %v saying the handshake did not finish within 1s (--timeout)", err, transfer.ErrTimeout)

@@ -20,6 +20,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"ferry/framing"
 	"ferry/transfer"
 )
 
@@ -238,6 +239,23 @@ func receiveOne(t *testing.T, ctx context.Context, ln net.Listener, sink transfe
 		errc <- err
 	}()
 	return errc
+}
+
+// keepPinging writes an empty ping on w every interval, as a peer that is
+// alive but does nothing else, until stop is closed or a write fails.
+func keepPinging(w *framing.Writer, every time.Duration, stop <-chan struct{}) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			if w.WriteFrame(framing.TypePing, nil) != nil {
+				return
+			}
+		}
+	}
 }
 
 // fakePeer accepts one connection on ln and hands it to play in the

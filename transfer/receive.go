@@ -58,8 +58,9 @@ type queuedAck struct {
 }
 
 // Flush thresholds: a flush waits for this many files or bytes, or for the
-// oldest waiting file to be this old when the next one ends, so small files share one sync while a
-// big file is acked as soon as it is in place. Where the batch can flush in
+// oldest waiting file to be this old when the next one ends, so small
+// files share one sync while a big file is acked as soon as it is in
+// place. Where the batch can flush in
 // the background, its flushes start at the lower thresholds, since the
 // receiver need not wait for them, and a flush that ends early leaves less
 // for the last one, which the sender does wait for.
@@ -78,13 +79,6 @@ const (
 // (DefaultTimeout if there is none), which its pings do not extend then.
 // Receive closes conn.
 func Receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summary, error) {
-	return receive(ctx, conn, sink, opts, time.Now())
-}
-
-// receive is Receive with the time the sender's connection came: its
-// hello and handshake must be done within the timeout of it, whatever its
-// pings.
-func receive(ctx context.Context, conn net.Conn, sink Sink, opts Options, came time.Time) (Summary, error) {
 	start := time.Now()
 	dec, err := codec.NewDecoder()
 	if err != nil {
@@ -93,7 +87,7 @@ func receive(ctx context.Context, conn net.Conn, sink Sink, opts Options, came t
 	}
 	defer dec.Close()
 	r := &receiver{l: newLink(conn, framing.RoleReceiver, opts), opts: opts, sink: sink, dec: dec}
-	r.l.handshakeWithin(came, handshakeTime(opts.timeout()), "(--timeout)")
+	r.l.handshakeWithin(start, handshakeTime(opts.timeout()), "(--timeout)")
 	stop := context.AfterFunc(ctx, func() { r.l.interrupt(ctx) })
 	defer stop()
 

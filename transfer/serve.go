@@ -204,7 +204,7 @@ func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions,
 	if opts.Connected != nil {
 		opts.Connected(peer)
 	}
-	s, err := receive(ctx, conn, sink, opts.Options, time.Now())
+	s, err := Receive(ctx, conn, sink, opts.Options)
 	var refused *refusedError
 	if errors.As(err, &refused) {
 		over(false)
