@@ -54,7 +54,7 @@ func recvRaw(ctx context.Context, c *common, listen string, overwrite bool, pos 
 			if err := batch.Flush(); err != nil {
 				return err
 			}
-			return batch.Finish()
+			return batch.Finish(false)
 		}
 	}
 

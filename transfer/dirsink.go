@@ -582,8 +582,11 @@ func (b *dirBatch) syncDir(dir string) error {
 // a directory that was there already was merged into and keeps its own,
 // as with cp -r: a sender must not open up, or lock, a directory of the
 // receiver's unless told it may replace what is there; with it, it takes
-// the sender's, as with rsync -a.
-func (b *dirBatch) Finish() error {
+// the sender's, as with rsync -a. After a failed transfer, a mode that
+// would deny the owner anything is not given: a later transfer, a retry
+// or another sender's under recv -k, must still be able to fill the
+// directory, which stays private (0700) instead.
+func (b *dirBatch) Finish(failed bool) error {
 	if b.writer != nil {
 		// Every file was flushed, so the writer is idle; a directory's mode
 		// must not change under a file it is still writing, though.
@@ -596,8 +599,12 @@ func (b *dirBatch) Finish() error {
 	// deny its owner the read and search permission a later open needs.
 	var todo []framing.File
 	for i := len(b.dirs) - 1; i >= 0; i-- {
-		if _, made := b.made[b.dirs[i].Name]; made || b.sink.overwrite {
-			todo = append(todo, b.dirs[i])
+		f := b.dirs[i]
+		if failed && fs.FileMode(f.Mode)&0o700 != 0o700 {
+			continue
+		}
+		if _, made := b.made[f.Name]; made || b.sink.overwrite {
+			todo = append(todo, f)
 		}
 	}
 	b.dirs = nil

@@ -122,7 +122,7 @@ func TestNothingUnderFinalNameBeforeFlush(t *testing.T) {
 			if err != nil || !bytes.Equal(got, data) {
 				t.Errorf("after Flush f holds %d bytes (%v), want %d", len(got), err, len(data))
 			}
-			if err := b.Finish(); err != nil {
+			if err := b.Finish(false); err != nil {
 				t.Fatal(err)
 			}
 		})

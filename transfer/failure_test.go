@@ -101,9 +101,9 @@ func (s *failingSink) Create(framing.File) (transfer.Destination, error) {
 	return &failingDest{s}, nil
 }
 
-func (s *failingSink) Flush() error  { return nil }
-func (s *failingSink) Finish() error { return nil }
-func (s *failingSink) Close()        {}
+func (s *failingSink) Flush() error      { return nil }
+func (s *failingSink) Finish(bool) error { return nil }
+func (s *failingSink) Close()            {}
 
 type failingDest struct{ s *failingSink }
 
@@ -566,9 +566,11 @@ type finishSignalBatch struct {
 	finished chan struct{}
 }
 
-func (b finishSignalBatch) Finish() error {
-	defer close(b.finished)
-	return b.Batch.Finish()
+func (b finishSignalBatch) Finish(failed bool) error {
+	if !failed {
+		defer close(b.finished)
+	}
+	return b.Batch.Finish(failed)
 }
 
 // smallBufListener gives the connections it accepts a small send buffer,

@@ -97,7 +97,7 @@ func TestLockedDirs(t *testing.T) {
 			if err := b.Flush(); err != nil {
 				t.Fatalf("Flush: %v", err)
 			}
-			if err := b.Finish(); err != nil {
+			if err := b.Finish(false); err != nil {
 				t.Fatalf("Finish: %v", err)
 			}
 			for name, mode := range modes {
@@ -202,7 +202,7 @@ func TestUnreadableModes(t *testing.T) {
 			if err := b.Flush(); err != nil {
 				t.Fatalf("Flush: %v", err)
 			}
-			if err := b.Finish(); err != nil {
+			if err := b.Finish(false); err != nil {
 				t.Fatal(err)
 			}
 			for i := range tc.files {

@@ -108,8 +108,12 @@ func Receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summa
 			// their acks cannot reach the sender any more. After a flush
 			// that failed, some of the queued entries may have been
 			// discarded: then none is reported, rather than one wrongly.
+			// Directories get the sender's modes and times as far as
+			// that leaves them open to a retry: one that stayed private
+			// would keep that mode after a retry merged into it.
 			if r.batch.Flush() == nil && !r.flushFailed {
 				r.report(len(r.queued))
+				_ = r.batch.Finish(true) // the transfer's own error stands
 			}
 		}
 		r.batch.Close()
@@ -416,7 +420,7 @@ func (r *receiver) onDone(p []byte) error {
 	if err := r.flush(); err != nil {
 		return err
 	}
-	if err := r.batch.Finish(); err != nil {
+	if err := r.batch.Finish(false); err != nil {
 		return err
 	}
 	complete := framing.Totals{Files: r.entries, Bytes: r.bytes}

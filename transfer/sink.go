@@ -31,9 +31,10 @@ type Batch interface {
 	// its final name.
 	Flush() error
 	// Finish ends a transfer whose every entry was flushed, giving
-	// directories their modes and times now that nothing more lands in
-	// them.
-	Finish() error
+	// directories their modes and times now that nothing more of it lands
+	// in them. failed says the transfer failed after that flush: its
+	// directories are left as a later transfer can still fill them.
+	Finish(failed bool) error
 	// Close removes whatever was not flushed. Always safe to call, also
 	// after Finish.
 	Close()
@@ -117,8 +118,8 @@ func (b streamBatch) Flush() error {
 	return nil
 }
 
-func (streamBatch) Finish() error { return nil }
-func (streamBatch) Close()        {}
+func (streamBatch) Finish(bool) error { return nil }
+func (streamBatch) Close()            {}
 
 type streamDest struct{ w io.Writer }
 

@@ -812,6 +812,62 @@ func TestTreeMergeKeepsDirectory(t *testing.T) {
 	}
 }
 
+// TestFailedTransferDirModes has the sender fail after the first file of a
+// tree has arrived: the directories the transfer made get the sender's
+// mode and time all the same, so a later transfer merging into them (which
+// keeps an existing directory's own) does not leave them private, except a
+// mode that would lock a later transfer out, which stays 0700.
+func TestFailedTransferDirModes(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	buildTree(t, src, []srcNode{
+		{path: "t", dir: true, mode: 0o751},
+		{path: "t/a.txt", data: textBytes(100), mode: 0o644},
+		{path: "t/locked", dir: true, mode: 0o555},
+		{path: "t/open", dir: true, mode: 0o775},
+		{path: "t/z.bin", data: textBytes(100), mode: 0o644},
+	}, treeEpoch)
+	dirSink, dir := newDirSink(t, false)
+	sink := commitSignal{dirSink, "t/a.txt", make(chan struct{})}
+	srcs := collectAll(t, filepath.Join(src, "t"))
+	last := &srcs[len(srcs)-1]
+	if last.Name != "t/z.bin" {
+		t.Fatalf("Collect gave %s last, want t/z.bin", last.Name)
+	}
+	// A stream, which the sender does not gather with the small files
+	// before it: their frames go out before its read fails.
+	*last = transfer.StreamSource(last.Name, failingReader{sink.committed})
+	o := run(t, srcs, sink, transfer.Options{}, transfer.Options{})
+	if o.sendErr == nil || o.recvErr == nil {
+		t.Fatalf("Send = %v, Receive = %v; want both to fail", o.sendErr, o.recvErr)
+	}
+	tests := []struct {
+		path     string
+		mode     fs.FileMode
+		sameTime bool
+	}{
+		{"t", 0o751, true},
+		{"t/locked", 0o700, false},
+		{"t/open", 0o775, true},
+	}
+	for _, tt := range tests {
+		info, err := os.Stat(filepath.Join(dir, tt.path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent, err := os.Stat(filepath.Join(src, tt.path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.Mode().Perm(); got != tt.mode {
+			t.Errorf("after the failed transfer, %s has mode %v, want %v", tt.path, got, tt.mode)
+		}
+		if got := info.ModTime().Equal(sent.ModTime()); got != tt.sameTime {
+			t.Errorf("after the failed transfer, %s has mtime %v, the sender's is %v: equal = %v, want %v", tt.path, info.ModTime(), sent.ModTime(), got, tt.sameTime)
+		}
+	}
+}
+
 // TestBeginRefuses offers DirSink transfers it cannot take and checks that
 // it says so before any file, with the code and a reason the sender's user
 // can act on, and writes nothing.
