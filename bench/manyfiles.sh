@@ -9,6 +9,11 @@
 #   ferry-auto the same with -z auto
 #   tar        nc -l | tar x -C DIR  /  tar c -C PARENT src | nc -N  (no sync)
 #   tar+sync   the same, then `sync -f DIR` (syncfs) inside the timed span
+#   floor      nc -l | specfloor DIR  /  the same tar c | nc -N: the least work
+#              that keeps SPEC's promise (bench/specfloor.c: temporary names,
+#              syncfs, renames, syncfs), as a yardstick; needs a C compiler
+#   floor-p    the same, pipelined: a second thread syncs and renames 1,000
+#              files at a time while more arrive (specfloor -p)
 # Every round's tree is checked against the source (file count, diff -r).
 # Prints seconds (median and every round), files/s, MB/s, each side's peak
 # RSS, and a one-line verdict: ferry -z none against tar | nc.
@@ -19,7 +24,7 @@
 #   SIZE=1024           bytes per file
 #   PER_DIR=100         files per subdirectory
 #   ROUNDS=3            rounds per tool
-#   TOOLS="ferry ferry-auto tar tar+sync"   any of these, separated by spaces or commas
+#   TOOLS="ferry ferry-auto tar tar+sync"   any of these, floor and floor-p, separated by spaces or commas
 #   FERRY=/path/ferry   use this binary instead of building one into bench/out/ferry
 #   BENCH_TMPDIR=DIR    parent for scratch data (default bench/out); received
 #                       trees are written here, so it picks the file system measured
@@ -57,11 +62,13 @@ read -r -a TOOL_LIST <<<"${TOOLS//,/ }"
 ((${#TOOL_LIST[@]} > 0)) || die "TOOLS is empty"
 need_ferry=0
 need_nc=0
+need_cc=0
 for t in "${TOOL_LIST[@]}"; do
 	case $t in
 	ferry | ferry-auto) need_ferry=1 ;;
 	tar | tar+sync) need_nc=1 ;;
-	*) die "unknown tool '$t' in TOOLS (use: ferry ferry-auto tar tar+sync)" ;;
+	floor | floor-p) need_nc=1 need_cc=1 ;;
+	*) die "unknown tool '$t' in TOOLS (use: ferry ferry-auto tar tar+sync floor floor-p)" ;;
 	esac
 done
 
@@ -76,6 +83,9 @@ command -v ss >/dev/null 2>&1 || missing+=("ss: apt-get install -y iproute2")
 for c in timeout awk diff find split head stat sync; do
 	command -v "$c" >/dev/null 2>&1 || missing+=("$c: apt-get install -y coreutils diffutils findutils gawk")
 done
+if ((need_cc)); then
+	command -v cc >/dev/null 2>&1 || missing+=("cc: apt-get install -y gcc")
+fi
 report_missing "${missing[@]}"
 # Peak RSS needs GNU time; without it the run goes on and RSS shows as n/a.
 HAVE_TIME=0
@@ -88,6 +98,13 @@ make_work manyfiles
 FERRY_BIN=
 if ((need_ferry)); then
 	ferry_binary
+fi
+
+FLOOR_BIN=
+if ((need_cc)); then
+	FLOOR_BIN=$WORK/specfloor
+	log "building bench/specfloor.c -> $FLOOR_BIN"
+	cc -O2 -pthread -o "$FLOOR_BIN" "$(dirname "$0")/specfloor.c" || die "cc failed on bench/specfloor.c"
 fi
 
 # ---------------------------------------------------------------- source tree
@@ -124,6 +141,8 @@ got=$(find "$SRC" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'
 # shellcheck disable=SC2016 # expanded by the inner bash, from its arguments
 TAR_RECV='set -o pipefail; nc -l 127.0.0.1 "$1" </dev/null | tar x -C "$2"'
 # shellcheck disable=SC2016
+FLOOR_RECV='set -o pipefail; nc -l 127.0.0.1 "$1" </dev/null | "$3" "${@:4}" "$2"'
+# shellcheck disable=SC2016
 TAR_SEND='set -o pipefail; tar c -C "$1" src | nc -N 127.0.0.1 "$2"'
 
 # run_one TOOL ROUND: one timed transfer of the tree. Sets RUN_OK (0/1),
@@ -156,6 +175,12 @@ run_one() {
 		tar | tar+sync)
 			rkind=nc
 			rcmd=(bash -c "$TAR_RECV" tar-recv "$PORT" "$dest")
+			scmd=(bash -c "$TAR_SEND" tar-send "$WORK" "$PORT")
+			;;
+		floor | floor-p)
+			rkind=nc
+			rcmd=(bash -c "$FLOOR_RECV" floor-recv "$PORT" "$dest" "$FLOOR_BIN")
+			[[ $tool == floor-p ]] && rcmd+=(-p)
 			scmd=(bash -c "$TAR_SEND" tar-send "$WORK" "$PORT")
 			;;
 		esac
@@ -247,6 +272,10 @@ run_failed() { # run_failed DIR TOOL
 		log "    receiver: ${rcmd[*]}"
 		log "    sender:   ${scmd[*]}"
 		;;
+	floor | floor-p)
+		log "    receiver: nc -l 127.0.0.1 $PORT | $FLOOR_BIN $([[ $2 == floor-p ]] && echo '-p ')${1}/dest"
+		log "    sender:   tar c -C $WORK src | nc -N 127.0.0.1 $PORT"
+		;;
 	*)
 		log "    receiver: nc -l 127.0.0.1 $PORT | tar x -C ${1}/dest"
 		log "    sender:   tar c -C $WORK src | nc -N 127.0.0.1 $PORT"
@@ -262,6 +291,8 @@ tool_label() {
 	ferry-auto) printf 'ferry -z auto' ;;
 	tar) printf 'tar | nc' ;;
 	tar+sync) printf 'tar | nc + sync -f' ;;
+	floor) printf 'SPEC floor (C)' ;;
+	floor-p) printf 'SPEC floor, pipelined' ;;
 	esac
 }
 
@@ -331,6 +362,11 @@ echo "Time runs from just before the sender starts until sender and receiver hav
 echo "tar+sync, 'sync -f DIR' returned); files/s and MB/s are taken at the median. ferry makes every"
 echo "file and directory durable before it exits; tar | nc does not sync at all. RSS: max over rounds,"
 echo "in MiB; for tar it is the largest single process of each side's pipeline (nc, tar or bash)."
+if [[ " ${TOOL_LIST[*]} " == *" floor"* ]]; then
+	echo "SPEC floor: tar c | nc into nc -l | bench/specfloor.c, which writes each file under a temporary"
+	echo "name, then syncs, renames and syncs again: SPEC's promise with no checksum, encryption or acks;"
+	echo "pipelined, a second thread does that 1,000 files at a time while more arrive."
+fi
 
 # ---------------------------------------------------------------- verdict
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -339,6 +375,11 @@ if [[ -n ${MED[ferry]:-} && -n ${MED[tar]:-} ]]; then
 	if [[ -n ${MED[tar+sync]:-} ]]; then
 		line+="; $(ratio "${MED[ferry]}" "${MED[tar+sync]}")x against tar | nc + sync -f (${MED[tar+sync]} s)"
 	fi
+	for f in floor floor-p; do
+		if [[ -n ${MED[$f]:-} ]]; then
+			line+="; $(ratio "${MED[ferry]}" "${MED[$f]}")x against the $(tool_label "$f") (${MED[$f]} s), which takes $(ratio "${MED[$f]}" "${MED[tar]}")x tar's time"
+		fi
+	done
 	echo "$line"
 else
 	echo "verdict: n/a (needs successful 'ferry' and 'tar' rounds; TOOLS=${TOOL_LIST[*]})"
