@@ -478,6 +478,8 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 				out.summary("received", s)
 			case errors.Is(err, transfer.ErrSilentPeer):
 				out.silent(peer, !*keep)
+			case errors.Is(err, transfer.ErrDisplaced):
+				out.warn("%s", userMessage(err))
 			case transfer.NoTransfer(err) && !*keep:
 				out.warn("%s; still waiting for a sender", userMessage(err))
 			case *keep && ctx.Err() != nil:

@@ -531,6 +531,69 @@ func TestServeOneBusy(t *testing.T) {
 	onlyEntry(t, dir, "first")
 }
 
+// TestServeOneDisplacesSilent has a connection that sends nothing held
+// open on a Serve without KeepOpen when a sender comes: once it has been
+// silent longer than Serve allows, it is closed and the sender served;
+// before that, the sender is told the receiver is busy.
+func TestServeOneDisplacesSilent(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		after     time.Duration
+		displaced bool
+	}{
+		{"silent past the limit", 0, true},
+		{"silent within the limit", time.Hour, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ln := listen(t)
+			sink, dir := newDirSink(t, false)
+			connected := make(chan net.Addr, 2)
+			finished := make(chan error, 2)
+			turnedAway := make(chan net.Addr, 1)
+			served := make(chan error, 1)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			go func() {
+				served <- transfer.Serve(ctx, ln, sink, transfer.WithDisplaceAfter(transfer.ServeOptions{
+					Connected: func(peer net.Addr) { connected <- peer },
+					Finished:  func(_ net.Addr, _ transfer.Summary, err error) { finished <- err },
+					Busy:      func(peer net.Addr) { turnedAway <- peer },
+				}, tt.after))
+			}()
+			silent := dial(t, ln.Addr())
+			defer silent.Close()
+			await(t, connected, "the silent connection")
+			_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("sent", strings.NewReader("data"))}, transfer.Options{})
+			if !tt.displaced {
+				if pe := (*transfer.PeerError)(nil); !errors.As(err, &pe) || !strings.Contains(pe.Message, "busy") {
+					t.Errorf("Send = %v, want it told the receiver is busy", err)
+				}
+				await(t, turnedAway, "the Busy report")
+				onlyEntry(t, dir)
+				return
+			}
+			if err != nil {
+				t.Errorf("Send = %v, want the sender served", err)
+			}
+			if err := await(t, finished, "the silent connection's end"); !errors.Is(err, transfer.ErrDisplaced) || !transfer.NoTransfer(err) {
+				t.Errorf("the silent connection ended with %v, want ErrDisplaced, no transfer", err)
+			}
+			// Past the receiver's hello, the connection ends.
+			_ = silent.SetReadDeadline(time.Now().Add(guard))
+			if _, err := io.ReadAll(silent); errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("the silent connection is still open after %s, want it closed", guard)
+			}
+			if err := await(t, served, "Serve"); err != nil {
+				t.Errorf("Serve = %v, want the sender's transfer's outcome, nil", err)
+			}
+			onlyEntry(t, dir, "sent")
+		})
+	}
+}
+
 // errAfterFirst accepts one connection, then fails its next Accept with
 // EINVAL once release is closed.
 type errAfterFirst struct {

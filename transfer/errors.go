@@ -28,6 +28,10 @@ var (
 	// ErrOtherMode means the peer runs in the other mode: with a code
 	// where this side has --plain, or the reverse. No code was tried.
 	ErrOtherMode = errors.New("the peer runs in the other mode")
+	// ErrDisplaced means a receiver serving one connection at a time
+	// closed one whose peer had sent nothing for a while, to serve another
+	// that came: a port check held open, not a sender.
+	ErrDisplaced = errors.New("was closed: it had sent nothing, and a sender came")
 )
 
 // errQuietPeer marks a connection whose peer sent not a byte for the whole

@@ -1,6 +1,9 @@
 package transfer
 
-import "os"
+import (
+	"os"
+	"time"
+)
 
 // SetCaseInsensitive makes d treat names that differ only in case as one,
 // as NewDirSink does on a file system that ignores case, so tests on a
@@ -43,6 +46,13 @@ func FailSyncFile(t interface{ Cleanup(func()) }, err error) {
 // MaxConns.
 func WithMaxConns(o ServeOptions, n int) ServeOptions {
 	o.maxConns = n
+	return o
+}
+
+// WithDisplaceAfter returns o displacing a silent connection after d
+// instead of displaceAfter.
+func WithDisplaceAfter(o ServeOptions, d time.Duration) ServeOptions {
+	o.displaceAfter = &d
 	return o
 }
 

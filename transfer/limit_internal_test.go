@@ -257,7 +257,7 @@ func TestAdmitWaitRunsOut(t *testing.T) {
 			served <- err
 			return
 		}
-		_, err = serveConn(t.Context(), conn, sink, ServeOptions{Options: Options{Code: code, Timeout: time.Second}, KeepOpen: true}, limits, func(bool) {})
+		_, err = serveConn(t.Context(), conn, sink, ServeOptions{Options: Options{Code: code, Timeout: time.Second}, KeepOpen: true}, limits, nil, func(bool) {})
 		served <- err
 	}()
 	conn, err := net.Dial("tcp", ln.Addr().String())

@@ -76,6 +76,8 @@ type link struct {
 	// heard says a byte came from the peer. Only the reading goroutine
 	// touches it.
 	heard bool
+	// onHeard, if set, is called when heard becomes true.
+	onHeard func()
 	// handshakeBy is when the peer's hello and handshake must be done,
 	// pings or not; zero once they are. handshakeFor says, for messages,
 	// how long that was. Only the reading goroutine touches them.
@@ -103,6 +105,7 @@ func newLink(conn net.Conn, role framing.Role, opts Options) *link {
 		code:      opts.Code,
 		secured:   opts.Secured,
 		admit:     opts.admit,
+		onHeard:   opts.heard,
 		out:       make(chan []outFrame, queueDepth),
 		urgent:    make(chan outFrame, 1),
 		writeDone: make(chan struct{}),
@@ -138,8 +141,11 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	}
 	l.readMu.Unlock()
 	n, err := l.conn.Read(p)
-	if n > 0 {
+	if n > 0 && !l.heard {
 		l.heard = true
+		if l.onHeard != nil {
+			l.onHeard()
+		}
 	}
 	if !stopped {
 		err = l.timeoutError(deadline, err)

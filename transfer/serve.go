@@ -37,6 +37,51 @@ type ServeOptions struct {
 
 	// maxConns, if positive, replaces MaxConns.
 	maxConns int
+	// displaceAfter, if set, replaces displaceAfter.
+	displaceAfter *time.Duration
+}
+
+// displaceAfter is how long the one connection of a Serve without
+// KeepOpen may have sent nothing before a sender that comes displaces it.
+// A ferry sender sends its hello as soon as it connects; a connection
+// quiet for this long is a port check or a probe held open, and must not
+// keep the sender the receiver waits for out until its timeout.
+const displaceAfter = time.Second
+
+// oneConn is the connection a Serve without KeepOpen serves, as far as
+// the accepting goroutine may displace it.
+type oneConn struct {
+	conn  net.Conn
+	since time.Time
+
+	mu        sync.Mutex
+	heard     bool // a byte came from the peer
+	displaced bool
+}
+
+func (c *oneConn) setHeard() {
+	c.mu.Lock()
+	c.heard = true
+	c.mu.Unlock()
+}
+
+// displace closes c if its peer has sent nothing for after, and says
+// whether it did.
+func (c *oneConn) displace(after time.Duration) bool {
+	c.mu.Lock()
+	ok := !c.heard && time.Since(c.since) >= after
+	c.displaced = ok
+	c.mu.Unlock()
+	if ok {
+		_ = c.conn.Close()
+	}
+	return ok
+}
+
+func (c *oneConn) wasDisplaced() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.displaced
 }
 
 // MaxConns is how many connections Serve with KeepOpen serves at once.
@@ -49,7 +94,9 @@ const MaxConns = 64
 // Serve accepts senders on ln and receives from each into sink. Without
 // KeepOpen it returns the first transfer's error; a connection that was no
 // transfer (see NoTransfer) is not one, and one that comes while another
-// is served is told the receiver is busy. In the encrypted mode a
+// is served is told the receiver is busy, unless the other has sent
+// nothing for a second: that one is closed (ErrDisplaced) and the new one
+// served. In the encrypted mode a
 // source address with 3 failed handshakes in a minute, or any address
 // once there were 20, is turned away until the minute has passed; one
 // handshake per address, and 8 in all, run at once, the other senders
@@ -72,6 +119,11 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 		busy = "busy: the receiver is serving another connection and takes one at a time (it runs without -k); try again when it is done"
 	}
 	slots := make(chan struct{}, n)
+	displaceAfter := displaceAfter
+	if opts.displaceAfter != nil {
+		displaceAfter = *opts.displaceAfter
+	}
+	var current *oneConn          // without KeepOpen, the connection served
 	result := make(chan error, 1) // without KeepOpen, the transfer's outcome
 	// end ends Serve with err, or without KeepOpen with the outcome of a
 	// transfer in flight, once it is over: the transfer, not the accepting
@@ -117,19 +169,34 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 		select {
 		case slots <- struct{}{}:
 		default:
-			if opts.Busy != nil {
-				opts.Busy(conn.RemoteAddr())
+			if current == nil || !current.displace(displaceAfter) {
+				if opts.Busy != nil {
+					opts.Busy(conn.RemoteAddr())
+				}
+				// A fresh connection's buffer takes the frame at once.
+				tell(conn, framing.CodeInternal, busy)
+				_ = conn.Close()
+				continue
 			}
-			// A fresh connection's buffer takes the frame at once.
-			tell(conn, framing.CodeInternal, busy)
-			_ = conn.Close()
-			continue
+			// The displaced connection's goroutine frees the slot once
+			// Receive has seen it closed.
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				_ = conn.Close()
+				return end(ctx.Err())
+			}
+		}
+		var one *oneConn
+		if !opts.KeepOpen {
+			one = &oneConn{conn: conn, since: time.Now()}
+			current = one
 		}
 		wg.Go(func() {
 			// The slot is free before the connection is reported over, so
 			// a sender told of it finds it free; the one transfer without
 			// KeepOpen keeps it, since Serve returns its outcome.
-			served, err := serveConn(ctx, conn, sink, opts, limits, func(served bool) {
+			served, err := serveConn(ctx, conn, sink, opts, limits, one, func(served bool) {
 				if !served || opts.KeepOpen {
 					<-slots
 				}
@@ -147,9 +214,13 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 // come, after too many failed handshakes; and one that has sent its hello
 // waits for its turn as authLimiter says: a connection that sends nothing
 // takes no turn. over is called once the outcome is known, before
-// Finished, with whether the connection was a transfer.
-func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions, limits *authLimiter, over func(served bool)) (bool, error) {
+// Finished, with whether the connection was a transfer. one, if not nil,
+// is conn as Serve without KeepOpen may displace it.
+func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions, limits *authLimiter, one *oneConn, over func(served bool)) (bool, error) {
 	peer := conn.RemoteAddr()
+	if one != nil {
+		opts.heard = one.setHeard
+	}
 	if opts.ForPeer != nil {
 		opts.Options = opts.ForPeer(peer, opts.Options)
 	}
@@ -205,6 +276,9 @@ func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions,
 		opts.Connected(peer)
 	}
 	s, err := Receive(ctx, conn, sink, opts.Options)
+	if one != nil && one.wasDisplaced() {
+		err = fmt.Errorf("the connection from %s %w", peer, ErrDisplaced)
+	}
 	var refused *refusedError
 	if errors.As(err, &refused) {
 		over(false)
@@ -226,11 +300,11 @@ func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions,
 // closed without a byte (ErrSilentPeer) or held open without one for the
 // whole timeout, one from a peer that does not speak ferry
 // (framing.ErrNotFerry), one from a sender in the other mode
-// (ErrOtherMode), and one from a sender that aborted or failed before its
-// code was tried (interrupted while it waited for its turn, say). None of
-// them tried a code.
+// (ErrOtherMode), one from a sender that aborted or failed before its
+// code was tried (interrupted while it waited for its turn, say), and one
+// displaced by a sender (ErrDisplaced). None of them tried a code.
 func NoTransfer(err error) bool {
-	return errors.Is(err, ErrSilentPeer) || errors.Is(err, errQuietPeer) || errors.Is(err, framing.ErrNotFerry) || errors.Is(err, ErrOtherMode) || errors.Is(err, errGoneBeforeCode)
+	return errors.Is(err, ErrSilentPeer) || errors.Is(err, errQuietPeer) || errors.Is(err, framing.ErrNotFerry) || errors.Is(err, ErrOtherMode) || errors.Is(err, errGoneBeforeCode) || errors.Is(err, ErrDisplaced)
 }
 
 // refusedError turns a sender away for too many failed handshakes.
