@@ -582,10 +582,11 @@ func (b *dirBatch) syncDir(dir string) error {
 // a directory that was there already was merged into and keeps its own,
 // as with cp -r: a sender must not open up, or lock, a directory of the
 // receiver's unless told it may replace what is there; with it, it takes
-// the sender's, as with rsync -a. After a failed transfer, a mode that
-// would deny the owner anything is not given: a later transfer, a retry
-// or another sender's under recv -k, must still be able to fill the
-// directory, which stays private (0700) instead.
+// the sender's, as with rsync -a. After a failed transfer only the
+// directories it made are given theirs, and not a mode that would deny
+// the owner anything: a later transfer, a retry or another sender's under
+// recv -k, must still be able to fill the directory, which stays private
+// (0700) instead. Nor are they synced then: no ack waits on them.
 func (b *dirBatch) Finish(failed bool) error {
 	if b.writer != nil {
 		// Every file was flushed, so the writer is idle; a directory's mode
@@ -600,10 +601,10 @@ func (b *dirBatch) Finish(failed bool) error {
 	var todo []framing.File
 	for i := len(b.dirs) - 1; i >= 0; i-- {
 		f := b.dirs[i]
-		if failed && fs.FileMode(f.Mode)&0o700 != 0o700 {
-			continue
-		}
-		if _, made := b.made[f.Name]; made || b.sink.overwrite {
+		_, made := b.made[f.Name]
+		switch {
+		case failed && (!made || fs.FileMode(f.Mode)&0o700 != 0o700):
+		case made || b.sink.overwrite:
 			todo = append(todo, f)
 		}
 	}
@@ -625,6 +626,9 @@ func (b *dirBatch) Finish(failed bool) error {
 		}
 		if err := d.chmod(fs.FileMode(f.Mode) & fs.ModePerm); err != nil {
 			return fmt.Errorf("setting the mode of %s: %w", Quote(f.Name), unwrapPath(err))
+		}
+		if failed {
+			continue
 		}
 		if whole && b.onTopFS(f.Name) {
 			syncWhole = true

@@ -812,60 +812,167 @@ func TestTreeMergeKeepsDirectory(t *testing.T) {
 	}
 }
 
-// TestFailedTransferDirModes has the sender fail after the first file of a
-// tree has arrived: the directories the transfer made get the sender's
-// mode and time all the same, so a later transfer merging into them (which
-// keeps an existing directory's own) does not leave them private, except a
-// mode that would lock a later transfer out, which stays 0700.
+// TestFailedTransferDirModes has transfers of a tree fail after some of it
+// arrived: the directories a failed transfer made get the sender's mode
+// and time all the same, so a later transfer merging into them (which
+// keeps an existing directory's own) does not leave them private, except
+// a mode that would lock a later transfer out, which stays 0700. A
+// directory that was there already is left alone, even with --overwrite,
+// and after an interruption nothing is set, so Ctrl-C is not kept waiting.
 func TestFailedTransferDirModes(t *testing.T) {
 	t.Parallel()
-	src := t.TempDir()
-	buildTree(t, src, []srcNode{
-		{path: "t", dir: true, mode: 0o751},
-		{path: "t/a.txt", data: textBytes(100), mode: 0o644},
-		{path: "t/locked", dir: true, mode: 0o555},
-		{path: "t/open", dir: true, mode: 0o775},
-		{path: "t/z.bin", data: textBytes(100), mode: 0o644},
-	}, treeEpoch)
-	dirSink, dir := newDirSink(t, false)
-	sink := commitSignal{dirSink, "t/a.txt", make(chan struct{})}
-	srcs := collectAll(t, filepath.Join(src, "t"))
-	last := &srcs[len(srcs)-1]
-	if last.Name != "t/z.bin" {
-		t.Fatalf("Collect gave %s last, want t/z.bin", last.Name)
-	}
-	// A stream, which the sender does not gather with the small files
-	// before it: their frames go out before its read fails.
-	*last = transfer.StreamSource(last.Name, failingReader{sink.committed})
-	o := run(t, srcs, sink, transfer.Options{}, transfer.Options{})
-	if o.sendErr == nil || o.recvErr == nil {
-		t.Fatalf("Send = %v, Receive = %v; want both to fail", o.sendErr, o.recvErr)
-	}
-	tests := []struct {
-		path     string
-		mode     fs.FileMode
-		sameTime bool
-	}{
-		{"t", 0o751, true},
-		{"t/locked", 0o700, false},
-		{"t/open", 0o775, true},
-	}
-	for _, tt := range tests {
-		info, err := os.Stat(filepath.Join(dir, tt.path))
+	t.Run("sender fails", func(t *testing.T) {
+		t.Parallel()
+		src := t.TempDir()
+		buildTree(t, src, []srcNode{
+			{path: "t", dir: true, mode: 0o751},
+			{path: "t/a.txt", data: textBytes(100), mode: 0o644},
+			{path: "t/locked", dir: true, mode: 0o555},
+			{path: "t/open", dir: true, mode: 0o775},
+			{path: "t/z.bin", data: textBytes(100), mode: 0o644},
+		}, treeEpoch)
+		dirSink, dir := newDirSink(t, false)
+		sink := commitSignal{dirSink, "t/a.txt", make(chan struct{})}
+		srcs := collectAll(t, filepath.Join(src, "t"))
+		last := &srcs[len(srcs)-1]
+		if last.Name != "t/z.bin" {
+			t.Fatalf("Collect gave %s last, want t/z.bin", last.Name)
+		}
+		// A stream, which the sender does not gather with the small files
+		// before it: their frames go out before its read fails.
+		*last = transfer.StreamSource(last.Name, failingReader{sink.committed})
+		o := run(t, srcs, sink, transfer.Options{}, transfer.Options{})
+		if o.sendErr == nil || o.recvErr == nil {
+			t.Fatalf("Send = %v, Receive = %v; want both to fail", o.sendErr, o.recvErr)
+		}
+		tests := []struct {
+			path     string
+			mode     fs.FileMode
+			sameTime bool
+		}{
+			{"t", 0o751, true},
+			{"t/locked", 0o700, false},
+			{"t/open", 0o775, true},
+		}
+		for _, tt := range tests {
+			info, err := os.Stat(filepath.Join(dir, tt.path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent, err := os.Stat(filepath.Join(src, tt.path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := info.Mode().Perm(); got != tt.mode {
+				t.Errorf("after the failed transfer, %s has mode %v, want %v", tt.path, got, tt.mode)
+			}
+			if got := info.ModTime().Equal(sent.ModTime()); got != tt.sameTime {
+				t.Errorf("after the failed transfer, %s has mtime %v, the sender's is %v: equal = %v, want %v", tt.path, info.ModTime(), sent.ModTime(), got, tt.sameTime)
+			}
+		}
+	})
+	t.Run("existing directory, --overwrite", func(t *testing.T) {
+		t.Parallel()
+		src := t.TempDir()
+		buildTree(t, src, []srcNode{
+			{path: "t", dir: true, mode: 0o777},
+			{path: "t/z.bin", data: textBytes(100), mode: 0o644},
+		}, treeEpoch)
+		sink, dir := newDirSink(t, true)
+		if err := os.Mkdir(filepath.Join(dir, "t"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		before, err := os.Stat(filepath.Join(dir, "t"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		sent, err := os.Stat(filepath.Join(src, tt.path))
+		srcs := collectAll(t, filepath.Join(src, "t"))
+		failNow := make(chan struct{})
+		close(failNow)
+		srcs[len(srcs)-1] = transfer.StreamSource("t/z.bin", failingReader{failNow})
+		o := run(t, srcs, sink, transfer.Options{}, transfer.Options{})
+		if o.recvErr == nil {
+			t.Fatalf("Receive = nil, want the sender's failure")
+		}
+		after, err := os.Stat(filepath.Join(dir, "t"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := info.Mode().Perm(); got != tt.mode {
-			t.Errorf("after the failed transfer, %s has mode %v, want %v", tt.path, got, tt.mode)
+		sent, err := os.Stat(filepath.Join(src, "t"))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if got := info.ModTime().Equal(sent.ModTime()); got != tt.sameTime {
-			t.Errorf("after the failed transfer, %s has mtime %v, the sender's is %v: equal = %v, want %v", tt.path, info.ModTime(), sent.ModTime(), got, tt.sameTime)
+		// Its time moves with the temporary file made and removed in it,
+		// but must not be set to the sender's.
+		if after.Mode() != before.Mode() || after.ModTime().Equal(sent.ModTime()) {
+			t.Errorf("the failed transfer changed the existing t from %v to %v, mtime %v (the sender's: %v)", before.Mode(), after.Mode(), after.ModTime(), sent.ModTime())
 		}
+	})
+	t.Run("another sender's file first", func(t *testing.T) {
+		t.Parallel()
+		src := t.TempDir()
+		buildTree(t, src, []srcNode{
+			{path: "t", dir: true, mode: 0o755},
+			{path: "t/x.txt", data: textBytes(100), mode: 0o644},
+		}, treeEpoch)
+		dirSink, dir := newDirSink(t, false)
+		o := run(t, collectAll(t, filepath.Join(src, "t")), placeFirst{dirSink, dir, "t/x.txt"}, transfer.Options{}, transfer.Options{})
+		if o.recvErr == nil || !strings.Contains(o.recvErr.Error(), "already exists") {
+			t.Fatalf("Receive = %v, want t/x.txt refused as existing", o.recvErr)
+		}
+		if info, err := os.Stat(filepath.Join(dir, "t")); err != nil || info.Mode().Perm() != 0o755 {
+			t.Errorf("after the failed flush, t is %v (%v), want the sender's 0755", info.Mode(), err)
+		}
+	})
+	t.Run("interrupted", func(t *testing.T) {
+		t.Parallel()
+		src := t.TempDir()
+		buildTree(t, src, []srcNode{{path: "t", dir: true, mode: 0o755}}, treeEpoch)
+		dirSink, dir := newDirSink(t, false)
+		sink := commitSignal{dirSink, "t", make(chan struct{})}
+		srcs := append(collectAll(t, filepath.Join(src, "t")), transfer.StreamSource("t/endless", endless{}))
+		ln := listen(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		recvErr := receiveOne(t, ctx, ln, sink, transfer.Options{})
+		conn := dial(t, ln.Addr())
+		sent := make(chan error, 1)
+		go func() { _, err := transfer.Send(t.Context(), conn, srcs, transfer.Options{}); sent <- err }()
+		await(t, sink.committed, "the commit of t")
+		cancel()
+		if err := await(t, recvErr, "Receive"); !errors.Is(err, context.Canceled) {
+			t.Errorf("Receive = %v, want it interrupted", err)
+		}
+		await(t, sent, "Send")
+		if info, err := os.Stat(filepath.Join(dir, "t")); err != nil || info.Mode().Perm() != 0o700 {
+			t.Errorf("after the interruption, t is %v (%v), want it left 0700", info.Mode(), err)
+		}
+	})
+}
+
+// placeFirst is a Sink that puts a file of its own at name as soon as the
+// batch has created the transfer's, as another recv -k sender would.
+type placeFirst struct {
+	transfer.Sink
+	dir, name string
+}
+
+func (s placeFirst) Begin(o framing.Offer) (transfer.Batch, error) {
+	b, err := s.Sink.Begin(o)
+	return placeFirstBatch{b, s}, err
+}
+
+type placeFirstBatch struct {
+	transfer.Batch
+	s placeFirst
+}
+
+func (b placeFirstBatch) Create(f framing.File) (transfer.Destination, error) {
+	d, err := b.Batch.Create(f)
+	if err == nil && f.Name == b.s.name {
+		err = os.WriteFile(filepath.Join(b.s.dir, filepath.FromSlash(f.Name)), []byte("another sender's"), 0o644)
 	}
+	return d, err
 }
 
 // TestBeginRefuses offers DirSink transfers it cannot take and checks that
