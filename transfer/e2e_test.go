@@ -491,19 +491,19 @@ func TestServeBusy(t *testing.T) {
 // TestServeOneBusy connects a second sender while a Serve without KeepOpen
 // is receiving from a first: it is told at once that the receiver is busy
 // with another transfer, not left waiting for a hello; the first transfer
-// completes and Serve returns.
+// completes and Serve returns. The first, whose hello came, is never
+// displaced, however long ago it connected (no grace at all here).
 func TestServeOneBusy(t *testing.T) {
 	t.Parallel()
 	ln := listen(t)
-	sink, dir := newDirSink(t, false)
-	connected := make(chan struct{}, 2)
+	inner, dir := newDirSink(t, false)
+	sink := beginSignal{inner, make(chan struct{}, 2)}
 	turnedAway := make(chan net.Addr, 2)
 	served := make(chan error, 1)
 	go func() {
-		served <- transfer.Serve(t.Context(), ln, sink, transfer.ServeOptions{
-			Connected: func(net.Addr) { connected <- struct{}{} },
-			Busy:      func(peer net.Addr) { turnedAway <- peer },
-		})
+		served <- transfer.Serve(t.Context(), ln, sink, transfer.WithDisplaceAfter(transfer.ServeOptions{
+			Busy: func(peer net.Addr) { turnedAway <- peer },
+		}, 0))
 	}()
 	input, feed := io.Pipe()
 	first := make(chan error, 1)
@@ -511,7 +511,7 @@ func TestServeOneBusy(t *testing.T) {
 		_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("first", input)}, transfer.Options{})
 		first <- err
 	}()
-	await(t, connected, "the first sender's connection")
+	await(t, sink.begun, "the first sender's offer")
 	second := dial(t, ln.Addr())
 	_, err := transfer.Send(t.Context(), second, []transfer.Source{transfer.StreamSource("second", strings.NewReader("2"))}, transfer.Options{})
 	if pe := (*transfer.PeerError)(nil); !errors.As(err, &pe) || !strings.Contains(pe.Message, "busy: the receiver is serving another connection") {
@@ -591,6 +591,76 @@ func TestServeOneDisplacesSilent(t *testing.T) {
 			}
 			onlyEntry(t, dir, "sent")
 		})
+	}
+}
+
+// beginSignal is a Sink that signals begun when a transfer's offer came.
+type beginSignal struct {
+	transfer.Sink
+	begun chan struct{}
+}
+
+func (s beginSignal) Begin(o framing.Offer) (transfer.Batch, error) {
+	b, err := s.Sink.Begin(o)
+	s.begun <- struct{}{}
+	return b, err
+}
+
+// unreachableFirst is a Listener whose first connection fails its first
+// Read, before any byte, with EHOSTUNREACH: an end that is a transfer's
+// (no NoTransfer), though nothing was heard.
+type unreachableFirst struct {
+	net.Listener
+	accepted bool
+}
+
+func (l *unreachableFirst) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil && !l.accepted {
+		l.accepted = true
+		return unreachableConn{c}, nil
+	}
+	return c, err
+}
+
+type unreachableConn struct{ net.Conn }
+
+func (unreachableConn) Read([]byte) (int, error) {
+	return 0, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.EHOSTUNREACH)}
+}
+
+// TestServeOneEndedNotDisplaced has a connection come while a Serve
+// without KeepOpen reports the end of its one transfer, whose peer sent
+// nothing: it is too late to displace that one, so the newcomer is told
+// the receiver is busy and Serve returns the transfer's outcome.
+func TestServeOneEndedNotDisplaced(t *testing.T) {
+	t.Parallel()
+	ln := &unreachableFirst{Listener: listen(t)}
+	sink, _ := newDirSink(t, false)
+	turnedAway := make(chan net.Addr, 1)
+	served := make(chan error, 1)
+	go func() {
+		served <- transfer.Serve(t.Context(), ln, sink, transfer.WithDisplaceAfter(transfer.ServeOptions{
+			Busy: func(peer net.Addr) { turnedAway <- peer },
+			Finished: func(net.Addr, transfer.Summary, error) {
+				newcomer, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					t.Errorf("dial: %v", err)
+					return
+				}
+				defer newcomer.Close()
+				select {
+				case <-turnedAway:
+				case <-time.After(guard):
+					t.Errorf("a connection that came as the transfer ended was not turned away within %s", guard)
+				}
+			},
+		}, 0))
+	}()
+	conn := dial(t, ln.Addr())
+	defer conn.Close()
+	if err := await(t, served, "Serve"); !errors.Is(err, syscall.EHOSTUNREACH) {
+		t.Errorf("Serve = %v, want the transfer's EHOSTUNREACH", err)
 	}
 }
 

@@ -31,7 +31,7 @@ var (
 	// ErrDisplaced means a receiver serving one connection at a time
 	// closed one whose peer had sent nothing for a while, to serve another
 	// that came: a port check held open, not a sender.
-	ErrDisplaced = errors.New("was closed: it had sent nothing, and a sender came")
+	ErrDisplaced = errors.New("was closed: it had sent nothing, and another connection came")
 )
 
 // errQuietPeer marks a connection whose peer sent not a byte for the whole

@@ -57,6 +57,7 @@ type oneConn struct {
 	mu        sync.Mutex
 	heard     bool // a byte came from the peer
 	displaced bool
+	ended     bool // Receive returned: too late to displace
 }
 
 func (c *oneConn) setHeard() {
@@ -69,7 +70,7 @@ func (c *oneConn) setHeard() {
 // whether it did.
 func (c *oneConn) displace(after time.Duration) bool {
 	c.mu.Lock()
-	ok := !c.heard && time.Since(c.since) >= after
+	ok := !c.heard && !c.ended && time.Since(c.since) >= after
 	c.displaced = ok
 	c.mu.Unlock()
 	if ok {
@@ -78,9 +79,11 @@ func (c *oneConn) displace(after time.Duration) bool {
 	return ok
 }
 
-func (c *oneConn) wasDisplaced() bool {
+// end says Receive returned, and whether c was displaced before that.
+func (c *oneConn) end() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.ended = true
 	return c.displaced
 }
 
@@ -276,8 +279,15 @@ func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions,
 		opts.Connected(peer)
 	}
 	s, err := Receive(ctx, conn, sink, opts.Options)
-	if one != nil && one.wasDisplaced() {
+	if one != nil && one.end() {
+		// Reported before the slot goes to the connection that displaced
+		// it, so the reports come in order.
 		err = fmt.Errorf("the connection from %s %w", peer, ErrDisplaced)
+		if opts.Finished != nil {
+			opts.Finished(peer, s, err)
+		}
+		over(false)
+		return false, err
 	}
 	var refused *refusedError
 	if errors.As(err, &refused) {
