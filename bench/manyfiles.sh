@@ -291,8 +291,8 @@ tool_label() {
 	ferry-auto) printf 'ferry -z auto' ;;
 	tar) printf 'tar | nc' ;;
 	tar+sync) printf 'tar | nc + sync -f' ;;
-	floor) printf 'SPEC floor (C)' ;;
-	floor-p) printf 'SPEC floor, pipelined' ;;
+	floor) printf 'SPEC floor' ;;
+	floor-p) printf 'SPEC floor -p' ;;
 	esac
 }
 
@@ -377,7 +377,7 @@ if [[ -n ${MED[ferry]:-} && -n ${MED[tar]:-} ]]; then
 	fi
 	for f in floor floor-p; do
 		if [[ -n ${MED[$f]:-} ]]; then
-			line+="; $(ratio "${MED[ferry]}" "${MED[$f]}")x against the $(tool_label "$f") (${MED[$f]} s), which takes $(ratio "${MED[$f]}" "${MED[tar]}")x tar's time"
+			line+="; $(ratio "${MED[ferry]}" "${MED[$f]}")x against $(tool_label "$f") (${MED[$f]} s), which takes $(ratio "${MED[$f]}" "${MED[tar]}")x tar's time"
 		fi
 	done
 	echo "$line"

@@ -3,7 +3,7 @@
 //
 // It reads a tar stream (the ustar/GNU headers `tar c` writes for short
 // names) on stdin and, under DIR, makes each directory and writes each file
-// under a temporary name in its own directory (O_EXCL, no link followed),
+// under a temporary name in its own directory (O_EXCL, O_NOFOLLOW),
 // with its mode and mtime. At the end it makes the data durable (one syncfs),
 // renames every file into place (refusing to replace one) and makes the
 // names durable (a second syncfs): SPEC's "temporary name, fsync, rename",
@@ -145,9 +145,6 @@ int main(int argc, char **argv) {
 		}
 		if (type != '0' && type != 0)
 			die("unsupported entry type for", name);
-		size_t padded = (size + BLOCK - 1) / BLOCK * BLOCK;
-		if (!fill(padded))
-			die("reading data of", name);
 		const char *slash = strrchr(name, '/');
 		int dirlen = slash ? (int)(slash - name + 1) : 0;
 		char tmp[160];
@@ -155,12 +152,23 @@ int main(int argc, char **argv) {
 		int fd = openat(root, tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, mode & 0777);
 		if (fd < 0)
 			die("creating", tmp);
-		if (write(fd, buf + pos, size) != (ssize_t)size)
-			die("writing", tmp);
+		// In pieces the buffer holds, then past the padding to a block.
+		for (unsigned long left = size; left > 0;) {
+			size_t part = left < sizeof buf / 2 ? left : sizeof buf / 2;
+			if (!fill(part))
+				die("reading data of", name);
+			if (write(fd, buf + pos, part) != (ssize_t)part)
+				die("writing", tmp);
+			pos += part;
+			left -= part;
+		}
+		size_t pad = (BLOCK - size % BLOCK) % BLOCK;
+		if (!fill(pad))
+			die("reading data of", name);
+		pos += pad;
 		struct timespec ts[2] = {mt, mt};
 		if (futimens(fd, ts) || close(fd))
 			die("finishing", tmp);
-		pos += padded;
 		if (n == MAXFILES)
 			die("too many files at", name);
 		q[n].tmp = strdup(tmp);

@@ -590,8 +590,9 @@ func (b *dirBatch) syncDir(dir string) error {
 func (b *dirBatch) Finish(failed bool) error {
 	if b.writer != nil {
 		// Every file was flushed, so the writer is idle; a directory's mode
-		// must not change under a file it is still writing, though.
-		if err := b.writer.wait(); err != nil {
+		// must not change under a file it is still writing, though. After
+		// a failure, the writer's own is no reason to leave them private.
+		if err := b.writer.wait(); err != nil && !failed {
 			return err
 		}
 	}

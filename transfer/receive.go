@@ -108,17 +108,16 @@ func Receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summa
 			// their acks cannot reach the sender any more. After a flush
 			// that failed, some of the queued entries may have been
 			// discarded: then none is reported, rather than one wrongly.
-			if r.batch.Flush() == nil {
-				if !r.flushFailed {
-					r.report(len(r.queued))
-				}
-				// The directories made get the sender's modes and times
-				// as far as that leaves them open to a retry: one left
-				// private would stay so after a retry merged into it.
-				// Not after Ctrl-C, which must not wait on many of them.
-				if ctx.Err() == nil {
-					_ = r.batch.Finish(true) // the transfer's own error stands
-				}
+			if r.batch.Flush() == nil && !r.flushFailed {
+				r.report(len(r.queued))
+			}
+			// The directories made get the sender's modes and times as
+			// far as that leaves them open to a retry: one left private
+			// would stay so after a retry merged into it. Also after a
+			// failed write or flush; not after Ctrl-C, which must not
+			// wait on many of them.
+			if ctx.Err() == nil {
+				_ = r.batch.Finish(true) // the transfer's own error stands
 			}
 		}
 		r.batch.Close()

@@ -950,6 +950,32 @@ func TestFailedTransferDirModes(t *testing.T) {
 	})
 }
 
+// TestFailedSyncDirModes has the sender fail once a file has arrived, and
+// the receiver's last flush then fail to sync that file: it is discarded,
+// but the directory the transfer made still gets the sender's mode and
+// time. Not parallel: FailSyncFile holds for the whole package.
+func TestFailedSyncDirModes(t *testing.T) {
+	transfer.FailSyncFile(t, syscall.EIO) // one file: synced on its own
+	src := t.TempDir()
+	buildTree(t, src, []srcNode{
+		{path: "t", dir: true, mode: 0o751},
+		{path: "t/a.txt", data: textBytes(100), mode: 0o644},
+		{path: "t/z.bin", data: textBytes(100), mode: 0o644},
+	}, treeEpoch)
+	dirSink, dir := newDirSink(t, false)
+	sink := commitSignal{dirSink, "t/a.txt", make(chan struct{})}
+	srcs := collectAll(t, filepath.Join(src, "t"))
+	srcs[len(srcs)-1] = transfer.StreamSource("t/z.bin", failingReader{sink.committed})
+	o := run(t, srcs, sink, transfer.Options{}, transfer.Options{})
+	if o.sendErr == nil || o.recvErr == nil {
+		t.Fatalf("Send = %v, Receive = %v; want both to fail", o.sendErr, o.recvErr)
+	}
+	if info, err := os.Stat(filepath.Join(dir, "t")); err != nil || info.Mode().Perm() != 0o751 {
+		t.Errorf("after the failed sync, t is %v (%v), want the sender's 0751", info.Mode(), err)
+	}
+	onlyEntry(t, dir, "t/")
+}
+
 // placeFirst is a Sink that puts a file of its own at name as soon as the
 // batch has created the transfer's, as another recv -k sender would.
 type placeFirst struct {
