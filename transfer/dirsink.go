@@ -603,9 +603,11 @@ func (b *dirBatch) Finish(failed bool) error {
 	for i := len(b.dirs) - 1; i >= 0; i-- {
 		f := b.dirs[i]
 		_, made := b.made[f.Name]
-		switch {
-		case failed && (!made || fs.FileMode(f.Mode)&0o700 != 0o700):
-		case made || b.sink.overwrite:
+		set := made || b.sink.overwrite
+		if failed {
+			set = made && fs.FileMode(f.Mode)&0o700 == 0o700
+		}
+		if set {
 			todo = append(todo, f)
 		}
 	}
