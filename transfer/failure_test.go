@@ -669,21 +669,35 @@ type commitSignal struct {
 }
 
 func (s commitSignal) Begin(o framing.Offer) (transfer.Batch, error) {
+	return createHook{s.Sink, s.name, func(d transfer.Destination) (transfer.Destination, error) {
+		return commitSignalDest{d, s.committed}, nil
+	}}.Begin(o)
+}
+
+// createHook is a Sink whose batches pass the destination of the entry
+// name, once created, through hook, and give what it returns.
+type createHook struct {
+	transfer.Sink
+	name string
+	hook func(transfer.Destination) (transfer.Destination, error)
+}
+
+func (s createHook) Begin(o framing.Offer) (transfer.Batch, error) {
 	b, err := s.Sink.Begin(o)
-	return commitSignalBatch{b, s}, err
+	return createHookBatch{b, s}, err
 }
 
-type commitSignalBatch struct {
+type createHookBatch struct {
 	transfer.Batch
-	s commitSignal
+	s createHook
 }
 
-func (b commitSignalBatch) Create(f framing.File) (transfer.Destination, error) {
+func (b createHookBatch) Create(f framing.File) (transfer.Destination, error) {
 	d, err := b.Batch.Create(f)
 	if err != nil || f.Name != b.s.name {
 		return d, err
 	}
-	return commitSignalDest{d, b.s.committed}, nil
+	return b.s.hook(d)
 }
 
 type commitSignalDest struct {

@@ -790,23 +790,13 @@ func TestTreeMergeKeepsDirectory(t *testing.T) {
 			if got, err := os.ReadFile(filepath.Join(dir, "t", "new.txt")); err != nil || !bytes.Equal(got, textBytes(100)) {
 				t.Errorf("t/new.txt holds %d bytes (%v), want the 100 sent", len(got), err)
 			}
-			info, err := os.Stat(filepath.Join(dir, "t"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			sent, err := os.Stat(filepath.Join(src, "t"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantMode, sameTime := fs.FileMode(0o700), false
+			wantMode, wantSame := fs.FileMode(0o700), false
 			if overwrite {
-				wantMode, sameTime = 0o777, true
+				wantMode, wantSame = 0o777, true
 			}
-			if got := info.Mode().Perm(); got != wantMode {
-				t.Errorf("existing directory t has mode %v after the transfer, want %v", got, wantMode)
-			}
-			if got := info.ModTime().Equal(sent.ModTime()); got != sameTime {
-				t.Errorf("existing directory t has mtime %v, the sender's is %v: equal = %v, want %v", info.ModTime(), sent.ModTime(), got, sameTime)
+			mode, same := dirAttrs(t, filepath.Join(dir, "t"), filepath.Join(src, "t"))
+			if mode != wantMode || same != wantSame {
+				t.Errorf("existing directory t has mode %v after the transfer, mtime the sender's: %v; want %v, %v", mode, same, wantMode, wantSame)
 			}
 		})
 	}
@@ -833,14 +823,7 @@ func TestFailedTransferDirModes(t *testing.T) {
 		}, treeEpoch)
 		dirSink, dir := newDirSink(t, false)
 		sink := commitSignal{dirSink, "t/a.txt", make(chan struct{})}
-		srcs := collectAll(t, filepath.Join(src, "t"))
-		last := &srcs[len(srcs)-1]
-		if last.Name != "t/z.bin" {
-			t.Fatalf("Collect gave %s last, want t/z.bin", last.Name)
-		}
-		// A stream, which the sender does not gather with the small files
-		// before it: their frames go out before its read fails.
-		*last = transfer.StreamSource(last.Name, failingReader{sink.committed})
+		srcs := failLast(t, collectAll(t, filepath.Join(src, "t")), "t/z.bin", sink.committed)
 		o := run(t, srcs, sink, transfer.Options{}, transfer.Options{})
 		if o.sendErr == nil || o.recvErr == nil {
 			t.Fatalf("Send = %v, Receive = %v; want both to fail", o.sendErr, o.recvErr)
@@ -855,19 +838,9 @@ func TestFailedTransferDirModes(t *testing.T) {
 			{"t/open", 0o775, true},
 		}
 		for _, tt := range tests {
-			info, err := os.Stat(filepath.Join(dir, tt.path))
-			if err != nil {
-				t.Fatal(err)
-			}
-			sent, err := os.Stat(filepath.Join(src, tt.path))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := info.Mode().Perm(); got != tt.mode {
-				t.Errorf("after the failed transfer, %s has mode %v, want %v", tt.path, got, tt.mode)
-			}
-			if got := info.ModTime().Equal(sent.ModTime()); got != tt.sameTime {
-				t.Errorf("after the failed transfer, %s has mtime %v, the sender's is %v: equal = %v, want %v", tt.path, info.ModTime(), sent.ModTime(), got, tt.sameTime)
+			mode, same := dirAttrs(t, filepath.Join(dir, tt.path), filepath.Join(src, tt.path))
+			if mode != tt.mode || same != tt.sameTime {
+				t.Errorf("after the failed transfer, %s has mode %v, mtime the sender's: %v; want %v, %v", tt.path, mode, same, tt.mode, tt.sameTime)
 			}
 		}
 	})
@@ -882,30 +855,17 @@ func TestFailedTransferDirModes(t *testing.T) {
 		if err := os.Mkdir(filepath.Join(dir, "t"), 0o700); err != nil {
 			t.Fatal(err)
 		}
-		before, err := os.Stat(filepath.Join(dir, "t"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		srcs := collectAll(t, filepath.Join(src, "t"))
 		failNow := make(chan struct{})
 		close(failNow)
-		srcs[len(srcs)-1] = transfer.StreamSource("t/z.bin", failingReader{failNow})
+		srcs := failLast(t, collectAll(t, filepath.Join(src, "t")), "t/z.bin", failNow)
 		o := run(t, srcs, sink, transfer.Options{}, transfer.Options{})
 		if o.recvErr == nil {
 			t.Fatalf("Receive = nil, want the sender's failure")
 		}
-		after, err := os.Stat(filepath.Join(dir, "t"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sent, err := os.Stat(filepath.Join(src, "t"))
-		if err != nil {
-			t.Fatal(err)
-		}
 		// Its time moves with the temporary file made and removed in it,
 		// but must not be set to the sender's.
-		if after.Mode() != before.Mode() || after.ModTime().Equal(sent.ModTime()) {
-			t.Errorf("the failed transfer changed the existing t from %v to %v, mtime %v (the sender's: %v)", before.Mode(), after.Mode(), after.ModTime(), sent.ModTime())
+		if mode, same := dirAttrs(t, filepath.Join(dir, "t"), filepath.Join(src, "t")); mode != 0o700 || same {
+			t.Errorf("the failed transfer changed the existing t (0700) to %v, mtime the sender's: %v", mode, same)
 		}
 	})
 	t.Run("another sender's file first", func(t *testing.T) {
@@ -916,7 +876,7 @@ func TestFailedTransferDirModes(t *testing.T) {
 			{path: "t/x.txt", data: textBytes(100), mode: 0o644},
 		}, treeEpoch)
 		dirSink, dir := newDirSink(t, false)
-		o := run(t, collectAll(t, filepath.Join(src, "t")), placeFirst{dirSink, dir, "t/x.txt"}, transfer.Options{}, transfer.Options{})
+		o := run(t, collectAll(t, filepath.Join(src, "t")), placeFirst(dirSink, dir, "t/x.txt"), transfer.Options{}, transfer.Options{})
 		if o.recvErr == nil || !strings.Contains(o.recvErr.Error(), "already exists") {
 			t.Fatalf("Receive = %v, want t/x.txt refused as existing", o.recvErr)
 		}
@@ -964,8 +924,7 @@ func TestFailedSyncDirModes(t *testing.T) {
 	}, treeEpoch)
 	dirSink, dir := newDirSink(t, false)
 	sink := commitSignal{dirSink, "t/a.txt", make(chan struct{})}
-	srcs := collectAll(t, filepath.Join(src, "t"))
-	srcs[len(srcs)-1] = transfer.StreamSource("t/z.bin", failingReader{sink.committed})
+	srcs := failLast(t, collectAll(t, filepath.Join(src, "t")), "t/z.bin", sink.committed)
 	o := run(t, srcs, sink, transfer.Options{}, transfer.Options{})
 	if o.sendErr == nil || o.recvErr == nil {
 		t.Fatalf("Send = %v, Receive = %v; want both to fail", o.sendErr, o.recvErr)
@@ -976,29 +935,42 @@ func TestFailedSyncDirModes(t *testing.T) {
 	onlyEntry(t, dir, "t/")
 }
 
-// placeFirst is a Sink that puts a file of its own at name as soon as the
-// batch has created the transfer's, as another recv -k sender would.
-type placeFirst struct {
-	transfer.Sink
-	dir, name string
+// placeFirst is a Sink that puts a file of its own at name, in the
+// directory dir receives into, as soon as the batch has created the
+// transfer's, as another recv -k sender would.
+func placeFirst(sink transfer.Sink, dir, name string) transfer.Sink {
+	return createHook{sink, name, func(d transfer.Destination) (transfer.Destination, error) {
+		return d, os.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), []byte("another sender's"), 0o644)
+	}}
 }
 
-func (s placeFirst) Begin(o framing.Offer) (transfer.Batch, error) {
-	b, err := s.Sink.Begin(o)
-	return placeFirstBatch{b, s}, err
-}
-
-type placeFirstBatch struct {
-	transfer.Batch
-	s placeFirst
-}
-
-func (b placeFirstBatch) Create(f framing.File) (transfer.Destination, error) {
-	d, err := b.Batch.Create(f)
-	if err == nil && f.Name == b.s.name {
-		err = os.WriteFile(filepath.Join(b.s.dir, filepath.FromSlash(f.Name)), []byte("another sender's"), 0o644)
+// failLast replaces the last of srcs, which must be name, with a stream
+// whose first read fails once ready is closed: a stream, which the sender
+// does not gather with the small files before it, so their frames go out
+// before the failure.
+func failLast(t *testing.T, srcs []transfer.Source, name string, ready <-chan struct{}) []transfer.Source {
+	t.Helper()
+	last := &srcs[len(srcs)-1]
+	if last.Name != name {
+		t.Fatalf("Collect gave %s last, want %s", last.Name, name)
 	}
-	return d, err
+	*last = transfer.StreamSource(name, failingReader{ready})
+	return srcs
+}
+
+// dirAttrs gives the permission bits of the received directory recv, and
+// whether its mtime is the sender's, that of sent.
+func dirAttrs(t *testing.T, recv, sent string) (fs.FileMode, bool) {
+	t.Helper()
+	info, err := os.Stat(recv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.Stat(sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Mode().Perm(), info.ModTime().Equal(src.ModTime())
 }
 
 // TestBeginRefuses offers DirSink transfers it cannot take and checks that
