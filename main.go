@@ -437,7 +437,7 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 	if c.plain {
 		out.warn("--plain: no code and no encryption: anyone who can reach port %d can write files here", ln.Addr().(*net.TCPAddr).Port)
 	}
-	if *keep && shown == "CODE" {
+	if *keep && shown == "CODE" && !c.plain {
 		if t := guessTime(c.code); t < 100*year {
 			out.warn("a code of this kind is guessed in about %s of trying, on average, against a receiver kept running: use a longer one, such as the 15 digits ferry recv makes up", roughly(t))
 		}
@@ -445,6 +445,9 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 
 	var bar *progress
 	var lastPeer net.Addr // without -k, the one sender's, once it is done
+	away := newTurnAways(out)
+	defer away.stop()
+	var reportEnd func(peer net.Addr, s transfer.Summary, err error)
 	opts := transfer.ServeOptions{
 		Options: transfer.Options{
 			Timeout:   c.timeout,
@@ -457,39 +460,54 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 			out.connected("connection from", peer)
 		},
 		Refused: func(peer net.Addr, wait time.Duration) {
-			out.warn("turned %s away: too many failed attempts with a wrong code (for %s)", peer, wait.Round(time.Second))
+			away.report("too many wrong codes", func() {
+				out.warn("turned %s away: too many failed attempts with a wrong code (for %s)", peer, wait.Round(time.Second))
+			})
 		},
 		Busy: func(peer net.Addr) {
-			if *keep {
-				out.warn("turned %s away: serving %d connections, the most ferry takes at once", peer, transfer.MaxConns)
-			} else {
-				out.warn("turned %s away: busy with another connection (ferry recv -k takes several)", peer)
-			}
+			away.report("busy", func() {
+				if *keep {
+					out.warn("turned %s away: busy (at most %d connections at once, %d from one address)", peer, transfer.MaxConns, transfer.MaxConnsPerAddress)
+				} else {
+					out.warn("turned %s away: busy with another connection (ferry recv -k takes several)", peer)
+				}
+			})
 		},
 		Finished: func(peer net.Addr, s transfer.Summary, err error) {
 			bar.finish()
 			if !*keep {
 				lastPeer = peer
 			}
-			switch {
-			case err == nil && *keep:
-				out.summaryFrom(peer, "received", s)
-			case err == nil:
-				out.summary("received", s)
-			case errors.Is(err, transfer.ErrSilentPeer):
-				out.silent(peer, !*keep)
-			case errors.Is(err, transfer.ErrDisplaced):
-				out.warn("%s", userMessage(err))
-			case transfer.NoTransfer(err) && !*keep:
-				out.warn("%s; still waiting for a sender", userMessage(err))
-			case *keep && ctx.Err() != nil:
-				out.failFrom(peer, fmt.Errorf("transfer from %s interrupted", peer))
-			case *keep:
-				out.failFrom(peer, fmt.Errorf("transfer from %s failed: %w", peer, err))
+			if why := turnAwayReason(err, *keep); why != "" {
+				away.report(why, func() { reportEnd(peer, s, err) })
+				return
 			}
+			reportEnd(peer, s, err)
 		},
 	}
+	reportEnd = func(peer net.Addr, s transfer.Summary, err error) {
+		switch {
+		case err == nil && *keep:
+			out.summaryFrom(peer, "received", s)
+		case err == nil:
+			out.summary("received", s)
+		case errors.Is(err, transfer.ErrSilentPeer):
+			out.silent(peer, !*keep)
+		case errors.Is(err, transfer.ErrDisplaced):
+			out.warn("%s", userMessage(err))
+		case transfer.NoTransfer(err) && !*keep:
+			out.warn("%s; still waiting for a sender", userMessage(err))
+		case *keep && ctx.Err() != nil:
+			out.failFrom(peer, fmt.Errorf("transfer from %s interrupted", peer))
+		case *keep:
+			out.failFrom(peer, fmt.Errorf("transfer from %s failed: %w", peer, err))
+		}
+	}
 	if *keep {
+		// A flood of connections that are no sender's must not flood the
+		// log: a connection is reported once its hello came.
+		opts.Connected = nil
+		opts.Greeted = func(peer net.Addr) { out.connected("connection from", peer) }
 		// Concurrent senders report at once: each report names its own.
 		opts.ForPeer = func(peer net.Addr, o transfer.Options) transfer.Options {
 			o.Secured = func(cipher string) { out.securedFrom(peer, cipher) }
@@ -573,7 +591,7 @@ const year = 365 * 24 * time.Hour
 // guessTime is how long, on average, guessing a code of code's kind takes
 // at the most guesses a receiver allows.
 func guessTime(code string) time.Duration {
-	minutes := secure.CodeSpace(code) / 2 / transfer.MaxGuessesPerMinute
+	minutes := secure.CodeSpace(code) / 2 / float64(transfer.GuessesPerMinute(code))
 	// Capped well within a Duration: only short times matter.
 	return time.Duration(min(minutes, float64(200*year/time.Minute))) * time.Minute
 }

@@ -404,6 +404,16 @@ func TestServeNoTransfer(t *testing.T) {
 		// timeout makes soon; the sender after it has the same timeout,
 		// so the two ping each other meanwhile.
 		{"held open without a byte", transfer.ErrTimeout, func(c *net.TCPConn) { _, _ = io.Copy(io.Discard, c) }, time.Second, ""},
+		// One stray byte, the start of no hello, and the connection held
+		// open: a hello cut short is no transfer either.
+		{"one stray byte held open", transfer.ErrTimeout, func(c *net.TCPConn) {
+			_, _ = c.Write([]byte{0x01})
+			_, _ = io.Copy(io.Discard, c)
+		}, time.Second, ""},
+		{"one stray byte held open, with a code", transfer.ErrTimeout, func(c *net.TCPConn) {
+			_, _ = c.Write([]byte{0x01})
+			_, _ = io.Copy(io.Discard, c)
+		}, time.Second, "12345-67890-12345"},
 		// A ferry send interrupted before its code was tried: its hello,
 		// then its abort.
 		{"aborted before its code", nil, func(c *net.TCPConn) {
@@ -446,12 +456,14 @@ func TestServeNoTransfer(t *testing.T) {
 }
 
 // TestServeBusy fills a KeepOpen receiver's connections (two here, instead
-// of MaxConns) with clients that send nothing: the next sender is told the
-// receiver is busy, at once; once a client hangs up, a sender gets in.
+// of MaxConns) with senders whose input pauses: the next sender is told the
+// receiver is busy, at once; once a transfer is over, a sender gets in.
+// (Connections without their hello make room instead: TestServeFlood.)
 func TestServeBusy(t *testing.T) {
 	t.Parallel()
 	ln := listen(t)
-	sink, dir := newDirSink(t, false)
+	inner, dir := newDirSink(t, false)
+	sink := beginSignal{inner, make(chan struct{}, 2)}
 	finished := make(chan error, 4)
 	go func() {
 		_ = transfer.Serve(t.Context(), ln, sink, transfer.WithMaxConns(transfer.ServeOptions{
@@ -459,33 +471,38 @@ func TestServeBusy(t *testing.T) {
 			Finished: func(_ net.Addr, _ transfer.Summary, err error) { finished <- err },
 		}, 2))
 	}()
-	var silent []net.Conn
-	for range 2 {
-		c := dial(t, ln.Addr())
-		defer c.Close()
-		// Its hello from the receiver says its connection is being served.
-		_ = c.SetReadDeadline(time.Now().Add(guard))
-		if typ, _, err := framing.NewReader(c).ReadFrame(); err != nil || typ != framing.TypeHello {
-			t.Fatalf("a silent client's first frame: %v, %v; want the receiver's hello", typ, err)
-		}
-		silent = append(silent, c)
-	}
-	send := func() error {
-		_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("f", bytes.NewReader(textBytes(100)))}, transfer.Options{})
+	send := func(name string, r io.Reader) error {
+		_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource(name, r)}, transfer.Options{})
 		return err
 	}
-	err := send()
+	var feeds []*io.PipeWriter
+	sent := make(chan error, 2)
+	for i := range 2 {
+		input, feed := io.Pipe()
+		defer feed.Close()
+		feeds = append(feeds, feed)
+		go func() { sent <- send(fmt.Sprintf("paused-%d", i), input) }()
+		await(t, sink.begun, "a paused sender's offer")
+	}
+	err := send("f", bytes.NewReader(textBytes(100)))
 	if pe := (*transfer.PeerError)(nil); !errors.As(err, &pe) || !strings.Contains(pe.Message, "busy: the receiver is serving 2 connections") {
 		t.Fatalf("Send to a full receiver = %v, want it told the receiver is busy", err)
 	}
-	_ = silent[0].Close()
-	if err := await(t, finished, "the first silent client's connection"); !transfer.NoTransfer(err) {
-		t.Fatalf("the silent client's connection ended with %v, want no transfer", err)
+	_ = feeds[0].Close()
+	if err := await(t, sent, "the first paused sender"); err != nil {
+		t.Fatalf("the first paused sender: Send = %v", err)
 	}
-	if err := send(); err != nil {
+	if err := await(t, finished, "the first paused sender's connection"); err != nil {
+		t.Fatalf("the first paused sender's connection ended with %v", err)
+	}
+	if err := send("f", bytes.NewReader(textBytes(100))); err != nil {
 		t.Fatalf("Send once a connection was free: %v", err)
 	}
-	onlyEntry(t, dir, "f")
+	_ = feeds[1].Close()
+	if err := await(t, sent, "the second paused sender"); err != nil {
+		t.Fatalf("the second paused sender: Send = %v", err)
+	}
+	onlyEntry(t, dir, "f", "paused-0", "paused-1")
 }
 
 // TestServeOneBusy connects a second sender while a Serve without KeepOpen

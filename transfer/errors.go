@@ -28,16 +28,20 @@ var (
 	// ErrOtherMode means the peer runs in the other mode: with a code
 	// where this side has --plain, or the reverse. No code was tried.
 	ErrOtherMode = errors.New("the peer runs in the other mode")
-	// ErrDisplaced means a receiver serving one connection at a time
-	// closed one whose peer had sent nothing for a while, to serve another
-	// that came: a port check held open, not a sender.
-	ErrDisplaced = errors.New("was closed: it had sent nothing, and another connection came")
+	// ErrDisplaced means a receiver with no room for a connection that
+	// came closed one whose peer had not sent its hello, to serve the new
+	// one: a port check held open, or a flood of connections, not a sender.
+	ErrDisplaced = errors.New("was closed: it had not sent its hello, and another connection came")
 )
 
 // errQuietPeer marks a connection whose peer sent not a byte for the whole
 // timeout and kept the connection open: no sender, as one that hung up
 // without a byte (ErrSilentPeer) is none.
 var errQuietPeer = errors.New("no byte for the whole timeout")
+
+// errBadHello marks a connection whose peer sent a hello cut short, late,
+// or not one a ferry sender of this version sends: no code was tried.
+var errBadHello = errors.New("no valid hello")
 
 // errGoneBeforeCode marks a sender that aborted (interrupted) or failed
 // before its code was tried: no transfer began.

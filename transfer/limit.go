@@ -2,60 +2,119 @@ package transfer
 
 import (
 	"context"
+	"math"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
 	"ferry/framing"
+	"ferry/secure"
 )
 
 // Guessing limits of a receiver in the encrypted mode. CPace leaves a
 // thief nothing to test offline, so each guess of the code costs a
-// connection; these limits make the guesses too few to matter: with a
-// 15-digit code and 20 guesses a minute, a guess comes good once in tens
-// of millions of years.
+// connection and a handshake. Two limits bound the guesses, and neither
+// may let a storm of wrong guesses shut out the sender who has the code:
+//
+//   - Per prefix (an IPv4 address, or an IPv6 /64, which one host holds
+//     whole): maxFailsPerPrefix failures in a window turn the prefix away
+//     for the window, and each time it comes back and does it again, for
+//     twice as long as the time before, up to maxBackoff.
+//   - From everywhere: a budget of failures a minute sized from the code's
+//     strength (see guessBudget), so large for a strong code that only
+//     thousands of prefixes guessing at once could spend it, while the
+//     chance of a hit stays below guessOdds over guessYears.
 const (
-	limitWindow     = time.Minute
-	maxFailsPerAddr = 3  // failed handshakes from one address per window
-	maxFailsTotal   = 20 // failed handshakes from anywhere per window
+	limitWindow       = time.Minute
+	maxFailsPerPrefix = 3 // failed handshakes from one prefix per window
+	// maxBackoff caps how long a prefix is turned away; forgetAfter is how
+	// long a prefix must stay quiet before its backoff starts over.
+	maxBackoff  = time.Hour
+	forgetAfter = 24 * time.Hour
+	// maxPrefixes caps the prefixes remembered (some 100 bytes each): a
+	// guesser with more prefixes than this loses the oldest back-offs, and
+	// the budget from everywhere still bounds it.
+	maxPrefixes = 4096
+	// The global budget keeps the odds that guessing at its full rate, for
+	// guessYears without a pause, ever hits the code below 1 in guessOdds,
+	// and is never smaller than minBudget, the receiver's limit before the
+	// budget was sized from the code.
+	guessYears = 100
+	guessOdds  = 1000
+	minBudget  = 20
+	// maxBudget is a budget no storm reaches, for a long passphrase whose
+	// budget would not fit in an int.
+	maxBudget = 1 << 30
 	// A sender learns from the receiver's key confirmation whether its
 	// guess was right, before its connection ends and the failure can be
-	// counted. So handshakes under way are limited too: one per source
-	// address and maxHandshakes in all, the others waiting their turn, and
-	// each must end within the timeout (see handshakeTime). Otherwise a
-	// guesser that held its connections open, or opened many at once,
-	// would test guesses no count had seen.
+	// counted. So handshakes under way are limited too: one per prefix
+	// and maxHandshakes in all, the others waiting their turn, and each
+	// must end within the timeout (see handshakeTime). Otherwise a guesser
+	// that held its connections open, or opened many at once, would test
+	// guesses no count had seen.
 	maxHandshakes = 8
 )
 
-// MaxGuessesPerMinute is the most wrong codes a receiver lets senders try
-// in a minute, from every address together: the failures it counts, and
-// the handshakes already under way when the last of them is counted.
-const MaxGuessesPerMinute = maxFailsTotal + maxHandshakes - 1
+// guessBudget is how many failed handshakes a minute a receiver with code
+// takes from everywhere together: for the 15 digits ferry recv makes up,
+// 19,012.
+func guessBudget(code string) int {
+	minutes := guessYears * 365.25 * 24 * 60
+	return int(min(maxBudget, max(minBudget, math.Floor(secure.CodeSpace(code)/guessOdds/minutes))))
+}
 
-// authLimiter counts failed handshakes per source address and in total,
-// over a sliding window, and admits handshakes one address at a time.
+// GuessesPerMinute is the most wrong codes a receiver with code lets
+// senders try in a minute, from every address together: the budget of
+// failures, and the handshakes already under way when the last of it is
+// spent.
+func GuessesPerMinute(code string) int {
+	return guessBudget(code) + maxHandshakes - 1
+}
+
+// authLimiter counts failed handshakes per prefix, backs a prefix off when
+// it fails too often, keeps the budget of failures from everywhere, and
+// admits handshakes one prefix at a time.
 type authLimiter struct {
-	mu     sync.Mutex
-	now    func() time.Time
-	byAddr map[string][]time.Time
-	all    []time.Time
+	mu  sync.Mutex
+	now func() time.Time
 
-	busy map[string]bool // addresses with a handshake under way
+	budget   float64 // failures a minute from everywhere
+	tokens   float64 // of the budget, left now
+	refilled time.Time
+	prefixes map[string]*prefixRecord
+
+	busy map[string]bool // prefixes with a handshake under way
 	turn chan struct{}   // closed, and replaced, when a handshake ends
 }
 
-func newAuthLimiter() *authLimiter {
-	return &authLimiter{now: time.Now, byAddr: make(map[string][]time.Time), busy: make(map[string]bool), turn: make(chan struct{})}
+// prefixRecord is what the limiter remembers of one prefix.
+type prefixRecord struct {
+	fails   []time.Time // in the window
+	strikes int         // times the prefix was turned away, for its back-off
+	until   time.Time   // turned away until then
+	last    time.Time   // its last failure
 }
 
-// enter waits until a handshake from addr may begin (see maxHandshakes),
+func newAuthLimiter(code string) *authLimiter {
+	b := float64(guessBudget(code))
+	return &authLimiter{
+		now:      time.Now,
+		budget:   b,
+		tokens:   b,
+		prefixes: make(map[string]*prefixRecord),
+		busy:     make(map[string]bool),
+		turn:     make(chan struct{}),
+	}
+}
+
+// enter waits until a handshake from prefix may begin (see maxHandshakes),
 // or until ctx ends. A successful enter must be followed by leave.
-func (l *authLimiter) enter(ctx context.Context, addr string) error {
+func (l *authLimiter) enter(ctx context.Context, prefix string) error {
 	for {
 		l.mu.Lock()
-		if !l.busy[addr] && len(l.busy) < maxHandshakes {
-			l.busy[addr] = true
+		if !l.busy[prefix] && len(l.busy) < maxHandshakes {
+			l.busy[prefix] = true
 			l.mu.Unlock()
 			return nil
 		}
@@ -69,53 +128,88 @@ func (l *authLimiter) enter(ctx context.Context, addr string) error {
 	}
 }
 
-// leave ends addr's handshake and lets those waiting try again.
-func (l *authLimiter) leave(addr string) {
+// leave ends prefix's handshake and lets those waiting try again.
+func (l *authLimiter) leave(prefix string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.busy, addr)
+	delete(l.busy, prefix)
 	close(l.turn)
 	l.turn = make(chan struct{})
 }
 
-// allow reports whether a sender at addr may try a handshake now, and if
-// not, how long until it may.
-func (l *authLimiter) allow(addr string) (time.Duration, bool) {
+// allow reports whether a sender from prefix may try a handshake now, and
+// if not, how long until it may.
+func (l *authLimiter) allow(prefix string) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	l.all = recent(l.all, now)
-	fails := recent(l.byAddr[addr], now)
-	if len(fails) == 0 {
-		delete(l.byAddr, addr)
-	} else {
-		l.byAddr[addr] = fails
+	l.refill(now)
+	if r := l.prefixes[prefix]; r != nil && now.Before(r.until) {
+		return r.until.Sub(now), false
 	}
-	switch {
-	case len(fails) >= maxFailsPerAddr:
-		return fails[0].Add(limitWindow).Sub(now), false
-	case len(l.all) >= maxFailsTotal:
-		return l.all[0].Add(limitWindow).Sub(now), false
+	if l.tokens < 1 {
+		return time.Duration((1 - l.tokens) / l.budget * float64(limitWindow)), false
 	}
 	return 0, true
 }
 
-// failed records a failed handshake from addr.
-func (l *authLimiter) failed(addr string) {
+// failed records a failed handshake from prefix.
+func (l *authLimiter) failed(prefix string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	l.byAddr[addr] = append(recent(l.byAddr[addr], now), now)
-	l.all = append(recent(l.all, now), now)
-	// Only about maxFailsTotal failures fit in a window, so more addresses
-	// than that means some are stale. An address that fails once and never
-	// comes back would otherwise stay for as long as a -k receiver runs.
-	if len(l.byAddr) > maxFailsTotal {
-		for a, ts := range l.byAddr {
-			if len(recent(ts, now)) == 0 {
-				delete(l.byAddr, a)
-			}
+	l.refill(now)
+	l.tokens--
+	r := l.prefixes[prefix]
+	if r == nil || now.Sub(r.last) >= forgetAfter {
+		if len(l.prefixes) >= maxPrefixes {
+			l.prune(now)
 		}
+		r = &prefixRecord{}
+		l.prefixes[prefix] = r
+	}
+	r.last = now
+	r.fails = append(recent(r.fails, now), now)
+	if len(r.fails) >= maxFailsPerPrefix {
+		r.fails = r.fails[:0]
+		r.until = now.Add(backoff(r.strikes))
+		r.strikes++
+	}
+}
+
+// backoff is how long a prefix is turned away after it went over its limit
+// strikes times before: the window, doubled each time, up to maxBackoff.
+func backoff(strikes int) time.Duration {
+	if strikes >= 16 {
+		return maxBackoff
+	}
+	return min(limitWindow<<strikes, maxBackoff)
+}
+
+// refill adds to the budget what the time since the last refill earned.
+func (l *authLimiter) refill(now time.Time) {
+	if d := now.Sub(l.refilled); d > 0 {
+		l.tokens = min(l.budget, l.tokens+l.budget*d.Seconds()/limitWindow.Seconds())
+	}
+	l.refilled = now
+}
+
+// prune makes room for a new prefix: it forgets those no longer turned
+// away whose failures have left the window, or, if none, the one quiet
+// longest.
+func (l *authLimiter) prune(now time.Time) {
+	var oldest string
+	for p, r := range l.prefixes {
+		if !now.Before(r.until) && len(recent(r.fails, now)) == 0 && r.strikes == 0 || now.Sub(r.last) >= forgetAfter {
+			delete(l.prefixes, p)
+			continue
+		}
+		if oldest == "" || r.last.Before(l.prefixes[oldest].last) {
+			oldest = p
+		}
+	}
+	if len(l.prefixes) >= maxPrefixes {
+		delete(l.prefixes, oldest)
 	}
 }
 
@@ -128,13 +222,25 @@ func recent(ts []time.Time, now time.Time) []time.Time {
 	return ts[i:]
 }
 
-// hostOf is the address a connection's failures are counted under: the IP
-// without the port, which changes with every attempt.
-func hostOf(a net.Addr) string {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.IP.String()
+// prefixOf is what a connection's failures and connections are counted
+// under: its IPv4 address, or the /64 of its IPv6 address, since one host
+// is commonly given a whole /64 and could change its address at every
+// attempt. The port, which changes with every connection, is left out.
+func prefixOf(a net.Addr) string {
+	t, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
 	}
-	return a.String()
+	ip, ok := netip.AddrFromSlice(t.IP)
+	if !ok {
+		return a.String()
+	}
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return ip.String()
+	}
+	p, _ := ip.Prefix(64)
+	return p.String()
 }
 
 // refuse turns a sender away before the hello with an error frame saying

@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -35,83 +36,92 @@ func refused(at time.Duration, addr string, wait time.Duration) limitStep {
 	return limitStep{at: at, addr: addr, check: true, wait: wait}
 }
 
-// TestAuthLimiter runs scenarios against an authLimiter on a fake clock.
+// TestAuthLimiter runs scenarios against an authLimiter on a fake clock,
+// with the code ferry recv makes up unless a scenario names a weak one.
 func TestAuthLimiter(t *testing.T) {
 	const (
 		a = "192.0.2.1"
 		b = "192.0.2.2"
-		c = "2001:db8::1"
+		c = "2001:db8::/64"
 	)
-	s := time.Second
-	// Twenty failures, one a second, each from its own address.
+	s, m := time.Second, time.Minute
+	// Three failures from each of 1,000 prefixes in the same second.
+	var storm []limitStep
+	for i := range 1000 {
+		p := fmt.Sprintf("198.51.%d.%d", i/250, i%250)
+		storm = append(storm, fail(0, p), fail(0, p), fail(0, p))
+	}
+	// Twenty failures in the same second, each from its own prefix.
 	var twenty []limitStep
-	for i := range maxFailsTotal {
-		twenty = append(twenty, allowed(time.Duration(i)*s, fmt.Sprintf("198.51.100.%d", i)), fail(time.Duration(i)*s, fmt.Sprintf("198.51.100.%d", i)))
+	for i := range 20 {
+		twenty = append(twenty, fail(0, fmt.Sprintf("198.51.100.%d", i)))
 	}
 	tests := []struct {
 		name  string
+		code  string
 		steps []limitStep
 	}{
 		{name: "a newcomer may try", steps: []limitStep{allowed(0, a)}},
 		{name: "two failures are not yet enough", steps: []limitStep{
 			fail(0, a), fail(10*s, a), allowed(10*s, a),
 		}},
-		{name: "three failures turn the address away until the first is a minute old", steps: []limitStep{
+		{name: "three failures turn the prefix away for a minute", steps: []limitStep{
 			fail(0, a), fail(10*s, a), fail(20*s, a),
-			refused(20*s, a, 40*s),
+			refused(20*s, a, m),
 			allowed(20*s, b),
 			allowed(20*s, c),
-			refused(59*s, a, s),
-			refused(60*s-time.Millisecond, a, time.Millisecond),
-			// The first failure leaves the window: two remain.
-			allowed(60*s, a),
-			// A third again: the oldest in the window is now the one at 10s.
-			fail(60*s, a),
-			refused(60*s, a, 10*s),
-			refused(69*s, a, s),
-			// 10s and 20s have left the window, 60s remains.
+			refused(79*s, a, s),
 			allowed(80*s, a),
-			allowed(10*time.Minute, a),
+			// The failures before the lock-out count no more.
+			fail(80*s, a), fail(90*s, a), allowed(90*s, a),
+		}},
+		{name: "each lock-out is twice the one before, up to an hour", steps: []limitStep{
+			fail(0, a), fail(0, a), fail(0, a), refused(0, a, m),
+			fail(m, a), fail(m, a), fail(m, a), refused(m, a, 2*m),
+			fail(3*m, a), fail(3*m, a), fail(3*m, a), refused(3*m, a, 4*m),
+			fail(7*m, a), fail(7*m, a), fail(7*m, a), refused(7*m, a, 8*m),
+			fail(15*m, a), fail(15*m, a), fail(15*m, a), refused(15*m, a, 16*m),
+			fail(31*m, a), fail(31*m, a), fail(31*m, a), refused(31*m, a, 32*m),
+			fail(63*m, a), fail(63*m, a), fail(63*m, a), refused(63*m, a, time.Hour),
+			fail(123*m, a), fail(123*m, a), fail(123*m, a), refused(123*m, a, time.Hour),
+			allowed(123*m, b),
+		}},
+		{name: "a prefix quiet for a day starts over", steps: []limitStep{
+			fail(0, a), fail(0, a), fail(0, a),
+			fail(m, a), fail(m, a), fail(m, a), refused(m, a, 2*m),
+			allowed(3*m, a),
+			fail(3*m+24*time.Hour, a), fail(3*m+24*time.Hour, a), fail(3*m+24*time.Hour, a),
+			refused(3*m+24*time.Hour, a, m),
 		}},
 		{name: "failures far apart never add up", steps: []limitStep{
 			fail(0, a), fail(40*s, a), fail(80*s, a), allowed(80*s, a),
 			fail(120*s, a), allowed(120*s, a),
 		}},
-		{name: "addresses are counted apart", steps: []limitStep{
+		{name: "prefixes are counted apart", steps: []limitStep{
 			fail(0, a), fail(0, a), fail(0, b), fail(0, b), fail(0, c), fail(0, c),
 			allowed(0, a), allowed(0, b), allowed(0, c),
 			fail(s, b),
-			allowed(s, a), refused(s, b, 59*s), allowed(s, c),
+			allowed(s, a), refused(s, b, m), allowed(s, c),
 		}},
-		{name: "twenty failures from anywhere turn everyone away", steps: append(slices.Clone(twenty),
-			refused(19*s, a, 41*s),
-			refused(19*s, "198.51.100.0", 41*s),
-			refused(30*s, b, 30*s),
-			// The failure at 0s leaves the window: 19 remain.
-			allowed(60*s, a),
-			fail(60*s, a),
-			refused(60*s, b, s),
-			allowed(61*s, b),
-			allowed(120*s, b),
+		{name: "a storm from many prefixes leaves the code's sender in", steps: append(slices.Clone(storm),
+			refused(0, "198.51.0.0", m),
+			allowed(0, a),
 		)},
-		// Seventeen failures from elsewhere, then three from a: twenty in
-		// all. a is turned away by its own count, which ends later.
-		{name: "an address over its own limit waits for its own window", steps: append(slices.Clone(twenty[:2*(maxFailsTotal-3)]),
-			fail(20*s, a), fail(25*s, a), fail(30*s, a),
-			refused(30*s, a, 50*s),
-			refused(30*s, b, 30*s),
-			// The failure at 0s leaves the window: the total is below
-			// its limit, a is not.
-			allowed(60*s, b),
-			refused(60*s, a, 20*s),
-			allowed(80*s, a),
+		{name: "a weak code's budget turns everyone away once spent", code: "482109", steps: append(slices.Clone(twenty),
+			refused(0, a, 3*s),
+			// A twentieth of the minute earns one failure back.
+			allowed(3*s, a),
+			fail(3*s, a),
+			refused(3*s, b, 3*s),
+			allowed(6*s, b),
+			allowed(m, b),
 		)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Unix(1_700_000_000, 0)
 			now := start
-			l := newAuthLimiter()
+			l := newAuthLimiter(cmp.Or(tt.code, "48210-93755-62184"))
 			l.now = func() time.Time { return now }
 			for i, st := range tt.steps {
 				if at := start.Add(st.at); at.Before(now) {
@@ -137,66 +147,81 @@ func TestAuthLimiter(t *testing.T) {
 	}
 }
 
-// TestAuthLimiterForgets checks that an address whose failures have all
-// left the window takes no memory once it asks again, and that the total
-// is trimmed as well.
-func TestAuthLimiterForgets(t *testing.T) {
-	now := time.Unix(1_700_000_000, 0)
-	l := newAuthLimiter()
-	l.now = func() time.Time { return now }
-	for i := range 10 {
-		l.failed(fmt.Sprintf("198.51.100.%d", i))
+// TestGuessBudget checks the budget from everywhere for codes of several
+// strengths, and that at the budget's full rate guessing the code takes
+// the documented time.
+func TestGuessBudget(t *testing.T) {
+	tests := []struct {
+		code string
+		want int
+	}{
+		{"48210-93755-62184", 19012}, // as ferry recv makes them up
+		{"4821093755", minBudget},    // 10 digits: the floor
+		{"482109", minBudget},
+		{"abcdefghjkmn", 31711337}, // 12 letters and digits: 33^12
+		{"correct horse battery staple", maxBudget},
 	}
-	now = now.Add(limitWindow)
-	for i := range 10 {
-		if _, ok := l.allow(fmt.Sprintf("198.51.100.%d", i)); !ok {
-			t.Fatalf("198.51.100.%d refused a minute after its one failure", i)
-		}
-	}
-	if len(l.byAddr) != 0 || len(l.all) != 0 {
-		t.Errorf("after the window the limiter still holds %d addresses and %d failures", len(l.byAddr), len(l.all))
+	for _, tt := range tests {
+		t.Run(tt.code, func(t *testing.T) {
+			want := tt.want
+			if got := guessBudget(tt.code); got != want {
+				t.Errorf("guessBudget(%q) = %d, want %d", tt.code, got, want)
+			}
+			if got := GuessesPerMinute(tt.code); got != want+maxHandshakes-1 {
+				t.Errorf("GuessesPerMinute(%q) = %d, want %d", tt.code, got, want+maxHandshakes-1)
+			}
+		})
 	}
 }
 
-// TestAuthLimiterBounded has a new address fail every few seconds for a
-// day, none of them coming back: the limiter must keep only the addresses
-// that failed within the window.
+// TestAuthLimiterBounded has three new prefixes fail every second for a
+// day, none of them coming back: the limiter must keep at most
+// maxPrefixes of them.
 func TestAuthLimiterBounded(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	l := newAuthLimiter()
+	l := newAuthLimiter("48210-93755-62184")
 	l.now = func() time.Time { return now }
 	most := 0
-	for i := range 24 * 60 * 20 {
-		addr := fmt.Sprintf("2001:db8::%x", i)
+	for i := range 24 * 60 * 60 * 3 {
+		addr := fmt.Sprintf("2001:db8:%x::/64", i)
 		if _, ok := l.allow(addr); !ok {
-			t.Fatalf("failure %d: %s refused, though every address fails once and failures are 3s apart", i, addr)
+			t.Fatalf("failure %d: %s refused, though every prefix fails once", i, addr)
 		}
 		l.failed(addr)
-		most = max(most, len(l.byAddr))
-		now = now.Add(3 * time.Second)
+		most = max(most, len(l.prefixes))
+		if i%3 == 2 {
+			now = now.Add(time.Second)
+		}
 	}
-	if most > maxFailsTotal+1 {
-		t.Errorf("the limiter held up to %d addresses; only the %d failures of one window need keeping", most, maxFailsTotal)
+	if most > maxPrefixes {
+		t.Errorf("the limiter held up to %d prefixes, want at most %d", most, maxPrefixes)
 	}
 }
 
-// TestHostOf checks that failures are counted per IP, whatever the port.
-func TestHostOf(t *testing.T) {
+// TestPrefixOf checks that failures and connections are counted per IPv4
+// address and per IPv6 /64, whatever the port.
+func TestPrefixOf(t *testing.T) {
 	tests := []struct {
+		name string
 		addr net.Addr
 		want string
 	}{
-		{&net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 40000}, "127.0.0.1"},
-		{&net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 40001}, "127.0.0.1"},
+		{"IPv4", &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 40000}, "127.0.0.1"},
+		{"IPv4, another port", &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 40001}, "127.0.0.1"},
 		// A dual-stack listener sees IPv4 peers as mapped addresses.
-		{&net.TCPAddr{IP: net.ParseIP("::ffff:127.0.0.1"), Port: 40002}, "127.0.0.1"},
-		{&net.TCPAddr{IP: net.ParseIP("2001:db8::1"), Port: 7575}, "2001:db8::1"},
-		{&net.UnixAddr{Name: "/tmp/sock", Net: "unix"}, "/tmp/sock"},
+		{"IPv4 mapped", &net.TCPAddr{IP: net.ParseIP("::ffff:127.0.0.1"), Port: 40002}, "127.0.0.1"},
+		{"IPv6", &net.TCPAddr{IP: net.ParseIP("2001:db8::1"), Port: 7575}, "2001:db8::/64"},
+		{"IPv6, same /64", &net.TCPAddr{IP: net.ParseIP("2001:db8::ffff:1:2:3"), Port: 7575}, "2001:db8::/64"},
+		{"IPv6, next /64", &net.TCPAddr{IP: net.ParseIP("2001:db8:0:1::1"), Port: 7575}, "2001:db8:0:1::/64"},
+		{"IPv6 loopback", &net.TCPAddr{IP: net.ParseIP("::1"), Port: 7575}, "::/64"},
+		{"not TCP", &net.UnixAddr{Name: "/tmp/sock", Net: "unix"}, "/tmp/sock"},
 	}
 	for _, tt := range tests {
-		if got := hostOf(tt.addr); got != tt.want {
-			t.Errorf("hostOf(%v) = %q, want %q", tt.addr, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			if got := prefixOf(tt.addr); got != tt.want {
+				t.Errorf("prefixOf(%v) = %q, want %q", tt.addr, got, tt.want)
+			}
+		})
 	}
 }
 
@@ -206,7 +231,7 @@ func TestHostOf(t *testing.T) {
 // (Waiters woken when a handshake ends: TestGuessingLimits, guesses at
 // once.)
 func TestAuthLimiterTurns(t *testing.T) {
-	l := newAuthLimiter()
+	l := newAuthLimiter("48210-93755-62184")
 	cancelled, cancel := context.WithCancel(t.Context())
 	cancel()
 	mayEnter := func(addr string, want bool) {
@@ -239,7 +264,7 @@ func TestAdmitWaitRunsOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	limits := newAuthLimiter()
+	limits := newAuthLimiter(code)
 	// A handshake from the address under way throughout.
 	if err := limits.enter(t.Context(), "127.0.0.1"); err != nil {
 		t.Fatal(err)
@@ -257,7 +282,7 @@ func TestAdmitWaitRunsOut(t *testing.T) {
 			served <- err
 			return
 		}
-		_, err = serveConn(t.Context(), conn, sink, ServeOptions{Options: Options{Code: code, Timeout: time.Second}, KeepOpen: true}, limits, nil, func(bool) {})
+		_, err = serveConn(t.Context(), &servedConn{conn: conn, prefix: prefixOf(conn.RemoteAddr())}, sink, ServeOptions{Options: Options{Code: code, Timeout: time.Second}, KeepOpen: true}, limits, &connTable{}, func(bool) {})
 		served <- err
 	}()
 	conn, err := net.Dial("tcp", ln.Addr().String())

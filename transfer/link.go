@@ -76,8 +76,8 @@ type link struct {
 	// heard says a byte came from the peer. Only the reading goroutine
 	// touches it.
 	heard bool
-	// onHeard, if set, is called when heard becomes true.
-	onHeard func()
+	// greeted, if set, is called on a receiver when a valid hello came.
+	greeted func()
 	// handshakeBy is when the peer's hello and handshake must be done,
 	// pings or not; zero once they are. handshakeFor says, for messages,
 	// how long that was. Only the reading goroutine touches them.
@@ -105,7 +105,7 @@ func newLink(conn net.Conn, role framing.Role, opts Options) *link {
 		code:      opts.Code,
 		secured:   opts.Secured,
 		admit:     opts.admit,
-		onHeard:   opts.heard,
+		greeted:   opts.greeted,
 		out:       make(chan []outFrame, queueDepth),
 		urgent:    make(chan outFrame, 1),
 		writeDone: make(chan struct{}),
@@ -141,11 +141,8 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	}
 	l.readMu.Unlock()
 	n, err := l.conn.Read(p)
-	if n > 0 && !l.heard {
+	if n > 0 {
 		l.heard = true
-		if l.onHeard != nil {
-			l.onHeard()
-		}
 	}
 	if !stopped {
 		err = l.timeoutError(deadline, err)
@@ -642,7 +639,7 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 	if err := l.send(outFrame{t: framing.TypeHello, payload: mine, plain: true}); err != nil {
 		return framing.Hello{}, err
 	}
-	t, p, err := l.fr.ReadFrame()
+	t, p, err := l.readHello()
 	if err != nil {
 		switch {
 		case l.silent(err):
@@ -657,6 +654,10 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 			// A connection held open without a byte: a port check that
 			// did not hang up, not a sender.
 			return framing.Hello{}, &markedError{err: fmt.Errorf("reading hello from %s: %w", l.conn.RemoteAddr(), err), mark: errQuietPeer}
+		case errors.Is(err, ErrTimeout) && l.role == framing.RoleReceiver:
+			// A hello begun and not finished in its time: a stray byte, or
+			// a client holding the connection, not a sender.
+			return framing.Hello{}, l.badHello(fmt.Errorf("reading hello from %s: %w", l.conn.RemoteAddr(), err))
 		}
 		return framing.Hello{}, l.notFerry(fmt.Errorf("reading hello from %s: %w", l.conn.RemoteAddr(), err))
 	}
@@ -665,20 +666,23 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 	case framing.TypeError, framing.TypeAbort:
 		return framing.Hello{}, l.peerError(t, p)
 	default:
-		return framing.Hello{}, l.notFerry(fmt.Errorf("reading hello from %s: %w", l.conn.RemoteAddr(), framing.ErrNotFerry))
+		return framing.Hello{}, l.badHello(l.notFerry(fmt.Errorf("reading hello from %s: %w", l.conn.RemoteAddr(), framing.ErrNotFerry)))
 	}
 	h, err := framing.ParseHello(p)
 	if err != nil {
-		return framing.Hello{}, l.notFerry(fmt.Errorf("reading hello from %s: %w", l.conn.RemoteAddr(), err))
+		return framing.Hello{}, l.badHello(l.notFerry(fmt.Errorf("reading hello from %s: %w", l.conn.RemoteAddr(), err)))
 	}
 	if h.Version != framing.Version {
-		return framing.Hello{}, withCode(framing.CodeVersion, fmt.Errorf("%s speaks protocol version %d, this ferry speaks %d: use the same ferry release on both machines", l.conn.RemoteAddr(), h.Version, framing.Version))
+		return framing.Hello{}, l.badHello(withCode(framing.CodeVersion, fmt.Errorf("%s speaks protocol version %d, this ferry speaks %d: use the same ferry release on both machines", l.conn.RemoteAddr(), h.Version, framing.Version)))
 	}
 	if h.Role == l.role {
-		return framing.Hello{}, withCode(framing.CodeProtocol, fmt.Errorf("%s is also a %s: one side runs ferry send, the other ferry recv", l.conn.RemoteAddr(), roleName(l.role)))
+		return framing.Hello{}, l.badHello(withCode(framing.CodeProtocol, fmt.Errorf("%s is also a %s: one side runs ferry send, the other ferry recv", l.conn.RemoteAddr(), roleName(l.role))))
 	}
 	if err := l.checkMode(h); err != nil {
 		return framing.Hello{}, err
+	}
+	if l.greeted != nil {
+		l.greeted()
 	}
 	if l.code == "" {
 		l.handshakeDone()
@@ -709,6 +713,35 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 		l.secured(sess.Cipher().String())
 	}
 	return h, nil
+}
+
+// helloTime is how long a receiver gives a connection for its hello, or
+// its timeout if that is shorter. A ferry sender writes its hello as soon
+// as it connects, so a connection without one for this long is a probe or
+// a flood holding a slot, which must not keep it for the whole timeout.
+const helloTime = 10 * time.Second
+
+// readHello reads the peer's first frame; a receiver gives it helloTime.
+func (l *link) readHello() (framing.Type, []byte, error) {
+	if l.role != framing.RoleReceiver {
+		return l.fr.ReadFrame()
+	}
+	by, why := l.handshakeBy, l.handshakeFor
+	if d := min(helloTime, handshakeTime(l.timeout)); by.IsZero() || time.Until(by) > d {
+		l.handshakeWithin(time.Now(), d, "(a sender's hello comes at once)")
+	}
+	t, p, err := l.fr.ReadFrame()
+	l.handshakeBy, l.handshakeFor = by, why
+	return t, p, err
+}
+
+// badHello marks err, a receiver's failure over the sender's hello, as no
+// transfer: no code was tried, and a one-shot receiver goes on waiting.
+func (l *link) badHello(err error) error {
+	if l.role != framing.RoleReceiver {
+		return err
+	}
+	return &markedError{err: err, mark: errBadHello}
 }
 
 // notFerry adds to err, when it says that the peer's first bytes were no

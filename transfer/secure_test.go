@@ -1001,7 +1001,7 @@ func TestCaptureHidesContent(t *testing.T) {
 	}
 }
 
-// guessingServe is Serve with KeepOpen and testCode on a fresh listener,
+// guessingServe is Serve with KeepOpen and a code on a fresh listener,
 // reporting each connection's end and each refusal on channels. It runs
 // until the test ends, which checks that Serve returned.
 type guessingServe struct {
@@ -1009,6 +1009,7 @@ type guessingServe struct {
 	finished chan error   // each served connection's error
 	refused  chan refusal // each turned-away sender
 	sink     string       // the receiving directory
+	code     string       // the receiver's code
 }
 
 // refusal is one call of ServeOptions.Refused.
@@ -1017,18 +1018,24 @@ type refusal struct {
 	wait time.Duration
 }
 
-// startGuessingServe starts a guessingServe for the rest of the test, with
-// the given timeout (0: the default).
+// startGuessingServe starts a guessingServe with testCode for the rest of
+// the test, with the given timeout (0: the default).
 func startGuessingServe(t *testing.T, timeout time.Duration) *guessingServe {
+	t.Helper()
+	return startGuessingServeCode(t, testCode, timeout)
+}
+
+// startGuessingServeCode is startGuessingServe with another code.
+func startGuessingServeCode(t *testing.T, code string, timeout time.Duration) *guessingServe {
 	t.Helper()
 	ln := listen(t)
 	sink, dir := newDirSink(t, false)
-	g := &guessingServe{addr: ln.Addr(), finished: make(chan error, 64), refused: make(chan refusal, 64), sink: dir}
+	g := &guessingServe{addr: ln.Addr(), finished: make(chan error, 64), refused: make(chan refusal, 64), sink: dir, code: code}
 	ctx, cancel := context.WithCancel(t.Context())
 	served := make(chan error, 1)
 	go func() {
 		served <- transfer.Serve(ctx, ln, sink, transfer.ServeOptions{
-			Options:  transfer.Options{Code: testCode, Timeout: timeout},
+			Options:  transfer.Options{Code: code, Timeout: timeout},
 			KeepOpen: true,
 			Finished: func(_ net.Addr, _ transfer.Summary, err error) { g.finished <- err },
 			Refused:  func(peer net.Addr, wait time.Duration) { g.refused <- refusal{peer, wait} },
@@ -1068,11 +1075,23 @@ func (g *guessingServe) fail(t *testing.T, ip string) {
 	}
 }
 
+// served sends name with the right code from ip and checks that both
+// sides succeed.
+func (g *guessingServe) served(t *testing.T, ip, name string) {
+	t.Helper()
+	if err := g.attempt(t, ip, g.code, name); err != nil {
+		t.Fatalf("the right code from %s: Send = %v", ip, err)
+	}
+	if err := await(t, g.finished, "the receiving side from "+ip); err != nil {
+		t.Fatalf("the right code from %s: Receive = %v", ip, err)
+	}
+}
+
 // turnedAway makes one attempt with the right code from ip and checks that
 // it is refused for too many failed attempts, without being served.
 func (g *guessingServe) turnedAway(t *testing.T, ip string) {
 	t.Helper()
-	err := g.attempt(t, ip, testCode, "refused-"+ip)
+	err := g.attempt(t, ip, g.code, "refused-"+ip)
 	var pe *transfer.PeerError
 	if !errors.As(err, &pe) || pe.Code != framing.CodeAuth || !strings.Contains(pe.Message, "too many failed attempts") {
 		t.Fatalf("the right code from %s after too many failures: Send = %v (%T), want a *PeerError with code %d saying too many failed attempts",
@@ -1186,8 +1205,9 @@ func guessesAtOnce(t *testing.T, addr net.Addr, ips []string) int {
 
 // TestGuessingLimits checks Serve's limits on wrong codes in the encrypted
 // mode: 3 failures from one address turn that address away (even with the
-// right code) but no other, and 20 failures from anywhere turn everyone
-// away.
+// right code) but no other; a storm of failures from many addresses does
+// not shut out the sender with the code; and a weak code's small budget
+// from everywhere turns everyone away once spent.
 func TestGuessingLimits(t *testing.T) {
 	t.Run("per address", func(t *testing.T) {
 		t.Parallel()
@@ -1196,22 +1216,32 @@ func TestGuessingLimits(t *testing.T) {
 			g.fail(t, "127.0.0.1")
 		}
 		g.turnedAway(t, "127.0.0.1")
-		if err := g.attempt(t, "127.0.0.2", testCode, "from-2"); err != nil {
-			t.Fatalf("the right code from another address: Send = %v", err)
-		}
-		if err := await(t, g.finished, "the receiving side from 127.0.0.2"); err != nil {
-			t.Fatalf("the right code from another address: Receive = %v", err)
-		}
+		g.served(t, "127.0.0.2", "from-2")
 		onlyEntry(t, g.sink, "from-2")
 	})
-	t.Run("global", func(t *testing.T) {
+	// Three wrong guesses from each of 7 addresses, within a second, once
+	// spent a global limit of 20 and locked out every sender for a minute.
+	t.Run("a storm does not shut out the code", func(t *testing.T) {
 		t.Parallel()
 		g := startGuessingServe(t, 0)
+		for i := 10; i < 17; i++ {
+			for range 3 {
+				g.fail(t, fmt.Sprintf("127.0.0.%d", i))
+			}
+		}
+		g.turnedAway(t, "127.0.0.10")
+		g.turnedAway(t, "127.0.0.16")
+		g.served(t, "127.0.0.30", "after-storm")
+		onlyEntry(t, g.sink, "after-storm")
+	})
+	// A 6-digit code gets the smallest budget, 20 failures a minute.
+	t.Run("a weak code's budget", func(t *testing.T) {
+		t.Parallel()
+		g := startGuessingServeCode(t, "482109", 0)
 		for i := 10; i < 30; i++ {
 			g.fail(t, fmt.Sprintf("127.0.0.%d", i))
 		}
 		g.turnedAway(t, "127.0.0.30")
-		g.turnedAway(t, "127.0.0.10")
 		onlyEntry(t, g.sink)
 	})
 	// A guesser learns right from wrong from the receiver's confirm frame,
@@ -1242,7 +1272,7 @@ func TestGuessingLimits(t *testing.T) {
 	})
 	t.Run("guesses at once from many addresses", func(t *testing.T) {
 		t.Parallel()
-		g := startGuessingServe(t, 0)
+		g := startGuessingServeCode(t, "482109", 0)
 		var ips []string
 		for i := range 60 {
 			ips = append(ips, fmt.Sprintf("127.0.1.%d", i+1))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -21,6 +22,10 @@ type ServeOptions struct {
 	KeepOpen bool
 	// Connected, if set, is called when a sender connects.
 	Connected func(peer net.Addr)
+	// Greeted, if set, is called when a connection's hello came, which
+	// makes it a ferry sender's: under a flood of connections that are
+	// not, a log of these stays readable where one of Connected would not.
+	Greeted func(peer net.Addr)
 	// Finished, if set, is called when a connection's transfer ends.
 	Finished func(peer net.Addr, s Summary, err error)
 	// Refused, if set, is called when a sender is turned away for too many
@@ -42,47 +47,107 @@ type ServeOptions struct {
 }
 
 // displaceAfter is how long the one connection of a Serve without
-// KeepOpen may have sent nothing before a sender that comes displaces it.
-// A ferry sender sends its hello as soon as it connects; a connection
-// quiet for this long is a port check or a probe held open, and must not
-// keep the sender the receiver waits for out until its timeout.
+// KeepOpen may have gone without its hello before a sender that comes
+// displaces it. A ferry sender sends its hello as soon as it connects; a
+// connection without one for this long is a port check or a probe held
+// open, and must not keep the sender the receiver waits for out until its
+// timeout. With KeepOpen a connection without its hello is displaced at
+// any age when the table is full (see connTable.displace).
 const displaceAfter = time.Second
 
-// oneConn is the connection a Serve without KeepOpen serves, as far as
-// the accepting goroutine may displace it.
-type oneConn struct {
-	conn  net.Conn
-	since time.Time
+// MaxConnsPerAddress is how many connections Serve with KeepOpen takes at
+// once from one IPv4 address or IPv6 /64 (see prefixOf): one host cannot
+// hold more than half the slots, and a script on one host can still run
+// a few dozen senders at once.
+const MaxConnsPerAddress = MaxConns / 2
 
-	mu        sync.Mutex
-	heard     bool // a byte came from the peer
+// servedConn is a connection Serve serves, as far as the accepting
+// goroutine may displace it.
+type servedConn struct {
+	conn   net.Conn
+	prefix string
+	since  time.Time
+
+	// Under connTable.mu.
+	greeted   bool // its hello came: a ferry sender's
 	displaced bool
 	ended     bool // Receive returned: too late to displace
 }
 
-func (c *oneConn) setHeard() {
-	c.mu.Lock()
-	c.heard = true
-	c.mu.Unlock()
+// connTable is the connections a Serve serves.
+type connTable struct {
+	mu    sync.Mutex
+	conns []*servedConn
 }
 
-// displace closes c if its peer has sent nothing for after, and says
-// whether it did.
-func (c *oneConn) displace(after time.Duration) bool {
-	c.mu.Lock()
-	ok := !c.heard && !c.ended && time.Since(c.since) >= after
-	c.displaced = ok
-	c.mu.Unlock()
-	if ok {
-		_ = c.conn.Close()
+func (t *connTable) add(c *servedConn) {
+	t.mu.Lock()
+	t.conns = append(t.conns, c)
+	t.mu.Unlock()
+}
+
+func (t *connTable) remove(c *servedConn) {
+	t.mu.Lock()
+	t.conns = slices.DeleteFunc(t.conns, func(o *servedConn) bool { return o == c })
+	t.mu.Unlock()
+}
+
+// greet says c's hello came.
+func (t *connTable) greet(c *servedConn) {
+	t.mu.Lock()
+	c.greeted = true
+	t.mu.Unlock()
+}
+
+// from counts the connections from prefix not yet displaced.
+func (t *connTable) from(prefix string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, c := range t.conns {
+		if c.prefix == prefix && !c.displaced {
+			n++
+		}
 	}
-	return ok
+	return n
 }
 
-// end says Receive returned, and whether c was displaced before that.
-func (c *oneConn) end() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// displace closes a connection without its hello that has waited at least
+// after, and says whether it did: of prefix's if prefix is not "", else of
+// the prefix holding the most connections, so a flood from one host makes
+// room from its own; the oldest among them.
+func (t *connTable) displace(prefix string, after time.Duration) bool {
+	t.mu.Lock()
+	held := make(map[string]int, len(t.conns))
+	for _, c := range t.conns {
+		if !c.displaced {
+			held[c.prefix]++
+		}
+	}
+	var victim *servedConn
+	for _, c := range t.conns {
+		if c.greeted || c.displaced || c.ended || time.Since(c.since) < after || prefix != "" && c.prefix != prefix {
+			continue
+		}
+		if victim == nil || held[c.prefix] > held[victim.prefix] {
+			victim = c
+		}
+	}
+	if victim != nil {
+		victim.displaced = true
+	}
+	t.mu.Unlock()
+	if victim == nil {
+		return false
+	}
+	_ = victim.conn.Close()
+	return true
+}
+
+// end says Receive returned on c, and whether c was displaced before that.
+func (t *connTable) end(c *servedConn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	c.ended = true
 	return c.displaced
 }
@@ -97,36 +162,45 @@ const MaxConns = 64
 // Serve accepts senders on ln and receives from each into sink. Without
 // KeepOpen it returns the first transfer's error; a connection that was no
 // transfer (see NoTransfer) is not one, and one that comes while another
-// is served is told the receiver is busy, unless the other has sent
-// nothing for a second: that one is closed (ErrDisplaced) and the new one
-// served. In the encrypted mode a
-// source address with 3 failed handshakes in a minute, or any address
-// once there were 20, is turned away until the minute has passed; one
-// handshake per address, and 8 in all, run at once, the other senders
-// waiting their turn. With KeepOpen it returns when ctx ends, after
-// aborting every transfer still running and waiting for each to be cleaned
-// up. Accepting is retried, after a pause, when the process is out of
-// descriptors or memory. Serve closes ln.
+// is served is told the receiver is busy, unless the other has not sent
+// its hello for a second: that one is closed (ErrDisplaced) and the new
+// one served. With KeepOpen it serves up to MaxConns connections at once,
+// MaxConnsPerAddress of them from one prefix (an IPv4 address or an IPv6
+// /64); when either is full, a connection that has not sent its hello is
+// closed (ErrDisplaced) to make room, from the prefix holding the most
+// connections, else the new one is told the receiver is busy. A
+// connection has helloTime for its hello. In the encrypted mode the
+// guessing limits of authLimiter apply: a prefix with 3 failed handshakes
+// in a minute is turned away, for longer each time it does it again, and
+// the failures from everywhere have a budget sized from the code's
+// strength; one handshake per prefix, and 8 in all, run at once, the
+// other senders waiting their turn. With KeepOpen it returns when ctx
+// ends, after aborting every transfer still running and waiting for each
+// to be cleaned up. Accepting is retried, after a pause, when the process
+// is out of descriptors or memory. Serve closes ln.
 func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) error {
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
 	defer ln.Close()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	limits := newAuthLimiter()
+	limits := newAuthLimiter(opts.Code)
 	var pause time.Duration // after an accept that failed for want of resources
 	n := cmp.Or(opts.maxConns, MaxConns)
 	busy := fmt.Sprintf("busy: the receiver is serving %d connections, the most it takes at once; try again later", n)
+	perPrefix := min(n, MaxConnsPerAddress)
+	busyPrefix := fmt.Sprintf("busy: the receiver is serving %d connections from your address, the most it takes from one; try again later", perPrefix)
+	after := time.Duration(0) // how long a connection must be without its hello to be displaced
 	if !opts.KeepOpen {
 		n = 1
 		busy = "busy: the receiver is serving another connection and takes one at a time (it runs without -k); try again when it is done"
+		after = displaceAfter
+		if opts.displaceAfter != nil {
+			after = *opts.displaceAfter
+		}
 	}
 	slots := make(chan struct{}, n)
-	displaceAfter := displaceAfter
-	if opts.displaceAfter != nil {
-		displaceAfter = *opts.displaceAfter
-	}
-	var current *oneConn          // without KeepOpen, the connection served
+	var table connTable
 	result := make(chan error, 1) // without KeepOpen, the transfer's outcome
 	// end ends Serve with err, or without KeepOpen with the outcome of a
 	// transfer in flight, once it is over: the transfer, not the accepting
@@ -141,6 +215,14 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 			}
 		}
 		return err
+	}
+	turnAway := func(conn net.Conn, msg string) {
+		if opts.Busy != nil {
+			opts.Busy(conn.RemoteAddr())
+		}
+		// A fresh connection's buffer takes the frame at once.
+		tell(conn, framing.CodeInternal, msg)
+		_ = conn.Close()
 	}
 	for {
 		conn, err := ln.Accept()
@@ -169,16 +251,16 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 			continue
 		}
 		pause = 0
+		c := &servedConn{conn: conn, prefix: prefixOf(conn.RemoteAddr()), since: time.Now()}
+		if opts.KeepOpen && table.from(c.prefix) >= perPrefix && !table.displace(c.prefix, 0) {
+			turnAway(conn, busyPrefix)
+			continue
+		}
 		select {
 		case slots <- struct{}{}:
 		default:
-			if current == nil || !current.displace(displaceAfter) {
-				if opts.Busy != nil {
-					opts.Busy(conn.RemoteAddr())
-				}
-				// A fresh connection's buffer takes the frame at once.
-				tell(conn, framing.CodeInternal, busy)
-				_ = conn.Close()
+			if !table.displace("", after) {
+				turnAway(conn, busy)
 				continue
 			}
 			// The displaced connection's goroutine frees the slot once
@@ -190,16 +272,13 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 				return end(ctx.Err())
 			}
 		}
-		var one *oneConn
-		if !opts.KeepOpen {
-			one = &oneConn{conn: conn, since: time.Now()}
-			current = one
-		}
+		table.add(c)
 		wg.Go(func() {
 			// The slot is free before the connection is reported over, so
 			// a sender told of it finds it free; the one transfer without
 			// KeepOpen keeps it, since Serve returns its outcome.
-			served, err := serveConn(ctx, conn, sink, opts, limits, one, func(served bool) {
+			served, err := serveConn(ctx, c, sink, opts, limits, &table, func(served bool) {
+				table.remove(c)
 				if !served || opts.KeepOpen {
 					<-slots
 				}
@@ -217,18 +296,21 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 // come, after too many failed handshakes; and one that has sent its hello
 // waits for its turn as authLimiter says: a connection that sends nothing
 // takes no turn. over is called once the outcome is known, before
-// Finished, with whether the connection was a transfer. one, if not nil,
-// is conn as Serve without KeepOpen may displace it.
-func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions, limits *authLimiter, one *oneConn, over func(served bool)) (bool, error) {
-	peer := conn.RemoteAddr()
-	if one != nil {
-		opts.heard = one.setHeard
+// Finished, with whether the connection was a transfer. table holds c, as
+// Serve may displace it.
+func serveConn(ctx context.Context, c *servedConn, sink Sink, opts ServeOptions, limits *authLimiter, table *connTable, over func(served bool)) (bool, error) {
+	conn, peer := c.conn, c.conn.RemoteAddr()
+	opts.greeted = func() {
+		table.greet(c)
+		if opts.Greeted != nil {
+			opts.Greeted(peer)
+		}
 	}
 	if opts.ForPeer != nil {
 		opts.Options = opts.ForPeer(peer, opts.Options)
 	}
 	if opts.Code != "" {
-		host := hostOf(peer)
+		host := c.prefix
 		if wait, ok := limits.allow(host); !ok {
 			if opts.Refused != nil {
 				opts.Refused(peer, wait)
@@ -279,7 +361,7 @@ func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions,
 		opts.Connected(peer)
 	}
 	s, err := Receive(ctx, conn, sink, opts.Options)
-	if one != nil && one.end() {
+	if table.end(c) {
 		// Reported before the slot goes to the connection that displaced
 		// it, so the reports come in order.
 		err = fmt.Errorf("the connection from %s %w", peer, ErrDisplaced)
@@ -311,10 +393,11 @@ func serveConn(ctx context.Context, conn net.Conn, sink Sink, opts ServeOptions,
 // whole timeout, one from a peer that does not speak ferry
 // (framing.ErrNotFerry), one from a sender in the other mode
 // (ErrOtherMode), one from a sender that aborted or failed before its
-// code was tried (interrupted while it waited for its turn, say), and one
-// displaced by a sender (ErrDisplaced). None of them tried a code.
+// code was tried (interrupted while it waited for its turn, say), one
+// whose hello was cut short, late or invalid, and one displaced by a
+// sender (ErrDisplaced). None of them tried a code.
 func NoTransfer(err error) bool {
-	return errors.Is(err, ErrSilentPeer) || errors.Is(err, errQuietPeer) || errors.Is(err, framing.ErrNotFerry) || errors.Is(err, ErrOtherMode) || errors.Is(err, errGoneBeforeCode) || errors.Is(err, ErrDisplaced)
+	return errors.Is(err, ErrSilentPeer) || errors.Is(err, errQuietPeer) || errors.Is(err, framing.ErrNotFerry) || errors.Is(err, ErrOtherMode) || errors.Is(err, errGoneBeforeCode) || errors.Is(err, ErrDisplaced) || errors.Is(err, errBadHello)
 }
 
 // refusedError turns a sender away for too many failed handshakes.

@@ -57,9 +57,9 @@ type Options struct {
 	// sender's hello has come, before the handshake: it may wait for the
 	// sender's turn, or refuse it with an error the sender is told.
 	admit func() error
-	// heard, if set, is called on the reading goroutine when the first
-	// byte comes from the peer.
-	heard func()
+	// greeted, if set, is called on a receiver's reading goroutine when a
+	// valid hello came from the sender.
+	greeted func()
 	// handshakeOver, if set, is called on a receiver as soon as the
 	// sender's hello and handshake are over; counts says they failed in a
 	// way that counts against the sender's address: after this side's

@@ -1,0 +1,134 @@
+package transfer_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"ferry/transfer"
+)
+
+// flood opens connections to addr from the local addresses ips, round
+// robin, until ctx ends: silent ones, held open, and ones that send bytes
+// that are no ferry hello, also held open. It keeps at most hold of them
+// open at once, closing the oldest, and counts those it opened in dialed,
+// calling mid once when there are midway of them.
+func flood(ctx context.Context, addr net.Addr, ips []string, hold int, dialed *atomic.Int64, midway int64, mid func()) {
+	var open []net.Conn
+	defer func() {
+		for _, c := range open {
+			_ = c.Close()
+		}
+	}()
+	for i := 0; ctx.Err() == nil; i++ {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ips[i%len(ips)])}, Timeout: guard}
+		c, err := d.DialContext(ctx, "tcp", addr.String())
+		if err != nil {
+			continue
+		}
+		if dialed.Add(1) == midway {
+			mid()
+		}
+		if i%2 == 1 {
+			_, _ = c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+		}
+		open = append(open, c)
+		if len(open) > hold {
+			_ = open[0].Close()
+			open = open[1:]
+		}
+	}
+}
+
+// TestServeFlood floods a KeepOpen receiver with silent and garbage
+// connections, from one address and from many, while a transfer runs
+// beside the flood; a new sender connects in the middle of it. Both
+// transfers must finish: connections that sent no hello must not hold the
+// receiver's slots (before, 64 silent sockets kept it "busy" for every
+// real sender).
+func TestServeFlood(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		ips  []string
+	}{
+		{name: "from one address", ips: []string{"127.0.3.1"}},
+		{name: "from many addresses", ips: func() []string {
+			var ips []string
+			for i := range 100 {
+				ips = append(ips, fmt.Sprintf("127.0.4.%d", i+1))
+			}
+			return ips
+		}()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ln := listen(t)
+			inner, dir := newDirSink(t, false)
+			sink := beginSignal{inner, make(chan struct{}, 2)}
+			ctx, cancel := context.WithCancel(t.Context())
+			served := make(chan error, 1)
+			go func() {
+				served <- transfer.Serve(ctx, ln, sink, transfer.ServeOptions{KeepOpen: true})
+			}()
+			defer func() {
+				cancel()
+				await(t, served, "Serve")
+			}()
+
+			// The transfer beside the flood: half its data, then a pause.
+			data := textBytes(1 << 20)
+			input, feed := io.Pipe()
+			defer feed.Close()
+			running := make(chan error, 1)
+			go func() {
+				_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("running", input)}, transfer.Options{})
+				running <- err
+			}()
+			await(t, sink.begun, "the running transfer's offer")
+			if _, err := feed.Write(data[:len(data)/2]); err != nil {
+				t.Fatal(err)
+			}
+
+			floodCtx, stopFlood := context.WithCancel(t.Context())
+			var dialed atomic.Int64
+			// The middle of the flood: well past the receiver's MaxConns.
+			middle := make(chan struct{})
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Go(func() {
+					flood(floodCtx, ln.Addr(), tt.ips, 100, &dialed, 4*transfer.MaxConns, func() { close(middle) })
+				})
+			}
+			defer func() {
+				stopFlood()
+				wg.Wait()
+			}()
+			await(t, middle, "the middle of the flood")
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.5.1")}, Timeout: guard}
+			conn, err := d.DialContext(t.Context(), "tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := transfer.Send(t.Context(), conn, []transfer.Source{transfer.StreamSource("newcomer", bytes.NewReader(textBytes(4096)))}, transfer.Options{}); err != nil {
+				t.Errorf("the sender that came during the flood: Send = %v", err)
+			}
+			if _, err := feed.Write(data[len(data)/2:]); err != nil {
+				t.Fatal(err)
+			}
+			_ = feed.Close()
+			if err := await(t, running, "the running transfer"); err != nil {
+				t.Errorf("the transfer beside the flood: Send = %v", err)
+			}
+			stopFlood()
+			wg.Wait()
+			onlyEntry(t, dir, "newcomer", "running")
+		})
+	}
+}
