@@ -21,14 +21,16 @@ import (
 // socket.
 func TestReceiverNotReading(t *testing.T) {
 	t.Parallel()
-	const timeout = 100 * time.Millisecond
+	// Pings every tenth of it keep the sender's reads alive even on a
+	// loaded machine; the stall limit is then five seconds.
+	const timeout = 500 * time.Millisecond
 	ln := listen(t)
 	stop := make(chan struct{})
 	peerDone := fakePeer(ln, func(conn net.Conn) {
 		if _, err := conn.Write(helloFrame(framing.RoleReceiver, framing.Version)); err != nil {
 			return
 		}
-		keepPinging(framing.NewWriter(conn), timeout/4, stop)
+		keepPinging(framing.NewWriter(conn), timeout/10, stop)
 	})
 	conn := dial(t, ln.Addr())
 	sent := make(chan error, 1)
