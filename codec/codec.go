@@ -39,6 +39,11 @@ var ErrUnknownMode = errors.New("codec: unknown compression mode")
 // ErrCorrupt means a compressed chunk does not decode to its declared size.
 var ErrCorrupt = errors.New("codec: corrupt compressed chunk")
 
+// ErrTrailing means a compressed chunk holds bytes after its end, such as a
+// second zstd frame: one that decodes to nothing would otherwise pass. It
+// is an ErrCorrupt too.
+var ErrTrailing = fmt.Errorf("%w: bytes after its end", ErrCorrupt)
+
 // ParseMode turns a -z flag value into a Mode. Case does not matter: -z
 // ZSTD means nothing but zstd.
 func ParseMode(s string) (Mode, error) {
@@ -187,8 +192,8 @@ func NewDecoder() (*Decoder, error) {
 
 // Decode returns d's file bytes. Compressed bodies are decoded into dst,
 // whose capacity must be at least d.RawLen; a body that would decode to more
-// or fewer bytes than d.RawLen is ErrCorrupt, found before any larger
-// allocation.
+// or fewer bytes than d.RawLen is ErrCorrupt, and one with bytes after its
+// end ErrTrailing, found before any larger allocation.
 func (dec *Decoder) Decode(dst []byte, d framing.Data) ([]byte, error) {
 	n := int(d.RawLen)
 	switch d.Codec {
@@ -208,8 +213,12 @@ func (dec *Decoder) Decode(dst []byte, d framing.Data) ([]byte, error) {
 		}
 		return out, nil
 	case framing.CodecZstd:
-		if err := checkZstdHeader(d.Body, n); err != nil {
+		end, err := checkZstdFrame(d.Body, n)
+		if err != nil {
 			return nil, fmt.Errorf("%w: zstd chunk at offset %d: %v", ErrCorrupt, d.Offset, err)
+		}
+		if end != len(d.Body) {
+			return nil, fmt.Errorf("%w (zstd chunk at offset %d: %d bytes after its frame)", ErrTrailing, d.Offset, len(d.Body)-end)
 		}
 		out, err := dec.zdec.DecodeAll(d.Body, dst[:0:n])
 		if err != nil || len(out) != n {
@@ -228,28 +237,69 @@ const (
 	zstdSmallWindow = 1 << 10
 )
 
-// checkZstdHeader checks, before anything is decoded, that body is a zstd
-// frame that will not make the decoder hold more than n bytes, or a small
-// window: one that declares its content size, n, or for n under zstdSmall
-// one whose window keeps its blocks that small. The decoder checks its
-// cap only after a whole block, and a cap of 0 is none; without these
-// checks a frame could make it allocate up to a block of 128 KiB, or more,
-// past n before it failed.
-func checkZstdHeader(body []byte, n int) error {
+// checkZstdFrame checks, before anything is decoded, that body starts with
+// a zstd frame that will not make the decoder hold more than n bytes, and
+// returns where that frame ends, which the decoder would not stop at: it
+// goes on to decode any frame after it. The frame must declare its content
+// size, n, or for n under zstdSmall have a window that keeps its blocks that
+// small. The decoder checks its cap only after a whole block, and a cap of 0
+// is none; without these checks a frame could make it allocate up to a
+// block of 128 KiB, or more, past n before it failed.
+func checkZstdFrame(body []byte, n int) (int, error) {
 	var h zstd.Header
 	switch err := h.Decode(body); {
 	case err != nil:
-		return err
+		return 0, err
 	case h.Skippable:
-		return errors.New("a skippable frame")
+		return 0, errors.New("a skippable frame")
 	case n == 0:
-		return errors.New("no bytes to decode")
+		return 0, errors.New("no bytes to decode")
 	case h.HasFCS && h.FrameContentSize != uint64(n):
-		return fmt.Errorf("declares %d bytes, frame says %d", h.FrameContentSize, n)
+		return 0, fmt.Errorf("declares %d bytes, frame says %d", h.FrameContentSize, n)
 	case !h.HasFCS && (n >= zstdSmall || h.WindowSize > zstdSmallWindow):
-		return fmt.Errorf("does not declare its %d bytes", n)
+		return 0, fmt.Errorf("does not declare its %d bytes", n)
 	}
-	return nil
+	return zstdFrameEnd(body, &h)
+}
+
+// zstdFrameEnd returns where the zstd frame that starts body, whose header
+// is h, ends: it follows the frame's block headers, which give each
+// block's length, to the last block and the checksum after it.
+func zstdFrameEnd(body []byte, h *zstd.Header) (int, error) {
+	const (
+		blockHeaderLen = 3
+		blockRLE       = 1
+		blockReserved  = 3
+		checksumLen    = 4
+	)
+	end := h.HeaderSize
+	for last := false; !last; {
+		if len(body)-end < blockHeaderLen {
+			return 0, errors.New("ends inside its frame")
+		}
+		bh := uint32(body[end]) | uint32(body[end+1])<<8 | uint32(body[end+2])<<16
+		end += blockHeaderLen
+		last = bh&1 != 0
+		size := int(bh >> 3)
+		switch (bh >> 1) & 3 {
+		case blockRLE:
+			// One byte, repeated size times.
+			size = 1
+		case blockReserved:
+			return 0, errors.New("a block of the reserved type")
+		}
+		if len(body)-end < size {
+			return 0, errors.New("ends inside its frame")
+		}
+		end += size
+	}
+	if h.HasCheckSum {
+		if len(body)-end < checksumLen {
+			return 0, errors.New("ends inside its frame")
+		}
+		end += checksumLen
+	}
+	return end, nil
 }
 
 // Close releases the decoder's resources. It is safe to call more than once.

@@ -240,9 +240,9 @@ func TestEncoderCloseTwice(t *testing.T) {
 	dec.Close()
 }
 
-func zstdEncode(t testing.TB, raw []byte) []byte {
+func zstdEncode(t testing.TB, raw []byte, opts ...zstd.EOption) []byte {
 	t.Helper()
-	z, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	z, err := zstd.NewWriter(nil, append([]zstd.EOption{zstd.WithEncoderConcurrency(1)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,6 +320,10 @@ func TestDecodeCorrupt(t *testing.T) {
 		{"zstd two frames", framing.CodecZstd, 2 * len(text), append(bytes.Clone(zBody), zBody...)},
 		{"zstd after a skippable frame", framing.CodecZstd, len(text), append(bytes.Clone(zstdSkippable), zBody...)},
 		{"zstd skippable frame alone", framing.CodecZstd, 0, zstdSkippable},
+		// An s2 block runs to the end of the body, and every element of it
+		// writes a byte, so nothing can follow the last one.
+		{"s2 with a byte after its block", framing.CodecS2, len(text), append(bytes.Clone(s2Body), 0)},
+		{"s2 with a second block", framing.CodecS2, len(text), append(bytes.Clone(s2Body), s2.Encode(nil, []byte("x"))...)},
 		{"none, body longer", framing.CodecNone, 3, []byte("abcd")},
 		{"none, body shorter", framing.CodecNone, 5, []byte("abcd")},
 		{"unknown codec", 3, 4, []byte("abcd")},
@@ -341,6 +345,85 @@ func TestDecodeCorrupt(t *testing.T) {
 	}
 }
 
+// TestDecodeTrailing checks that a zstd body is one frame and nothing
+// after it: the decoder goes on to any frame that follows, and one that
+// decodes to nothing, or a skippable one, left the output at its declared
+// length.
+func TestDecodeTrailing(t *testing.T) {
+	text := textBytes(10000)
+	zBody := zstdEncode(t, text)
+	small := textBytes(100)
+	zSmall := zstdStream(t, small, 1<<10)
+	tests := []struct {
+		name   string
+		rawLen int
+		body   []byte
+	}{
+		{"an empty frame", len(text), append(bytes.Clone(zBody), zstdEncode(t, nil)...)},
+		{"a skippable frame", len(text), append(bytes.Clone(zBody), zstdSkippable...)},
+		{"the same frame again", len(text), append(bytes.Clone(zBody), zBody...)},
+		{"one zero byte", len(text), append(bytes.Clone(zBody), 0)},
+		{"a frame's magic alone", len(text), append(bytes.Clone(zBody), 0x28, 0xb5, 0x2f, 0xfd)},
+		{"an empty frame after one without its size", len(small), append(bytes.Clone(zSmall), zstdEncode(t, nil)...)},
+	}
+	dec := newDecoder(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := dec.Decode(make([]byte, tt.rawLen), framing.Data{Offset: 42, Codec: framing.CodecZstd, RawLen: uint32(tt.rawLen), Body: tt.body})
+			if !errors.Is(err, ErrTrailing) || !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Decode = %d bytes, %v; want ErrTrailing, an ErrCorrupt", len(got), err)
+			}
+			if got != nil {
+				t.Fatalf("Decode returned %d bytes alongside its error", len(got))
+			}
+		})
+	}
+}
+
+// TestDecodeOneFrame is the control for TestDecodeTrailing: a frame alone
+// decodes, whatever its blocks are, since the decoder finds where it ends
+// from its block headers.
+func TestDecodeOneFrame(t *testing.T) {
+	text := textBytes(framing.MaxChunk)
+	tests := []struct {
+		name     string
+		raw      []byte
+		body     []byte
+		block    string // the first block's kind, so the case is what it says
+		checksum bool
+	}{
+		{"compressed blocks, checksum", text, zstdEncode(t, text), "compressed", true},
+		{"compressed blocks, no checksum", text, zstdEncode(t, text, zstd.WithEncoderCRC(false)), "compressed", false},
+		{"one run of a byte", make([]byte, 5000), zstdEncode(t, make([]byte, 5000)), "rle", true},
+		{"raw block", randomBytes(1000, 7), zstdEncode(t, randomBytes(1000, 7)), "raw", true},
+		{"small, without its size", text[:100], zstdStream(t, text[:100], 1<<10), "compressed", true},
+	}
+	dec := newDecoder(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h zstd.Header
+			if err := h.Decode(tt.body); err != nil || !h.FirstBlock.OK || blockKind(h) != tt.block || h.HasCheckSum != tt.checksum {
+				t.Fatalf("first block is %s, checksum %v (%v); want %s, checksum %v", blockKind(h), h.HasCheckSum, err, tt.block, tt.checksum)
+			}
+			got, err := dec.Decode(make([]byte, len(tt.raw)), framing.Data{Codec: framing.CodecZstd, RawLen: uint32(len(tt.raw)), Body: tt.body})
+			if err != nil || !bytes.Equal(got, tt.raw) {
+				t.Fatalf("Decode = %d bytes, %v; want the %d bytes encoded", len(got), err, len(tt.raw))
+			}
+		})
+	}
+}
+
+// blockKind names the kind of h's first block.
+func blockKind(h zstd.Header) string {
+	switch {
+	case !h.FirstBlock.Compressed:
+		return "raw"
+	case h.FirstBlock.CompressedSize == 1 && h.FirstBlock.DecompressedSize > 0:
+		return "rle"
+	}
+	return "compressed"
+}
+
 // TestDecodeBombAllocation checks the point of the bounded decoder: a tiny
 // zstd body under a small RawLen must not make it allocate what the body
 // would expand to. Counting allocations cannot tell a small one from a huge
@@ -359,6 +442,8 @@ func TestDecodeBombAllocation(t *testing.T) {
 		{"declares nothing, raw length 1", 1, zstdStream(t, make([]byte, framing.MaxChunk), framing.MaxChunk)},
 		// What a small frame may be: no declared size, the smallest window.
 		{"declares nothing, smallest window", 100, zstdStream(t, make([]byte, framing.MaxChunk), 1<<10)},
+		// A good small frame, then a bomb the decoder would go on to.
+		{"a second frame", 100, append(zstdEncode(t, textBytes(100)), zstdStream(t, make([]byte, framing.MaxChunk), framing.MaxChunk)...)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -441,6 +526,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(zstdEncode(f, text), uint8(framing.CodecZstd), uint32(len(text)-1))
 	f.Add(zstdEncode(f, make([]byte, 2*framing.MaxChunk)), uint8(framing.CodecZstd), uint32(framing.MaxChunk))
 	f.Add([]byte{}, uint8(framing.CodecZstd), uint32(0))
+	f.Add(append(zstdEncode(f, text), zstdEncode(f, nil)...), uint8(framing.CodecZstd), uint32(len(text)))
+	f.Add(append(zstdEncode(f, text), zstdSkippable...), uint8(framing.CodecZstd), uint32(len(text)))
 	f.Add([]byte{0xff}, uint8(7), uint32(1))
 	dec := newDecoder(f)
 	dst := make([]byte, framing.MaxChunk)

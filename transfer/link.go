@@ -185,18 +185,22 @@ func pingEvery(timeout time.Duration) time.Duration {
 	return max(min(timeout/3, maxPingEvery), time.Millisecond)
 }
 
-// stallFactor times the timeout is how long a receiver waits for a sender
-// that takes none of its bytes (the acks) before it gives up.
+// stallFactor times the timeout is how long a side waits, inside a write,
+// for a peer that takes none of its bytes before it gives up.
 const stallFactor = 10
 
-// deadlineWriter bounds, on the receiver, how long a write may wait for a
-// peer that takes none of its bytes: stallFactor times the timeout,
-// renewed whenever the peer takes some. A sender that never reads its acks
-// would otherwise hold the connection, and a recv -k connection's files and
-// descriptors, for ever: its reader waits to queue acks and so never
-// notices silence. The sender sets no such limit: a receiver stops reading
-// while it syncs, which on slow storage can take minutes, and its pings
-// show it is alive. Used by the writing goroutine alone.
+// deadlineWriter bounds how long a write may wait for a peer that takes
+// none of its bytes: stallFactor times the timeout, renewed whenever the
+// peer takes some. Only time blocked in a write counts, so a side waiting
+// for the peer's frames with nothing to write is not limited by it. A peer
+// that never reads would otherwise hold the connection for ever: a sender
+// that never reads its acks would hold a recv -k connection's files and
+// descriptors, its pings or not, since the receiver's reader waits to
+// queue acks and so never notices silence; a receiver that never reads
+// would hold a sender while its pings kept the sender's reads alive. A
+// receiver reads nothing while it syncs, which on slow storage can take a
+// while: the factor leaves room for that. Used by the writing goroutine
+// alone.
 type deadlineWriter struct {
 	l     *link
 	stall time.Duration // 0: no limit
@@ -226,7 +230,7 @@ func (d *deadlineWriter) WriteBuffers(bufs *net.Buffers) (int64, error) {
 			return total, err
 		}
 		if n == 0 {
-			return total, fmt.Errorf("%w: %s took nothing for %s (%d times --timeout)", ErrTimeout, l.conn.RemoteAddr(), d.stall, stallFactor)
+			return total, fmt.Errorf("%w: the %s at %s stopped reading: it took nothing for %s (%d times --timeout)", ErrTimeout, roleName(l.peerRole()), l.conn.RemoteAddr(), d.stall, stallFactor)
 		}
 	}
 }
@@ -263,10 +267,7 @@ func (l *link) stopReads(t time.Time) {
 
 func (l *link) writeLoop() {
 	defer close(l.writeDone)
-	dw := &deadlineWriter{l: l}
-	if l.role == framing.RoleReceiver {
-		dw.stall = stallFactor * l.timeout
-	}
+	dw := &deadlineWriter{l: l, stall: stallFactor * l.timeout}
 	w := framing.NewWriter(dw)
 	var tick <-chan time.Time
 	if l.timeout > 0 {

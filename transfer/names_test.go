@@ -1,10 +1,15 @@
 package transfer_test
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
+	"ferry/framing"
 	"ferry/transfer"
 )
 
@@ -31,6 +36,12 @@ func TestCheckName(t *testing.T) {
 		{"U+FFFD", "a\uFFFDb", true},
 		{"ferry prefix without suffix", ".ferry-x", true},
 		{"part suffix without prefix", "x.part", true},
+		// Right-to-left scripts need no controls to show as they are, and
+		// joiners, which are not bidirectional controls, build emoji.
+		{"hebrew", "שלום.txt", true},
+		{"arabic", "مرحبا.txt", true},
+		{"zero width joiner", "👩\u200d💻.png", true},
+		{"zero width non-joiner", "a\u200cb", true},
 
 		{"empty", "", false},
 		{"absolute", "/etc/passwd", false},
@@ -57,6 +68,21 @@ func TestCheckName(t *testing.T) {
 		{"delete", "a\x7fb", false},
 		{"C1 control", "a\u0085b", false},
 		{"CSI C1", "a\u009b31m", false},
+		{"line separator", "a\u2028b", false},
+		{"paragraph separator", "a\u2029b", false},
+		{"right-to-left override", "a\u202etxt.exe", false},
+		{"nested right-to-left override", "d/\u202eexe.txt", false},
+		{"left-to-right override", "\u202dx", false},
+		{"left-to-right embedding", "\u202ax", false},
+		{"right-to-left embedding", "\u202bx", false},
+		{"pop directional formatting", "x\u202c", false},
+		{"left-to-right mark", "a\u200eb", false},
+		{"right-to-left mark", "a\u200fb", false},
+		{"arabic letter mark", "a\u061cb", false},
+		{"left-to-right isolate", "\u2066x", false},
+		{"right-to-left isolate", "\u2067x", false},
+		{"first strong isolate", "\u2068x", false},
+		{"pop directional isolate", "x\u2069", false},
 		{"invalid byte", "a\xffb", false},
 		{"cut rune", "a\xc3", false},
 		{"surrogate", "\xed\xa0\x80", false},
@@ -73,9 +99,141 @@ func TestCheckName(t *testing.T) {
 			}
 			// A refusal shows the name to the user; it must come defused.
 			if err != nil {
-				if msg := err.Error(); !utf8.ValidString(msg) || strings.ContainsAny(msg, "\x1b\n\r\t\x00\x7f\u009b") {
-					t.Fatalf("CheckName(%q) error %q holds invalid or control characters", tt.in, msg)
+				if msg := err.Error(); !utf8.ValidString(msg) || strings.ContainsAny(msg, "\x1b\n\r\t\x00\x7f\u009b") || strings.IndexFunc(msg, misleading) >= 0 {
+					t.Fatalf("CheckName(%q) error %q holds invalid, control, separator or bidirectional control characters", tt.in, msg)
 				}
+			}
+		})
+	}
+}
+
+// misleading reports a character that prints as something other than
+// itself: a control, a line or paragraph separator, or a bidirectional
+// control.
+func misleading(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r)
+}
+
+// TestNameProblemReasons checks what a sender is told when it skips a
+// name, and a receiver when it refuses one: the reason names the kind of
+// character.
+func TestNameProblemReasons(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{"control", "a\x1bb", "control or invalid character"},
+		{"invalid", "a\xffb", "control or invalid character"},
+		{"line separator", "a\u2028b", "line or paragraph separator"},
+		{"paragraph separator", "a\u2029b", "line or paragraph separator"},
+		{"right-to-left override", "a\u202etxt.exe", "bidirectional control character"},
+		{"isolate", "\u2066x\u2069", "bidirectional control character"},
+		{"arabic letter mark", "\u061c", "bidirectional control character"},
+		{"plain", "a.txt", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := transfer.NameProblem(tt.in); got != tt.want {
+				t.Fatalf("NameProblem(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestNamesPrintAsThemselves checks every character at once: a name a
+// receiver accepts holds none that Quote escapes, so ls and ferry's own
+// messages show it as it is, and every character Quote escapes is refused
+// in a name. The backslash is the one character refused for another
+// reason, and left as it is.
+func TestNamesPrintAsThemselves(t *testing.T) {
+	t.Parallel()
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if r >= 0xd800 && r <= 0xdfff || r == '\\' || r == '/' {
+			// Surrogates are no characters (TestCheckName covers their
+			// bytes); a slash separates elements.
+			continue
+		}
+		// Inside a name, where a colon is no drive letter.
+		name := "ab" + string(r) + "c"
+		refused := transfer.NameProblem(name) != ""
+		escaped := transfer.Quote(name) != name
+		if refused != escaped || escaped != misleading(r) {
+			t.Errorf("U+%04X: refused in a name %v, escaped by Quote %v; want both %v", r, refused, escaped, misleading(r))
+		}
+	}
+}
+
+// misleadingNames hold a character that makes ls show something other
+// than the name: a bidirectional control reorders it ("a\u202etxt.exe"
+// shows as "aexe.txt"), a separator breaks the line.
+var misleadingNames = []struct {
+	name, in, why string
+}{
+	{"right-to-left override", "a\u202etxt.exe", "bidirectional control character"},
+	{"right-to-left isolate", "\u2067exe.txt", "bidirectional control character"},
+	{"line separator", "a\u2028b", "line or paragraph separator"},
+	{"paragraph separator", "a\u2029b", "line or paragraph separator"},
+}
+
+// TestMisleadingNameReceived has a hostile sender, which writes its own
+// frames, send each misleading name: the receiver refuses it with the
+// bad-name code, writes nothing, and names it escaped, on both sides.
+func TestMisleadingNameReceived(t *testing.T) {
+	for _, tt := range misleadingNames {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			stream := cat(helloFrame(framing.RoleSender, framing.Version), offerFrame(1, 3), fileFrame(0, tt.in, 3), rawData(0, "abc"))
+			frames, dir, err := rawSend(t, stream)
+			want := "refusing file name " + transfer.Quote(tt.in) + ": " + tt.why
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Receive = %v, want it to say %q", err, want)
+			}
+			onlyEntry(t, dir)
+			if len(frames) == 0 || frames[len(frames)-1].t != framing.TypeError {
+				t.Fatalf("receiver's frames %v, want an error frame last", frames)
+			}
+			m, perr := framing.ParseError(frames[len(frames)-1].p)
+			if perr != nil {
+				t.Fatalf("receiver's error frame: %v", perr)
+			}
+			if m.Code != framing.CodeBadName || !strings.Contains(m.Message, want) || strings.IndexFunc(m.Message, misleading) >= 0 {
+				t.Errorf("error frame code %d, %q; want code %d saying %q, escaped", m.Code, m.Message, framing.CodeBadName, want)
+			}
+		})
+	}
+}
+
+// TestMisleadingNameSkipped has ferry send walk a directory holding each
+// misleading name: it skips the entry, saying why, and sends the rest.
+func TestMisleadingNameSkipped(t *testing.T) {
+	for _, tt := range misleadingNames {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			root := filepath.Join(t.TempDir(), "d")
+			if err := os.Mkdir(root, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{tt.in, "ok.txt"} {
+				if err := os.WriteFile(filepath.Join(root, name), []byte("x"), 0o644); err != nil {
+					t.Skipf("this file system takes no such name: %v", err)
+				}
+			}
+			var skips []string
+			srcs, err := transfer.Collect(t.Context(), []string{root}, func(p, why string) { skips = append(skips, p+": "+why) })
+			if err != nil {
+				t.Fatalf("Collect: %v", err)
+			}
+			var names []string
+			for _, s := range srcs {
+				names = append(names, s.Name)
+			}
+			if want := []string{"d", "d/ok.txt"}; !slices.Equal(names, want) {
+				t.Errorf("Collect = %q, want %q", names, want)
+			}
+			want := filepath.Join(root, tt.in) + ": the receiver would refuse its name: " + tt.why
+			if !slices.Equal(skips, []string{want}) {
+				t.Errorf("Collect skipped %q, want %q", skips, want)
 			}
 		})
 	}
@@ -113,6 +271,11 @@ func TestQuote(t *testing.T) {
 		{"right-to-left override", "a\u202etxt.exe", `a\u202etxt.exe`},
 		{"right-to-left mark", "\u200f", `\u200f`},
 		{"isolate", "\u2066x\u2069", `\u2066x\u2069`},
+		{"arabic letter mark", "\u061c", `\u061c`},
+		{"left-to-right mark", "\u200e", `\u200e`},
+		{"embeddings", "\u202a\u202b\u202c\u202d", `\u202a\u202b\u202c\u202d`},
+		{"isolates", "\u2067\u2068", `\u2067\u2068`},
+		{"zero width joiner kept", "👩\u200d💻", "👩\u200d💻"},
 		{"invalid byte", "a\xffb", `a\xffb`},
 		{"cut rune", "a\xc3", `a\xc3`},
 		{"cut 3-byte rune", "\xe2\x82", `\xe2\x82`},

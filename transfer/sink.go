@@ -136,8 +136,8 @@ func (streamDest) Discard()      {}
 
 // CheckName reports whether name is acceptable as a relative path under
 // the receiving directory: slash-separated, no empty, "." or ".." elements,
-// no backslashes, drive letters or control characters, and each element at
-// most 255 bytes.
+// no backslashes, drive letters, invalid UTF-8 or characters that Quote
+// escapes, and each element at most 255 bytes.
 func CheckName(name string) error {
 	if why := NameProblem(name); why != "" {
 		return fmt.Errorf("refusing file name %s: %s", Quote(name), why)
@@ -146,8 +146,8 @@ func CheckName(name string) error {
 }
 
 // NameProblem says what makes the entry name unacceptable to a receiver
-// ("absolute path", "control or invalid character"), or "" if nothing
-// does.
+// ("absolute path", "control or invalid character", "bidirectional
+// control character"), or "" if nothing does.
 func NameProblem(name string) string {
 	if name == "" {
 		return "empty"
@@ -162,8 +162,11 @@ func NameProblem(name string) string {
 		switch {
 		case r == '\\':
 			return "backslash"
-		case r == utf8.RuneError && !strings.HasPrefix(name[i:], "\uFFFD"), unicode.IsControl(r):
+		case r == utf8.RuneError && !strings.HasPrefix(name[i:], "\uFFFD"):
 			return "control or invalid character"
+		}
+		if why := misleads(r); why != "" {
+			return why
 		}
 	}
 	for elem := range strings.SplitSeq(name, "/") {
@@ -181,15 +184,36 @@ func NameProblem(name string) string {
 	return ""
 }
 
-// Quote returns name with control characters and invalid UTF-8 escaped, so
-// printing a name from the network cannot drive the terminal.
+// misleads says what r is if, printed, it would make a terminal show
+// something other than the text around it as it is, and "" if not: a
+// control character, which can drive the terminal; a line or paragraph
+// separator (U+2028, U+2029), which breaks the line as a newline does; or
+// a bidirectional control (U+061C, U+200E, U+200F, U+202A to U+202E,
+// U+2066 to U+2069), which makes the text read in another order, as
+// "a\u202etxt.exe" shows as "aexe.txt". Names refuse them, so that ls
+// shows what arrived, and Quote escapes them.
+func misleads(r rune) string {
+	switch {
+	case unicode.IsControl(r):
+		return "control or invalid character"
+	case r == '\u2028', r == '\u2029':
+		return "line or paragraph separator"
+	case unicode.Is(unicode.Bidi_Control, r):
+		return "bidirectional control character"
+	}
+	return ""
+}
+
+// Quote returns name with invalid UTF-8 and the characters that misleads
+// names escaped, so printing a name from the network cannot drive the
+// terminal or disguise the name.
 func Quote(name string) string {
 	var b strings.Builder
 	for i, r := range name {
 		switch {
 		case r == utf8.RuneError && !strings.HasPrefix(name[i:], "\uFFFD"):
 			fmt.Fprintf(&b, `\x%02x`, name[i])
-		case unicode.IsControl(r), r == '\u2028', r == '\u2029', unicode.Is(unicode.Bidi_Control, r):
+		case misleads(r) != "":
 			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
 			b.WriteRune(r)
