@@ -17,7 +17,7 @@ import (
 const turnAwayWindow = time.Minute
 
 // Why connections were turned away, in the order a summary lists them.
-var turnAwayReasons = []string{"busy", "too many wrong codes", "wrong code", "not ferry", "silent"}
+var turnAwayReasons = []string{"busy", "too many wrong codes", "wrong code", "other mode", "stopped before the code", "not ferry", "silent"}
 
 // turnAways reports connections turned away: the first in full, the ones
 // within turnAwayWindow after it as a count per reason, once the window is
@@ -111,8 +111,13 @@ func turnAwayReason(err error, keep bool) string {
 	switch {
 	case errors.Is(err, transfer.ErrAuth) && keep:
 		return "wrong code"
-	case errors.Is(err, transfer.ErrSilentPeer), errors.Is(err, transfer.ErrDisplaced):
+	case errors.Is(err, transfer.ErrSilentPeer), errors.Is(err, transfer.ErrDisplaced),
+		transfer.NoTransfer(err) && errors.Is(err, transfer.ErrTimeout):
 		return "silent"
+	case errors.Is(err, transfer.ErrOtherMode):
+		return "other mode"
+	case transfer.NoTransfer(err) && errors.As(err, new(*transfer.PeerError)):
+		return "stopped before the code"
 	case errors.Is(err, framing.ErrNotFerry), transfer.NoTransfer(err):
 		return "not ferry"
 	}

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"ferry/framing"
+	"ferry/transfer"
 )
 
 // TestTurnAways checks that of connections turned away the first is
@@ -58,6 +62,32 @@ func TestTurnAways(t *testing.T) {
 			a.stop()
 			if got := buf.String(); got != strings.Join(tc.want, "") {
 				t.Errorf("output:\n%s\nwant:\n%s", got, strings.Join(tc.want, ""))
+			}
+		})
+	}
+}
+
+// TestTurnAwayReason checks what each way a connection ends is reported as.
+func TestTurnAwayReason(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		keep bool
+		want string
+	}{
+		{"closed without a byte", fmt.Errorf("127.0.0.1:1 %w", transfer.ErrSilentPeer), true, "silent"},
+		{"displaced", fmt.Errorf("the connection from 127.0.0.1:1 %w", transfer.ErrDisplaced), true, "silent"},
+		{"not ferry", fmt.Errorf("reading hello: %w", framing.ErrNotFerry), true, "not ferry"},
+		{"other mode", fmt.Errorf("--plain: %w", transfer.ErrOtherMode), false, "other mode"},
+		{"a sender that aborted its transfer", &transfer.PeerError{Aborted: true, Message: "interrupted"}, false, ""},
+		{"wrong code, -k", transfer.ErrAuth, true, "wrong code"},
+		{"wrong code, one-shot", transfer.ErrAuth, false, ""},
+		{"a transfer that failed", transfer.ErrChecksum, true, ""},
+		{"a transfer that timed out", fmt.Errorf("%w: nothing from 127.0.0.1:1 for 30s", transfer.ErrTimeout), true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := turnAwayReason(tc.err, tc.keep); got != tc.want {
+				t.Errorf("turnAwayReason(%v, %v) = %q, want %q", tc.err, tc.keep, got, tc.want)
 			}
 		})
 	}
