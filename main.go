@@ -50,6 +50,7 @@ recv flags:
     -l, --listen ADDR      address to listen on (default :7575)
     -k, --keep-open        serve senders until interrupted, each concurrently
         --overwrite        replace existing files (default: refuse)
+        --keep-perms       the sender's mode bits as they are (default: less the umask)
 
 send flags:
     -z, --compress MODE    auto (default), zstd, s2 or none
@@ -367,6 +368,7 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 	keep := fs.Bool("k", false, "")
 	fs.BoolVar(keep, "keep-open", false, "")
 	overwrite := fs.Bool("overwrite", false, "")
+	keepPerms := fs.Bool("keep-perms", false, "")
 	pos, err := parseInterspersed(fs, args)
 	out := newOutput(stderr, &c, args, err)
 	if err != nil {
@@ -381,6 +383,9 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 	addr, err := listenAddr(*listen)
 	if err != nil {
 		return out, err
+	}
+	if *keepPerms && (c.raw || len(pos) == 1 && pos[0] == "-") {
+		return out, usagef("--keep-perms has no use with --raw or -: a stream has no sender's mode")
 	}
 	if c.raw {
 		if *keep {
@@ -426,6 +431,7 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 			return out, err
 		}
 		defer ds.Close()
+		ds.SetKeepPerms(*keepPerms)
 		sink = ds
 	}
 

@@ -275,7 +275,8 @@ func photoTree() []treeNode {
 
 // TestSendTree sends files and a directory in one connection; a directory
 // arrives under its base name with everything in it, its empty directories,
-// permission bits and modification times, however its path was written.
+// permission bits (with recv --keep-perms: TestRecvUmask has the umask)
+// and modification times, however its path was written.
 func TestSendTree(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -293,7 +294,7 @@ func TestSendTree(t *testing.T) {
 			makeTree(t, src, photoTree())
 			want := arriving(snapshot(t, src), tc.sent...)
 			args := []string{"send"}
-			recv, addr := startRecv(t, dst, nil, "-l", "127.0.0.1:0", dst)
+			recv, addr := startRecv(t, dst, nil, "--keep-perms", "-l", "127.0.0.1:0", dst)
 			args = append(args, addr)
 			for _, p := range tc.paths {
 				if rest, ok := strings.CutPrefix(p, "SRC/"); ok {

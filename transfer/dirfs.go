@@ -35,6 +35,9 @@ type dirFS interface {
 	remove(name string) error
 	// chmod sets the directory's own permission bits.
 	chmod(mode fs.FileMode) error
+	// narrow clears the directory's own permission bits that perm lacks,
+	// and keeps the rest, setgid and sticky included: it adds none.
+	narrow(perm fs.FileMode) error
 	// sync makes the directory's entries durable.
 	sync() error
 	close() error

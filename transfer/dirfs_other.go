@@ -42,6 +42,10 @@ func syncOpenDir(open func() (*os.File, error)) error {
 	return ignoreUnsyncable(f.Sync())
 }
 
+// systemUmask is 0: there is no umask here. Windows keeps of the mode
+// bits only whether the owner may write.
+func systemUmask() fs.FileMode { return 0 }
+
 // fileDev is 0: without syncfs, which is what the devices tell apart for,
 // every file is synced on its own.
 func fileDev(fs.FileInfo) uint64 { return 0 }
@@ -83,6 +87,19 @@ func (d rootDir) link(from, to string) error             { return d.r.Link(from,
 func (d rootDir) remove(name string) error               { return d.r.Remove(name) }
 func (d rootDir) close() error                           { return d.r.Close() }
 func (d rootDir) chmod(mode fs.FileMode) error           { return d.r.Chmod(".", mode) }
+
+func (d rootDir) narrow(perm fs.FileMode) error {
+	info, err := d.r.Stat(".")
+	if err != nil {
+		return err
+	}
+	old := info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+	mode := old &^ (fs.ModePerm &^ perm)
+	if mode == old {
+		return nil
+	}
+	return d.r.Chmod(".", mode)
+}
 
 func (d rootDir) sync() error {
 	return syncOpenDir(func() (*os.File, error) { return d.r.Open(".") })

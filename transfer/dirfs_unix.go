@@ -55,6 +55,15 @@ func syncDirAt(path string) error {
 	return ignoreUnsyncable(pathErr("sync", path, fsync(int(f.Fd()))))
 }
 
+// systemUmask learns the process's umask where no file shows it (see
+// processUmask) by setting it to 077 and back at once: a file another
+// goroutine creates in that moment may lose its group's and others' bits.
+func systemUmask() fs.FileMode {
+	old := unix.Umask(0o077)
+	unix.Umask(old)
+	return fs.FileMode(old) & fs.ModePerm
+}
+
 // fileDev is the device of the file system holding the file info
 // describes.
 func fileDev(info fs.FileInfo) uint64 {
@@ -159,6 +168,19 @@ func (d *fdDir) remove(name string) error {
 
 func (d *fdDir) chmod(mode fs.FileMode) error {
 	return pathErr("chmod", d.f.Name(), retry(func() error { return unix.Fchmod(d.fd, uint32(mode.Perm())) }))
+}
+
+func (d *fdDir) narrow(perm fs.FileMode) error {
+	var st unix.Stat_t
+	if err := retry(func() error { return unix.Fstat(d.fd, &st) }); err != nil {
+		return pathErr("stat", d.f.Name(), err)
+	}
+	old := uint32(st.Mode) & 0o7777
+	mode := old &^ (0o777 &^ uint32(perm.Perm()))
+	if mode == old {
+		return nil
+	}
+	return pathErr("chmod", d.f.Name(), retry(func() error { return unix.Fchmod(d.fd, mode) }))
 }
 
 func (d *fdDir) sync() error {

@@ -70,7 +70,8 @@ type DirSink struct {
 	dir       string
 	overwrite bool
 	foldCase  bool        // the file system treats names that differ in case as one
-	umask     fs.FileMode // permission bits new files lose to the umask
+	umask     fs.FileMode // the permission bits the receiver's umask clears
+	keepPerms bool        // entries get the sender's bits, the umask not applied
 
 	maxNameBytes int // MaxNameBytes, or less in tests
 }
@@ -109,14 +110,33 @@ func SyncParents(dirs []string) error {
 	return nil
 }
 
+// SetKeepPerms makes d give the files and directories it creates the
+// sender's permission bits as they are (recv --keep-perms). By default
+// they lose the bits the receiver's umask clears, as with scp, and with
+// tar for a user other than root, but also when the receiver runs as
+// root: a sender is not trusted to open up the receiver's files. Call it
+// before Begin.
+func (d *DirSink) SetKeepPerms(keep bool) {
+	d.keepPerms = keep
+}
+
+// perm is the permission bits an entry the sender sent with mode gets.
+func (d *DirSink) perm(mode uint32) fs.FileMode {
+	p := fs.FileMode(mode) & fs.ModePerm
+	if !d.keepPerms {
+		p &^= d.umask
+	}
+	return p
+}
+
 // processUmask returns the permission bits the process's umask clears, as
-// Linux shows it in /proc/self/status; elsewhere it returns every bit, so
-// each file gets its mode set explicitly. Setting the umask to learn it
-// would race with other goroutines creating files.
+// Linux shows it in /proc/self/status, which reads it without setting it:
+// setting it to learn it leaves a moment in which other goroutines create
+// files under another umask. Elsewhere it is learnt so (see systemUmask).
 func processUmask() fs.FileMode {
 	status, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		return fs.ModePerm
+		return systemUmask()
 	}
 	for line := range strings.Lines(string(status)) {
 		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
@@ -125,7 +145,7 @@ func processUmask() fs.FileMode {
 			}
 		}
 	}
-	return fs.ModePerm
+	return systemUmask()
 }
 
 // keepTime, as an entry's ModTime, leaves the file the time its data was
@@ -138,9 +158,6 @@ const keepTime = math.MinInt64
 // data was last written.
 func (d *DirSink) StreamFile(name string) framing.File {
 	mode := fs.FileMode(0o666) &^ d.umask
-	if d.umask == fs.ModePerm { // not known here
-		mode = 0o644
-	}
 	return framing.File{Kind: framing.KindRegular, Mode: uint32(mode), ModTime: keepTime, Size: framing.UnknownSize, Name: name}
 }
 
@@ -576,17 +593,20 @@ func (b *dirBatch) syncDir(dir string) error {
 	return nil
 }
 
-// Finish gives each directory this transfer made the sender's mode and
-// time, deepest first, since creating entries in a directory changes its
-// time and a read-only mode would have kept them out. Without --overwrite
-// a directory that was there already was merged into and keeps its own,
-// as with cp -r: a sender must not open up, or lock, a directory of the
-// receiver's unless told it may replace what is there; with it, it takes
-// the sender's, as with rsync -a. After a failed transfer only the
-// directories it made are given theirs, and not a mode that would deny
-// the owner anything: a later transfer, a retry or another sender's under
-// recv -k, must still be able to fill the directory, which stays private
-// (0700) instead. Nor are they synced then: no ack waits on them.
+// Finish gives each directory this transfer made its mode (see
+// DirSink.perm) and the sender's time, deepest first, since creating
+// entries in a directory changes its time and a read-only mode would have
+// kept them out. Without --overwrite a directory that was there already
+// was merged into and keeps its own, as with cp -r: a sender must not
+// open up, or lock, a directory of the receiver's unless told it may
+// replace what is there; with it, it takes the sender's time, as with
+// rsync -a, and of its permission bits loses those the sender's mode (less
+// the umask) lacks, but gains none: a sender never opens up a directory
+// the receiver has. After a failed transfer only the directories it made
+// are given theirs, and not a mode that would deny the owner anything: a
+// later transfer, a retry or another sender's under recv -k, must still be
+// able to fill the directory, which stays private (0700) instead. Nor are
+// they synced then: no ack waits on them.
 func (b *dirBatch) Finish(failed bool) error {
 	if b.writer != nil {
 		// Every file was flushed, so the writer is idle; a directory's mode
@@ -599,22 +619,27 @@ func (b *dirBatch) Finish(failed bool) error {
 	// The mode is set through the directory's own descriptor, which also
 	// syncs it where one syncfs for all does not: the sender's mode may
 	// deny its owner the read and search permission a later open needs.
-	var todo []framing.File
+	type finish struct {
+		f    framing.File
+		made bool
+	}
+	var todo []finish
 	for i := len(b.dirs) - 1; i >= 0; i-- {
 		f := b.dirs[i]
 		_, made := b.made[f.Name]
 		set := made || b.sink.overwrite
 		if failed {
-			set = made && fs.FileMode(f.Mode)&0o700 == 0o700
+			set = made && b.sink.perm(f.Mode)&0o700 == 0o700
 		}
 		if set {
-			todo = append(todo, f)
+			todo = append(todo, finish{f, made})
 		}
 	}
 	b.dirs = nil
 	whole := b.syncsWhole(len(todo))
 	syncWhole := false
-	for _, f := range todo {
+	for _, t := range todo {
+		f := t.f
 		parent, base := path.Split(f.Name)
 		pd, err := b.openedDir(path.Clean(parent))
 		if err != nil {
@@ -627,7 +652,12 @@ func (b *dirBatch) Finish(failed bool) error {
 		if err != nil {
 			return err
 		}
-		if err := d.chmod(fs.FileMode(f.Mode) & fs.ModePerm); err != nil {
+		if t.made {
+			err = d.chmod(b.sink.perm(f.Mode))
+		} else {
+			err = d.narrow(b.sink.perm(f.Mode))
+		}
+		if err != nil {
 			return fmt.Errorf("setting the mode of %s: %w", Quote(f.Name), unwrapPath(err))
 		}
 		if failed {
@@ -724,11 +754,12 @@ func (d *dirDest) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Commit gives the file the sender's mode and mtime, before the sync that
-// makes them durable with the data, and queues it for the batch's Flush.
+// Commit gives the file its mode (see DirSink.perm) and the sender's
+// mtime, before the sync that makes them durable with the data, and queues
+// it for the batch's Flush.
 func (d *dirDest) Commit() error {
 	name := d.hdr.Name
-	perm := fs.FileMode(d.hdr.Mode) & fs.ModePerm
+	perm := d.batch.sink.perm(d.hdr.Mode)
 	dir, err := d.batch.openedDir(d.dir)
 	if err != nil {
 		return err
@@ -774,7 +805,7 @@ func (d *dirDest) Commit() error {
 // keeps dirFS.open from opening it again: a flush that syncs file by file
 // reopens a closed file.
 func (d *dirDest) syncBeforeClose(f destFile) error {
-	if canReopen(fs.FileMode(d.hdr.Mode)) {
+	if canReopen(d.batch.sink.perm(d.hdr.Mode)) {
 		return nil
 	}
 	if err := f.Sync(); err != nil {

@@ -2,7 +2,6 @@ package transfer
 
 import (
 	"fmt"
-	"io/fs"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,12 +107,13 @@ func (w *smallWriter) close() {
 }
 
 // writeSmall creates a small, verified file under its temporary name with
-// the sender's mode and time, writes it whole and closes it; a flush puts it
-// in place once synced, as any other file. It runs on the batch's
-// smallWriter and touches only d (and the sink's umask, set once).
+// its mode (see DirSink.perm) and the sender's time, writes it whole and
+// closes it; a flush puts it in place once synced, as any other file. It
+// runs on the batch's smallWriter and touches only d (and the sink's
+// settings, set before the transfer).
 func (d *dirDest) writeSmall() error {
 	name := d.hdr.Name
-	perm := fs.FileMode(d.hdr.Mode) & fs.ModePerm
+	perm := d.batch.sink.perm(d.hdr.Mode)
 	file, err := d.dirH.create(d.tmp, perm)
 	if err != nil {
 		return fmt.Errorf("cannot create %s: %w", Quote(name), unwrapPath(err))
@@ -123,6 +123,8 @@ func (d *dirDest) writeSmall() error {
 	if err != nil {
 		err = fmt.Errorf("writing %s: %w", Quote(name), unwrapPath(err))
 	} else if perm&d.batch.sink.umask != 0 {
+		// Only with --keep-perms: the umask took from create's mode bits
+		// the sender's mode keeps.
 		if err = file.Chmod(perm); err != nil {
 			err = fmt.Errorf("setting the mode of %s: %w", Quote(name), unwrapPath(err))
 		}
