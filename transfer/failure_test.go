@@ -486,11 +486,17 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 	return c, err
 }
 
-// slowSyncSink is a DirSink whose flushes (the syncs) each take
-// slowSyncTime, as on slow storage.
-type slowSyncSink struct{ transfer.Sink }
+// slowSyncSink is a DirSink whose flushes (the syncs) each take d, as on
+// slow storage.
+type slowSyncSink struct {
+	transfer.Sink
+	d time.Duration
+}
 
-type slowSyncBatch struct{ transfer.Batch }
+type slowSyncBatch struct {
+	transfer.Batch
+	d time.Duration
+}
 
 const slowSyncTime = 2400 * time.Millisecond
 
@@ -499,11 +505,11 @@ func (s slowSyncSink) Begin(o framing.Offer) (transfer.Batch, error) {
 	if err != nil {
 		return nil, err
 	}
-	return slowSyncBatch{b}, nil
+	return slowSyncBatch{b, s.d}, nil
 }
 
 func (b slowSyncBatch) Flush() error {
-	time.Sleep(slowSyncTime)
+	time.Sleep(b.d)
 	return b.Batch.Flush()
 }
 
@@ -519,7 +525,7 @@ func TestSlowSync(t *testing.T) {
 	}
 	sink, _ := newDirSink(t, false)
 	opts := transfer.Options{Timeout: timeout, Compression: codec.None}
-	o := run(t, srcs, slowSyncSink{sink}, opts, opts)
+	o := run(t, srcs, slowSyncSink{sink, slowSyncTime}, opts, opts)
 	if o.sendErr != nil || o.recvErr != nil {
 		t.Fatalf("syncs of %v with --timeout %v: Send = %v, Receive = %v", slowSyncTime, timeout, o.sendErr, o.recvErr)
 	}

@@ -54,13 +54,16 @@ func TestReceiverNotReading(t *testing.T) {
 // one.
 func TestSlowFinalSync(t *testing.T) {
 	t.Parallel()
-	const timeout = slowSyncTime / 20
+	// Long enough that the pings, every third of it, come in time on a
+	// loaded machine; the sync then takes twice the write limit, 8 s.
+	const timeout = 400 * time.Millisecond
+	const sync = 2 * 10 * timeout
 	sink, _ := newDirSink(t, false)
 	src := writeSource(t, "f", randomBytes(1000, 1), 0o644, time.Now())
 	opts := transfer.Options{Timeout: timeout}
-	o := run(t, []transfer.Source{src}, slowSyncSink{sink}, opts, opts)
+	o := run(t, []transfer.Source{src}, slowSyncSink{sink, sync}, opts, opts)
 	if o.sendErr != nil || o.recvErr != nil {
-		t.Fatalf("a last sync of %v with --timeout %v: Send = %v, Receive = %v", slowSyncTime, timeout, o.sendErr, o.recvErr)
+		t.Fatalf("a last sync of %v with --timeout %v: Send = %v, Receive = %v", sync, timeout, o.sendErr, o.recvErr)
 	}
 	if o.sendSum.Files != 1 {
 		t.Errorf("Send reported %d files, want 1", o.sendSum.Files)
