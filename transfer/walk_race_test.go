@@ -289,37 +289,49 @@ func (c *swapOnCheck) Err() error {
 }
 
 // TestCollectSwapDuringWalk replaces a directory with a link outside the
-// tree after the walk listed it and before it reads it: the walk must not
-// list what is outside.
+// tree after the walk listed it and before it reads it, or before it reads
+// a directory below it: the walk must not list what is outside.
 func TestCollectSwapDuringWalk(t *testing.T) {
 	t.Parallel()
-	parent := t.TempDir()
-	buildTree(t, parent, []srcNode{
-		{path: "top", dir: true, mode: 0o755},
-		{path: "top/a", dir: true, mode: 0o755},
-		{path: "top/a/mine", data: []byte("inside"), mode: 0o644},
-		{path: "outside", dir: true, mode: 0o700},
-		{path: "outside/private", dir: true, mode: 0o700},
-		{path: "outside/secret", data: outsideData, mode: 0o700},
-	}, treeEpoch)
-	// The first check is top's, the second a's: a is the only directory
-	// in top.
-	ctx := &swapOnCheck{Context: t.Context(), n: 2, swap: func() {
-		replaceWithLink(t, filepath.Join(parent, "top/a"), filepath.Join(parent, "outside"))
-	}}
-	srcs, err := transfer.Collect(ctx, []string{filepath.Join(parent, "top")}, func(p, why string) { t.Errorf("Collect skipped %s: %s", p, why) })
-	if ctx.asked.Load() < 2 {
-		t.Fatalf("the walk checked its context %d times; the test needs a check as it starts top/a", ctx.asked.Load())
-	}
-	if err == nil {
-		var names []string
-		for _, s := range srcs {
-			names = append(names, s.Name)
-		}
-		t.Fatalf("Collect listed %q; want an error for top/a, replaced while walked", names)
-	}
-	if !strings.Contains(err.Error(), filepath.Join(parent, "top/a")) || !strings.Contains(err.Error(), "since it was listed") {
-		t.Errorf("Collect error = %v; want one naming top/a, changed since it was listed", err)
+	for _, tt := range []struct {
+		name string
+		n    int32  // the check that swaps: the first is top's, the second a's, the third a/b's
+		read string // the directory whose reading must fail, below the parent
+	}{
+		{"the directory read next", 2, "top/a"},
+		{"a directory above the one read next", 3, "top/a/b"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			parent := t.TempDir()
+			buildTree(t, parent, []srcNode{
+				{path: "top", dir: true, mode: 0o755},
+				{path: "top/a", dir: true, mode: 0o755},
+				{path: "top/a/b", dir: true, mode: 0o755},
+				{path: "top/a/b/mine", data: []byte("inside"), mode: 0o644},
+				{path: "outside", dir: true, mode: 0o700},
+				{path: "outside/b", dir: true, mode: 0o700},
+				{path: "outside/b/secret", data: outsideData, mode: 0o700},
+				{path: "outside/secret", data: outsideData, mode: 0o700},
+			}, treeEpoch)
+			ctx := &swapOnCheck{Context: t.Context(), n: tt.n, swap: func() {
+				replaceWithLink(t, filepath.Join(parent, "top/a"), filepath.Join(parent, "outside"))
+			}}
+			srcs, err := transfer.Collect(ctx, []string{filepath.Join(parent, "top")}, func(p, why string) { t.Errorf("Collect skipped %s: %s", p, why) })
+			if ctx.asked.Load() < tt.n {
+				t.Fatalf("the walk checked its context %d times; the test needs a check as it starts %s", ctx.asked.Load(), tt.read)
+			}
+			if err == nil {
+				var names []string
+				for _, s := range srcs {
+					names = append(names, s.Name)
+				}
+				t.Fatalf("Collect listed %q; want an error for %s, replaced while walked", names, tt.read)
+			}
+			if !strings.Contains(err.Error(), filepath.Join(parent, tt.read)+":") || !strings.Contains(err.Error(), "since it was listed") {
+				t.Errorf("Collect error = %v; want one naming %s, changed since it was listed", err, tt.read)
+			}
+		})
 	}
 }
 
