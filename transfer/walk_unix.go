@@ -24,7 +24,8 @@ import (
 // replaced by a link since the walk cannot lead out of the tree, and each
 // file must be the one the walk listed. The descriptors of the way to the
 // last file opened are kept for the next, which is most often in the same
-// directory: a file costs one open and one fstat more than its reads.
+// directory: a file then costs an open, an fstat and a close besides its
+// reads.
 type walkRoot struct {
 	path string // the top directory, its links resolved once for the walk
 	name string // the name it arrives under, for errors
