@@ -6,30 +6,72 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-// openFile opens a regular file to send. It skips os.File, whose
-// descriptors are set up for the network poller at a cost of several
-// system calls each, which for many small files is as much work as
-// reading them. Without follow, a file replaced by a link since the walk
-// is refused rather than followed.
-func openFile(path string, follow bool) (io.ReadCloser, error) {
+// openFile opens the regular file named on the command line at path,
+// following a link, and checks that it is the file want identifies.
+func openFile(path string, want fileID) (io.ReadCloser, error) {
+	return openAt(unix.AT_FDCWD, path, true, want)
+}
+
+// openAt opens the regular file name in the directory dirfd, following a
+// link only if follow, and checks that it is the file want identifies. It
+// skips os.File, whose descriptors are set up for the network poller at a
+// cost of several system calls each, which for many small files is as
+// much work as reading them.
+func openAt(dirfd int, name string, follow bool, want fileID) (*rawFile, error) {
 	flags := unix.O_RDONLY | unix.O_CLOEXEC
 	if !follow {
 		flags |= unix.O_NOFOLLOW
 	}
-	for {
-		fd, err := unix.Open(path, flags, 0)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-		}
-		return &rawFile{fd: fd, path: path}, nil
+	var fd int
+	err := retry(func() (err error) {
+		fd, err = unix.Openat(dirfd, name, flags, 0)
+		return err
+	})
+	if !follow && errors.Is(err, unix.ELOOP) {
+		return nil, errReplaced // by a link
 	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	if err := checkID(fd, name, want); err != nil {
+		_ = unix.Close(fd)
+		return nil, err
+	}
+	return &rawFile{fd: fd, path: name}, nil
+}
+
+// fileID identifies a file: what the walk saw, to compare with what is
+// opened later.
+type fileID struct{ dev, ino uint64 }
+
+func idOf(info fs.FileInfo) fileID {
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}
+	}
+	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}
+}
+
+func statID(st *unix.Stat_t) fileID {
+	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}
+}
+
+// checkID returns errReplaced unless fd, opened as name, is the file want
+// identifies.
+func checkID(fd int, name string, want fileID) error {
+	var st unix.Stat_t
+	if err := retry(func() error { return unix.Fstat(fd, &st) }); err != nil {
+		return &fs.PathError{Op: "fstat", Path: name, Err: err}
+	}
+	if statID(&st) != want {
+		return errReplaced
+	}
+	return nil
 }
 
 // rawFile reads or writes a file through its descriptor with plain system

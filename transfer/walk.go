@@ -2,12 +2,14 @@ package transfer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // Collect lists what sending paths means, before anything is sent, so the
@@ -19,6 +21,11 @@ import (
 // the receiver would refuse: each skip is reported to skip with the path as
 // the user wrote it and the reason. Cancelling ctx stops a long walk; the
 // error is then ctx's.
+//
+// The sources' Open opens a file below a directory named through the
+// directories the walk read, following no link, and refuses a file that
+// is not the one the walk listed: what was swapped in since, even a link
+// to somewhere else in place of one of those directories, is never read.
 func Collect(ctx context.Context, paths []string, skip func(path, reason string)) ([]Source, error) {
 	var sources []Source
 	from := make(map[string]string) // top-level name -> the path it came from
@@ -40,7 +47,7 @@ func Collect(ctx context.Context, paths []string, skip func(path, reason string)
 		}
 		switch {
 		case info.Mode().IsRegular():
-			sources = append(sources, fileSource(p, name, info, true))
+			sources = append(sources, fileSource(p, name, info))
 		case info.IsDir():
 			sources, err = walkDir(ctx, sources, p, name, skip)
 			if err != nil {
@@ -89,11 +96,26 @@ func walkDir(ctx context.Context, sources []Source, dir, name string, skip func(
 	if err != nil {
 		return nil, fmt.Errorf("cannot send %s: %w", dir, unwrapPath(err))
 	}
-	w := &walker{ctx: ctx, extra: make(chan struct{}, walkers-1)}
-	top := w.walk(real, filepath.Clean(dir), name, info)
-	sources, err = top.flatten(sources, skip)
+	top := infoOf(info)
+	w := &walker{ctx: ctx, extra: make(chan struct{}, walkers-1), top: name, root: newWalkRoot(real, name, top.id)}
+	start := len(sources)
+	sources, err = w.walk(real, filepath.Clean(dir), name, "", top).flatten(sources, skip)
 	if err != nil {
 		return nil, err
+	}
+	// The root keeps the directories on the way to the last file opened
+	// open for the next; once the last file of the walk is opened none is
+	// needed, and a sender of many directories holds the descriptors of
+	// one at a time.
+	for i := len(sources) - 1; i >= start; i-- {
+		if open := sources[i].Open; open != nil {
+			root := w.root
+			sources[i].Open = func() (io.ReadCloser, error) {
+				defer root.release()
+				return open()
+			}
+			break
+		}
 	}
 	return sources, nil
 }
@@ -101,6 +123,40 @@ func walkDir(ctx context.Context, sources []Source, dir, name string, skip func(
 type walker struct {
 	ctx   context.Context // checked at each directory and every 1,024 entries, so Ctrl-C stops a long walk
 	extra chan struct{}   // a token for each goroutine beyond the first
+	top   string          // the name the walk's top directory arrives under
+	root  *walkRoot       // through which the files found are opened
+}
+
+// errReplaced is a file or directory found, when opened, not to be the one
+// the walk listed: replaced since, by a link or by another file.
+var errReplaced = errors.New("replaced since it was listed")
+
+// entryInfo is what the walk saw of a file or directory.
+type entryInfo struct {
+	mode  fs.FileMode
+	size  int64
+	mtime time.Time
+	id    fileID // to check that what is opened later is the same file
+}
+
+func infoOf(info fs.FileInfo) entryInfo {
+	return entryInfo{mode: info.Mode(), size: info.Size(), mtime: info.ModTime(), id: idOf(info)}
+}
+
+// walkEntry is an entry of a directory the walk read: its name, its type
+// as the directory lists it and, for one the walk takes (see listable),
+// what it is or why that could not be found.
+type walkEntry struct {
+	name string
+	typ  fs.FileMode
+	info entryInfo
+	err  error
+}
+
+// listable says whether the walk takes an entry of type typ: a directory
+// or a regular file, not a link or anything else.
+func listable(typ fs.FileMode) bool {
+	return typ&(fs.ModeType&^fs.ModeDir) == 0
 }
 
 // subtree is what walking one directory found, in order: its own entry,
@@ -119,15 +175,17 @@ type walkPart struct {
 	skipReason string
 }
 
-// walk reads the directory real, shown to the user as shown and named
-// name on the receiver, and what is below it.
-func (w *walker) walk(real, shown, name string, info fs.FileInfo) *subtree {
+// walk reads the directory real, shown to the user as shown, named name
+// on the receiver and rel below the top directory, and what is below it.
+// The directory read must be the one info describes, as its parent
+// listed it: one replaced since is not walked.
+func (w *walker) walk(real, shown, name, rel string, info entryInfo) *subtree {
 	if err := w.ctx.Err(); err != nil {
 		return &subtree{err: err}
 	}
-	ents, err := os.ReadDir(real)
+	ents, err := readDir(real, info.id)
 	t := &subtree{parts: make([]walkPart, 1, 1+len(ents))}
-	t.parts[0].src = Source{Name: name, Mode: fs.ModeDir | info.Mode().Perm(), ModTime: info.ModTime()}
+	t.parts[0].src = Source{Name: name, Mode: fs.ModeDir | info.mode.Perm(), ModTime: info.mtime}
 	if err != nil {
 		t.err = fmt.Errorf("cannot send %s: %w", shown, unwrapPath(err))
 		return t
@@ -139,34 +197,39 @@ func (w *walker) walk(real, shown, name string, info fs.FileInfo) *subtree {
 			t.err = w.ctx.Err()
 			return t
 		}
-		realE, shownE, nameE := filepath.Join(real, e.Name()), filepath.Join(shown, e.Name()), name+"/"+e.Name()
-		if typ := e.Type(); typ&(fs.ModeSymlink|fs.ModeType&^fs.ModeDir) != 0 {
-			t.parts = append(t.parts, walkPart{skipped: shownE, skipReason: kindName(typ)})
+		shownE, nameE := filepath.Join(shown, e.name), name+"/"+e.name
+		if !listable(e.typ) {
+			t.parts = append(t.parts, walkPart{skipped: shownE, skipReason: kindName(e.typ)})
 			continue
 		}
 		if why := NameProblem(nameE); why != "" {
 			t.parts = append(t.parts, walkPart{skipped: shownE, skipReason: "the receiver would refuse its name: " + why})
 			continue
 		}
-		info, err := e.Info()
-		if err != nil {
-			t.err = fmt.Errorf("cannot send %s: %w", shownE, unwrapPath(err))
+		if e.err != nil {
+			t.err = fmt.Errorf("cannot send %s: %w", shownE, unwrapPath(e.err))
 			return t
 		}
-		if !e.IsDir() {
-			t.parts = append(t.parts, walkPart{src: fileSource(realE, nameE, info, false)})
+		if e.info.mode.IsRegular() {
+			t.parts = append(t.parts, walkPart{src: w.fileSource(rel, e.name, nameE, e.info)})
 			continue
 		}
+		if !e.info.mode.IsDir() {
+			// Listed as a directory or a file, something else since.
+			t.parts = append(t.parts, walkPart{skipped: shownE, skipReason: kindName(e.info.mode)})
+			continue
+		}
+		realE, relE := filepath.Join(real, e.name), nameE[len(w.top)+1:]
 		t.parts = append(t.parts, walkPart{})
 		part := &t.parts[len(t.parts)-1] // parts has room for every entry: it never moves
 		select {
 		case w.extra <- struct{}{}:
 			wg.Go(func() {
-				part.sub = w.walk(realE, shownE, nameE, info)
+				part.sub = w.walk(realE, shownE, nameE, relE, e.info)
 				<-w.extra
 			})
 		default:
-			if part.sub = w.walk(realE, shownE, nameE, info); part.sub.err != nil {
+			if part.sub = w.walk(realE, shownE, nameE, relE, e.info); part.sub.err != nil {
 				return t
 			}
 		}
@@ -193,15 +256,30 @@ func (t *subtree) flatten(sources []Source, skip func(path, reason string)) ([]S
 	return sources, t.err
 }
 
-// fileSource describes the regular file at p. follow says whether p may be
-// a link: one named on the command line may, one found in a walk may not.
-func fileSource(p, name string, info fs.FileInfo, follow bool) Source {
+// fileSource describes the regular file at p, named on the command line,
+// which info describes: p is followed if a link, but what it leads to must
+// still be that file when opened.
+func fileSource(p, name string, info fs.FileInfo) Source {
+	id := idOf(info)
 	return Source{
 		Name:    name,
 		Size:    info.Size(),
 		Mode:    info.Mode().Perm(),
 		ModTime: info.ModTime(),
-		Open:    func() (io.ReadCloser, error) { return openFile(p, follow) },
+		Open:    func() (io.ReadCloser, error) { return openFile(p, id) },
+	}
+}
+
+// fileSource describes the regular file base, found in the directory dir
+// below the walk's top, which info describes.
+func (w *walker) fileSource(dir, base, name string, info entryInfo) Source {
+	root, id := w.root, info.id
+	return Source{
+		Name:    name,
+		Size:    info.size,
+		Mode:    info.mode.Perm(),
+		ModTime: info.mtime,
+		Open:    func() (io.ReadCloser, error) { return root.open(dir, base, id) },
 	}
 }
 

@@ -1,0 +1,214 @@
+//go:build unix
+
+package transfer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// walkRoot is the top directory of a walk, through which the files found
+// below it are opened when they are sent: each directory on the way is
+// opened in its parent's descriptor without following a link, so one
+// replaced by a link since the walk cannot lead out of the tree, and each
+// file must be the one the walk listed. The descriptors of the way to the
+// last file opened are kept for the next, which is most often in the same
+// directory: a file then costs an open, an fstat and a close besides its
+// reads.
+type walkRoot struct {
+	path string // the top directory, its links resolved once for the walk
+	name string // the name it arrives under, for errors
+	id   fileID
+	dirs *openDirs
+}
+
+// openDirs is the way to the directory the last file was opened in: a
+// descriptor of the top directory, then one of each directory below it.
+type openDirs struct {
+	mu    sync.Mutex
+	fds   []int    // empty when nothing is open
+	names []string // the names of the directories of fds[1:]
+	dir   string   // names joined by "/": the directory of fds' last
+}
+
+func newWalkRoot(path, name string, id fileID) *walkRoot {
+	r := &walkRoot{path: path, name: name, id: id, dirs: &openDirs{}}
+	// For sources dropped before their last file was opened (see
+	// walkDir), such as those of a failed transfer.
+	runtime.AddCleanup(r, (*openDirs).close, r.dirs)
+	return r
+}
+
+// open opens the file base in the directory dir below the top, which
+// must be the file want identifies.
+func (r *walkRoot) open(dir, base string, want fileID) (io.ReadCloser, error) {
+	r.dirs.mu.Lock()
+	defer r.dirs.mu.Unlock()
+	dirfd, err := r.enter(dir)
+	if err != nil {
+		return nil, err
+	}
+	f, err := openAt(dirfd, base, false, want)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// release closes the descriptors kept for the next file.
+func (r *walkRoot) release() {
+	r.dirs.close()
+}
+
+// enter returns the descriptor of the directory dir below the top,
+// opening what it must of the way there and closing what it leaves.
+func (r *walkRoot) enter(dir string) (int, error) {
+	d := r.dirs
+	if len(d.fds) > 0 && d.dir == dir {
+		return d.fds[len(d.fds)-1], nil
+	}
+	if len(d.fds) == 0 {
+		fd, err := openDirAt(unix.AT_FDCWD, r.path)
+		if err == nil {
+			if err = checkID(fd, r.path, r.id); err != nil {
+				_ = unix.Close(fd)
+			}
+		}
+		if err != nil {
+			return -1, r.dirErr("", err)
+		}
+		d.fds, d.names = append(d.fds, fd), d.names[:0]
+	}
+	var names []string
+	if dir != "" {
+		names = strings.Split(dir, "/")
+	}
+	keep := 0
+	for keep < len(names) && keep < len(d.names) && names[keep] == d.names[keep] {
+		keep++
+	}
+	for _, fd := range d.fds[keep+1:] {
+		_ = unix.Close(fd)
+	}
+	d.fds, d.names = d.fds[:keep+1], d.names[:keep]
+	for i := keep; i < len(names); i++ {
+		fd, err := openDirAt(d.fds[i], names[i])
+		if err != nil {
+			d.closeLocked()
+			return -1, r.dirErr(strings.Join(names[:i+1], "/"), err)
+		}
+		d.fds, d.names = append(d.fds, fd), append(d.names, names[i])
+	}
+	d.dir = dir
+	return d.fds[len(d.fds)-1], nil
+}
+
+// dirErr is the error for a directory, rel below the top, that could not
+// be opened on the way to a file.
+func (r *walkRoot) dirErr(rel string, err error) error {
+	name := r.name
+	if rel != "" {
+		name += "/" + rel
+	}
+	if errors.Is(err, errReplaced) {
+		return fmt.Errorf("%s was %w", name, errReplaced)
+	}
+	return &fs.PathError{Op: "open", Path: name, Err: err}
+}
+
+func (d *openDirs) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closeLocked()
+}
+
+func (d *openDirs) closeLocked() {
+	for _, fd := range d.fds {
+		_ = unix.Close(fd)
+	}
+	d.fds, d.names, d.dir = d.fds[:0], d.names[:0], ""
+}
+
+// openDirAt opens the directory name in dirfd without following a link.
+// A link or a file in its place, where the walk listed a directory, is
+// errReplaced.
+func openDirAt(dirfd int, name string) (int, error) {
+	var fd int
+	err := retry(func() (err error) {
+		fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		return err
+	})
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+		return -1, errReplaced
+	}
+	return fd, err
+}
+
+// readDir returns the entries of the directory at path in lexical order,
+// each listable one with what an lstat of it in the directory found. The
+// directory must be the one want identifies: that its parent listed.
+func readDir(path string, want fileID) ([]walkEntry, error) {
+	fd, err := openDirAt(unix.AT_FDCWD, path)
+	if errors.Is(err, errReplaced) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path) // for its ReadDir
+	defer f.Close()
+	if err := checkID(fd, path, want); err != nil {
+		return nil, err
+	}
+	ents, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	out := make([]walkEntry, len(ents))
+	for i, e := range ents {
+		out[i] = walkEntry{name: e.Name(), typ: e.Type()}
+		if !listable(out[i].typ) {
+			continue
+		}
+		var st unix.Stat_t
+		if err := retry(func() error { return unix.Fstatat(fd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+			out[i].err = &fs.PathError{Op: "lstat", Path: filepath.Join(path, e.Name()), Err: err}
+			continue
+		}
+		out[i].info = entryInfo{mode: fileMode(&st), size: st.Size, mtime: time.Unix(st.Mtim.Unix()), id: statID(&st)}
+	}
+	return out, nil
+}
+
+// fileMode is the type and permission bits of st, as os would give them;
+// the walk uses no other bits.
+func fileMode(st *unix.Stat_t) fs.FileMode {
+	mode := fs.FileMode(st.Mode & 0o777)
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		mode |= fs.ModeDir
+	case unix.S_IFLNK:
+		mode |= fs.ModeSymlink
+	case unix.S_IFIFO:
+		mode |= fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		mode |= fs.ModeSocket
+	case unix.S_IFBLK:
+		mode |= fs.ModeDevice
+	case unix.S_IFCHR:
+		mode |= fs.ModeDevice | fs.ModeCharDevice
+	}
+	return mode
+}
