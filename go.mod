@@ -1,4 +1,4 @@
-module ferry
+module github.com/ferrytool/ferry
 
 go 1.26.0
 

@@ -22,9 +22,9 @@ import (
 	"syscall"
 	"time"
 
-	"ferry/codec"
-	"ferry/secure"
-	"ferry/transfer"
+	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/internal/secure"
+	"github.com/ferrytool/ferry/transfer"
 )
 
 // DefaultPort is where ferry listens and connects unless told otherwise.

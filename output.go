@@ -15,10 +15,10 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"ferry/codec"
-	"ferry/framing"
-	"ferry/secure"
-	"ferry/transfer"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/internal/secure"
+	"github.com/ferrytool/ferry/transfer"
 )
 
 // output prints ferry's messages on stderr, one voice for humans ("ferry: ...")

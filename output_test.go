@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"ferry/transfer"
+	"github.com/ferrytool/ferry/transfer"
 )
 
 // TestFileEvent checks that the hand-made "file" event is the line the

@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"ferry/framing"
-	"ferry/transfer"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/transfer"
 )
 
 // recvRaw is recv --raw: the bytes of one connection, with no framing, as

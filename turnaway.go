@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"ferry/framing"
-	"ferry/transfer"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/transfer"
 )
 
 // turnAwayWindow is how long after a connection turned away (busy, not

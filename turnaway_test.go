@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"ferry/framing"
-	"ferry/transfer"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/transfer"
 )
 
 // TestTurnAways checks that of connections turned away the first is

@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"ferry/framing"
+	"github.com/ferrytool/ferry/framing"
 )
 
 // MaxFiles is the most entries (files and directories) a DirSink takes in

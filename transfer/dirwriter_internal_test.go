@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"ferry/framing"
+	"github.com/ferrytool/ferry/framing"
 )
 
 // TestSmallWriterFailureStopsBigFile has a small file fail in the batch's

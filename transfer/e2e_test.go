@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"ferry/codec"
-	"ferry/framing"
-	"ferry/transfer"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/transfer"
 )
 
 // sizes straddle the chunk boundaries, where off-by-one errors in offsets,

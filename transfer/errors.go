@@ -6,8 +6,8 @@ import (
 	"io/fs"
 	"syscall"
 
-	"ferry/framing"
-	"ferry/secure"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/secure"
 )
 
 // Errors a transfer can end with, besides a *PeerError.

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"ferry/codec"
-	"ferry/framing"
-	"ferry/transfer"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/transfer"
 )
 
 // TestExists checks that an existing destination is refused with a reason

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"ferry/transfer"
+	"github.com/ferrytool/ferry/transfer"
 )
 
 // flood opens connections to addr from the local addresses ips, round

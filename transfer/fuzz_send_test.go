@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"ferry/framing"
+	"github.com/ferrytool/ferry/framing"
 )
 
 // FuzzSend drives the real sender, over loopback, with any reply a

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"ferry/codec"
-	"ferry/framing"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/codec"
 )
 
 // FuzzReceive drives the real receiver, over loopback, with any stream a

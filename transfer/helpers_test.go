@@ -20,8 +20,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"ferry/framing"
-	"ferry/transfer"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/transfer"
 )
 
 // TestMain fails the package if a test leaves a goroutine behind: every

@@ -13,9 +13,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"ferry/codec"
-	"ferry/framing"
-	"ferry/transfer"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/transfer"
 )
 
 // Frame builders for raw peers: each returns a whole frame as it goes on

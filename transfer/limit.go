@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"ferry/framing"
-	"ferry/secure"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/secure"
 )
 
 // Guessing limits of a receiver in the encrypted mode. CPace leaves a

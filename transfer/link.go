@@ -14,8 +14,8 @@ import (
 	"syscall"
 	"time"
 
-	"ferry/framing"
-	"ferry/secure"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/secure"
 )
 
 // lingerTime bounds how long a failing side waits for its error frame to be

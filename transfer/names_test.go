@@ -9,8 +9,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"ferry/framing"
-	"ferry/transfer"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/transfer"
 )
 
 func TestCheckName(t *testing.T) {

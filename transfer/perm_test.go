@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"ferry/framing"
-	"ferry/transfer"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/transfer"
 )
 
 // TestLockedDirs receives directories whose modes deny their owner read or

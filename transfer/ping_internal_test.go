@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"testing"
 
-	"ferry/framing"
-	"ferry/secure"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/secure"
 )
 
 // TestPingDue checks when an idle writer may ping. The case that matters is

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"ferry/framing"
+	"github.com/ferrytool/ferry/framing"
 )
 
 // RawSend is --raw: it streams r over conn with no framing at all, as

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"ferry/framing"
-	"ferry/transfer"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/transfer"
 )
 
 // failingSource yields some bytes, then fails as a file read can.

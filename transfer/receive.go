@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"ferry/codec"
-	"ferry/framing"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/codec"
 )
 
 // receiver is the state of one Receive.

@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"ferry/codec"
-	"ferry/framing"
-	"ferry/secure"
-	"ferry/transfer"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/internal/secure"
+	"github.com/ferrytool/ferry/transfer"
 )
 
 // testCode is a code as secure.NewCode makes them.

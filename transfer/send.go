@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"ferry/codec"
-	"ferry/framing"
-	"ferry/secure"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/internal/secure"
 )
 
 // senderHandshakeFactor times the timeout is how long a sender gives the

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"ferry/framing"
+	"github.com/ferrytool/ferry/framing"
 )
 
 // ServeOptions configure Serve.

@@ -8,7 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"ferry/framing"
+	"github.com/ferrytool/ferry/framing"
 )
 
 // Sink is where a receiver puts what arrives. A Sink may serve several

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"ferry/codec"
-	"ferry/framing"
-	"ferry/transfer"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/transfer"
 )
 
 // TestReceiverNotReading has a receiver that completes the hello, then

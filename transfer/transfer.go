@@ -14,8 +14,8 @@ import (
 	"io/fs"
 	"time"
 
-	"ferry/codec"
-	"ferry/secure"
+	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/internal/secure"
 )
 
 // ChunkSize is how many file bytes a sender puts in one data frame. Big

@@ -26,8 +26,8 @@ import (
 	"testing"
 	"time"
 
-	"ferry/framing"
-	"ferry/transfer"
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/transfer"
 )
 
 // srcNode is one entry of a source tree a test makes.

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"testing"
 
-	"ferry/transfer"
+	"github.com/ferrytool/ferry/transfer"
 )
 
 // init sets the usual umask, 022, for the whole test binary, whatever the

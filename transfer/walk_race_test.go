@@ -18,7 +18,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"ferry/transfer"
+	"github.com/ferrytool/ferry/transfer"
 )
 
 // outsideData is what the files outside the tree hold, which must never

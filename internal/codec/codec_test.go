@@ -13,7 +13,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/goleak"
 
-	"ferry/framing"
+	"github.com/ferrytool/ferry/framing"
 )
 
 // TestMain fails the package if a test leaves a goroutine behind: a zstd

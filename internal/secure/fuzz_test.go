@@ -7,7 +7,7 @@ import (
 
 	"github.com/gtank/ristretto255"
 
-	"ferry/framing"
+	"github.com/ferrytool/ferry/framing"
 )
 
 // fuzzScalar is a fixed scalar for checking that any element a peer sends

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"ferry/framing"
+	"github.com/ferrytool/ferry/framing"
 )
 
 var ciphers = []Cipher{AES256GCM, ChaCha20Poly1305}

@@ -8,7 +8,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/sys/cpu"
 
-	"ferry/framing"
+	"github.com/ferrytool/ferry/framing"
 )
 
 // Overhead is how many bytes sealing adds to a payload: the AEAD tag. A

@@ -3,7 +3,7 @@ package secure
 import (
 	"testing"
 
-	"ferry/framing"
+	"github.com/ferrytool/ferry/framing"
 )
 
 // BenchmarkSealOpen seals and opens one 256 KiB data frame, the size

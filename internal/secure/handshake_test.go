@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"ferry/framing"
+	"github.com/ferrytool/ferry/framing"
 )
 
 // frame is one recorded or scripted frame.

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"ferry/framing"
+	"github.com/ferrytool/ferry/framing"
 )
 
 // authMessage is what a side that detects a failed key confirmation tells

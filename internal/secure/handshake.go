@@ -12,7 +12,7 @@ import (
 	"io"
 	"strings"
 
-	"ferry/framing"
+	"github.com/ferrytool/ferry/framing"
 )
 
 const (

@@ -21,7 +21,7 @@ import (
 	"github.com/gtank/ristretto255"
 	"golang.org/x/crypto/chacha20poly1305"
 
-	"ferry/framing"
+	"github.com/ferrytool/ferry/framing"
 )
 
 var updateKAT = flag.Bool("update", false, "rewrite the results in testdata/kat.txt from its inputs")

@@ -12,7 +12,7 @@ import (
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 
-	"ferry/framing"
+	"github.com/ferrytool/ferry/framing"
 )
 
 // Mode is the compression a sender asks for.

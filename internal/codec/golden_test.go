@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"ferry/framing"
+	"github.com/ferrytool/ferry/framing"
 )
 
 // TestGoldenData decodes the data frames among framing's golden files
@@ -17,7 +17,7 @@ import (
 func TestGoldenData(t *testing.T) {
 	for _, name := range []string{"data-none", "data-s2", "data-zstd"} {
 		t.Run(name, func(t *testing.T) {
-			text, err := os.ReadFile(filepath.Join("..", "framing", "testdata", name+".golden"))
+			text, err := os.ReadFile(filepath.Join("..", "..", "framing", "testdata", name+".golden"))
 			if err != nil {
 				t.Fatal(err)
 			}
