@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/guard"
 )
 
 // ServeOptions configure Serve.
@@ -52,105 +52,14 @@ type ServeOptions struct {
 // connection without one for this long is a port check or a probe held
 // open, and must not keep the sender the receiver waits for out until its
 // timeout. With KeepOpen a connection without its hello is displaced at
-// any age when the table is full (see connTable.displace).
+// any age when the table is full (see guard.Table.Displace).
 const displaceAfter = time.Second
 
 // MaxConnsPerAddress is how many connections Serve with KeepOpen takes at
-// once from one IPv4 address or IPv6 /64 (see prefixOf): one host cannot
+// once from one IPv4 address or IPv6 /64 (see guard.Prefix): one host cannot
 // hold more than half the slots, and a script on one host can still run
 // a few dozen senders at once.
 const MaxConnsPerAddress = MaxConns / 2
-
-// servedConn is a connection Serve serves, as far as the accepting
-// goroutine may displace it.
-type servedConn struct {
-	conn   net.Conn
-	prefix string
-	since  time.Time
-
-	// Under connTable.mu.
-	greeted   bool // its hello came: a ferry sender's
-	displaced bool
-	ended     bool // Receive returned: too late to displace
-}
-
-// connTable is the connections a Serve serves.
-type connTable struct {
-	mu    sync.Mutex
-	conns []*servedConn
-}
-
-func (t *connTable) add(c *servedConn) {
-	t.mu.Lock()
-	t.conns = append(t.conns, c)
-	t.mu.Unlock()
-}
-
-func (t *connTable) remove(c *servedConn) {
-	t.mu.Lock()
-	t.conns = slices.DeleteFunc(t.conns, func(o *servedConn) bool { return o == c })
-	t.mu.Unlock()
-}
-
-// greet says c's hello came.
-func (t *connTable) greet(c *servedConn) {
-	t.mu.Lock()
-	c.greeted = true
-	t.mu.Unlock()
-}
-
-// from counts the connections from prefix not yet displaced.
-func (t *connTable) from(prefix string) int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := 0
-	for _, c := range t.conns {
-		if c.prefix == prefix && !c.displaced {
-			n++
-		}
-	}
-	return n
-}
-
-// displace closes a connection without its hello that has waited at least
-// after, and says whether it did: of prefix's if prefix is not "", else of
-// the prefix holding the most connections, so a flood from one host makes
-// room from its own; the oldest among them.
-func (t *connTable) displace(prefix string, after time.Duration) bool {
-	t.mu.Lock()
-	held := make(map[string]int, len(t.conns))
-	for _, c := range t.conns {
-		if !c.displaced {
-			held[c.prefix]++
-		}
-	}
-	var victim *servedConn
-	for _, c := range t.conns {
-		if c.greeted || c.displaced || c.ended || time.Since(c.since) < after || prefix != "" && c.prefix != prefix {
-			continue
-		}
-		if victim == nil || held[c.prefix] > held[victim.prefix] {
-			victim = c
-		}
-	}
-	if victim != nil {
-		victim.displaced = true
-	}
-	t.mu.Unlock()
-	if victim == nil {
-		return false
-	}
-	_ = victim.conn.Close()
-	return true
-}
-
-// end says Receive returned on c, and whether c was displaced before that.
-func (t *connTable) end(c *servedConn) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	c.ended = true
-	return c.displaced
-}
 
 // MaxConns is how many connections Serve with KeepOpen serves at once.
 // Each holds buffers, some 70 KiB before its hello; a connection beyond
@@ -170,7 +79,7 @@ const MaxConns = 64
 // closed (ErrDisplaced) to make room, from the prefix holding the most
 // connections, else the new one is told the receiver is busy. A
 // connection has helloTime for its hello. In the encrypted mode the
-// guessing limits of authLimiter apply: a prefix with 3 failed handshakes
+// guessing limits of guard.Limiter apply: a prefix with 3 failed handshakes
 // in a minute is turned away, for longer each time it does it again, and
 // the failures from everywhere have a budget sized from the code's
 // strength; one handshake per prefix, and 8 in all, run at once, the
@@ -184,7 +93,7 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 	defer ln.Close()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	limits := newAuthLimiter(opts.Code)
+	limits := guard.New(opts.Code)
 	var pause time.Duration // after an accept that failed for want of resources
 	n := cmp.Or(opts.maxConns, MaxConns)
 	busy := fmt.Sprintf("busy: the receiver is serving %d connections, the most it takes at once; try again later", n)
@@ -200,7 +109,7 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 		}
 	}
 	slots := make(chan struct{}, n)
-	var table connTable
+	var table guard.Table
 	result := make(chan error, 1) // without KeepOpen, the transfer's outcome
 	// end ends Serve with err, or without KeepOpen with the outcome of a
 	// transfer in flight, once it is over: the transfer, not the accepting
@@ -251,15 +160,15 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 			continue
 		}
 		pause = 0
-		c := &servedConn{conn: conn, prefix: prefixOf(conn.RemoteAddr()), since: time.Now()}
-		if opts.KeepOpen && table.from(c.prefix) >= perPrefix && !table.displace(c.prefix, 0) {
+		c := &guard.Conn{Conn: conn, Prefix: guard.Prefix(conn.RemoteAddr()), Since: time.Now()}
+		if opts.KeepOpen && table.From(c.Prefix) >= perPrefix && !table.Displace(c.Prefix, 0) {
 			turnAway(conn, busyPrefix)
 			continue
 		}
 		select {
 		case slots <- struct{}{}:
 		default:
-			if !table.displace("", after) {
+			if !table.Displace("", after) {
 				turnAway(conn, busy)
 				continue
 			}
@@ -272,13 +181,13 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 				return end(ctx.Err())
 			}
 		}
-		table.add(c)
+		table.Add(c)
 		wg.Go(func() {
 			// The slot is free before the connection is reported over, so
 			// a sender told of it finds it free; the one transfer without
 			// KeepOpen keeps it, since Serve returns its outcome.
 			served, err := serveConn(ctx, c, sink, opts, limits, &table, func(served bool) {
-				table.remove(c)
+				table.Remove(c)
 				if !served || opts.KeepOpen {
 					<-slots
 				}
@@ -294,14 +203,14 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 // serveConn serves the sender on conn, and reports whether it did. In the
 // encrypted mode a sender is turned away, before its hello or once it has
 // come, after too many failed handshakes; and one that has sent its hello
-// waits for its turn as authLimiter says: a connection that sends nothing
+// waits for its turn as guard.Limiter says: a connection that sends nothing
 // takes no turn. over is called once the outcome is known, before
 // Finished, with whether the connection was a transfer. table holds c, as
 // Serve may displace it.
-func serveConn(ctx context.Context, c *servedConn, sink Sink, opts ServeOptions, limits *authLimiter, table *connTable, over func(served bool)) (bool, error) {
-	conn, peer := c.conn, c.conn.RemoteAddr()
+func serveConn(ctx context.Context, c *guard.Conn, sink Sink, opts ServeOptions, limits *guard.Limiter, table *guard.Table, over func(served bool)) (bool, error) {
+	conn, peer := c.Conn, c.Conn.RemoteAddr()
 	opts.greeted = func() {
-		table.greet(c)
+		table.Greet(c)
 		if opts.Greeted != nil {
 			opts.Greeted(peer)
 		}
@@ -310,8 +219,8 @@ func serveConn(ctx context.Context, c *servedConn, sink Sink, opts ServeOptions,
 		opts.Options = opts.ForPeer(peer, opts.Options)
 	}
 	if opts.Code != "" {
-		host := c.prefix
-		if wait, ok := limits.allow(host); !ok {
+		host := c.Prefix
+		if wait, ok := limits.Allow(host); !ok {
 			if opts.Refused != nil {
 				opts.Refused(peer, wait)
 			}
@@ -327,14 +236,14 @@ func serveConn(ctx context.Context, c *servedConn, sink Sink, opts ServeOptions,
 			// gets in.
 			waitCtx, cancel := context.WithTimeout(ctx, 2*handshakeTime(opts.timeout()))
 			defer cancel()
-			if err := limits.enter(waitCtx, host); err != nil {
+			if err := limits.Enter(waitCtx, host); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
 				return withCode(framing.CodeInternal, fmt.Errorf("busy: the handshakes of other senders kept %s waiting for %s (twice --timeout); try again", peer, 2*handshakeTime(opts.timeout())))
 			}
-			if wait, ok := limits.allow(host); !ok {
-				limits.leave(host)
+			if wait, ok := limits.Allow(host); !ok {
+				limits.Leave(host)
 				if opts.Refused != nil {
 					opts.Refused(peer, wait)
 				}
@@ -352,16 +261,16 @@ func serveConn(ctx context.Context, c *servedConn, sink Sink, opts ServeOptions,
 			}
 			admitted = false
 			if counts {
-				limits.failed(host)
+				limits.Failed(host)
 			}
-			limits.leave(host)
+			limits.Leave(host)
 		}
 	}
 	if opts.Connected != nil {
 		opts.Connected(peer)
 	}
 	s, err := Receive(ctx, conn, sink, opts.Options)
-	if table.end(c) {
+	if table.End(c) {
 		// Reported before the slot goes to the connection that displaced
 		// it, so the reports come in order.
 		err = fmt.Errorf("the connection from %s %w", peer, ErrDisplaced)

@@ -1,18 +1,16 @@
-package transfer
+package guard
 
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 )
 
-// limitStep is one event in an authLimiter scenario, at a time counted
+// limitStep is one event in a Limiter scenario, at a time counted
 // from the scenario's start: a failed handshake from addr, or, with check,
 // a question whether addr may try now.
 type limitStep struct {
@@ -36,9 +34,9 @@ func refused(at time.Duration, addr string, wait time.Duration) limitStep {
 	return limitStep{at: at, addr: addr, check: true, wait: wait}
 }
 
-// TestAuthLimiter runs scenarios against an authLimiter on a fake clock,
+// TestLimiter runs scenarios against a Limiter on a fake clock,
 // with the code ferry recv makes up unless a scenario names a weak one.
-func TestAuthLimiter(t *testing.T) {
+func TestLimiter(t *testing.T) {
 	const (
 		a = "192.0.2.1"
 		b = "192.0.2.2"
@@ -121,7 +119,7 @@ func TestAuthLimiter(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Unix(1_700_000_000, 0)
 			now := start
-			l := newAuthLimiter(cmp.Or(tt.code, "48210-93755-62184"))
+			l := New(cmp.Or(tt.code, "48210-93755-62184"))
 			l.now = func() time.Time { return now }
 			for i, st := range tt.steps {
 				if at := start.Add(st.at); at.Before(now) {
@@ -130,10 +128,10 @@ func TestAuthLimiter(t *testing.T) {
 					now = at
 				}
 				if !st.check {
-					l.failed(st.addr)
+					l.Failed(st.addr)
 					continue
 				}
-				wait, ok := l.allow(st.addr)
+				wait, ok := l.Allow(st.addr)
 				switch {
 				case ok != st.allowed:
 					t.Errorf("step %d: allow(%s) at %v = %v, %v; want allowed %v", i, st.addr, st.at, wait, ok, st.allowed)
@@ -167,27 +165,27 @@ func TestGuessBudget(t *testing.T) {
 			if got := guessBudget(tt.code); got != want {
 				t.Errorf("guessBudget(%q) = %d, want %d", tt.code, got, want)
 			}
-			if got := GuessesPerMinute(tt.code); got != want+maxHandshakes-1 {
-				t.Errorf("GuessesPerMinute(%q) = %d, want %d", tt.code, got, want+maxHandshakes-1)
+			if got := GuessesPerMinute(tt.code); got != want+MaxHandshakes-1 {
+				t.Errorf("GuessesPerMinute(%q) = %d, want %d", tt.code, got, want+MaxHandshakes-1)
 			}
 		})
 	}
 }
 
-// TestAuthLimiterBounded has three new prefixes fail every second for a
+// TestLimiterBounded has three new prefixes fail every second for a
 // day, none of them coming back: the limiter must keep at most
 // maxPrefixes of them.
-func TestAuthLimiterBounded(t *testing.T) {
+func TestLimiterBounded(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	l := newAuthLimiter("48210-93755-62184")
+	l := New("48210-93755-62184")
 	l.now = func() time.Time { return now }
 	most := 0
 	for i := range 24 * 60 * 60 * 3 {
 		addr := fmt.Sprintf("2001:db8:%x::/64", i)
-		if _, ok := l.allow(addr); !ok {
+		if _, ok := l.Allow(addr); !ok {
 			t.Fatalf("failure %d: %s refused, though every prefix fails once", i, addr)
 		}
-		l.failed(addr)
+		l.Failed(addr)
 		most = max(most, len(l.prefixes))
 		if i%3 == 2 {
 			now = now.Add(time.Second)
@@ -198,9 +196,9 @@ func TestAuthLimiterBounded(t *testing.T) {
 	}
 }
 
-// TestPrefixOf checks that failures and connections are counted per IPv4
+// TestPrefix checks that failures and connections are counted per IPv4
 // address and per IPv6 /64, whatever the port.
-func TestPrefixOf(t *testing.T) {
+func TestPrefix(t *testing.T) {
 	tests := []struct {
 		name string
 		addr net.Addr
@@ -218,88 +216,38 @@ func TestPrefixOf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := prefixOf(tt.addr); got != tt.want {
-				t.Errorf("prefixOf(%v) = %q, want %q", tt.addr, got, tt.want)
+			if got := Prefix(tt.addr); got != tt.want {
+				t.Errorf("Prefix(%v) = %q, want %q", tt.addr, got, tt.want)
 			}
 		})
 	}
 }
 
-// TestAuthLimiterTurns checks who may begin a handshake while others are
-// under way: one per address, maxHandshakes in all. An enter with a
+// TestLimiterTurns checks who may begin a handshake while others are
+// under way: one per address, MaxHandshakes in all. An enter with a
 // cancelled context returns at once with its error where it would wait.
 // (Waiters woken when a handshake ends: TestGuessingLimits, guesses at
 // once.)
-func TestAuthLimiterTurns(t *testing.T) {
-	l := newAuthLimiter("48210-93755-62184")
+func TestLimiterTurns(t *testing.T) {
+	l := New("48210-93755-62184")
 	cancelled, cancel := context.WithCancel(t.Context())
 	cancel()
 	mayEnter := func(addr string, want bool) {
 		t.Helper()
-		err := l.enter(cancelled, addr)
+		err := l.Enter(cancelled, addr)
 		if got := err == nil; got != want {
 			t.Fatalf("enter(%s) = %v; want it to succeed: %v", addr, err, want)
 		}
 	}
 	mayEnter("192.0.2.1", true)
 	mayEnter("192.0.2.1", false)
-	for i := 2; i <= maxHandshakes; i++ {
+	for i := 2; i <= MaxHandshakes; i++ {
 		mayEnter(fmt.Sprintf("192.0.2.%d", i), true)
 	}
 	mayEnter("198.51.100.1", false)
-	l.leave("192.0.2.1")
+	l.Leave("192.0.2.1")
 	mayEnter("198.51.100.1", true)
 	mayEnter("192.0.2.1", false)
-	l.leave("192.0.2.2")
+	l.Leave("192.0.2.2")
 	mayEnter("192.0.2.1", true)
-}
-
-// TestAdmitWaitRunsOut checks that a sender whose wait for a turn outlasts
-// the receiver's timeout is told why, in an error frame, rather than
-// seeing the connection end.
-func TestAdmitWaitRunsOut(t *testing.T) {
-	const code = "48210-93755-62184"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	limits := newAuthLimiter(code)
-	// A handshake from the address under way throughout.
-	if err := limits.enter(t.Context(), "127.0.0.1"); err != nil {
-		t.Fatal(err)
-	}
-	defer limits.leave("127.0.0.1")
-	sink, err := NewDirSink(t.TempDir(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
-	served := make(chan error, 1)
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			served <- err
-			return
-		}
-		_, err = serveConn(t.Context(), &servedConn{conn: conn, prefix: prefixOf(conn.RemoteAddr())}, sink, ServeOptions{Options: Options{Code: code, Timeout: time.Second}, KeepOpen: true}, limits, &connTable{}, func(bool) {})
-		served <- err
-	}()
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = Send(t.Context(), conn, []Source{StreamSource("x", strings.NewReader("x"))}, Options{Code: code, Timeout: 10 * time.Second})
-	var pe *PeerError
-	if !errors.As(err, &pe) || !strings.Contains(pe.Message, "kept") || !strings.Contains(pe.Message, "try again") {
-		t.Errorf("Send = %v, want the receiver's word that it was kept waiting", err)
-	}
-	select {
-	case err := <-served:
-		if err == nil || !strings.Contains(err.Error(), "waiting for 2s") {
-			t.Errorf("serveConn = %v, want the wait that ran out", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serveConn did not return")
-	}
 }
