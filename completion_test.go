@@ -56,6 +56,8 @@ func TestCompletionChoices(t *testing.T) {
 			}
 		}
 	}
+	// The modes are codec's constants from Auto to None: a new one fails
+	// here until completion offers it.
 	if modes := flagChoices["compress"]; !slices.Contains(modes, codec.Auto.String()) || len(modes) != int(codec.None)+1 {
 		t.Errorf("completion offers -z %v, not every mode of codec", modes)
 	}
