@@ -38,38 +38,6 @@ const (
 	exitInterrupted = 130
 )
 
-const usageText = `Usage:
-    ferry recv [flags] [DIR | -]               receive into DIR (default .), or - for stdout
-    ferry send [flags] HOST[:PORT] PATH... | -  send files and directories, or - for stdin
-    ferry version
-
-recv makes DIR if it is missing. A directory arrives under its own name with
-everything in it; symbolic links inside it are skipped with a warning.
-
-recv flags:
-    -l, --listen ADDR      address to listen on (default :7575)
-    -k, --keep-open        serve senders until interrupted, each concurrently
-        --overwrite        replace existing files (default: refuse)
-        --keep-perms       the sender's mode bits as they are (default: less the umask)
-
-send flags:
-    -z, --compress MODE    auto (default), zstd, s2 or none
-        --name NAME        file name for a stream from stdin (default "stdin")
-
-flags for both:
-        --code CODE        the receiver's code (or env FERRY_CODE); recv makes one
-                           up unless given, and prints it in the command to run
-        --plain            no code, no encryption: for trusted networks only
-        --raw              no framing at all, as netcat: recv --raw [FILE | -],
-                           send --raw HOST FILE | -
-    -q, --quiet            print errors and warnings only
-        --json             print JSON lines on stderr instead of messages
-        --timeout DURATION give up on a silent peer after this long (default 30s)
-
-Exit status: 0 every byte arrived, verified and synced; 1 the transfer failed;
-2 usage error; 130 interrupted.
-`
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
@@ -109,16 +77,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		out, err = recvCmd(ctx, args[1:], stdout, stderr)
 	case "send":
 		out, err = sendCmd(ctx, args[1:], stdin, stderr)
-	case "version", "--version", "-version":
-		if len(args) > 1 {
-			err = usagef("%s takes no arguments, not %s", args[0], strings.Join(args[1:], " "))
-			break
-		}
-		fmt.Fprintln(stdout, versionString())
-		return exitOK
+	case "version", "--version", "-version", "-V":
+		err = versionCmd(args[0], args[1:], stdout)
 	case "help", "-h", "--help", "-help":
-		fmt.Fprint(stdout, usageText)
-		return exitOK
+		err = helpCmd(args[1:], stdout)
+	case "completion":
+		err = completionCmd(args[1:], stdout)
 	default:
 		err = usagef("unknown command %q", args[0])
 	}
@@ -130,12 +94,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(stdout, usageText)
+		// Asked for, as in ferry send --help: output, not an error.
+		fmt.Fprint(stdout, helpText(args[0]))
 		return exitOK
 	case errors.As(err, &ue):
 		out.fail(err)
 		if !out.json {
-			fmt.Fprintln(stderr, "Run 'ferry help' for usage.")
+			fmt.Fprintf(stderr, "Run '%s' for usage.\n", helpCommand(args[0]))
 		}
 		return exitUsage
 	case ctx.Err() != nil:
@@ -156,14 +121,16 @@ type common struct {
 	raw     bool
 }
 
+// register adds the flags both commands take to fs. The usage strings are
+// what shell completion shows; the help texts in help.go say more.
 func (c *common) register(fs *flag.FlagSet) {
-	fs.BoolVar(&c.quiet, "q", false, "")
-	fs.BoolVar(&c.quiet, "quiet", false, "")
-	fs.BoolVar(&c.json, "json", false, "")
-	fs.DurationVar(&c.timeout, "timeout", transfer.DefaultTimeout, "")
-	fs.StringVar(&c.code, "code", "", "")
-	fs.BoolVar(&c.plain, "plain", false, "")
-	fs.BoolVar(&c.raw, "raw", false, "")
+	fs.BoolVar(&c.quiet, "q", false, "print errors and warnings only")
+	fs.BoolVar(&c.quiet, "quiet", false, "print errors and warnings only")
+	fs.BoolVar(&c.json, "json", false, "print JSON lines on stderr instead of messages")
+	fs.DurationVar(&c.timeout, "timeout", transfer.DefaultTimeout, "give up on a silent peer after this `DURATION`")
+	fs.StringVar(&c.code, "code", "", "the receiver's `CODE` (or env FERRY_CODE)")
+	fs.BoolVar(&c.plain, "plain", false, "no code and no encryption, for trusted networks only")
+	fs.BoolVar(&c.raw, "raw", false, "no framing at all, as netcat")
 }
 
 func (c *common) check() error {
@@ -207,6 +174,31 @@ func newFlagSet(name string) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	return fs
+}
+
+// recvFlags makes recv's FlagSet, with c's flags on it. recvCmd parses
+// with it; help's tests and shell completion read the flags it holds.
+func recvFlags(c *common) (fs *flag.FlagSet, listen *string, keep, overwrite, keepPerms *bool) {
+	fs = newFlagSet("recv")
+	c.register(fs)
+	listen = fs.String("l", fmt.Sprintf(":%d", DefaultPort), "the `ADDR` to listen on")
+	fs.StringVar(listen, "listen", fmt.Sprintf(":%d", DefaultPort), "the `ADDR` to listen on")
+	keep = fs.Bool("k", false, "serve senders until interrupted")
+	fs.BoolVar(keep, "keep-open", false, "serve senders until interrupted")
+	overwrite = fs.Bool("overwrite", false, "replace existing files")
+	keepPerms = fs.Bool("keep-perms", false, "keep the sender's mode bits as they are")
+	return fs, listen, keep, overwrite, keepPerms
+}
+
+// sendFlags makes send's FlagSet, with c's flags on it, as recvFlags does
+// recv's.
+func sendFlags(c *common) (fs *flag.FlagSet, mode, name *string) {
+	fs = newFlagSet("send")
+	c.register(fs)
+	mode = fs.String("z", "auto", "compress with `MODE`, one of auto, zstd, s2, none")
+	fs.StringVar(mode, "compress", "auto", "compress with `MODE`, one of auto, zstd, s2, none")
+	name = fs.String("name", "stdin", "the file `NAME` for a stream from stdin")
+	return fs, mode, name
 }
 
 // flagError restates an error of the flag package in ferry's words, with
@@ -360,15 +352,8 @@ func newOutput(stderr io.Writer, c *common, args []string, parseErr error) *outp
 }
 
 func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *output, err error) {
-	fs := newFlagSet("recv")
 	var c common
-	c.register(fs)
-	listen := fs.String("l", fmt.Sprintf(":%d", DefaultPort), "")
-	fs.StringVar(listen, "listen", fmt.Sprintf(":%d", DefaultPort), "")
-	keep := fs.Bool("k", false, "")
-	fs.BoolVar(keep, "keep-open", false, "")
-	overwrite := fs.Bool("overwrite", false, "")
-	keepPerms := fs.Bool("keep-perms", false, "")
+	fs, listen, keep, overwrite, keepPerms := recvFlags(&c)
 	pos, err := parseInterspersed(fs, args)
 	out := newOutput(stderr, &c, args, err)
 	if err != nil {
@@ -621,12 +606,8 @@ func listenError(addr string, err error) error {
 }
 
 func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer) (*output, error) {
-	fs := newFlagSet("send")
 	var c common
-	c.register(fs)
-	mode := fs.String("z", "auto", "")
-	fs.StringVar(mode, "compress", "auto", "")
-	name := fs.String("name", "stdin", "")
+	fs, mode, name := sendFlags(&c)
 	pos, err := parseInterspersed(fs, args)
 	out := newOutput(stderr, &c, args, err)
 	if err != nil {
