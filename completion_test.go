@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"ferry/codec"
+	"github.com/ferrytool/ferry/internal/codec"
 )
 
 // completionScript is what ferry completion prints for shell, saved in a
