@@ -28,11 +28,27 @@ const DefaultTimeout = 30 * time.Second
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// Compression is how a sender compresses file data (ferry send -z).
+type Compression = codec.Mode
+
+// The compression modes. CompressAuto, the zero value, uses s2 where it
+// pays and sends a chunk raw where it does not.
+const (
+	CompressAuto = codec.Auto
+	CompressZstd = codec.Zstd
+	CompressS2   = codec.S2
+	CompressNone = codec.None
+)
+
+// NewCode returns a fresh random code for a receiver: 15 decimal digits in
+// groups of five, such as "48210-93755-62184" (49.8 bits).
+func NewCode() string { return secure.NewCode() }
+
 // Options configure a transfer. The zero value sends with -z auto and the
 // default timeout.
 type Options struct {
 	// Compression is the sender's -z mode; receivers ignore it.
-	Compression codec.Mode
+	Compression Compression
 	// Timeout is how long silence from the peer means it is dead; zero
 	// means DefaultTimeout, negative means wait forever.
 	Timeout time.Duration
