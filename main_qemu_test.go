@@ -74,6 +74,9 @@ const buildGuard = 5 * time.Minute
 // had, except in CI.
 func (a *armTarget) prog(t *testing.T) (emu, bin string) {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: skipping the %s tests, which build ferry for ARM and run it under qemu", a.name)
+	}
 	unavailable := func(format string, args ...any) {
 		t.Helper()
 		msg := fmt.Sprintf(format, args...)
@@ -299,6 +302,9 @@ const bigGuard = 8 * time.Minute
 // and from the native ferry to an arm6 recv -, whose stdout the test hashes
 // as it comes, compared with the sha256 of the source file read natively.
 func TestARM32Over4GiB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the 5 GiB transfer to and from the 32-bit ARM build under qemu")
+	}
 	arm6.prog(t) // skip at once where there is no emulator
 	const size = 5 << 30
 	src := t.TempDir()

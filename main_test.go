@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rogpeppe/go-internal/testscript"
 	"go.uber.org/goleak"
 )
 
@@ -39,7 +40,9 @@ const testCode = "TST-C0D-E42"
 var ferryBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(testMain(m))
+	// Started by a script of main_script_test.go as "ferry", this binary
+	// is the command; otherwise it runs the tests.
+	testscript.Main(scriptM{m}, map[string]func(){"ferry": ferryCommand})
 }
 
 func testMain(m *testing.M) int {

@@ -409,6 +409,9 @@ func TestDeadPeer(t *testing.T) {
 	// reader, which waits to queue the next acks and so sets no read
 	// deadline. The write deadline must end it.
 	t.Run("sender not reading", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("-short: skipping the 10,000 files of a sender that never reads the acks")
+		}
 		t.Parallel()
 		// Acks go out a flush's worth at a time (a flush every 1,024
 		// files); the small buffers take less than one such group and the
@@ -518,6 +521,9 @@ func (b slowSyncBatch) Flush() error {
 // minutes on real slow storage, but the receiver's pings show it alive and
 // the transfer must complete.
 func TestSlowSync(t *testing.T) {
+	if testing.Short() {
+		t.Skipf("-short: skipping 96 MiB received with syncs of %v", slowSyncTime)
+	}
 	const timeout = slowSyncTime / 4
 	var srcs []transfer.Source
 	for i := range 48 {
@@ -536,6 +542,9 @@ func TestSlowSync(t *testing.T) {
 // pings often enough for the receiver's shorter timeout, which it cannot
 // know, and the transfer completes.
 func TestShorterPeerTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the 4s pause of the sender's input")
+	}
 	t.Parallel()
 	input, feed := io.Pipe()
 	go func() {
@@ -597,6 +606,9 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 // Receive returns at once with the interruption, not after its stall limit
 // (ten times --timeout) with success.
 func TestInterruptWhileAcksStuck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping 3,000 entries whose acks are never read, with a 3s timeout")
+	}
 	t.Parallel()
 	ln := smallBufListener{listen(t)}
 	dir, _ := newDirSink(t, false)
@@ -759,6 +771,9 @@ func TestKeptFilesReported(t *testing.T) {
 // ping: the receiver gives up once its timeout from the connection is
 // over, pings or not, and says so in the timeout's own words.
 func TestReceiverHandshakeLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the wait for a handshake that only pings to run out of time")
+	}
 	t.Parallel()
 	ln := listen(t)
 	recvErr := receiveOne(t, t.Context(), ln, transfer.NewStreamSink(io.Discard), transfer.Options{Code: "12345-67890-12345", Timeout: time.Second})

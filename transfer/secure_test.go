@@ -1287,6 +1287,9 @@ func TestGuessingLimits(t *testing.T) {
 	// guess was wrong must not stay uncounted: pings do not extend the
 	// time a handshake has.
 	t.Run("guess held open", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("-short: skipping the wait for a guess held open to run out of time")
+		}
 		t.Parallel()
 		const timeout = time.Second
 		g := startGuessingServe(t, timeout)
@@ -1350,6 +1353,9 @@ func TestGuessingLimits(t *testing.T) {
 	// meanwhile, so a sender with half that timeout waits and goes
 	// ahead, and is not counted as a failure for having waited.
 	t.Run("sender waiting for its turn", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("-short: skipping the wait behind a guess held open for the receiver's 5s timeout")
+		}
 		t.Parallel()
 		g := startGuessingServe(t, 5*time.Second)
 		held, _, err := startGuess(g.addr, "127.0.0.1", "WRO-NGC-0DE")
@@ -1387,6 +1393,9 @@ func TestGuessingLimits(t *testing.T) {
 	// A sender that goes while it waits for its turn, before any frame of
 	// the handshake, tested no guess: it does not count.
 	t.Run("sender gone while waiting", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("-short: skipping the wait behind a guess held open")
+		}
 		t.Parallel()
 		g := startGuessingServe(t, time.Second)
 		held, _, err := startGuess(g.addr, "127.0.0.1", "WRO-NGC-0DE")

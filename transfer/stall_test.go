@@ -20,6 +20,9 @@ import (
 // the endless stream's pattern compresses so well it never fills the
 // socket.
 func TestReceiverNotReading(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the 5s stall limit on a receiver that never reads")
+	}
 	t.Parallel()
 	// Pings every tenth of it keep the sender's reads alive even on a
 	// loaded machine; the stall limit is then five seconds.
@@ -53,6 +56,9 @@ func TestReceiverNotReading(t *testing.T) {
 // transfer must complete. One small file, so the last flush is the only
 // one.
 func TestSlowFinalSync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the 8s last sync")
+	}
 	t.Parallel()
 	// Long enough that the pings, every third of it, come in time on a
 	// loaded machine; the sync then takes twice the write limit, 8 s.
