@@ -56,6 +56,7 @@ func scriptParams(dir string, files ...string) testscript.Params {
 		Files:              files,
 		Setup:              setupScript,
 		RequireUniqueNames: true,
+		UpdateScripts:      *update,
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
 			"listening": cmdListening,
 			"status":    cmdStatus,
