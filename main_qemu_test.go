@@ -231,7 +231,8 @@ const crossGuard = 2 * time.Minute
 // TestCrossArch sends a few-MB random file and a small tree between the
 // native ferry and an ARM ferry under qemu, each way, in the default
 // encrypted mode, and compares the sha256 of everything that arrived with
-// the source, and the modes and modification times.
+// the source, and the modes (the sender's, recv --keep-perms) and
+// modification times.
 func TestCrossArch(t *testing.T) {
 	nodes := append(photoTree(), treeNode{path: "random.bin", data: randomBytes(4<<20 + 1234), mode: 0o644})
 	sent := []string{"random.bin", "a.txt", "b.bin", "photos"}
@@ -249,7 +250,7 @@ func TestCrossArch(t *testing.T) {
 				delete(wantSums, "not-sent.txt")
 				wantTree := arriving(snapshot(t, src), sent...)
 
-				recvArgs := []string{"--json", "-l", "127.0.0.1:0", dst}
+				recvArgs := []string{"--json", "--keep-perms", "-l", "127.0.0.1:0", dst}
 				var recv *proc
 				var addr string
 				if armRecvs {
