@@ -11,7 +11,7 @@ import (
 )
 
 // openDir opens dir, resolved inside root, as a root of its own. Links
-// inside the root are followed here: ensureDir's check is the only one.
+// inside the root are followed here: push's check is the only one.
 func openDir(root *os.Root, _ *os.File, dir string) (dirFS, error) {
 	r, err := root.OpenRoot(dir)
 	if err != nil {

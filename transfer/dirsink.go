@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io/fs"
 	"maps"
 	"math"
@@ -189,39 +190,56 @@ func (d *DirSink) Begin(o framing.Offer) (Batch, error) {
 		_ = top.Close()
 		return nil, fmt.Errorf("cannot open %s: %w", d.dir, unwrapPath(err))
 	}
+	dev := fileDev(info)
 	return &dirBatch{
 		sink:        d,
 		top:         top,
-		topDev:      fileDev(info),
+		topDev:      dev,
 		syncfsSkips: syncfsSkips(top),
-		seen:        make(map[string]framing.Kind),
-		real:        make(map[string]uint64),
-		made:        make(map[string]struct{}),
-		dirty:       make(map[string]struct{}),
+		path:        []dirFrame{{leftDir: leftDir{name: ".", dev: dev}}},
+		fold:        [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		dirty:       make(map[string]uint64),
 		handles:     make(map[string]dirFS),
 	}, nil
 }
 
-// dirBatch is one transfer into a DirSink.
+// dirBatch is one transfer into a DirSink. Its entries come in tree order
+// (see treeCompare), so it keeps state only for the directories on the
+// way to the current entry, and for those the walk left until a flush has
+// put their files in place: nothing it holds grows with the number of
+// entries.
 type dirBatch struct {
 	sink *DirSink
 	// top is the sink's directory, opened for this transfer's syncfs:
 	// syncfs reports a write-back error once per open file, so transfers
 	// sharing one descriptor could each miss an error the other was told.
 	top         *os.File
-	topDev      uint64                  // the device of top's file system, the one syncfs syncs
-	syncfsSkips bool                    // a syncfs of top's file system may not sync its files
-	seen        map[string]framing.Kind // every name in this transfer, case-folded if the file system folds
-	names       int                     // the bytes of those names
-	real        map[string]uint64       // directories checked to be directories, not links, and their devices
-	made        map[string]struct{}     // directories this transfer created
-	dirty       map[string]struct{}     // directories whose entries changed since the last flush began
-	dirs        []framing.File          // directory entries, for Finish
-	queued      []*dirDest              // committed files waiting for Flush
-	open        *dirDest                // the file being written
-	handles     map[string]dirFS        // open directories, so file operations need not walk each path
-	buf         []byte                  // for the data of the next small file
-	writer      *smallWriter            // started at the first small file
+	topDev      uint64 // the device of top's file system, the one syncfs syncs
+	syncfsSkips bool   // a syncfs of top's file system may not sync its files
+	prev        string // the name of the entry before, "" before the first
+	prevFile    bool   // that entry is a file
+	names       int    // the bytes of the transfer's names
+	// path is the directories on the way to the current entry, from the
+	// sink's own, ".", down, each checked to be a directory, not a link.
+	path []dirFrame
+	fold [2]maphash.Seed // for dirFrame.folded
+
+	dirty map[string]uint64 // directories whose entries changed since the last flush began, and their devices
+	// leaving is the directories the walk left since the last flush began,
+	// to be given their modes and times once it has put their files in
+	// place; deferred is those whose wait for the end of the transfer, and
+	// deferredBytes what they take (see leave). unfinished is those a
+	// failed flush left: Finish deals with them as a failed transfer's.
+	leaving       []leftDir
+	deferred      []leftDir
+	deferredBytes int
+	unfinished    []leftDir
+
+	queued  []*dirDest       // committed files waiting for Flush
+	open    *dirDest         // the file being written
+	handles map[string]dirFS // open directories, so file operations need not walk each path
+	buf     []byte           // for the data of the next small file
+	writer  *smallWriter     // started at the first small file
 
 	bg *bgFlush // the flush StartFlush began, until EndFlush
 	// syncFailed is the first failed syncfs of the transfer's descriptor.
@@ -231,17 +249,45 @@ type dirBatch struct {
 	syncFailed error
 }
 
+// leftDir is a directory the walk has left, or will, with the mode and
+// time the sender sent for it.
+type leftDir struct {
+	name    string // its path; "." for the sink's directory
+	dev     uint64 // the device of its file system (see fileDev)
+	made    bool   // this transfer created it
+	mode    uint32
+	modTime int64
+}
+
+// leftDirSize is about what a leftDir takes besides its name's bytes.
+const leftDirSize = 64
+
+// maxDeferred bounds the bytes of the directories a transfer defers (see
+// leave): about 3,000 of them in 256 KiB, each with a name of 20 bytes.
+const maxDeferred = 256 << 10
+
+// dirFrame is a directory on the way to the current entry.
+type dirFrame struct {
+	leftDir
+	sent bool // the sender sent an entry for it, whose mode and time it gets
+	// folded holds, where the file system ignores case, a 128-bit keyed
+	// hash of each name in the directory, lower-cased, so that a name
+	// differing from one sent before only in case is refused.
+	folded map[[2]uint64]struct{}
+}
+
 // bgFlush is a flush whose sync runs in the background.
 type bgFlush struct {
 	files    []*dirDest
-	covered  map[string]struct{} // directories whose new entries the sync covers
-	whole    bool                // the sync is one syncfs; else EndFlush syncs each file
-	done     chan struct{}       // closed when the sync is over
-	syncErr  error               // the sync's outcome, once done is closed
-	writeErr error               // the writer's failure, which kept the flush from starting
+	covered  map[string]uint64 // directories whose new entries the sync covers, and their devices
+	left     []leftDir         // directories the walk left before the flush began
+	whole    bool              // the sync is one syncfs; else EndFlush syncs each file
+	done     chan struct{}     // closed when the sync is over
+	syncErr  error             // the sync's outcome, once done is closed
+	writeErr error             // the writer's failure, which kept the flush from starting
 }
 
-// openedDir returns dir, checked by ensureDir, opened for the operations on
+// openedDir returns dir, checked by push, opened for the operations on
 // the files arriving in it.
 func (b *dirBatch) openedDir(dir string) (dirFS, error) {
 	if d, ok := b.handles[dir]; ok {
@@ -274,18 +320,19 @@ func (b *dirBatch) Create(f framing.File) (Destination, error) {
 	if err := CheckName(f.Name); err != nil {
 		return nil, withCode(framing.CodeBadName, err)
 	}
-	key := b.key(f.Name)
-	if _, dup := b.seen[key]; dup {
-		why := "it was already sent in this transfer"
-		if key != f.Name {
-			why = "it was already sent in this transfer, perhaps in other letter case, which the receiver's file system ignores"
+	if b.prev != "" {
+		if err := checkOrder(b.prev, f.Name); err != nil {
+			return nil, err
 		}
-		return nil, withCode(framing.CodeBadName, fmt.Errorf("refusing file name %s: %s", Quote(f.Name), why))
+		// In tree order what is below an entry comes right after it.
+		if b.prevFile && len(f.Name) > len(b.prev) && f.Name[len(b.prev)] == '/' && strings.HasPrefix(f.Name, b.prev) {
+			return nil, withCode(framing.CodeBadName, fmt.Errorf("refusing %s: %s is a file in this transfer, not a directory", Quote(f.Name), Quote(b.prev)))
+		}
 	}
 	if b.names += len(f.Name); b.names > b.sink.maxNameBytes {
-		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("refusing file name %s: the names of this transfer pass %d bytes together, the most the receiver keeps (send in several transfers)", Quote(f.Name), b.sink.maxNameBytes))
+		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("refusing file name %s: the names of this transfer pass %d bytes together, the most the receiver takes (send in several transfers)", Quote(f.Name), b.sink.maxNameBytes))
 	}
-	b.seen[key] = f.Kind
+	b.prev, b.prevFile = f.Name, f.Kind != framing.KindDir
 	switch f.Kind {
 	case framing.KindDir:
 		return b.createDir(f)
@@ -295,18 +342,38 @@ func (b *dirBatch) Create(f framing.File) (Destination, error) {
 	return nil, withCode(framing.CodeUnsupported, fmt.Errorf("refusing %s: the receiver takes only files and directories, not kind %d", Quote(f.Name), f.Kind))
 }
 
-// key is name as the file system tells names apart.
-func (b *dirBatch) key(name string) string {
-	if b.sink.foldCase {
-		return strings.ToLower(name)
+// checkFold refuses name, the entry being received, if the file system
+// ignores case and the directory fr already has an entry of this transfer
+// whose name base differs from only in case; p is the path of which base
+// is the last element, name itself or a directory above it.
+func (b *dirBatch) checkFold(name, p string, fr *dirFrame, base string) error {
+	if !b.sink.foldCase {
+		return nil
 	}
-	return name
+	if fr.folded == nil {
+		fr.folded = make(map[[2]uint64]struct{})
+	}
+	lower := strings.ToLower(base)
+	k := [2]uint64{maphash.String(b.fold[0], lower), maphash.String(b.fold[1], lower)}
+	if _, dup := fr.folded[k]; dup {
+		const why = "in other letter case, which the receiver's file system ignores"
+		if p == name {
+			return withCode(framing.CodeBadName, fmt.Errorf("refusing file name %s: it was already sent in this transfer, %s", Quote(name), why))
+		}
+		return withCode(framing.CodeBadName, fmt.Errorf("refusing %s: %s was already sent in this transfer, %s", Quote(name), Quote(p), why))
+	}
+	fr.folded[k] = struct{}{}
+	return nil
 }
 
 func (b *dirBatch) createFile(f framing.File) (Destination, error) {
 	dir, base := path.Split(f.Name)
 	dir = path.Clean(dir)
-	if err := b.ensureDir(f.Name, dir); err != nil {
+	if err := b.enter(f.Name, dir); err != nil {
+		return nil, err
+	}
+	fr := &b.path[len(b.path)-1]
+	if err := b.checkFold(f.Name, f.Name, fr, base); err != nil {
 		return nil, err
 	}
 	d, err := b.openedDir(dir)
@@ -317,7 +384,7 @@ func (b *dirBatch) createFile(f framing.File) (Destination, error) {
 	// exist (another sender's are caught when the file is put in place),
 	// and the transfer's names are checked above: no need to look.
 	var e entry
-	if _, fresh := b.made[dir]; !fresh {
+	if !fr.made {
 		e, err = d.lstat(base)
 	}
 	switch {
@@ -329,7 +396,7 @@ func (b *dirBatch) createFile(f framing.File) (Destination, error) {
 		return nil, withCode(framing.CodeExists, fmt.Errorf("%s is a directory on the receiver; a file cannot replace it", Quote(f.Name)))
 	}
 	if !b.sink.overwrite && f.Size <= smallFile {
-		b.open = &dirDest{batch: b, dir: dir, base: base, tmp: tempName(base), hdr: f, small: true, buf: b.buf[:0]}
+		b.open = &dirDest{batch: b, dir: dir, dev: fr.dev, base: base, tmp: tempName(base), hdr: f, small: true, buf: b.buf[:0]}
 		return b.open, nil
 	}
 	if b.writer != nil {
@@ -341,95 +408,134 @@ func (b *dirBatch) createFile(f framing.File) (Destination, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create %s: %w", Quote(f.Name), unwrapPath(err))
 	}
-	b.open = &dirDest{batch: b, file: file, dir: dir, base: base, tmp: tmp, hdr: f, created: true}
+	b.open = &dirDest{batch: b, file: file, dir: dir, dev: fr.dev, base: base, tmp: tmp, hdr: f, created: true}
 	return b.open, nil
 }
 
-// createDir makes a directory entry's directory, private until Finish
-// gives it the sender's mode. A directory that is already there is merged
+// createDir makes a directory entry's directory, private until the walk
+// leaves it (see leave). A directory that is already there is merged
 // into, as cp -r and rsync do, and keeps its mode and time unless
-// --overwrite (see Finish).
+// --overwrite.
 func (b *dirBatch) createDir(f framing.File) (Destination, error) {
-	if err := b.ensureDir(f.Name, path.Dir(f.Name)); err != nil {
+	if err := b.enter(f.Name, path.Dir(f.Name)); err != nil {
 		return nil, err
 	}
-	if err := b.ensureDir(f.Name, f.Name); err != nil {
+	if err := b.push(f.Name, f.Name, &f); err != nil {
 		return nil, err
 	}
-	b.dirs = append(b.dirs, f)
 	return dirEntry{f.Name}, nil
 }
 
-// ensureDir makes sure dir and each directory above it inside the root is
-// a real directory, creating what is missing, and refuses a symbolic link
-// anywhere on the way: os.Root would follow a link that stays inside the
-// root, and ferry writes through no link at all. name is the entry being
-// received, for messages.
-func (b *dirBatch) ensureDir(name, dir string) error {
-	if dir == "." {
-		return nil
+// enter makes path the way to dir, for the entry name: it leaves the
+// directories not on it, which in tree order nothing more arrives in, and
+// pushes those on it the walk has not entered yet.
+func (b *dirBatch) enter(name, dir string) error {
+	for len(b.path) > 1 && !within(dir, b.path[len(b.path)-1].name) {
+		b.leave()
 	}
-	for i := 0; i <= len(dir); i++ {
-		if i < len(dir) && dir[i] != '/' {
-			continue
+	for {
+		top := b.path[len(b.path)-1].name
+		if top == dir {
+			return nil
 		}
-		p := dir[:i]
-		if _, ok := b.real[p]; ok {
-			continue
+		start := 0 // where the element of dir below top begins
+		if top != "." {
+			start = len(top) + 1
 		}
-		if k, ok := b.seen[b.key(p)]; ok && k != framing.KindDir {
-			return withCode(framing.CodeBadName, fmt.Errorf("refusing %s: %s is a file in this transfer, not a directory", Quote(name), Quote(p)))
+		next := dir
+		if i := strings.IndexByte(dir[start:], '/'); i >= 0 {
+			next = dir[:start+i]
 		}
-		// Looked at and made through its parent's descriptor, which
-		// openDir opened following no link: a directory above it
-		// replaced by a link since it was checked is refused there.
-		parent, base := path.Split(p)
-		parent = path.Clean(parent)
-		pd, err := b.openedDir(parent)
-		if err != nil {
+		if err := b.push(name, next, nil); err != nil {
 			return err
 		}
-		e, err := pd.lstat(base)
-		if err == nil && !e.exists {
-			err = pd.mkdir(base)
-			if err == nil {
-				// On its parent's file system, whose device is known.
-				b.dirty[parent] = struct{}{}
-				b.real[p] = b.dev(parent)
-				b.made[p] = struct{}{}
-				continue
-			}
-			if errors.Is(err, fs.ErrExist) {
-				e, err = pd.lstat(base) // made meanwhile by another transfer
-			}
-		}
-		switch {
-		case err != nil:
-			return fmt.Errorf("cannot create directory %s: %w", Quote(p), unwrapPath(err))
-		case e.isLink:
-			return withCode(framing.CodeBadName, fmt.Errorf("refusing %s: %s is a symbolic link on the receiver, and ferry never writes through links", Quote(name), Quote(p)))
-		case !e.isDir:
-			return withCode(framing.CodeExists, fmt.Errorf("refusing %s: %s is a file on the receiver, not a directory", Quote(name), Quote(p)))
-		}
-		b.real[p] = e.dev
 	}
+}
+
+// within says whether dir is the directory top or below it.
+func within(dir, top string) bool {
+	return dir == top || len(dir) > len(top) && dir[len(top)] == '/' && strings.HasPrefix(dir, top)
+}
+
+// push enters the directory p, just below the last on the path, for the
+// entry name, sent as the directory entry sent if that is not nil: it
+// makes sure p is a real directory, creating it if missing, and refuses a
+// symbolic link: os.Root would follow a link that stays inside the root,
+// and ferry writes through no link at all.
+func (b *dirBatch) push(name, p string, sent *framing.File) error {
+	parent := &b.path[len(b.path)-1]
+	base := path.Base(p)
+	if err := b.checkFold(name, p, parent, base); err != nil {
+		return err
+	}
+	fr := dirFrame{leftDir: leftDir{name: p}}
+	if sent != nil {
+		fr.sent, fr.mode, fr.modTime = true, sent.Mode, sent.ModTime
+	}
+	// Looked at and made through its parent's descriptor, which openDir
+	// opened following no link: a directory above it replaced by a link
+	// since it was checked is refused there.
+	pd, err := b.openedDir(parent.name)
+	if err != nil {
+		return err
+	}
+	e, err := pd.lstat(base)
+	if err == nil && !e.exists {
+		err = pd.mkdir(base)
+		if err == nil {
+			// On its parent's file system, whose device is known.
+			b.dirty[parent.name] = parent.dev
+			fr.dev, fr.made = parent.dev, true
+			b.path = append(b.path, fr)
+			return nil
+		}
+		if errors.Is(err, fs.ErrExist) {
+			e, err = pd.lstat(base) // made meanwhile by another transfer
+		}
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("cannot create directory %s: %w", Quote(p), unwrapPath(err))
+	case e.isLink:
+		return withCode(framing.CodeBadName, fmt.Errorf("refusing %s: %s is a symbolic link on the receiver, and ferry never writes through links", Quote(name), Quote(p)))
+	case !e.isDir:
+		return withCode(framing.CodeExists, fmt.Errorf("refusing %s: %s is a file on the receiver, not a directory", Quote(name), Quote(p)))
+	}
+	fr.dev = e.dev
+	b.path = append(b.path, fr)
 	return nil
 }
 
-// dev is the device of the file system holding dir, a directory ensureDir
-// checked.
-func (b *dirBatch) dev(dir string) uint64 {
-	if dir == "." {
-		return b.topDev
+// leave pops the last directory of the path: everything in it has arrived.
+// One the sender sent an entry for gets its mode and time (see setDirs)
+// once its files are in place, after the flush that takes them, if it was
+// made by this transfer and its mode leaves its owner read, write and
+// search permission: what a failed transfer would give it. Any other, one
+// with a mode that would keep a retry out, or one that was there already
+// (with --overwrite), waits for the end of the transfer, which gives it
+// its mode only if it succeeds; but at most maxDeferred bytes of them, so
+// that memory does not grow with the number of directories: past that,
+// the rest are set as they are left, as if the transfer succeeded.
+func (b *dirBatch) leave() {
+	fr := b.path[len(b.path)-1]
+	b.path[len(b.path)-1] = dirFrame{} // its names go now
+	b.path = b.path[:len(b.path)-1]
+	if !fr.sent || !fr.made && !b.sink.overwrite {
+		return
 	}
-	return b.real[dir]
-}
-
-// onTopFS says whether dir, a directory ensureDir checked, is on the file
-// system of the sink's directory, the one a syncfs syncs. One mounted
-// below it (a USB disk under the receiving directory, say) is not.
-func (b *dirBatch) onTopFS(dir string) bool {
-	return b.dev(dir) == b.topDev
+	d := fr.leftDir
+	if d.made && b.sink.perm(d.mode)&0o700 == 0o700 {
+		b.leaving = append(b.leaving, d)
+		return
+	}
+	if b.deferredBytes += leftDirSize + len(d.name); b.deferredBytes > maxDeferred {
+		// In the order they were left, each after what is in it.
+		b.leaving = append(b.leaving, b.deferred...)
+		b.leaving = append(b.leaving, d)
+		b.deferred = nil
+		return
+	}
+	b.deferred = append(b.deferred, d)
 }
 
 // Flush syncs every queued file, with one syncfs where it is cheaper than
@@ -453,45 +559,54 @@ func (b *dirBatch) Flush() error {
 }
 
 func (b *dirBatch) flushQueued() error {
-	q, dirty := b.takeQueued()
+	q, dirty, left := b.takeQueued()
 	if b.syncFailed != nil {
-		discardAll(q)
+		b.flushFailed(q, left)
 		return b.syncFailed
 	}
 	whole := b.syncsWhole(len(q))
 	if whole {
 		if err := b.syncWhole(); err != nil {
-			discardAll(q)
+			b.flushFailed(q, left)
 			return err
 		}
 	}
-	return b.finishFlush(q, dirty, whole)
+	return b.finishFlush(q, dirty, left, whole)
 }
 
-// takeQueued takes the files committed since the last flush began, and the
-// directories whose entries changed meanwhile.
-func (b *dirBatch) takeQueued() ([]*dirDest, map[string]struct{}) {
-	q, dirty := b.queued, b.dirty
-	b.queued, b.dirty = nil, make(map[string]struct{})
-	return q, dirty
+// takeQueued takes the files committed since the last flush began, the
+// directories whose entries changed meanwhile, and those the walk left.
+func (b *dirBatch) takeQueued() ([]*dirDest, map[string]uint64, []leftDir) {
+	q, dirty, left := b.queued, b.dirty, b.leaving
+	b.queued, b.dirty, b.leaving = nil, make(map[string]uint64), nil
+	return q, dirty, left
 }
 
-// finishFlush makes q durable and puts it in place. synced says the sink's
-// file system was synced after q was written, which made the files and the
-// entries of the dirty directories on it durable; every other file is
-// synced here.
+// flushFailed discards the files of a flush that failed before putting
+// any in place, and leaves the directories it was to set to Finish.
+func (b *dirBatch) flushFailed(q []*dirDest, left []leftDir) {
+	discardAll(q)
+	b.unfinished = append(b.unfinished, left...)
+}
+
+// finishFlush makes q durable and puts it in place, then gives the
+// directories left, whose files are all in place now, their modes and
+// times. synced says the sink's file system was synced after q was
+// written, which made the files and the entries of the dirty directories
+// on it durable; every other file is synced here.
 // The files' renames make directories dirty again, and those are synced
-// last, so every name survives a crash before the flush returns.
-func (b *dirBatch) finishFlush(q []*dirDest, dirty map[string]struct{}, synced bool) error {
+// last, with those left, so every name, mode and time survives a crash
+// before the flush returns.
+func (b *dirBatch) finishFlush(q []*dirDest, dirty map[string]uint64, left []leftDir, synced bool) error {
 	if synced {
-		maps.DeleteFunc(dirty, func(dir string, _ struct{}) bool { return b.onTopFS(dir) })
+		maps.DeleteFunc(dirty, func(_ string, dev uint64) bool { return dev == b.topDev })
 	}
 	for _, d := range q {
-		if synced && b.onTopFS(d.dir) {
+		if synced && d.dev == b.topDev {
 			continue
 		}
 		if err := d.sync(); err != nil {
-			discardAll(q)
+			b.flushFailed(q, left)
 			return err
 		}
 	}
@@ -506,7 +621,19 @@ func (b *dirBatch) finishFlush(q []*dirDest, dirty map[string]struct{}, synced b
 			placeErr = cmp.Or(placeErr, err)
 		}
 	}
-	return errors.Join(placeErr, b.syncDirs(slices.Collect(maps.Keys(dirty))))
+	if placeErr != nil {
+		b.unfinished = append(b.unfinished, left...)
+		return errors.Join(placeErr, b.syncDirs(dirty, b.syncsWhole(len(dirty))))
+	}
+	whole := b.syncsWhole(len(dirty) + len(left))
+	if err := b.setDirs(left, whole, false); err != nil {
+		return err
+	}
+	// Synced by setDirs through their own descriptors, or by the syncfs.
+	for _, d := range left {
+		delete(dirty, d.name)
+	}
+	return b.syncDirs(dirty, whole)
 }
 
 // StartFlush begins a flush of every file committed so far, whose sync
@@ -526,7 +653,7 @@ func (b *dirBatch) StartFlush() <-chan struct{} {
 		close(f.done)
 		return f.done
 	}
-	f.files, f.covered = b.takeQueued()
+	f.files, f.covered, f.left = b.takeQueued()
 	if f.whole = b.syncsWhole(len(f.files)); !f.whole {
 		close(f.done)
 		return f.done
@@ -548,24 +675,26 @@ func (b *dirBatch) EndFlush() error {
 		return f.writeErr
 	}
 	if f.syncErr != nil {
-		discardAll(f.files)
+		b.flushFailed(f.files, f.left)
 		b.syncFailed = fmt.Errorf("syncing %s: %w", b.sink.dir, f.syncErr)
 		return b.syncFailed
 	}
-	return b.finishFlush(f.files, f.covered, f.whole)
+	return b.finishFlush(f.files, f.covered, f.left, f.whole)
 }
 
-// syncDirs makes the entries of dirs durable: with one syncfs where
-// syncsWhole says so, and each directory that syncfs does not reach, on
-// another file system, on its own.
-func (b *dirBatch) syncDirs(dirs []string) error {
-	if b.syncsWhole(len(dirs)) {
+// syncDirs makes the entries of dirs durable: with whole, with one syncfs,
+// and each directory that syncfs does not reach, on another file system,
+// on its own.
+func (b *dirBatch) syncDirs(dirs map[string]uint64, whole bool) error {
+	if whole {
 		if err := b.syncWhole(); err != nil {
 			return err
 		}
-		dirs = slices.DeleteFunc(dirs, b.onTopFS)
 	}
-	for _, dir := range dirs {
+	for dir, dev := range dirs {
+		if whole && dev == b.topDev {
+			continue
+		}
 		if err := b.syncDir(dir); err != nil {
 			return err
 		}
@@ -593,20 +722,73 @@ func (b *dirBatch) syncDir(dir string) error {
 	return nil
 }
 
-// Finish gives each directory this transfer made its mode (see
-// DirSink.perm) and the sender's time, deepest first, since creating
-// entries in a directory changes its time and a read-only mode would have
-// kept them out. Without --overwrite a directory that was there already
-// was merged into and keeps its own, as with cp -r: a sender must not
-// open up, or lock, a directory of the receiver's unless told it may
-// replace what is there; with it, it takes the sender's time, as with
+// setDirs gives dirs, directories the walk left in that order, each after
+// everything in it, their modes (see DirSink.perm) and the sender's times:
+// only once nothing more arrives in them, since creating entries in a
+// directory changes its time and a read-only mode would keep them out.
+// Without --overwrite a directory that was there already was merged into
+// and keeps its own, as with cp -r: a sender must not open up, or lock, a
+// directory of the receiver's unless told it may replace what is there
+// (leave does not pass one); with it, it takes the sender's time, as with
 // rsync -a, and of its permission bits loses those the sender's mode (less
 // the umask) lacks, but gains none: a sender never opens up a directory
-// the receiver has. After a failed transfer only the directories it made
-// are given theirs, and not a mode that would deny the owner anything: a
-// later transfer, a retry or another sender's under recv -k, must still be
-// able to fill the directory, which stays private (0700) instead. Nor are
-// they synced then: no ack waits on them.
+// the receiver has. The mode is set through the directory's own
+// descriptor, which then syncs it, unless whole says one syncfs follows
+// that covers it: the mode may deny its owner the read and search
+// permission a later open needs.
+// With failed, after a failed transfer, only the directories it made are
+// given theirs, and not a mode that would deny the owner anything: a later
+// transfer, a retry or another sender's under recv -k, must still be able
+// to fill the directory, which stays private (0700) instead. Nor are they
+// synced then: no ack waits on them. On an error the directories not yet
+// set are left to Finish.
+func (b *dirBatch) setDirs(dirs []leftDir, whole, failed bool) error {
+	for i, f := range dirs {
+		if failed && !(f.made && b.sink.perm(f.mode)&0o700 == 0o700) {
+			continue
+		}
+		if err := b.setDir(f, whole, failed); err != nil {
+			b.unfinished = append(b.unfinished, dirs[i:]...)
+			return err
+		}
+	}
+	return nil
+}
+
+// setDir gives the directory f its mode and time, for setDirs.
+func (b *dirBatch) setDir(f leftDir, whole, failed bool) error {
+	parent, base := path.Split(f.name)
+	pd, err := b.openedDir(path.Clean(parent))
+	if err != nil {
+		return err
+	}
+	if err := pd.chtimes(base, time.Unix(0, f.modTime)); err != nil {
+		return fmt.Errorf("setting the time of %s: %w", Quote(f.name), unwrapPath(err))
+	}
+	d, err := b.openedDir(f.name)
+	if err != nil {
+		return err
+	}
+	if f.made {
+		err = d.chmod(b.sink.perm(f.mode))
+	} else {
+		err = d.narrow(b.sink.perm(f.mode))
+	}
+	if err != nil {
+		return fmt.Errorf("setting the mode of %s: %w", Quote(f.name), unwrapPath(err))
+	}
+	if failed || whole && f.dev == b.topDev {
+		return nil
+	}
+	if err := d.sync(); err != nil {
+		return fmt.Errorf("syncing directory %s: %w", Quote(f.name), unwrapPath(err))
+	}
+	return nil
+}
+
+// Finish leaves the directories still on the path and gives those the
+// transfer left their modes and times (see setDirs), the ones leave
+// deferred included, and syncs them, unless failed.
 func (b *dirBatch) Finish(failed bool) error {
 	if b.writer != nil {
 		// Every file was flushed, so the writer is idle; a directory's mode
@@ -616,62 +798,25 @@ func (b *dirBatch) Finish(failed bool) error {
 			return err
 		}
 	}
-	// The mode is set through the directory's own descriptor, which also
-	// syncs it where one syncfs for all does not: the sender's mode may
-	// deny its owner the read and search permission a later open needs.
-	type finish struct {
-		f    framing.File
-		made bool
+	for len(b.path) > 1 {
+		b.leave()
 	}
-	var todo []finish
-	for i := len(b.dirs) - 1; i >= 0; i-- {
-		f := b.dirs[i]
-		_, made := b.made[f.Name]
-		set := made || b.sink.overwrite
-		if failed {
-			set = made && b.sink.perm(f.Mode)&0o700 == 0o700
-		}
-		if set {
-			todo = append(todo, finish{f, made})
-		}
+	// In the order they were left: those left before the last flush that
+	// did not set them, then those since, then those deferred, all of
+	// which have the owner's permissions but the deferred.
+	todo := slices.Concat(b.unfinished, b.leaving)
+	if !failed {
+		todo = append(todo, b.deferred...)
 	}
-	b.dirs = nil
+	b.unfinished, b.leaving, b.deferred = nil, nil, nil
+	if failed {
+		return b.setDirs(todo, false, true)
+	}
 	whole := b.syncsWhole(len(todo))
-	syncWhole := false
-	for _, t := range todo {
-		f := t.f
-		parent, base := path.Split(f.Name)
-		pd, err := b.openedDir(path.Clean(parent))
-		if err != nil {
-			return err
-		}
-		if err := pd.chtimes(base, time.Unix(0, f.ModTime)); err != nil {
-			return fmt.Errorf("setting the time of %s: %w", Quote(f.Name), unwrapPath(err))
-		}
-		d, err := b.openedDir(f.Name)
-		if err != nil {
-			return err
-		}
-		if t.made {
-			err = d.chmod(b.sink.perm(f.Mode))
-		} else {
-			err = d.narrow(b.sink.perm(f.Mode))
-		}
-		if err != nil {
-			return fmt.Errorf("setting the mode of %s: %w", Quote(f.Name), unwrapPath(err))
-		}
-		if failed {
-			continue
-		}
-		if whole && b.onTopFS(f.Name) {
-			syncWhole = true
-			continue
-		}
-		if err := d.sync(); err != nil {
-			return fmt.Errorf("syncing directory %s: %w", Quote(f.Name), unwrapPath(err))
-		}
+	if err := b.setDirs(todo, whole, false); err != nil {
+		return err
 	}
-	if syncWhole {
+	if whole && slices.ContainsFunc(todo, func(d leftDir) bool { return d.dev == b.topDev }) {
 		return b.syncWhole()
 	}
 	return nil
@@ -719,6 +864,7 @@ type dirDest struct {
 	batch   *dirBatch
 	file    destFile // nil for a small file before Commit, and once closed
 	dir     string   // the directory it lands in
+	dev     uint64   // the device of that directory's file system
 	base    string   // its name there
 	tmp     string   // its name there until placed
 	hdr     framing.File
@@ -843,7 +989,7 @@ var syncFile = destFile.Sync
 // place closes the synced file and moves it to its final name, adding its
 // directory to dirty if that changed the directory. Without --overwrite the
 // move must not replace a file that appeared meanwhile (see placeNew).
-func (d *dirDest) place(dirty map[string]struct{}) error {
+func (d *dirDest) place(dirty map[string]uint64) error {
 	name := d.hdr.Name
 	if d.file != nil {
 		err := d.file.Close()
@@ -861,12 +1007,12 @@ func (d *dirDest) place(dirty map[string]struct{}) error {
 		if err := dir.rename(d.tmp, d.base); err != nil {
 			return fmt.Errorf("renaming into %s: %w", Quote(name), unwrapPath(err))
 		}
-		dirty[d.dir] = struct{}{}
+		dirty[d.dir] = d.dev
 	default:
 		if err := d.placeNew(dir); err != nil {
 			return err
 		}
-		dirty[d.dir] = struct{}{}
+		dirty[d.dir] = d.dev
 	}
 	d.done = true
 	return nil

@@ -229,9 +229,9 @@ func TestSendSeveral(t *testing.T) {
 		mode fs.FileMode
 	}{
 		{"a.txt", textBytes(1000), 0o644},
+		{"d.txt", textBytes(transfer.ChunkSize * 2), 0o444},
 		{"empty", nil, 0o600},
 		{"sub/dir/c.bin", randomBytes(transfer.ChunkSize+3, 9), 0o755},
-		{"d.txt", textBytes(transfer.ChunkSize * 2), 0o444},
 	}
 	var sources []transfer.Source
 	var total int64

@@ -152,7 +152,7 @@ func TestHostilePaths(t *testing.T) {
 		// transfer, so every refusal below is for its path alone.
 		{name: "control: nested directory and file", entries: []entry{directory("d"), regular("d/f", "abc")}, ok: true,
 			after: []string{"d/", "d/f"}, contents: map[string]string{"d/f": "abc"}},
-		{name: "control: names differing in case on a case-sensitive file system", entries: []entry{regular("Readme", "one"), regular("README", "two")}, ok: true,
+		{name: "control: names differing in case on a case-sensitive file system", entries: []entry{regular("README", "two"), regular("Readme", "one")}, ok: true,
 			after: []string{"README", "Readme"}, contents: map[string]string{"Readme": "one", "README": "two"}},
 
 		// Out of DIR by the name alone.
@@ -215,8 +215,8 @@ func TestHostilePaths(t *testing.T) {
 		// Names are kept for the whole transfer: their total is limited.
 		{name: "names past their total", nameBytes: 7, entries: []entry{regular("abc", "x"), regular("defg", "y"), regular("h", "z")}, codes: []uint16{framing.CodeUnsupported},
 			after: []string{"abc", "defg"}, contents: map[string]string{"abc": "x", "defg": "y"}},
-		{name: "names differing in case on a case-insensitive file system", caseFold: true, entries: []entry{regular("Readme", "one"), regular("README", "two")}, codes: bad,
-			after: []string{"Readme"}, contents: map[string]string{"Readme": "one"}},
+		{name: "names differing in case on a case-insensitive file system", caseFold: true, entries: []entry{regular("README", "one"), regular("Readme", "two")}, codes: bad,
+			after: []string{"README"}, contents: map[string]string{"README": "one"}},
 
 		// Symlinks already in DIR: never written through, wherever they
 		// point.

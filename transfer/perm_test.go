@@ -36,13 +36,13 @@ func TestLockedDirs(t *testing.T) {
 		dirs     []string
 		existing int // directories DIR has already, merged into with a file each
 	}{
-		{"few directories", false, []string{"a", "a/locked", "a/blind"}, 0},
-		{"few directories, fsync each file", true, []string{"a", "a/locked", "a/blind"}, 0},
-		{"many directories", false, []string{"a", "b", "c", "d", "a/locked", "a/blind"}, 0},
-		{"many directories, fsync each file", true, []string{"a", "b", "c", "d", "a/locked", "a/blind"}, 0},
+		{"few directories", false, []string{"a", "a/blind", "a/locked"}, 0},
+		{"few directories, fsync each file", true, []string{"a", "a/blind", "a/locked"}, 0},
+		{"many directories", false, []string{"a", "a/blind", "a/locked", "b", "c", "d"}, 0},
+		{"many directories, fsync each file", true, []string{"a", "a/blind", "a/locked", "b", "c", "d"}, 0},
 		// Enough directories in all for one syncfs, but few made, whose
 		// modes Finish sets; and their handles pushed out by the others'.
-		{"few made among many existing", false, []string{"a", "a/locked", "a/blind"}, 61},
+		{"few made among many existing", false, []string{"a", "a/blind", "a/locked"}, 61},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.noSync {

@@ -33,6 +33,7 @@ type receiver struct {
 	// in a background flush, whose sync is over once flushed closes.
 	queued      []queuedAck
 	queuedBytes uint64            // bytes of the entries not in the background flush
+	queuedNames int               // the bytes of their names
 	flushFiles  int               // the files that make a flush start, by the batch's kind
 	bg          backgroundFlusher // the batch, if it can flush in the background
 	flushing    int
@@ -57,18 +58,25 @@ type queuedAck struct {
 	started time.Time
 }
 
-// Flush thresholds: a flush waits for this many files or bytes, or for the
-// oldest waiting file to be this old when the next one ends, so small
-// files share one sync while a big file is acked as soon as it is in
-// place. Where the batch can flush in
-// the background, its flushes start at the lower thresholds, since the
-// receiver need not wait for them, and a flush that ends early leaves less
-// for the last one, which the sender does wait for.
+// Flush thresholds: a flush waits for this many files, bytes or bytes of
+// names, or for the oldest waiting file to be this old when the next one
+// ends, so small files share one sync while a big file is acked as soon as
+// it is in place. Where the batch can flush in the background, its flushes
+// start at the lower thresholds, since the receiver need not wait for
+// them, and a flush that ends early leaves less for the last one, which
+// the sender does wait for. While one runs, up to maxWaiting times the
+// files, or flushNames of names, wait for the next, then the receiver
+// waits for it: what waits is held in memory, so that memory does not
+// grow with a transfer's files when the disk is slower than they arrive.
+// Not more: with 8, a receiver of a million empty files under
+// GOMEMLIMIT=24MiB peaked at 21 MB of RSS, against 12 MB with 4.
 const (
 	flushFiles           = 8192
 	flushBytes           = 32 << 20
+	flushNames           = 1 << 20
 	flushAge             = time.Second
 	backgroundFlushFiles = 1024
+	maxWaiting           = 4
 )
 
 // Receive serves one sender on conn: it writes each file to sink, verifies
@@ -314,16 +322,22 @@ func (r *receiver) onEnd(p []byte) error {
 	r.entries++
 	r.queued = append(r.queued, queuedAck{hdr: r.hdr, size: r.written, sum: r.sum, started: r.started})
 	r.queuedBytes += r.written
+	r.queuedNames += len(r.hdr.Name)
 	waiting := r.queued[r.flushing:]
 	switch {
-	case len(waiting) < r.flushFiles && r.queuedBytes < flushBytes && time.Since(waiting[0].started) < flushAge:
+	case len(waiting) < r.flushFiles && r.queuedBytes < flushBytes && r.queuedNames < flushNames && time.Since(waiting[0].started) < flushAge:
+		return nil
 	case r.bg == nil:
 		return r.flush()
-	case r.flushed == nil:
-		r.flushed = r.bg.StartFlush()
-		r.flushing = len(r.queued)
-		r.queuedBytes = 0
+	case r.flushed != nil && len(waiting) < maxWaiting*r.flushFiles && r.queuedNames < flushNames:
+		return nil // for the next flush, once this one is done
 	}
+	if err := r.endFlush(true); err != nil {
+		return err
+	}
+	r.flushed = r.bg.StartFlush()
+	r.flushing = len(r.queued)
+	r.queuedBytes, r.queuedNames = 0, 0
 	return nil
 }
 
@@ -364,7 +378,7 @@ func (r *receiver) flush() error {
 		r.flushFailed = true
 		return err
 	}
-	r.queuedBytes = 0
+	r.queuedBytes, r.queuedNames = 0, 0
 	return r.ack(len(r.queued))
 }
 

@@ -69,7 +69,9 @@ type sender struct {
 }
 
 // Send sends sources over conn and returns once the receiver has confirmed
-// that every file is verified, synced and in place. Any failure, on either
+// that every file is verified, synced and in place. The entries go in the
+// order the protocol requires, sorted by name (see treeCompare), whatever
+// order sources has. Any failure, on either
 // side, ends the transfer with an error; cancelling ctx sends an abort to the
 // receiver. Send closes conn.
 func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (Summary, error) {
@@ -77,7 +79,7 @@ func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (S
 	s := &sender{
 		l:       newLink(conn, framing.RoleSender, opts),
 		opts:    opts,
-		sources: sources,
+		sources: inTreeOrder(sources),
 		pending: make(map[uint32]pendingEntry),
 		total:   0,
 	}

@@ -19,21 +19,27 @@ type Sink interface {
 	Begin(o framing.Offer) (Batch, error)
 }
 
-// Batch receives the entries of one transfer, in order. Files are made
-// durable in groups: each committed file waits for the next Flush, which
-// syncs them together, so many small files do not each wait on the disk.
+// Batch receives the entries of one transfer, in the order they were
+// sent, which the protocol requires to be tree order: each name after the
+// one before, names compared element by element, a directory before what
+// is in it. Files are made durable in groups: each committed file waits
+// for the next Flush, which syncs them together, so many small files do
+// not each wait on the disk.
 type Batch interface {
-	// Create opens a destination for entry f, a file or a directory.
-	// Nothing may appear under a file's final name before a Flush has
-	// made it durable, and nothing but the complete, verified file.
+	// Create opens a destination for entry f, a file or a directory. It
+	// may refuse an entry out of tree order. Nothing may appear under a
+	// file's final name before a Flush has made it durable, and nothing
+	// but the complete, verified file.
 	Create(f framing.File) (Destination, error)
 	// Flush makes every committed destination durable and puts it under
 	// its final name.
 	Flush() error
-	// Finish ends a transfer whose every entry was flushed, giving
-	// directories their modes and times now that nothing more of it lands
-	// in them. failed says the transfer failed after that flush: its
-	// directories are left as a later transfer can still fill them.
+	// Finish ends a transfer whose every entry was flushed, giving the
+	// directories not given theirs yet (a Flush may give the directories
+	// the transfer has left theirs) their modes and times now that
+	// nothing more of it lands in them. failed says the transfer failed
+	// after that flush: its directories are left as a later transfer can
+	// still fill them.
 	Finish(failed bool) error
 	// Close removes whatever was not flushed. Always safe to call, also
 	// after Finish.
