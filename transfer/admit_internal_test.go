@@ -38,7 +38,7 @@ func TestAdmitWaitRunsOut(t *testing.T) {
 			served <- err
 			return
 		}
-		_, err = serveConn(t.Context(), &guard.Conn{Conn: conn, Prefix: guard.Prefix(conn.RemoteAddr())}, sink, ServeOptions{Options: Options{Code: code, Timeout: time.Second}, KeepOpen: true}, limits, &guard.Table{}, func(bool) {})
+		_, err = serveConn(t.Context(), t.Context(), &guard.Conn{Conn: conn, Prefix: guard.Prefix(conn.RemoteAddr())}, sink, ServeOptions{Options: Options{Code: code, Timeout: time.Second}, KeepOpen: true}, limits, &guard.Table{}, func(bool) {})
 		served <- err
 	}()
 	conn, err := net.Dial("tcp", ln.Addr().String())

@@ -29,9 +29,10 @@ var (
 	// where this side has --plain, or the reverse. No code was tried.
 	ErrOtherMode = errors.New("the peer runs in the other mode")
 	// ErrDisplaced means a receiver with no room for a connection that
-	// came closed one whose peer had not sent its hello, to serve the new
-	// one: a port check held open, or a flood of connections, not a sender.
-	ErrDisplaced = errors.New("was closed: it had not sent its hello, and another connection came")
+	// came closed one whose transfer had not begun (no hello, or no offer
+	// past the handshake), to serve the new one: a port check held open,
+	// or a flood of connections, not a sender.
+	ErrDisplaced = errors.New("was closed to make room: its transfer had not begun, and another connection came")
 )
 
 // errQuietPeer marks a connection whose peer sent not a byte for the whole
@@ -43,8 +44,9 @@ var errQuietPeer = errors.New("no byte for the whole timeout")
 // or not one a ferry sender of this version sends: no code was tried.
 var errBadHello = errors.New("no valid hello")
 
-// errGoneBeforeCode marks a sender that aborted (interrupted) or failed
-// before its code was tried: no transfer began.
+// errGoneBeforeCode marks a sender that aborted (interrupted), failed or
+// hung up before its code was tried, or in the plain mode before its
+// offer: no transfer began.
 var errGoneBeforeCode = errors.New("the sender stopped before its code was tried")
 
 // markedError is err, with its own message, that errors.Is also takes for

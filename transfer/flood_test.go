@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ferrytool/ferry/framing"
 	"github.com/ferrytool/ferry/transfer"
 )
 
@@ -129,6 +130,111 @@ func TestServeFlood(t *testing.T) {
 			stopFlood()
 			wg.Wait()
 			onlyEntry(t, dir, "newcomer", "running")
+		})
+	}
+}
+
+// bothModes are the plain and the encrypted mode, by the receiver's code.
+var bothModes = []struct{ name, code string }{{"plain", ""}, {"encrypted", testCode}}
+
+// senderHello is a sender's hello frame, in the encrypted mode if secure.
+func senderHello(secure bool) []byte {
+	h := framing.Hello{Version: framing.Version, Role: framing.RoleSender}
+	if secure {
+		h.Capabilities = framing.CapSecure
+	}
+	return framing.AppendFrame(nil, framing.TypeHello, framing.AppendHello(nil, h))
+}
+
+// TestServeHelloHolders fills a KeepOpen receiver's 64 connections from
+// two addresses with clients that send a sender's hello and then wait,
+// which no limit on silent connections reaches: a sender from a third
+// address must still get in. A connection is protected only once its
+// offer came, past the handshake.
+func TestServeHelloHolders(t *testing.T) {
+	t.Parallel()
+	for _, m := range bothModes {
+		code := m.code
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			ln := listen(t)
+			sink, dir := newDirSink(t, false)
+			ctx, cancel := context.WithCancel(t.Context())
+			served := make(chan error, 1)
+			greeted := make(chan net.Addr, transfer.MaxConns)
+			go func() {
+				served <- transfer.Serve(ctx, ln, sink, transfer.ServeOptions{
+					Options:  transfer.Options{Code: code},
+					KeepOpen: true,
+					Greeted:  func(peer net.Addr) { greeted <- peer },
+				})
+			}()
+			defer func() {
+				cancel()
+				await(t, served, "Serve")
+			}()
+			for i := range transfer.MaxConns {
+				ip := fmt.Sprintf("127.0.6.%d", 1+i/transfer.MaxConnsPerAddress)
+				d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: guard}
+				c, err := d.DialContext(t.Context(), "tcp", ln.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				if _, err := c.Write(senderHello(code != "")); err != nil {
+					t.Fatal(err)
+				}
+				// The receiver's hello and pings go unread: the client
+				// waits, as a flood would.
+				await(t, greeted, "a holder's hello")
+			}
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.7.1")}, Timeout: guard}
+			conn, err := d.DialContext(t.Context(), "tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := transfer.Send(t.Context(), conn, []transfer.Source{transfer.StreamSource("real", bytes.NewReader(textBytes(1000)))}, transfer.Options{Code: code}); err != nil {
+				t.Errorf("a sender with 64 connections holding their hello: Send = %v", err)
+			}
+			onlyEntry(t, dir, "real")
+		})
+	}
+}
+
+// TestServeOneHelloThenClose has a client send a sender's hello to a Serve
+// without KeepOpen and hang up: no code was tried and no transfer began,
+// so Serve goes on waiting and serves the sender after it.
+func TestServeOneHelloThenClose(t *testing.T) {
+	t.Parallel()
+	for _, m := range bothModes {
+		code := m.code
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			ln := listen(t)
+			sink, dir := newDirSink(t, false)
+			finished := make(chan error, 2)
+			served := make(chan error, 1)
+			go func() {
+				served <- transfer.Serve(t.Context(), ln, sink, transfer.ServeOptions{
+					Options:  transfer.Options{Code: code},
+					Finished: func(_ net.Addr, _ transfer.Summary, err error) { finished <- err },
+				})
+			}()
+			c := dial(t, ln.Addr())
+			if _, err := c.Write(senderHello(code != "")); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.Close()
+			if err := await(t, finished, "the hello's connection"); !transfer.NoTransfer(err) {
+				t.Fatalf("a hello and a hang-up ended with %v, want no transfer", err)
+			}
+			if _, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("after", bytes.NewReader(textBytes(100)))}, transfer.Options{Code: code}); err != nil {
+				t.Fatalf("Send after the hello's hang-up = %v", err)
+			}
+			if err := await(t, served, "Serve"); err != nil {
+				t.Fatalf("Serve = %v", err)
+			}
+			onlyEntry(t, dir, "after")
 		})
 	}
 }

@@ -78,6 +78,9 @@ type link struct {
 	heard bool
 	// greeted, if set, is called on a receiver when a valid hello came.
 	greeted func()
+	// helloCame says the peer's hello came and was valid. Only the
+	// reading goroutine touches it.
+	helloCame bool
 	// handshakeBy is when the peer's hello and handshake must be done,
 	// pings or not; zero once they are. handshakeFor says, for messages,
 	// how long that was. Only the reading goroutine touches them.
@@ -682,6 +685,7 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 	if err := l.checkMode(h); err != nil {
 		return framing.Hello{}, err
 	}
+	l.helloCame = true
 	if l.greeted != nil {
 		l.greeted()
 	}

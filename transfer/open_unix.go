@@ -23,7 +23,10 @@ func openFile(path string, want fileID) (io.ReadCloser, error) {
 // cost of several system calls each, which for many small files is as
 // much work as reading them.
 func openAt(dirfd int, name string, follow bool, want fileID) (*rawFile, error) {
-	flags := unix.O_RDONLY | unix.O_CLOEXEC
+	// O_NONBLOCK: a named pipe put where the walk saw a file would
+	// otherwise block the open, before the identity check, until a writer
+	// came; on a regular file it changes nothing.
+	flags := unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NONBLOCK
 	if !follow {
 		flags |= unix.O_NOFOLLOW
 	}
@@ -46,19 +49,23 @@ func openAt(dirfd int, name string, follow bool, want fileID) (*rawFile, error) 
 }
 
 // fileID identifies a file: what the walk saw, to compare with what is
-// opened later.
-type fileID struct{ dev, ino uint64 }
+// opened later. The type is part of it: a file removed and replaced by a
+// named pipe may get the inode number it had.
+type fileID struct {
+	dev, ino uint64
+	typ      uint32 // the S_IFMT bits
+}
 
 func idOf(info fs.FileInfo) fileID {
 	st, ok := info.Sys().(*syscall.Stat_t)
 	if !ok {
 		return fileID{}
 	}
-	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}
+	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino), typ: uint32(st.Mode) & syscall.S_IFMT}
 }
 
 func statID(st *unix.Stat_t) fileID {
-	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}
+	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino), typ: uint32(st.Mode) & unix.S_IFMT}
 }
 
 // checkID returns errReplaced unless fd, opened as name, is the file want

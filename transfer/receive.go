@@ -24,6 +24,7 @@ type receiver struct {
 	out  []byte // decompression buffer, allocated at the first compressed chunk
 
 	offer   framing.Offer
+	framed  bool // a frame came after the hello and handshake
 	batch   Batch
 	entries uint32 // entries received, the next one's index
 	bytes   uint64 // data bytes received, in every entry
@@ -155,12 +156,25 @@ func Receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summa
 }
 
 // run is the receiver's receive goroutine: it reads every frame the sender
-// sends, while the link's writer goroutine carries acks back.
+// sends, while the link's writer goroutine carries acks back. A sender
+// whose hello came that fails or goes before its code was tried (the
+// receiver's confirm is what tells a guesser), or in the plain mode
+// before a frame after its hello, began no transfer: a client that sends a
+// hello and hangs up must not end a one-shot receiver, nor count as a
+// sender in the log.
 func (r *receiver) run() error {
-	_, err := r.l.hello(codec.Capabilities)
-	if pe := (*PeerError)(nil); errors.As(err, &pe) && r.l.code != "" && !r.l.confirmSent {
+	err := r.receive()
+	before := r.l.code != "" && !r.l.confirmSent || r.l.code == "" && !r.framed
+	if err != nil && r.l.helloCame && before && !NoTransfer(err) {
 		err = &markedError{err: err, mark: errGoneBeforeCode}
 	}
+	return err
+}
+
+// receive reads the hello, runs the handshake, then reads every frame
+// until done.
+func (r *receiver) receive() error {
+	_, err := r.l.hello(codec.Capabilities)
 	if r.opts.handshakeOver != nil {
 		r.opts.handshakeOver(err != nil && (r.l.confirmSent || errors.Is(err, ErrTimeout)))
 	}
@@ -172,6 +186,7 @@ func (r *receiver) run() error {
 			return err
 		}
 		t, p, err := r.l.readFrame()
+		r.framed = r.framed || err == nil
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return fmt.Errorf("the sender closed the connection before its last frame")
@@ -215,6 +230,9 @@ func (r *receiver) onOffer(p []byte) error {
 	}
 	if o.Files == 0 {
 		return protocolErrorf("an offer of no files")
+	}
+	if r.opts.offered != nil {
+		r.opts.offered()
 	}
 	r.offer = o
 	r.batch, err = r.sink.Begin(o)

@@ -160,8 +160,12 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 			continue
 		}
 		pause = 0
-		c := &guard.Conn{Conn: conn, Prefix: guard.Prefix(conn.RemoteAddr()), Since: time.Now()}
+		// Displacing a connection also ends its wait for a turn, which
+		// reads nothing from it and would keep its slot meanwhile.
+		connCtx, stopConn := context.WithCancel(ctx)
+		c := &guard.Conn{Conn: conn, Prefix: guard.Prefix(conn.RemoteAddr()), Since: time.Now(), Stop: stopConn}
 		if opts.KeepOpen && table.From(c.Prefix) >= perPrefix && !table.Displace(c.Prefix, 0) {
+			stopConn()
 			turnAway(conn, busyPrefix)
 			continue
 		}
@@ -169,6 +173,7 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 		case slots <- struct{}{}:
 		default:
 			if !table.Displace("", after) {
+				stopConn()
 				turnAway(conn, busy)
 				continue
 			}
@@ -178,15 +183,17 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 			case slots <- struct{}{}:
 			case <-ctx.Done():
 				_ = conn.Close()
+				stopConn()
 				return end(ctx.Err())
 			}
 		}
 		table.Add(c)
 		wg.Go(func() {
+			defer stopConn()
 			// The slot is free before the connection is reported over, so
 			// a sender told of it finds it free; the one transfer without
 			// KeepOpen keeps it, since Serve returns its outcome.
-			served, err := serveConn(ctx, c, sink, opts, limits, &table, func(served bool) {
+			served, err := serveConn(ctx, connCtx, c, sink, opts, limits, &table, func(served bool) {
 				table.Remove(c)
 				if !served || opts.KeepOpen {
 					<-slots
@@ -206,15 +213,20 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 // waits for its turn as guard.Limiter says: a connection that sends nothing
 // takes no turn. over is called once the outcome is known, before
 // Finished, with whether the connection was a transfer. table holds c, as
-// Serve may displace it.
-func serveConn(ctx context.Context, c *guard.Conn, sink Sink, opts ServeOptions, limits *guard.Limiter, table *guard.Table, over func(served bool)) (bool, error) {
+// Serve may displace it, which cancels connCtx: c is protected from that
+// once its hello came without KeepOpen, once its offer came with it.
+func serveConn(ctx, connCtx context.Context, c *guard.Conn, sink Sink, opts ServeOptions, limits *guard.Limiter, table *guard.Table, over func(served bool)) (bool, error) {
 	conn, peer := c.Conn, c.Conn.RemoteAddr()
 	opts.greeted = func() {
 		table.Greet(c)
+		if !opts.KeepOpen {
+			table.Trust(c)
+		}
 		if opts.Greeted != nil {
 			opts.Greeted(peer)
 		}
 	}
+	opts.offered = func() { table.Trust(c) }
 	if opts.ForPeer != nil {
 		opts.Options = opts.ForPeer(peer, opts.Options)
 	}
@@ -234,7 +246,7 @@ func serveConn(ctx context.Context, c *guard.Conn, sink Sink, opts ServeOptions,
 		opts.admit = func() error {
 			// Longer than one turn: a sender just behind one that stalls
 			// gets in.
-			waitCtx, cancel := context.WithTimeout(ctx, 2*handshakeTime(opts.timeout()))
+			waitCtx, cancel := context.WithTimeout(connCtx, 2*handshakeTime(opts.timeout()))
 			defer cancel()
 			if err := limits.Enter(waitCtx, host); err != nil {
 				if ctx.Err() != nil {

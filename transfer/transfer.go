@@ -76,6 +76,9 @@ type Options struct {
 	// greeted, if set, is called on a receiver's reading goroutine when a
 	// valid hello came from the sender.
 	greeted func()
+	// offered, if set, is called on a receiver's reading goroutine when
+	// the sender's offer came, past the handshake.
+	offered func()
 	// handshakeOver, if set, is called on a receiver as soon as the
 	// sender's hello and handshake are over; counts says they failed in a
 	// way that counts against the sender's address: after this side's

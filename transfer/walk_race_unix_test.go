@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -68,5 +69,46 @@ func TestOpenNothingOutside(t *testing.T) {
 			t.Fatalf("Open(top/a/secret) did not return within %s", guard)
 		}
 		runtime.Gosched()
+	}
+}
+
+// TestOpenFileSwappedForPipe replaces a file of the tree by a named pipe
+// between Collect and Open: the open must not wait for a writer, which
+// would hang the sender for good, but refuse the pipe as a file replaced.
+func TestOpenFileSwappedForPipe(t *testing.T) {
+	t.Parallel()
+	parent := raceTree(t)
+	srcs := collectAll(t, filepath.Join(parent, "top"))
+	secret := filepath.Join(parent, "top/a/secret")
+	if err := os.Remove(secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(secret, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range srcs {
+		if s.Name != "top/a/secret" {
+			continue
+		}
+		done := make(chan error, 1)
+		go func() {
+			rc, err := s.Open()
+			if err == nil {
+				_ = rc.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "since it was listed") {
+				t.Errorf("Open(top/a/secret), now a named pipe = %v; want it refused as replaced since it was listed", err)
+			}
+		case <-time.After(guard):
+			// Let the blocked open go on, so the test can end.
+			if fd, err := syscall.Open(secret, syscall.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				_ = syscall.Close(fd)
+			}
+			t.Fatalf("Open(top/a/secret), now a named pipe, still blocked after %s", guard)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -199,22 +200,31 @@ func (l *Limiter) refill(now time.Time) {
 	l.refilled = now
 }
 
-// prune makes room for a new prefix: it forgets those no longer turned
-// away whose failures have left the window, or, if none, the one quiet
-// longest.
+// prune makes room for a new prefix: it forgets those never turned away
+// whose failures have left the window, and those quiet for forgetAfter;
+// if that leaves the table more than seven eighths full, the eighth quiet
+// longest too, so that a storm from many prefixes costs one scan per
+// maxPrefixes/8 new ones, not one each.
 func (l *Limiter) prune(now time.Time) {
-	var oldest string
 	for p, r := range l.prefixes {
 		if !now.Before(r.until) && len(recent(r.fails, now)) == 0 && r.strikes == 0 || now.Sub(r.last) >= forgetAfter {
 			delete(l.prefixes, p)
-			continue
-		}
-		if oldest == "" || r.last.Before(l.prefixes[oldest].last) {
-			oldest = p
 		}
 	}
-	if len(l.prefixes) >= maxPrefixes {
-		delete(l.prefixes, oldest)
+	if len(l.prefixes) <= maxPrefixes-maxPrefixes/8 {
+		return
+	}
+	type entry struct {
+		prefix string
+		last   time.Time
+	}
+	all := make([]entry, 0, len(l.prefixes))
+	for p, r := range l.prefixes {
+		all = append(all, entry{p, r.last})
+	}
+	slices.SortFunc(all, func(a, b entry) int { return a.last.Compare(b.last) })
+	for _, e := range all[:len(all)-(maxPrefixes-maxPrefixes/8)] {
+		delete(l.prefixes, e.prefix)
 	}
 }
 

@@ -13,9 +13,14 @@ type Conn struct {
 	Conn   net.Conn
 	Prefix string    // Prefix(Conn.RemoteAddr())
 	Since  time.Time // when it was accepted
+	// Stop, if set, is called when the connection is displaced, after it
+	// is closed: to end waits that do not read from it, such as the wait
+	// for a handshake's turn.
+	Stop func()
 
 	// Under Table.mu.
 	greeted   bool // its hello came: a ferry sender's
+	trusted   bool // its offer came, after the handshake in the encrypted mode
 	displaced bool
 	ended     bool // Receive returned: too late to displace
 }
@@ -47,6 +52,14 @@ func (t *Table) Greet(c *Conn) {
 	t.mu.Unlock()
 }
 
+// Trust says c's offer came: its sender passed the handshake, or in the
+// plain mode got as far as a sender does, and c is displaced no more.
+func (t *Table) Trust(c *Conn) {
+	t.mu.Lock()
+	c.trusted = true
+	t.mu.Unlock()
+}
+
 // From counts the connections from prefix not yet displaced.
 func (t *Table) From(prefix string) int {
 	t.mu.Lock()
@@ -60,10 +73,14 @@ func (t *Table) From(prefix string) int {
 	return n
 }
 
-// Displace closes a connection without its hello that has waited at least
-// after, and says whether it did: of prefix's if prefix is not "", else of
-// the prefix holding the most connections, so a flood from one host makes
-// room from its own; the oldest among them.
+// Displace closes a connection whose offer has not come (see Trust) and
+// that has waited at least after, and says whether it did: of prefix's if
+// prefix is not "", else of the prefix holding the most connections, so a
+// flood from one host makes room from its own. One without its hello goes
+// before one that sent it (waiting for its turn to run the handshake, or
+// in it, or holding a plain connection without an offer), and among
+// those the oldest. Without this, connections that send a valid hello and
+// wait would hold every slot.
 func (t *Table) Displace(prefix string, after time.Duration) bool {
 	t.mu.Lock()
 	held := make(map[string]int, len(t.conns))
@@ -72,12 +89,21 @@ func (t *Table) Displace(prefix string, after time.Duration) bool {
 			held[c.Prefix]++
 		}
 	}
+	better := func(c, than *Conn) bool {
+		switch {
+		case than == nil:
+			return true
+		case c.greeted != than.greeted:
+			return !c.greeted
+		}
+		return held[c.Prefix] > held[than.Prefix]
+	}
 	var victim *Conn
 	for _, c := range t.conns {
-		if c.greeted || c.displaced || c.ended || time.Since(c.Since) < after || prefix != "" && c.Prefix != prefix {
+		if c.trusted || c.displaced || c.ended || time.Since(c.Since) < after || prefix != "" && c.Prefix != prefix {
 			continue
 		}
-		if victim == nil || held[c.Prefix] > held[victim.Prefix] {
+		if better(c, victim) {
 			victim = c
 		}
 	}
@@ -89,6 +115,9 @@ func (t *Table) Displace(prefix string, after time.Duration) bool {
 		return false
 	}
 	_ = victim.Conn.Close()
+	if victim.Stop != nil {
+		victim.Stop()
+	}
 	return true
 }
 

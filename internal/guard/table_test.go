@@ -6,15 +6,17 @@ import (
 	"time"
 )
 
-// TestTableDisplace checks which connection Displace closes: one without
-// its hello, of the prefix asked for or else of the prefix holding the
-// most, the oldest among them, and only one that has waited long enough.
+// TestTableDisplace checks which connection Displace closes: one whose
+// offer has not come (untrusted), of the prefix asked for or else of the
+// prefix holding the most, one without its hello before one with it, the
+// oldest among them, and only one that has waited long enough.
 func TestTableDisplace(t *testing.T) {
 	old := time.Now().Add(-time.Hour)
 	type conn struct {
 		prefix  string
 		age     time.Duration // before now
 		greeted bool
+		trusted bool
 	}
 	tests := []struct {
 		name   string
@@ -24,14 +26,16 @@ func TestTableDisplace(t *testing.T) {
 		want   int // index of the connection displaced, or -1
 	}{
 		{"none", nil, "", 0, -1},
-		{"the oldest without its hello", []conn{{"a", 3, false}, {"b", 2, false}, {"c", 1, false}}, "", 0, 0},
-		{"never one with its hello", []conn{{"a", 3, true}, {"b", 2, false}}, "", 0, 1},
-		{"all greeted", []conn{{"a", 3, true}, {"b", 2, true}}, "", 0, -1},
-		{"the prefix holding the most", []conn{{"a", 3, false}, {"b", 2, false}, {"b", 1, false}}, "", 0, 1},
-		{"the prefix asked for", []conn{{"a", 3, false}, {"b", 2, false}, {"b", 1, false}}, "a", 0, 0},
-		{"the prefix asked for has none", []conn{{"a", 3, true}, {"b", 2, false}}, "a", 0, -1},
-		{"not yet long enough", []conn{{"a", 0, false}}, "", time.Minute, -1},
-		{"long enough", []conn{{"a", 0, false}, {"b", 2 * time.Minute, false}}, "", time.Minute, 1},
+		{"the oldest without its hello", []conn{{"a", 3, false, false}, {"b", 2, false, false}, {"c", 1, false, false}}, "", 0, 0},
+		{"one without its hello first", []conn{{"a", 3, true, false}, {"b", 2, false, false}}, "", 0, 1},
+		{"then one with its hello, waiting", []conn{{"a", 3, true, false}, {"b", 2, true, false}}, "", 0, 0},
+		{"never one trusted", []conn{{"a", 3, true, true}, {"b", 2, true, false}}, "", 0, 1},
+		{"all trusted", []conn{{"a", 3, true, true}, {"b", 2, true, true}}, "", 0, -1},
+		{"the prefix holding the most", []conn{{"a", 3, false, false}, {"b", 2, false, false}, {"b", 1, false, false}}, "", 0, 1},
+		{"the prefix asked for", []conn{{"a", 3, false, false}, {"b", 2, false, false}, {"b", 1, false, false}}, "a", 0, 0},
+		{"the prefix asked for has none", []conn{{"a", 3, true, true}, {"b", 2, false, false}}, "a", 0, -1},
+		{"not yet long enough", []conn{{"a", 0, false, false}}, "", time.Minute, -1},
+		{"long enough", []conn{{"a", 0, false, false}, {"b", 2 * time.Minute, false, false}}, "", time.Minute, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,6 +55,9 @@ func TestTableDisplace(t *testing.T) {
 				table.Add(sc)
 				if c.greeted {
 					table.Greet(sc)
+				}
+				if c.trusted {
+					table.Trust(sc)
 				}
 				cs = append(cs, sc)
 			}
