@@ -51,8 +51,9 @@ type ServeOptions struct {
 // displaces it. A ferry sender sends its hello as soon as it connects; a
 // connection without one for this long is a port check or a probe held
 // open, and must not keep the sender the receiver waits for out until its
-// timeout. With KeepOpen a connection without its hello is displaced at
-// any age when the table is full (see guard.Table.Displace).
+// timeout. With KeepOpen a connection whose transfer has not begun (no
+// offer yet) is displaced at any age when the table is full (see
+// guard.Table.Displace).
 const displaceAfter = time.Second
 
 // MaxConnsPerAddress is how many connections Serve with KeepOpen takes at
@@ -75,9 +76,10 @@ const MaxConns = 64
 // its hello for a second: that one is closed (ErrDisplaced) and the new
 // one served. With KeepOpen it serves up to MaxConns connections at once,
 // MaxConnsPerAddress of them from one prefix (an IPv4 address or an IPv6
-// /64); when either is full, a connection that has not sent its hello is
-// closed (ErrDisplaced) to make room, from the prefix holding the most
-// connections, else the new one is told the receiver is busy. A
+// /64); when either is full, a connection whose offer has not come (one
+// without its hello first) is closed (ErrDisplaced) to make room, from
+// the prefix holding the most connections, else the new one is told the
+// receiver is busy. A
 // connection has helloTime for its hello. In the encrypted mode the
 // guessing limits of guard.Limiter apply: a prefix with 3 failed handshakes
 // in a minute is turned away, for longer each time it does it again, and
@@ -99,7 +101,7 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 	busy := fmt.Sprintf("busy: the receiver is serving %d connections, the most it takes at once; try again later", n)
 	perPrefix := min(n, MaxConnsPerAddress)
 	busyPrefix := fmt.Sprintf("busy: the receiver is serving %d connections from your address, the most it takes from one; try again later", perPrefix)
-	after := time.Duration(0) // how long a connection must be without its hello to be displaced
+	after := time.Duration(0) // how long a connection must have waited to be displaced
 	if !opts.KeepOpen {
 		n = 1
 		busy = "busy: the receiver is serving another connection and takes one at a time (it runs without -k); try again when it is done"
@@ -160,12 +162,8 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 			continue
 		}
 		pause = 0
-		// Displacing a connection also ends its wait for a turn, which
-		// reads nothing from it and would keep its slot meanwhile.
-		connCtx, stopConn := context.WithCancel(ctx)
-		c := &guard.Conn{Conn: conn, Prefix: guard.Prefix(conn.RemoteAddr()), Since: time.Now(), Stop: stopConn}
-		if opts.KeepOpen && table.From(c.Prefix) >= perPrefix && !table.Displace(c.Prefix, 0) {
-			stopConn()
+		prefix := guard.Prefix(conn.RemoteAddr())
+		if opts.KeepOpen && table.From(prefix) >= perPrefix && !table.Displace(prefix, 0) {
 			turnAway(conn, busyPrefix)
 			continue
 		}
@@ -173,7 +171,6 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 		case slots <- struct{}{}:
 		default:
 			if !table.Displace("", after) {
-				stopConn()
 				turnAway(conn, busy)
 				continue
 			}
@@ -183,10 +180,13 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 			case slots <- struct{}{}:
 			case <-ctx.Done():
 				_ = conn.Close()
-				stopConn()
 				return end(ctx.Err())
 			}
 		}
+		// Displacing a connection also ends its wait for a turn, which
+		// reads nothing from it and would keep its slot meanwhile.
+		connCtx, stopConn := context.WithCancel(ctx)
+		c := &guard.Conn{Conn: conn, Prefix: prefix, Since: time.Now(), Stop: stopConn}
 		table.Add(c)
 		wg.Go(func() {
 			defer stopConn()

@@ -12,7 +12,7 @@ import (
 type Conn struct {
 	Conn   net.Conn
 	Prefix string    // Prefix(Conn.RemoteAddr())
-	Since  time.Time // when it was accepted
+	Since  time.Time // when it was admitted
 	// Stop, if set, is called when the connection is displaced, after it
 	// is closed: to end waits that do not read from it, such as the wait
 	// for a handshake's turn.
