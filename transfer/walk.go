@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -296,4 +298,15 @@ func kindName(m fs.FileMode) string {
 		return "device"
 	}
 	return "not a regular file"
+}
+
+// readSorted lists the directory f by name, compared as bytes: the order
+// in which the walk finds, and the receiver expects, its entries.
+func readSorted(f *os.File) ([]fs.DirEntry, error) {
+	ents, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return ents, nil
 }

@@ -4,11 +4,8 @@ package transfer
 
 import (
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 )
 
 // walkRoot is the top directory of a walk, through which the files found
@@ -52,11 +49,10 @@ func readDir(path string, want fileID) ([]walkEntry, error) {
 	if !info.IsDir() || !os.SameFile(info, want.info) {
 		return nil, errReplaced
 	}
-	ents, err := f.ReadDir(-1)
+	ents, err := readSorted(f)
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	out := make([]walkEntry, len(ents))
 	for i, e := range ents {
 		out[i] = walkEntry{name: e.Name(), typ: e.Type()}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -171,11 +170,10 @@ func readDir(path string, want fileID) ([]walkEntry, error) {
 	if err := checkID(fd, path, want); err != nil {
 		return nil, err
 	}
-	ents, err := f.ReadDir(-1)
+	ents, err := readSorted(f)
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	out := make([]walkEntry, len(ents))
 	for i, e := range ents {
 		out[i] = walkEntry{name: e.Name(), typ: e.Type()}
