@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/internal/names"
 	"github.com/ferrytool/ferry/internal/secure"
 	"github.com/ferrytool/ferry/transfer"
 )
@@ -643,10 +644,10 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 		return out, usagef("--name names a stream from stdin (-); files and directories keep their own names")
 	}
 	if strings.Contains(*name, "/") {
-		return out, usagef("--name %s: give a plain file name, without /", transfer.Quote(*name))
+		return out, usagef("--name %s: give a plain file name, without /", names.Quote(*name))
 	}
-	if why := transfer.NameProblem(*name); why != "" {
-		return out, usagef("--name %s: the receiver would refuse it: %s", transfer.Quote(*name), why)
+	if why := names.Problem(*name); why != "" {
+		return out, usagef("--name %s: the receiver would refuse it: %s", names.Quote(*name), why)
 	}
 	// Before any file is read: a mistyped address is a usage error
 	// whether or not the files are there, and needs no walk to find.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ferrytool/ferry/framing"
 	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/internal/names"
 	"github.com/ferrytool/ferry/internal/secure"
 	"github.com/ferrytool/ferry/transfer"
 )
@@ -91,7 +92,7 @@ func (o *output) say(format string, args ...any) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	fmt.Fprintf(o.w, "ferry: %s\n", transfer.Quote(fmt.Sprintf(format, args...)))
+	fmt.Fprintf(o.w, "ferry: %s\n", names.Quote(fmt.Sprintf(format, args...)))
 }
 
 // fail reports the error that ends the run; -q does not silence it.
@@ -108,7 +109,7 @@ func (o *output) failFrom(peer net.Addr, err error) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	fmt.Fprintf(o.w, "ferry: error: %s\n", transfer.Quote(msg))
+	fmt.Fprintf(o.w, "ferry: error: %s\n", names.Quote(msg))
 }
 
 // unprefixed turns the texts of errors from inside ferry that carry their
@@ -200,7 +201,7 @@ func (o *output) warn(format string, args ...any) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	fmt.Fprintf(o.w, "ferry: warning: %s\n", transfer.Quote(msg))
+	fmt.Fprintf(o.w, "ferry: warning: %s\n", names.Quote(msg))
 }
 
 // secured reports a successful handshake.
@@ -323,7 +324,7 @@ func (o *output) filesDoneFrom(peer net.Addr, verb string, rs []transfer.FileRes
 			b = appendFileEvent(b, r, secs, peer)
 			continue
 		}
-		b = fmt.Appendf(b, "ferry: %s %s%s: %s in %s (%s/s), %s\n", verb, transfer.Quote(r.Name), fromPeer(peer), transfer.FormatBytes(r.Bytes), roundDuration(r.Elapsed), transfer.FormatBytes(rate(r.Bytes, secs)), r.Checksum)
+		b = fmt.Appendf(b, "ferry: %s %s%s: %s in %s (%s/s), %s\n", verb, names.Quote(r.Name), fromPeer(peer), transfer.FormatBytes(r.Bytes), roundDuration(r.Elapsed), transfer.FormatBytes(rate(r.Bytes, secs)), r.Checksum)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -362,7 +363,7 @@ func (o *output) skipped(path, reason string) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	fmt.Fprintf(o.w, "ferry: skipping %s: %s\n", transfer.Quote(path), reason)
+	fmt.Fprintf(o.w, "ferry: skipping %s: %s\n", names.Quote(path), reason)
 }
 
 func rate(n int64, secs float64) int64 {
@@ -426,7 +427,7 @@ func (p *progress) update(pr transfer.Progress) {
 	}
 	if p.name != pr.Name {
 		p.name = pr.Name
-		p.bar.Describe(p.verb + " " + transfer.Quote(pr.Name))
+		p.bar.Describe(p.verb + " " + names.Quote(pr.Name))
 	}
 	_ = p.bar.Set64(pr.Bytes)
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ferrytool/ferry/internal/fdfile"
 )
 
 // openDir opens dir, inside the directory top (the root's own), as a
@@ -25,7 +27,7 @@ func openDir(_ *os.Root, top *os.File, dir string) (dirFS, error) {
 	owned := false
 	for part := range strings.SplitSeq(dir, "/") {
 		var next int
-		err := retry(func() (err error) {
+		err := fdfile.Retry(func() (err error) {
 			next, err = unix.Openat(fd, part, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 			return err
 		})
@@ -52,7 +54,7 @@ func syncDirAt(path string) error {
 		return err
 	}
 	defer f.Close()
-	return ignoreUnsyncable(pathErr("sync", path, fsync(int(f.Fd()))))
+	return ignoreUnsyncable(pathErr("sync", path, fdfile.Fsync(int(f.Fd()))))
 }
 
 // systemUmask learns the process's umask where no file shows it (see
@@ -86,18 +88,9 @@ func pathErr(op, name string, err error) error {
 	return &fs.PathError{Op: op, Path: name, Err: err}
 }
 
-// retry repeats a system call interrupted by a signal.
-func retry(call func() error) error {
-	for {
-		if err := call(); !errors.Is(err, unix.EINTR) {
-			return err
-		}
-	}
-}
-
 func (d *fdDir) lstat(name string) (entry, error) {
 	var st unix.Stat_t
-	err := retry(func() error { return unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) })
+	err := fdfile.Retry(func() error { return unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) })
 	if errors.Is(err, unix.ENOENT) {
 		return entry{}, nil
 	}
@@ -109,19 +102,19 @@ func (d *fdDir) lstat(name string) (entry, error) {
 }
 
 func (d *fdDir) mkdir(name string) error {
-	return pathErr("mkdir", name, retry(func() error { return unix.Mkdirat(d.fd, name, 0o700) }))
+	return pathErr("mkdir", name, fdfile.Retry(func() error { return unix.Mkdirat(d.fd, name, 0o700) }))
 }
 
 func (d *fdDir) openat(name string, flags int, mode uint32) (destFile, error) {
 	var fd int
-	err := retry(func() (err error) {
+	err := fdfile.Retry(func() (err error) {
 		fd, err = unix.Openat(d.fd, name, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
 		return err
 	})
 	if err != nil {
 		return nil, pathErr("open", name, err)
 	}
-	return &rawFile{fd: fd, path: name}, nil
+	return fdfile.New(fd, name), nil
 }
 
 func (d *fdDir) create(name string, perm fs.FileMode) (destFile, error) {
@@ -141,13 +134,13 @@ func canReopen(mode fs.FileMode) bool { return mode&0o400 != 0 }
 
 func (d *fdDir) chtimes(name string, t time.Time) error {
 	ts := unix.NsecToTimespec(t.UnixNano())
-	return pathErr("chtimes", name, retry(func() error {
+	return pathErr("chtimes", name, fdfile.Retry(func() error {
 		return unix.UtimesNanoAt(d.fd, name, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
 	}))
 }
 
 func (d *fdDir) rename(from, to string) error {
-	return pathErr("rename", to, retry(func() error { return unix.Renameat(d.fd, from, d.fd, to) }))
+	return pathErr("rename", to, fdfile.Retry(func() error { return unix.Renameat(d.fd, from, d.fd, to) }))
 }
 
 func (d *fdDir) renameNoReplace(from, to string) error {
@@ -159,20 +152,20 @@ func (d *fdDir) renameNoReplace(from, to string) error {
 }
 
 func (d *fdDir) link(from, to string) error {
-	return pathErr("link", to, retry(func() error { return unix.Linkat(d.fd, from, d.fd, to, 0) }))
+	return pathErr("link", to, fdfile.Retry(func() error { return unix.Linkat(d.fd, from, d.fd, to, 0) }))
 }
 
 func (d *fdDir) remove(name string) error {
-	return pathErr("remove", name, retry(func() error { return unix.Unlinkat(d.fd, name, 0) }))
+	return pathErr("remove", name, fdfile.Retry(func() error { return unix.Unlinkat(d.fd, name, 0) }))
 }
 
 func (d *fdDir) chmod(mode fs.FileMode) error {
-	return pathErr("chmod", d.f.Name(), retry(func() error { return unix.Fchmod(d.fd, uint32(mode.Perm())) }))
+	return pathErr("chmod", d.f.Name(), fdfile.Retry(func() error { return unix.Fchmod(d.fd, uint32(mode.Perm())) }))
 }
 
 func (d *fdDir) narrow(perm fs.FileMode) error {
 	var st unix.Stat_t
-	if err := retry(func() error { return unix.Fstat(d.fd, &st) }); err != nil {
+	if err := fdfile.Retry(func() error { return unix.Fstat(d.fd, &st) }); err != nil {
 		return pathErr("stat", d.f.Name(), err)
 	}
 	old := uint32(st.Mode) & 0o7777
@@ -180,11 +173,11 @@ func (d *fdDir) narrow(perm fs.FileMode) error {
 	if mode == old {
 		return nil
 	}
-	return pathErr("chmod", d.f.Name(), retry(func() error { return unix.Fchmod(d.fd, mode) }))
+	return pathErr("chmod", d.f.Name(), fdfile.Retry(func() error { return unix.Fchmod(d.fd, mode) }))
 }
 
 func (d *fdDir) sync() error {
-	return ignoreUnsyncable(pathErr("sync", d.f.Name(), fsync(d.fd)))
+	return ignoreUnsyncable(pathErr("sync", d.f.Name(), fdfile.Fsync(d.fd)))
 }
 
 func (d *fdDir) close() error { return d.f.Close() }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/names"
 )
 
 // MaxFiles is the most entries (files and directories) a DirSink takes in
@@ -298,7 +299,7 @@ func (b *dirBatch) openedDir(dir string) (dirFS, error) {
 	}
 	d, err := openDir(b.sink.root, b.top, dir)
 	if err != nil {
-		return nil, fmt.Errorf("cannot open directory %s: %w", Quote(dir), unwrapPath(err))
+		return nil, fmt.Errorf("cannot open directory %s: %w", names.Quote(dir), unwrapPath(err))
 	}
 	b.handles[dir] = d
 	return d, nil
@@ -317,7 +318,7 @@ func (b *dirBatch) closeDirs() {
 }
 
 func (b *dirBatch) Create(f framing.File) (Destination, error) {
-	if err := CheckName(f.Name); err != nil {
+	if err := names.Check(f.Name); err != nil {
 		return nil, withCode(framing.CodeBadName, err)
 	}
 	if b.prev != "" {
@@ -326,11 +327,11 @@ func (b *dirBatch) Create(f framing.File) (Destination, error) {
 		}
 		// In tree order what is below an entry comes right after it.
 		if b.prevFile && len(f.Name) > len(b.prev) && f.Name[len(b.prev)] == '/' && strings.HasPrefix(f.Name, b.prev) {
-			return nil, withCode(framing.CodeBadName, fmt.Errorf("refusing %s: %s is a file in this transfer, not a directory", Quote(f.Name), Quote(b.prev)))
+			return nil, withCode(framing.CodeBadName, fmt.Errorf("refusing %s: %s is a file in this transfer, not a directory", names.Quote(f.Name), names.Quote(b.prev)))
 		}
 	}
 	if b.names += len(f.Name); b.names > b.sink.maxNameBytes {
-		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("refusing file name %s: the names of this transfer pass %d bytes together, the most the receiver takes (send in several transfers)", Quote(f.Name), b.sink.maxNameBytes))
+		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("refusing file name %s: the names of this transfer pass %d bytes together, the most the receiver takes (send in several transfers)", names.Quote(f.Name), b.sink.maxNameBytes))
 	}
 	b.prev, b.prevFile = f.Name, f.Kind != framing.KindDir
 	switch f.Kind {
@@ -339,7 +340,7 @@ func (b *dirBatch) Create(f framing.File) (Destination, error) {
 	case framing.KindRegular:
 		return b.createFile(f)
 	}
-	return nil, withCode(framing.CodeUnsupported, fmt.Errorf("refusing %s: the receiver takes only files and directories, not kind %d", Quote(f.Name), f.Kind))
+	return nil, withCode(framing.CodeUnsupported, fmt.Errorf("refusing %s: the receiver takes only files and directories, not kind %d", names.Quote(f.Name), f.Kind))
 }
 
 // checkFold refuses name, the entry being received, if the file system
@@ -358,9 +359,9 @@ func (b *dirBatch) checkFold(name, p string, fr *dirFrame, base string) error {
 	if _, dup := fr.folded[k]; dup {
 		const why = "in other letter case, which the receiver's file system ignores"
 		if p == name {
-			return withCode(framing.CodeBadName, fmt.Errorf("refusing file name %s: it was already sent in this transfer, %s", Quote(name), why))
+			return withCode(framing.CodeBadName, fmt.Errorf("refusing file name %s: it was already sent in this transfer, %s", names.Quote(name), why))
 		}
-		return withCode(framing.CodeBadName, fmt.Errorf("refusing %s: %s was already sent in this transfer, %s", Quote(name), Quote(p), why))
+		return withCode(framing.CodeBadName, fmt.Errorf("refusing %s: %s was already sent in this transfer, %s", names.Quote(name), names.Quote(p), why))
 	}
 	fr.folded[k] = struct{}{}
 	return nil
@@ -389,11 +390,11 @@ func (b *dirBatch) createFile(f framing.File) (Destination, error) {
 	}
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("cannot create %s: %w", Quote(f.Name), unwrapPath(err))
+		return nil, fmt.Errorf("cannot create %s: %w", names.Quote(f.Name), unwrapPath(err))
 	case e.exists && !b.sink.overwrite:
 		return nil, existsError(f.Name)
 	case e.isDir:
-		return nil, withCode(framing.CodeExists, fmt.Errorf("%s is a directory on the receiver; a file cannot replace it", Quote(f.Name)))
+		return nil, withCode(framing.CodeExists, fmt.Errorf("%s is a directory on the receiver; a file cannot replace it", names.Quote(f.Name)))
 	}
 	if !b.sink.overwrite && f.Size <= smallFile {
 		b.open = &dirDest{batch: b, dir: dir, dev: fr.dev, base: base, tmp: tempName(base), hdr: f, small: true, buf: b.buf[:0]}
@@ -406,7 +407,7 @@ func (b *dirBatch) createFile(f framing.File) (Destination, error) {
 	tmp := tempName(base)
 	file, err := d.create(tmp, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("cannot create %s: %w", Quote(f.Name), unwrapPath(err))
+		return nil, fmt.Errorf("cannot create %s: %w", names.Quote(f.Name), unwrapPath(err))
 	}
 	b.open = &dirDest{batch: b, file: file, dir: dir, dev: fr.dev, base: base, tmp: tmp, hdr: f, created: true}
 	return b.open, nil
@@ -495,11 +496,11 @@ func (b *dirBatch) push(name, p string, sent *framing.File) error {
 	}
 	switch {
 	case err != nil:
-		return fmt.Errorf("cannot create directory %s: %w", Quote(p), unwrapPath(err))
+		return fmt.Errorf("cannot create directory %s: %w", names.Quote(p), unwrapPath(err))
 	case e.isLink:
-		return withCode(framing.CodeBadName, fmt.Errorf("refusing %s: %s is a symbolic link on the receiver, and ferry never writes through links", Quote(name), Quote(p)))
+		return withCode(framing.CodeBadName, fmt.Errorf("refusing %s: %s is a symbolic link on the receiver, and ferry never writes through links", names.Quote(name), names.Quote(p)))
 	case !e.isDir:
-		return withCode(framing.CodeExists, fmt.Errorf("refusing %s: %s is a file on the receiver, not a directory", Quote(name), Quote(p)))
+		return withCode(framing.CodeExists, fmt.Errorf("refusing %s: %s is a file on the receiver, not a directory", names.Quote(name), names.Quote(p)))
 	}
 	fr.dev = e.dev
 	b.path = append(b.path, fr)
@@ -717,7 +718,7 @@ func (b *dirBatch) syncDir(dir string) error {
 		return err
 	}
 	if err := d.sync(); err != nil {
-		return fmt.Errorf("syncing directory %s: %w", Quote(dir), unwrapPath(err))
+		return fmt.Errorf("syncing directory %s: %w", names.Quote(dir), unwrapPath(err))
 	}
 	return nil
 }
@@ -763,7 +764,7 @@ func (b *dirBatch) setDir(f leftDir, whole, failed bool) error {
 		return err
 	}
 	if err := pd.chtimes(base, time.Unix(0, f.modTime)); err != nil {
-		return fmt.Errorf("setting the time of %s: %w", Quote(f.name), unwrapPath(err))
+		return fmt.Errorf("setting the time of %s: %w", names.Quote(f.name), unwrapPath(err))
 	}
 	d, err := b.openedDir(f.name)
 	if err != nil {
@@ -775,13 +776,13 @@ func (b *dirBatch) setDir(f leftDir, whole, failed bool) error {
 		err = d.narrow(b.sink.perm(f.mode))
 	}
 	if err != nil {
-		return fmt.Errorf("setting the mode of %s: %w", Quote(f.name), unwrapPath(err))
+		return fmt.Errorf("setting the mode of %s: %w", names.Quote(f.name), unwrapPath(err))
 	}
 	if failed || whole && f.dev == b.topDev {
 		return nil
 	}
 	if err := d.sync(); err != nil {
-		return fmt.Errorf("syncing directory %s: %w", Quote(f.name), unwrapPath(err))
+		return fmt.Errorf("syncing directory %s: %w", names.Quote(f.name), unwrapPath(err))
 	}
 	return nil
 }
@@ -848,7 +849,7 @@ func discardAll(q []*dirDest) {
 }
 
 func existsError(name string) error {
-	return withCode(framing.CodeExists, fmt.Errorf("%s already exists on the receiver (ferry recv --overwrite replaces it)", Quote(name)))
+	return withCode(framing.CodeExists, fmt.Errorf("%s already exists on the receiver (ferry recv --overwrite replaces it)", names.Quote(name)))
 }
 
 // tempName is the hidden name a file has while it arrives.
@@ -895,7 +896,7 @@ func (d *dirDest) Write(p []byte) (int, error) {
 	}
 	n, err := d.file.Write(p)
 	if err != nil {
-		err = fmt.Errorf("writing %s: %w", Quote(d.hdr.Name), unwrapPath(err))
+		err = fmt.Errorf("writing %s: %w", names.Quote(d.hdr.Name), unwrapPath(err))
 	}
 	return n, err
 }
@@ -925,11 +926,11 @@ func (d *dirDest) Commit() error {
 		return nil
 	}
 	if err := d.file.Chmod(perm); err != nil {
-		return fmt.Errorf("setting the mode of %s: %w", Quote(name), unwrapPath(err))
+		return fmt.Errorf("setting the mode of %s: %w", names.Quote(name), unwrapPath(err))
 	}
 	if d.hdr.ModTime != keepTime {
 		if err := dir.chtimes(d.tmp, time.Unix(0, d.hdr.ModTime)); err != nil {
-			return fmt.Errorf("setting the time of %s: %w", Quote(name), unwrapPath(err))
+			return fmt.Errorf("setting the time of %s: %w", names.Quote(name), unwrapPath(err))
 		}
 	}
 	b.open = nil
@@ -940,7 +941,7 @@ func (d *dirDest) Commit() error {
 		err := d.file.Close()
 		d.file = nil
 		if err != nil {
-			return fmt.Errorf("closing %s: %w", Quote(name), unwrapPath(err))
+			return fmt.Errorf("closing %s: %w", names.Quote(name), unwrapPath(err))
 		}
 	}
 	b.queued = append(b.queued, d)
@@ -955,7 +956,7 @@ func (d *dirDest) syncBeforeClose(f destFile) error {
 		return nil
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", Quote(d.hdr.Name), unwrapPath(err))
+		return fmt.Errorf("syncing %s: %w", names.Quote(d.hdr.Name), unwrapPath(err))
 	}
 	d.synced = true
 	return nil
@@ -973,12 +974,12 @@ func (d *dirDest) sync() error {
 			return err
 		}
 		if f, err = dir.open(d.tmp); err != nil {
-			return fmt.Errorf("syncing %s: %w", Quote(d.hdr.Name), unwrapPath(err))
+			return fmt.Errorf("syncing %s: %w", names.Quote(d.hdr.Name), unwrapPath(err))
 		}
 		defer f.Close()
 	}
 	if err := syncFile(f); err != nil {
-		return fmt.Errorf("syncing %s: %w", Quote(d.hdr.Name), unwrapPath(err))
+		return fmt.Errorf("syncing %s: %w", names.Quote(d.hdr.Name), unwrapPath(err))
 	}
 	return nil
 }
@@ -995,7 +996,7 @@ func (d *dirDest) place(dirty map[string]uint64) error {
 		err := d.file.Close()
 		d.file = nil
 		if err != nil {
-			return fmt.Errorf("closing %s: %w", Quote(name), unwrapPath(err))
+			return fmt.Errorf("closing %s: %w", names.Quote(name), unwrapPath(err))
 		}
 	}
 	dir, err := d.batch.openedDir(d.dir)
@@ -1005,7 +1006,7 @@ func (d *dirDest) place(dirty map[string]uint64) error {
 	switch {
 	case d.batch.sink.overwrite:
 		if err := dir.rename(d.tmp, d.base); err != nil {
-			return fmt.Errorf("renaming into %s: %w", Quote(name), unwrapPath(err))
+			return fmt.Errorf("renaming into %s: %w", names.Quote(name), unwrapPath(err))
 		}
 		dirty[d.dir] = d.dev
 	default:
@@ -1045,7 +1046,7 @@ func (d *dirDest) placeNew(dir dirFS) error {
 			return existsError(name)
 		}
 		if err != nil {
-			return fmt.Errorf("renaming into %s: %w", Quote(name), unwrapPath(err))
+			return fmt.Errorf("renaming into %s: %w", names.Quote(name), unwrapPath(err))
 		}
 		return nil
 	}
@@ -1060,10 +1061,10 @@ func (d *dirDest) placeNew(dir dirFS) error {
 			return existsError(name)
 		}
 		if err := dir.rename(d.tmp, d.base); err != nil {
-			return fmt.Errorf("renaming into %s: %w", Quote(name), unwrapPath(err))
+			return fmt.Errorf("renaming into %s: %w", names.Quote(name), unwrapPath(err))
 		}
 	case err != nil:
-		return fmt.Errorf("linking into %s: %w", Quote(name), unwrapPath(err))
+		return fmt.Errorf("linking into %s: %w", names.Quote(name), unwrapPath(err))
 	default:
 		_ = dir.remove(d.tmp)
 	}
@@ -1075,7 +1076,7 @@ func (d *dirDest) placeNew(dir dirFS) error {
 type dirEntry struct{ name string }
 
 func (e dirEntry) Write([]byte) (int, error) {
-	return 0, protocolErrorf("data for the directory %s", Quote(e.name))
+	return 0, protocolErrorf("data for the directory %s", names.Quote(e.name))
 }
 
 func (dirEntry) Commit() error { return nil }

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ferrytool/ferry/internal/names"
 )
 
 // The small files for a batch's writer go to it in groups of up to
@@ -116,22 +118,22 @@ func (d *dirDest) writeSmall() error {
 	perm := d.batch.sink.perm(d.hdr.Mode)
 	file, err := d.dirH.create(d.tmp, perm)
 	if err != nil {
-		return fmt.Errorf("cannot create %s: %w", Quote(name), unwrapPath(err))
+		return fmt.Errorf("cannot create %s: %w", names.Quote(name), unwrapPath(err))
 	}
 	d.created = true
 	_, err = file.Write(d.buf)
 	if err != nil {
-		err = fmt.Errorf("writing %s: %w", Quote(name), unwrapPath(err))
+		err = fmt.Errorf("writing %s: %w", names.Quote(name), unwrapPath(err))
 	} else if perm&d.batch.sink.umask != 0 {
 		// Only with --keep-perms: the umask took from create's mode bits
 		// the sender's mode keeps.
 		if err = file.Chmod(perm); err != nil {
-			err = fmt.Errorf("setting the mode of %s: %w", Quote(name), unwrapPath(err))
+			err = fmt.Errorf("setting the mode of %s: %w", names.Quote(name), unwrapPath(err))
 		}
 	}
 	if err == nil && d.hdr.ModTime != keepTime {
 		if err = d.dirH.chtimes(d.tmp, time.Unix(0, d.hdr.ModTime)); err != nil {
-			err = fmt.Errorf("setting the time of %s: %w", Quote(name), unwrapPath(err))
+			err = fmt.Errorf("setting the time of %s: %w", names.Quote(name), unwrapPath(err))
 		}
 	}
 	if err == nil {
@@ -139,7 +141,7 @@ func (d *dirDest) writeSmall() error {
 		err = d.syncBeforeClose(file)
 	}
 	if cerr := file.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("closing %s: %w", Quote(name), unwrapPath(cerr))
+		err = fmt.Errorf("closing %s: %w", names.Quote(name), unwrapPath(cerr))
 	}
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/names"
 	"github.com/ferrytool/ferry/internal/secure"
 )
 
@@ -75,9 +76,9 @@ func (e *PeerError) Error() string {
 		who = "sender"
 	}
 	if e.Aborted {
-		return fmt.Sprintf("%s aborted: %s", who, Quote(e.Message))
+		return fmt.Sprintf("%s aborted: %s", who, names.Quote(e.Message))
 	}
-	return fmt.Sprintf("%s: %s", who, Quote(e.Message))
+	return fmt.Sprintf("%s: %s", who, names.Quote(e.Message))
 }
 
 // Is lets errors.Is(err, ErrChecksum) hold for a checksum failure the peer

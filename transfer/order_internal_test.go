@@ -7,50 +7,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/ferrytool/ferry/framing"
 )
-
-// TestTreeCompare checks treeCompare against the order as the protocol
-// states it, names split on "/" and compared element by element, for
-// every name of up to four bytes from bytes on either side of "/" (which
-// a byte comparison of whole names gets wrong), and a few by hand.
-func TestTreeCompare(t *testing.T) {
-	byElements := func(a, b string) int {
-		return slices.Compare(strings.Split(a, "/"), strings.Split(b, "/"))
-	}
-	names := []string{""}
-	for range 4 {
-		for _, n := range names {
-			for _, c := range []string{"-", "/", "0", "a"} {
-				if !slices.Contains(names, n+c) {
-					names = append(names, n+c)
-				}
-			}
-		}
-	}
-	for _, a := range names {
-		for _, b := range names {
-			if got, want := treeCompare(a, b), byElements(a, b); got != want {
-				t.Fatalf("treeCompare(%q, %q) = %d, want %d", a, b, got, want)
-			}
-		}
-	}
-	for _, tt := range []struct{ a, b string }{
-		{"a", "a/b"},
-		{"a/b", "a-b"},
-		{"a/z/z", "a.txt"},
-		{"A", "a"},
-		{"d/f1", "d/f2"},
-		{"d/f1/x", "d/f2"},
-	} {
-		if treeCompare(tt.a, tt.b) >= 0 || treeCompare(tt.b, tt.a) <= 0 {
-			t.Errorf("treeCompare does not put %q before %q", tt.a, tt.b)
-		}
-	}
-}
 
 // TestInTreeOrder: sources in tree order already are sent as they are,
 // without a copy; others are sorted in a copy, the caller's slice left

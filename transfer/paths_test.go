@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/names"
 	"github.com/ferrytool/ferry/transfer"
 )
 
@@ -325,7 +326,7 @@ func TestHostilePaths(t *testing.T) {
 				}
 			} else {
 				refused := tt.entries[len(tt.entries)-1].name
-				quoted := transfer.Quote(refused)
+				quoted := names.Quote(refused)
 				if err == nil {
 					t.Errorf("Receive accepted %q", refused)
 				} else if !tt.unnamed && !strings.Contains(err.Error(), quoted) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferrytool/ferry/framing"
 	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/internal/names"
 )
 
 // receiver is the state of one Receive.
@@ -249,7 +250,7 @@ func (r *receiver) onFile(p []byte) error {
 	case r.offer.Files == 0:
 		return protocolErrorf("a file before the offer")
 	case r.dest != nil:
-		return protocolErrorf("a file inside %s", Quote(r.hdr.Name))
+		return protocolErrorf("a file inside %s", names.Quote(r.hdr.Name))
 	}
 	f, err := framing.ParseFile(p)
 	if err != nil {
@@ -259,7 +260,7 @@ func (r *receiver) onFile(p []byte) error {
 		return protocolErrorf("file index %d where %d was due", f.Index, r.entries)
 	}
 	if f.Kind == framing.KindDir && f.Size != 0 {
-		return protocolErrorf("directory %s with a size", Quote(f.Name))
+		return protocolErrorf("directory %s with a size", names.Quote(f.Name))
 	}
 	dest, err := r.batch.Create(f)
 	if err != nil {
@@ -278,10 +279,10 @@ func (r *receiver) onData(p []byte) error {
 		return err
 	}
 	if d.Offset != r.written {
-		return protocolErrorf("data for offset %d of %s, expected %d", d.Offset, Quote(r.hdr.Name), r.written)
+		return protocolErrorf("data for offset %d of %s, expected %d", d.Offset, names.Quote(r.hdr.Name), r.written)
 	}
 	if r.hdr.Size != framing.UnknownSize && r.written+uint64(d.RawLen) > r.hdr.Size {
-		return protocolErrorf("more data than the %d bytes announced for %s", r.hdr.Size, Quote(r.hdr.Name))
+		return protocolErrorf("more data than the %d bytes announced for %s", r.hdr.Size, names.Quote(r.hdr.Name))
 	}
 	if r.offer.Bytes != framing.UnknownSize && r.bytes+uint64(d.RawLen) > r.offer.Bytes {
 		return protocolErrorf("more data than the %d bytes offered for the whole transfer", r.offer.Bytes)
@@ -323,15 +324,15 @@ func (r *receiver) onEnd(p []byte) error {
 	}
 	switch {
 	case e.Size != r.written:
-		return protocolErrorf("%s ended at %d bytes, %d arrived", Quote(r.hdr.Name), e.Size, r.written)
+		return protocolErrorf("%s ended at %d bytes, %d arrived", names.Quote(r.hdr.Name), e.Size, r.written)
 	case r.hdr.Size != framing.UnknownSize && e.Size != r.hdr.Size:
-		return protocolErrorf("%s ended at %d bytes, %d were announced", Quote(r.hdr.Name), e.Size, r.hdr.Size)
+		return protocolErrorf("%s ended at %d bytes, %d were announced", names.Quote(r.hdr.Name), e.Size, r.hdr.Size)
 	case e.Digest != r.sum:
 		fate := "the file was discarded"
 		if _, ok := r.sink.(*StreamSink); ok {
 			fate = "the data already written out is not what was sent"
 		}
-		return fmt.Errorf("%w for %s: sender's crc32c %08x, received data's %08x; %s", ErrChecksum, Quote(r.hdr.Name), e.Digest, r.sum, fate)
+		return fmt.Errorf("%w for %s: sender's crc32c %08x, received data's %08x; %s", ErrChecksum, names.Quote(r.hdr.Name), e.Digest, r.sum, fate)
 	}
 	if err := r.dest.Commit(); err != nil {
 		return err
@@ -448,7 +449,7 @@ func (r *receiver) onDone(p []byte) error {
 	case r.offer.Files == 0:
 		return protocolErrorf("done before the offer")
 	case r.dest != nil:
-		return protocolErrorf("done inside %s", Quote(r.hdr.Name))
+		return protocolErrorf("done inside %s", names.Quote(r.hdr.Name))
 	case t.Files != r.entries || t.Files != r.offer.Files || t.Bytes != r.bytes:
 		return protocolErrorf("the sender says it sent %d entries and %d bytes of %d offered; %d entries and %d bytes arrived",
 			t.Files, t.Bytes, r.offer.Files, r.entries, r.bytes)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferrytool/ferry/framing"
 	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/internal/names"
 	"github.com/ferrytool/ferry/internal/secure"
 )
 
@@ -234,7 +235,7 @@ func (s *sender) acked(a framing.Ack) error {
 	case !pending:
 		return protocolErrorf("the receiver acknowledged entry %d, which awaits no acknowledgement: it was not sent, or was acknowledged already", a.Index)
 	case !ok:
-		return protocolErrorf("the receiver acknowledged %s with %d bytes, but %d were sent", Quote(r.Name), a.Size, r.Bytes)
+		return protocolErrorf("the receiver acknowledged %s with %d bytes, but %d were sent", names.Quote(r.Name), a.Size, r.Bytes)
 	}
 	// A file is done when the receiver has it durable, not when it left.
 	r.Elapsed = time.Since(p.start)

@@ -4,11 +4,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/names"
 )
 
 // Sink is where a receiver puts what arrives. A Sink may serve several
@@ -106,7 +104,7 @@ type streamBatch struct{ w io.Writer }
 
 func (b streamBatch) Create(f framing.File) (Destination, error) {
 	if f.Kind != framing.KindRegular {
-		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("%s is not a regular file; the receiver writes to stdout and takes one file", Quote(f.Name)))
+		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("%s is not a regular file; the receiver writes to stdout and takes one file", names.Quote(f.Name)))
 	}
 	return streamDest(b), nil
 }
@@ -139,91 +137,3 @@ func (d streamDest) Write(p []byte) (int, error) {
 
 func (streamDest) Commit() error { return nil }
 func (streamDest) Discard()      {}
-
-// CheckName reports whether name is acceptable as a relative path under
-// the receiving directory: slash-separated, no empty, "." or ".." elements,
-// no backslashes, drive letters, invalid UTF-8 or characters that Quote
-// escapes, and each element at most 255 bytes.
-func CheckName(name string) error {
-	if why := NameProblem(name); why != "" {
-		return fmt.Errorf("refusing file name %s: %s", Quote(name), why)
-	}
-	return nil
-}
-
-// NameProblem says what makes the entry name unacceptable to a receiver
-// ("absolute path", "control or invalid character", "bidirectional
-// control character"), or "" if nothing does.
-func NameProblem(name string) string {
-	if name == "" {
-		return "empty"
-	}
-	if strings.HasPrefix(name, "/") {
-		return "absolute path"
-	}
-	if len(name) >= 2 && name[1] == ':' {
-		return "drive letter"
-	}
-	for i, r := range name {
-		switch {
-		case r == '\\':
-			return "backslash"
-		case r == utf8.RuneError && !strings.HasPrefix(name[i:], "\uFFFD"):
-			return "control or invalid character"
-		}
-		if why := misleads(r); why != "" {
-			return why
-		}
-	}
-	for elem := range strings.SplitSeq(name, "/") {
-		switch {
-		case elem == "", elem == ".":
-			return "empty or '.' element"
-		case elem == "..":
-			return "'..' element"
-		case len(elem) > 255:
-			return "element longer than 255 bytes"
-		case strings.HasPrefix(elem, ".ferry-") && strings.HasSuffix(elem, ".part"):
-			return "reserved for ferry's temporary files"
-		}
-	}
-	return ""
-}
-
-// misleads says what r is if, printed, it would make a terminal show
-// something other than the text around it as it is, and "" if not: a
-// control character, which can drive the terminal; a line or paragraph
-// separator (U+2028, U+2029), which breaks the line as a newline does; or
-// a bidirectional control (U+061C, U+200E, U+200F, U+202A to U+202E,
-// U+2066 to U+2069), which makes the text read in another order, as
-// "a\u202etxt.exe" shows as "aexe.txt". Names refuse them, so that ls
-// shows what arrived, and Quote escapes them.
-func misleads(r rune) string {
-	switch {
-	case unicode.IsControl(r):
-		return "control or invalid character"
-	case r == '\u2028', r == '\u2029':
-		return "line or paragraph separator"
-	case unicode.Is(unicode.Bidi_Control, r):
-		return "bidirectional control character"
-	}
-	return ""
-}
-
-// Quote returns name with invalid UTF-8 and the characters that misleads
-// names escaped, so printing a name from the network cannot drive the
-// terminal or disguise the name.
-func Quote(name string) string {
-	var b strings.Builder
-	for i, r := range name {
-		switch {
-		case r == utf8.RuneError && !strings.HasPrefix(name[i:], "\uFFFD"):
-			fmt.Fprintf(&b, `\x%02x`, name[i])
-		case misleads(r) != "":
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}

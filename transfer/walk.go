@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ferrytool/ferry/internal/names"
 )
 
 // Collect lists what sending paths means, before anything is sent, so the
@@ -44,7 +46,7 @@ func Collect(ctx context.Context, paths []string, skip func(path, reason string)
 			return nil, fmt.Errorf("cannot send both %s and %s: both would arrive as %s; send them in separate transfers", other, p, name)
 		}
 		from[name] = p
-		if err := CheckName(name); err != nil {
+		if err := names.Check(name); err != nil {
 			return nil, fmt.Errorf("cannot send %s: %w", p, err)
 		}
 		switch {
@@ -204,7 +206,7 @@ func (w *walker) walk(real, shown, name, rel string, info entryInfo) *subtree {
 			t.parts = append(t.parts, walkPart{skipped: shownE, skipReason: kindName(e.typ)})
 			continue
 		}
-		if why := NameProblem(nameE); why != "" {
+		if why := names.Problem(nameE); why != "" {
 			t.parts = append(t.parts, walkPart{skipped: shownE, skipReason: "the receiver would refuse its name: " + why})
 			continue
 		}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ferrytool/ferry/internal/fdfile"
 )
 
 // walkRoot is the top directory of a walk, through which the files found
@@ -144,7 +146,7 @@ func (d *openDirs) closeLocked() {
 // errReplaced.
 func openDirAt(dirfd int, name string) (int, error) {
 	var fd int
-	err := retry(func() (err error) {
+	err := fdfile.Retry(func() (err error) {
 		fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		return err
 	})
@@ -181,7 +183,7 @@ func readDir(path string, want fileID) ([]walkEntry, error) {
 			continue
 		}
 		var st unix.Stat_t
-		if err := retry(func() error { return unix.Fstatat(fd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+		if err := fdfile.Retry(func() error { return unix.Fstatat(fd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
 			out[i].err = &fs.PathError{Op: "lstat", Path: filepath.Join(path, e.Name()), Err: err}
 			continue
 		}

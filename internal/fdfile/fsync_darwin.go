@@ -1,4 +1,4 @@
-package transfer
+package fdfile
 
 import (
 	"errors"
@@ -6,11 +6,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// fsync makes what fd holds durable. On macOS fsync leaves the data in the
+// Fsync makes what fd holds durable. On macOS fsync leaves the data in the
 // drive's own cache; F_FULLFSYNC, as os.File.Sync uses, asks the drive to
 // write it. File systems without it (SMB mounts) get a plain fsync.
-func fsync(fd int) error {
-	return retry(func() error {
+func Fsync(fd int) error {
+	return Retry(func() error {
 		_, err := unix.FcntlInt(uintptr(fd), unix.F_FULLFSYNC, 0)
 		if errors.Is(err, unix.ENOTSUP) {
 			err = unix.Fsync(fd)
