@@ -9,11 +9,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -352,7 +350,7 @@ func newOutput(stderr io.Writer, c *common, args []string, parseErr error) *outp
 	return &output{w: stderr, quiet: c.quiet, json: json}
 }
 
-func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *output, err error) {
+func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (*output, error) {
 	var c common
 	fs, listen, keep, overwrite, keepPerms := recvFlags(&c)
 	pos, err := parseInterspersed(fs, args)
@@ -390,35 +388,22 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 		c.code = secure.NewCode()
 		shown = c.code
 	}
-	var sink transfer.Sink
-	var made []string
+	var target transfer.Target
 	if dest == "-" {
 		if *keep {
 			return out, usagef("-k cannot be combined with - (stdout): concurrent senders would mix their data")
 		}
-		sink = transfer.NewStreamSink(stdout)
+		target = transfer.ToWriter(stdout)
 	} else {
-		if made, err = makeDir(dest); err != nil {
-			return out, err
-		}
-		// A run that ends in failure takes away the directories it made
-		// while they are still empty, so it leaves nothing behind, as a
-		// failed run should; a file that arrived keeps them.
-		defer func() {
-			if err != nil {
-				removeEmpty(made)
-			}
-		}()
-		if len(made) > 0 {
-			out.created(made[0])
-		}
-		ds, err := transfer.NewDirSink(dest, *overwrite)
+		dir, err := transfer.OpenDir(dest, transfer.DirOptions{Overwrite: *overwrite, KeepPerms: *keepPerms, Create: true})
 		if err != nil {
 			return out, err
 		}
-		defer ds.Close()
-		ds.SetKeepPerms(*keepPerms)
-		sink = ds
+		defer dir.Close()
+		if made := dir.Created(); made != "" {
+			out.created(made)
+		}
+		target = dir
 	}
 
 	ln, err := net.Listen("tcp", addr)
@@ -440,13 +425,13 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 	away := newTurnAways(out)
 	defer away.stop()
 	var reportEnd func(peer net.Addr, s transfer.Summary, err error)
+	rcv := transfer.Receiver{
+		Timeout:   c.timeout,
+		Code:      c.code,
+		Secured:   out.secured,
+		FilesDone: func(rs []transfer.FileResult) { bar.clear(); out.filesDone("received", rs) },
+	}
 	opts := transfer.ServeOptions{
-		Options: transfer.Options{
-			Timeout:   c.timeout,
-			Code:      c.code,
-			Secured:   out.secured,
-			FilesDone: func(rs []transfer.FileResult) { bar.clear(); out.filesDone("received", rs) },
-		},
 		KeepOpen: *keep,
 		Connected: func(peer net.Addr) {
 			out.connected("connection from", peer)
@@ -501,17 +486,17 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 		opts.Connected = nil
 		opts.Greeted = func(peer net.Addr) { out.connected("connection from", peer) }
 		// Concurrent senders report at once: each report names its own.
-		opts.ForPeer = func(peer net.Addr, o transfer.Options) transfer.Options {
-			o.Secured = func(cipher string) { out.securedFrom(peer, cipher) }
-			o.FilesDone = func(rs []transfer.FileResult) { out.filesDoneFrom(peer, "received", rs) }
-			return o
+		opts.ForPeer = func(peer net.Addr, r transfer.Receiver) transfer.Receiver {
+			r.Secured = func(cipher string) { out.securedFrom(peer, cipher) }
+			r.FilesDone = func(rs []transfer.FileResult) { out.filesDoneFrom(peer, "received", rs) }
+			return r
 		}
 	} else {
 		// With -k, concurrent transfers would fight over one bar.
 		bar = out.newProgress("receiving")
-		opts.Progress = bar.update
+		rcv.Progress = bar.update
 	}
-	err = transfer.Serve(ctx, ln, sink, opts)
+	err = rcv.Serve(ctx, ln, target, opts)
 	if *keep && ctx.Err() != nil {
 		return out, ctx.Err()
 	}
@@ -523,59 +508,6 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (_ *o
 		return out, fmt.Errorf("the sender at %s gave a wrong code: run ferry recv again to wait for another sender (with -k it keeps waiting)", lastPeer)
 	}
 	return out, err
-}
-
-// makeDir makes dir and any missing parents, as mkdir -p does, and returns
-// the directories it made, deepest first.
-func makeDir(dir string) ([]string, error) {
-	var missing []string
-	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		_, err := os.Lstat(d)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("cannot receive into %s: %w", dir, pathReason(err))
-		}
-		missing = append(missing, d)
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	if len(missing) == 0 {
-		return nil, nil
-	}
-	// The clean path, as walked above: "a/b/../c" would make a/b too.
-	if err := os.MkdirAll(filepath.Clean(dir), 0o777); err != nil {
-		return nil, fmt.Errorf("cannot create %s: %w", dir, pathReason(err))
-	}
-	// So that a file received and acked is not lost with its directory.
-	if err := transfer.SyncParents(missing); err != nil {
-		removeEmpty(missing)
-		return nil, fmt.Errorf("cannot create %s: %w", dir, err)
-	}
-	return missing, nil
-}
-
-// pathReason is the system's reason in a *fs.PathError, without the
-// operation and path around it ("lstat a/b: not a directory"): the message
-// names the path the user gave.
-func pathReason(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
-// removeEmpty removes the directories makeDir made, deepest first, stopping
-// at the first that is not empty (os.Remove never removes one with entries).
-func removeEmpty(dirs []string) {
-	for _, d := range dirs {
-		if os.Remove(d) != nil {
-			return
-		}
-	}
 }
 
 const year = 365 * 24 * time.Hour
@@ -675,14 +607,15 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 		return out, err
 	}
 	bar := out.newProgress("sending")
-	s, err := transfer.Send(ctx, conn, sources, transfer.Options{
+	snd := transfer.Sender{
 		Compression: compression,
 		Timeout:     c.timeout,
 		Code:        c.code,
 		Secured:     out.secured,
 		Progress:    bar.update,
 		FilesDone:   func(rs []transfer.FileResult) { bar.clear(); out.filesDone("sent", rs) },
-	})
+	}
+	s, err := snd.Send(ctx, conn, sources...)
 	bar.finish()
 	if err != nil {
 		return out, err

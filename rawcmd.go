@@ -7,9 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"time"
 
-	"github.com/ferrytool/ferry/framing"
 	"github.com/ferrytool/ferry/transfer"
 )
 
@@ -22,8 +20,7 @@ func recvRaw(ctx context.Context, c *common, listen string, overwrite bool, pos 
 	if len(pos) == 1 {
 		dest = pos[0]
 	}
-	w := stdout
-	var finish func() error
+	var w io.Writer = stdout
 	if dest != "-" {
 		dir, base := filepath.Split(dest)
 		if info, err := os.Stat(dest); base == "" || base == "." || base == ".." || err == nil && info.IsDir() {
@@ -32,30 +29,17 @@ func recvRaw(ctx context.Context, c *common, listen string, overwrite bool, pos 
 		if dir == "" {
 			dir = "."
 		}
-		ds, err := transfer.NewDirSink(dir, overwrite)
+		d, err := transfer.OpenDir(dir, transfer.DirOptions{Overwrite: overwrite})
 		if err != nil {
 			return err
 		}
-		defer ds.Close()
-		batch, err := ds.Begin(framing.Offer{Files: 1, Bytes: framing.UnknownSize})
+		defer d.Close()
+		f, err := d.CreateFile(base)
 		if err != nil {
 			return err
 		}
-		defer batch.Close()
-		d, err := batch.Create(ds.StreamFile(base))
-		if err != nil {
-			return err
-		}
-		w = d
-		finish = func() error {
-			if err := d.Commit(); err != nil {
-				return err
-			}
-			if err := batch.Flush(); err != nil {
-				return err
-			}
-			return batch.Finish(false)
-		}
+		defer f.Close()
+		w = f
 	}
 
 	ln, err := net.Listen("tcp", listen)
@@ -78,12 +62,12 @@ func recvRaw(ctx context.Context, c *common, listen string, overwrite bool, pos 
 		return fmt.Errorf("accepting a connection: %w", err)
 	}
 	out.connected("connection from", conn.RemoteAddr())
-	start := time.Now()
-	n, err := transfer.RawReceive(ctx, conn, w, finish, c.timeout)
+	rcv := transfer.Receiver{Timeout: c.timeout}
+	s, err := rcv.ReceiveRaw(ctx, conn, w)
 	if err != nil {
 		return err
 	}
-	out.summary("received", transfer.Summary{Files: 1, Bytes: n, Elapsed: time.Since(start)})
+	out.summary("received", s)
 	return nil
 }
 
@@ -114,11 +98,11 @@ func sendRaw(ctx context.Context, c *common, addr, path string, stdin io.Reader,
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	n, err := transfer.RawSend(ctx, conn, r, c.timeout)
+	snd := transfer.Sender{Timeout: c.timeout}
+	s, err := snd.SendRaw(ctx, conn, r)
 	if err != nil {
 		return err
 	}
-	out.summary("sent", transfer.Summary{Files: 1, Bytes: n, Elapsed: time.Since(start)})
+	out.summary("sent", s)
 	return nil
 }

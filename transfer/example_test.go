@@ -39,17 +39,17 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	sink, err := transfer.NewDirSink(dst, false)
+	dir, err := transfer.OpenDir(dst, transfer.DirOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer sink.Close()
+	defer dir.Close()
+	receiver := transfer.Receiver{Code: code}
 	received := make(chan transfer.Summary, 1)
 	served := make(chan error, 1)
 	go func() {
 		// Without KeepOpen, Serve returns after one transfer.
-		served <- transfer.Serve(ctx, ln, sink, transfer.ServeOptions{
-			Options:  transfer.Options{Code: code},
+		served <- receiver.Serve(ctx, ln, dir, transfer.ServeOptions{
 			Finished: func(_ net.Addr, s transfer.Summary, _ error) { received <- s },
 		})
 	}()
@@ -64,7 +64,8 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	sent, err := transfer.Send(ctx, conn, sources, transfer.Options{Code: code})
+	sender := transfer.Sender{Code: code}
+	sent, err := sender.Send(ctx, conn, sources...)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -101,7 +102,8 @@ func ExampleStreamSource() {
 			received <- err
 			return
 		}
-		_, err = transfer.Receive(ctx, conn, transfer.NewStreamSink(&out), transfer.Options{})
+		var receiver transfer.Receiver // the zero value: --plain
+		_, err = receiver.Receive(ctx, conn, transfer.ToWriter(&out))
 		received <- err
 	}()
 	conn, err := net.Dial("tcp", ln.Addr().String())
@@ -109,7 +111,8 @@ func ExampleStreamSource() {
 		log.Fatal(err)
 	}
 	src := transfer.StreamSource("greeting.txt", strings.NewReader("hello over ferry\n"))
-	if _, err := transfer.Send(ctx, conn, []transfer.Source{src}, transfer.Options{Compression: transfer.CompressZstd}); err != nil {
+	sender := transfer.Sender{Compression: transfer.CompressZstd}
+	if _, err := sender.Send(ctx, conn, src); err != nil {
 		log.Fatal(err)
 	}
 	if err := <-received; err != nil {

@@ -35,10 +35,10 @@ type ServeOptions struct {
 	// the receiver serves as many as it takes: one without KeepOpen,
 	// MaxConns with it.
 	Busy func(peer net.Addr)
-	// ForPeer, if set, gives the Options for the connection from peer,
-	// from the shared ones: with KeepOpen, so that callbacks such as
+	// ForPeer, if set, gives the Receiver for the connection from peer,
+	// from the one serving: with KeepOpen, so that callbacks such as
 	// FilesDone can say which of the concurrent senders they report on.
-	ForPeer func(peer net.Addr, o Options) Options
+	ForPeer func(peer net.Addr, r Receiver) Receiver
 
 	// maxConns, if positive, replaces MaxConns.
 	maxConns int
@@ -217,6 +217,10 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 // once its hello came without KeepOpen, once its offer came with it.
 func serveConn(ctx, connCtx context.Context, c *guard.Conn, sink Sink, opts ServeOptions, limits *guard.Limiter, table *guard.Table, over func(served bool)) (bool, error) {
 	conn, peer := c.Conn, c.Conn.RemoteAddr()
+	if opts.ForPeer != nil {
+		r := opts.ForPeer(peer, opts.receiver())
+		opts.Options = r.options()
+	}
 	opts.greeted = func() {
 		table.Greet(c)
 		if !opts.KeepOpen {
@@ -227,9 +231,6 @@ func serveConn(ctx, connCtx context.Context, c *guard.Conn, sink Sink, opts Serv
 		}
 	}
 	opts.offered = func() { table.Trust(c) }
-	if opts.ForPeer != nil {
-		opts.Options = opts.ForPeer(peer, opts.Options)
-	}
 	if opts.Code != "" {
 		host := c.Prefix
 		if wait, ok := limits.Allow(host); !ok {

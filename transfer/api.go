@@ -1,0 +1,129 @@
+package transfer
+
+import (
+	"context"
+	"io"
+	"net"
+	"time"
+)
+
+// A Sender sends files, directories and streams to a Receiver over one
+// connection. Its zero value sends in the plain mode (no code, no
+// encryption), with -z auto and DefaultTimeout; set Code for the
+// encrypted mode. A Sender may be used for several transfers, also at
+// once: it holds only its settings.
+type Sender struct {
+	// Code, if set, runs the encrypted mode: a CPace handshake on the
+	// code, then every frame sealed. The receiver must have the same
+	// code; "" is the plain mode, which the receiver must run too.
+	Code string
+	// Compression is how file data is compressed (ferry send -z).
+	Compression Compression
+	// Timeout is how long silence from the receiver means it is dead; zero
+	// means DefaultTimeout, negative means wait forever.
+	Timeout time.Duration
+	// Progress, if set, is called as bytes move, from the goroutine that
+	// moves them, and never after Send has returned. It must return
+	// quickly.
+	Progress func(Progress)
+	// FilesDone, if set, is called with the files the receiver has just
+	// verified and made durable, in order, each file once. Many small
+	// files are reported in groups; the slice is valid only during the
+	// call.
+	FilesDone func([]FileResult)
+	// Secured, if set, is called with the cipher's name once the
+	// encrypted mode's handshake has succeeded.
+	Secured func(cipher string)
+}
+
+func (s *Sender) options() Options {
+	return Options{Compression: s.Compression, Timeout: s.Timeout, Progress: s.Progress, FilesDone: s.FilesDone, Code: s.Code, Secured: s.Secured}
+}
+
+// Send sends sources over conn, in tree order, and returns once the
+// receiver has confirmed that every file arrived complete, verified and
+// durable. Sources come from Collect (paths) or StreamSource (a reader).
+// Cancelling ctx aborts the transfer and tells the receiver. Send closes
+// conn.
+func (s *Sender) Send(ctx context.Context, conn net.Conn, sources ...Source) (Summary, error) {
+	return Send(ctx, conn, sources, s.options())
+}
+
+// A Receiver receives what a Sender sends into a Target. Its zero
+// value receives in the plain mode with DefaultTimeout; set Code for the
+// encrypted mode, which a Sender without the same code cannot pass. A
+// Receiver may serve several connections at once.
+type Receiver struct {
+	// Code, if set, runs the encrypted mode; "" is the plain mode.
+	Code string
+	// Timeout is how long silence from the sender means it is dead, and
+	// how long its hello and handshake may take; zero means
+	// DefaultTimeout, negative means wait forever (the handshake still
+	// gets DefaultTimeout).
+	Timeout time.Duration
+	// Progress, if set, is called as bytes arrive, from the goroutine that
+	// writes them, and never after Receive has returned.
+	Progress func(Progress)
+	// FilesDone, if set, is called with the files just verified and made
+	// durable, in order, in groups; the slice is valid only during the
+	// call.
+	FilesDone func([]FileResult)
+	// Secured, if set, is called with the cipher's name once the
+	// encrypted mode's handshake has succeeded.
+	Secured func(cipher string)
+}
+
+// receiver is the Receiver whose options o holds.
+func (o Options) receiver() Receiver {
+	return Receiver{Code: o.Code, Timeout: o.Timeout, Progress: o.Progress, FilesDone: o.FilesDone, Secured: o.Secured}
+}
+
+func (r *Receiver) options() Options {
+	return Options{Timeout: r.Timeout, Progress: r.Progress, FilesDone: r.FilesDone, Code: r.Code, Secured: r.Secured}
+}
+
+// Receive serves the one sender on conn: it writes each entry into dest,
+// verifies its checksum, makes it durable and only then tells the sender
+// it arrived, and returns once the sender's last frame has been
+// confirmed. On a failure the entry being received is discarded and the
+// sender told why. Cancelling ctx aborts the transfer and tells the
+// sender. Receive closes conn.
+func (r *Receiver) Receive(ctx context.Context, conn net.Conn, dest Target) (Summary, error) {
+	return Receive(ctx, conn, dest.sink(), r.options())
+}
+
+// Serve accepts senders on ln and receives from each into dest, as
+// ferry recv does; see ServeOptions for serving until ctx ends (ferry
+// recv -k) and for the callbacks that report each connection. Serve
+// closes ln.
+func (r *Receiver) Serve(ctx context.Context, ln net.Listener, dest Target, opts ServeOptions) error {
+	opts.Options = r.options()
+	return Serve(ctx, ln, dest.sink(), opts)
+}
+
+// SendRaw sends the bytes of r over conn with no framing at all, as nc -N
+// does, for a receiver that is netcat or ReceiveRaw: no code, no names, no
+// checksum. It returns once the receiver has closed its end after the
+// last byte. Cancelling ctx resets the connection, so the receiver cannot
+// take the bytes so far for the whole. SendRaw closes conn.
+func (s *Sender) SendRaw(ctx context.Context, conn net.Conn, r io.Reader) (Summary, error) {
+	start := time.Now()
+	n, err := RawSend(ctx, conn, r, s.options().timeout())
+	return Summary{Files: 1, Bytes: n, Elapsed: time.Since(start)}, err
+}
+
+// ReceiveRaw writes the bytes that arrive on conn, with no framing, as
+// netcat sends them, to w until the sender ends its stream. If w is a
+// *File, ReceiveRaw commits it, making it durable under its name, before
+// it closes the connection: a ferry SendRaw then knows the bytes are
+// kept. Any failure resets the connection. Cancelling ctx resets it too.
+// ReceiveRaw closes conn.
+func (r *Receiver) ReceiveRaw(ctx context.Context, conn net.Conn, w io.Writer) (Summary, error) {
+	start := time.Now()
+	var commit func() error
+	if f, ok := w.(*File); ok {
+		commit = f.Commit
+	}
+	n, err := RawReceive(ctx, conn, w, commit, r.options().timeout())
+	return Summary{Files: 1, Bytes: n, Elapsed: time.Since(start)}, err
+}
