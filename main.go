@@ -358,23 +358,14 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (*out
 	if err != nil {
 		return out, err
 	}
-	if err := c.check(); err != nil {
+	if err := checkRecv(&c, pos, *keep, *keepPerms); err != nil {
 		return out, err
-	}
-	if len(pos) > 1 {
-		return out, usagef("recv takes one directory (or -), not %d arguments", len(pos))
 	}
 	addr, err := listenAddr(*listen)
 	if err != nil {
 		return out, err
 	}
-	if *keepPerms && (c.raw || len(pos) == 1 && pos[0] == "-") {
-		return out, usagef("--keep-perms has no use with --raw or -: a stream has no sender's mode")
-	}
 	if c.raw {
-		if *keep {
-			return out, usagef("-k cannot be combined with --raw: recv --raw takes one connection")
-		}
 		return out, recvRaw(ctx, &c, addr, *overwrite, pos, stdout, out)
 	}
 	dest := "."
@@ -388,24 +379,11 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (*out
 		c.code = secure.NewCode()
 		shown = c.code
 	}
-	var target transfer.Target
-	if dest == "-" {
-		if *keep {
-			return out, usagef("-k cannot be combined with - (stdout): concurrent senders would mix their data")
-		}
-		target = transfer.ToWriter(stdout)
-	} else {
-		dir, err := transfer.OpenDir(dest, transfer.DirOptions{Overwrite: *overwrite, KeepPerms: *keepPerms, Create: true})
-		if err != nil {
-			return out, err
-		}
-		defer dir.Close()
-		if made := dir.Created(); made != "" {
-			out.created(made)
-		}
-		target = dir
+	target, closeTarget, err := openTarget(dest, *overwrite, *keepPerms, stdout, out)
+	if err != nil {
+		return out, err
 	}
-
+	defer closeTarget()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return out, listenError(*listen, err)
@@ -419,95 +397,44 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (*out
 			out.warn("a code of this kind is guessed in about %s of trying, on average, against a receiver kept running: use a longer one, such as the 15 digits ferry recv makes up", roughly(t))
 		}
 	}
+	return out, serve(ctx, out, &c, ln, target, *keep, shown != "CODE")
+}
 
-	var bar *progress
-	var lastPeer net.Addr // without -k, the one sender's, once it is done
-	away := newTurnAways(out)
-	defer away.stop()
-	var reportEnd func(peer net.Addr, s transfer.Summary, err error)
-	rcv := transfer.Receiver{
-		Timeout:   c.timeout,
-		Code:      c.code,
-		Secured:   out.secured,
-		FilesDone: func(rs []transfer.FileResult) { bar.clear(); out.filesDone("received", rs) },
+// checkRecv refuses the combinations of recv's flags and arguments that
+// make no sense.
+func checkRecv(c *common, pos []string, keep, keepPerms bool) error {
+	if err := c.check(); err != nil {
+		return err
 	}
-	opts := transfer.ServeOptions{
-		KeepOpen: *keep,
-		Connected: func(peer net.Addr) {
-			out.connected("connection from", peer)
-		},
-		Refused: func(peer net.Addr, wait time.Duration) {
-			away.report("too many wrong codes", func() {
-				out.warn("turned %s away: too many failed attempts with a wrong code (for %s)", peer, wait.Round(time.Second))
-			})
-		},
-		Busy: func(peer net.Addr) {
-			away.report("busy", func() {
-				if *keep {
-					out.warn("turned %s away: busy (at most %d connections at once, %d from one address)", peer, transfer.MaxConns, transfer.MaxConnsPerAddress)
-				} else {
-					out.warn("turned %s away: busy with another connection (ferry recv -k takes several)", peer)
-				}
-			})
-		},
-		Finished: func(peer net.Addr, s transfer.Summary, err error) {
-			bar.finish()
-			if !*keep {
-				lastPeer = peer
-			}
-			if why := turnAwayReason(err, *keep); why != "" {
-				away.report(why, func() { reportEnd(peer, s, err) })
-				return
-			}
-			reportEnd(peer, s, err)
-		},
+	stdout := len(pos) == 1 && pos[0] == "-"
+	switch {
+	case len(pos) > 1:
+		return usagef("recv takes one directory (or -), not %d arguments", len(pos))
+	case keepPerms && (c.raw || stdout):
+		return usagef("--keep-perms has no use with --raw or -: a stream has no sender's mode")
+	case keep && c.raw:
+		return usagef("-k cannot be combined with --raw: recv --raw takes one connection")
+	case keep && stdout:
+		return usagef("-k cannot be combined with - (stdout): concurrent senders would mix their data")
 	}
-	reportEnd = func(peer net.Addr, s transfer.Summary, err error) {
-		switch {
-		case err == nil && *keep:
-			out.summaryFrom(peer, "received", s)
-		case err == nil:
-			out.summary("received", s)
-		case errors.Is(err, transfer.ErrSilentPeer):
-			out.silent(peer, !*keep)
-		case errors.Is(err, transfer.ErrDisplaced):
-			out.warn("%s", userMessage(err))
-		case transfer.NoTransfer(err) && !*keep:
-			out.warn("%s; still waiting for a sender", userMessage(err))
-		case *keep && ctx.Err() != nil:
-			out.failFrom(peer, fmt.Errorf("transfer from %s interrupted", peer))
-		case *keep:
-			out.failFrom(peer, fmt.Errorf("transfer from %s failed: %w", peer, err))
-		}
+	return nil
+}
+
+// openTarget opens what recv writes into: stdout for "-", else the
+// directory dest, made if it is missing (and reported so), and removed
+// again by the returned close if nothing arrived in it.
+func openTarget(dest string, overwrite, keepPerms bool, stdout io.Writer, out *output) (transfer.Target, func(), error) {
+	if dest == "-" {
+		return transfer.ToWriter(stdout), func() {}, nil
 	}
-	if *keep {
-		// A flood of connections that are no sender's must not flood the
-		// log: a connection is reported once its hello came.
-		opts.Connected = nil
-		opts.Greeted = func(peer net.Addr) { out.connected("connection from", peer) }
-		// Concurrent senders report at once: each report names its own.
-		opts.ForPeer = func(peer net.Addr, r transfer.Receiver) transfer.Receiver {
-			r.Secured = func(cipher string) { out.securedFrom(peer, cipher) }
-			r.FilesDone = func(rs []transfer.FileResult) { out.filesDoneFrom(peer, "received", rs) }
-			return r
-		}
-	} else {
-		// With -k, concurrent transfers would fight over one bar.
-		bar = out.newProgress("receiving")
-		rcv.Progress = bar.update
+	dir, err := transfer.OpenDir(dest, transfer.DirOptions{Overwrite: overwrite, KeepPerms: keepPerms, Create: true})
+	if err != nil {
+		return nil, nil, err
 	}
-	err = rcv.Serve(ctx, ln, target, opts)
-	if *keep && ctx.Err() != nil {
-		return out, ctx.Err()
+	if made := dir.Created(); made != "" {
+		out.created(made)
 	}
-	if errors.Is(err, transfer.ErrAuth) && lastPeer != nil {
-		// The sender was told; this side's user needs to start again.
-		if shown != "CODE" {
-			return out, fmt.Errorf("the sender at %s gave a wrong code, which spends this one: run ferry recv again for a new code (with -k it keeps waiting)", lastPeer)
-		}
-		return out, fmt.Errorf("the sender at %s gave a wrong code: run ferry recv again to wait for another sender (with -k it keeps waiting)", lastPeer)
-	}
-	return out, err
+	return dir, func() { _ = dir.Close() }, nil
 }
 
 const year = 365 * 24 * time.Hour
@@ -553,33 +480,8 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	if err != nil {
 		return out, usagef("-z: unknown mode %q (want auto, zstd, s2 or none)", *mode)
 	}
-	switch {
-	case len(pos) == 0:
-		return out, usagef("send needs a HOST and what to send: files, directories, or - for stdin")
-	case len(pos) == 1:
-		return out, usagef("send needs files or directories to send after %s (or - for stdin)", pos[0])
-	case len(pos) > 2 && slices.Contains(pos[1:], "-"):
-		return out, usagef("- (stdin) is sent alone, not with other files")
-	case c.raw && len(pos) > 2:
-		return out, usagef("send --raw sends one file or - (stdin), as netcat does; %d were given", len(pos)-1)
-	case !c.raw && !c.plain && c.code == "":
-		return out, usagef("send needs the receiver's code: --code CODE (or FERRY_CODE), as ferry recv printed it; or --plain for a receiver running with --plain")
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	switch {
-	case c.raw && (set["z"] || set["compress"]):
-		return out, usagef("-z does not go with --raw, which sends the bytes as they are")
-	case c.raw && set["name"]:
-		return out, usagef("--name does not go with --raw, which sends no names")
-	case set["name"] && pos[1] != "-":
-		return out, usagef("--name names a stream from stdin (-); files and directories keep their own names")
-	}
-	if strings.Contains(*name, "/") {
-		return out, usagef("--name %s: give a plain file name, without /", names.Quote(*name))
-	}
-	if why := names.Problem(*name); why != "" {
-		return out, usagef("--name %s: the receiver would refuse it: %s", names.Quote(*name), why)
+	if err := checkSend(fs, &c, pos, *name); err != nil {
+		return out, err
 	}
 	// Before any file is read: a mistyped address is a usage error
 	// whether or not the files are there, and needs no walk to find.
@@ -590,16 +492,8 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	if c.raw {
 		return out, sendRaw(ctx, &c, addr, pos[1], stdin, out)
 	}
-	var sources []transfer.Source
-	if pos[1] == "-" {
-		sources = []transfer.Source{transfer.StreamSource(*name, stdin)}
-	} else if sources, err = transfer.Collect(ctx, pos[1:], out.skipped); err != nil {
-		// ferry send FILE HOST, as scp takes it: the first argument is a
-		// file here, and the last, missing, reads as an address.
-		last := pos[len(pos)-1]
-		if info, serr := os.Stat(pos[0]); serr == nil && info.Mode().IsRegular() && errors.Is(err, os.ErrNotExist) && looksLikeAddress(last) {
-			return out, fmt.Errorf("%w (and %s is a file here: the HOST comes first, as in ferry send HOST %s)", err, pos[0], pos[0])
-		}
+	sources, err := collect(ctx, pos, *name, stdin, out)
+	if err != nil {
 		return out, err
 	}
 	conn, err := dial(ctx, addr, c.timeout, out)
@@ -622,6 +516,56 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	}
 	out.summary("sent", s)
 	return out, nil
+}
+
+// checkSend refuses the combinations of send's flags and arguments that
+// make no sense, with name the --name given.
+func checkSend(fs *flag.FlagSet, c *common, pos []string, name string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case len(pos) == 0:
+		return usagef("send needs a HOST and what to send: files, directories, or - for stdin")
+	case len(pos) == 1:
+		return usagef("send needs files or directories to send after %s (or - for stdin)", pos[0])
+	case len(pos) > 2 && slices.Contains(pos[1:], "-"):
+		return usagef("- (stdin) is sent alone, not with other files")
+	case c.raw && len(pos) > 2:
+		return usagef("send --raw sends one file or - (stdin), as netcat does; %d were given", len(pos)-1)
+	case !c.raw && !c.plain && c.code == "":
+		return usagef("send needs the receiver's code: --code CODE (or FERRY_CODE), as ferry recv printed it; or --plain for a receiver running with --plain")
+	case c.raw && (set["z"] || set["compress"]):
+		return usagef("-z does not go with --raw, which sends the bytes as they are")
+	case c.raw && set["name"]:
+		return usagef("--name does not go with --raw, which sends no names")
+	case set["name"] && pos[1] != "-":
+		return usagef("--name names a stream from stdin (-); files and directories keep their own names")
+	case strings.Contains(name, "/"):
+		return usagef("--name %s: give a plain file name, without /", names.Quote(name))
+	}
+	if why := names.Problem(name); why != "" {
+		return usagef("--name %s: the receiver would refuse it: %s", names.Quote(name), why)
+	}
+	return nil
+}
+
+// collect gives the sources to send for the arguments pos after the HOST:
+// stdin under name for "-", else the files and directories named, walked.
+func collect(ctx context.Context, pos []string, name string, stdin io.Reader, out *output) ([]transfer.Source, error) {
+	if pos[1] == "-" {
+		return []transfer.Source{transfer.StreamSource(name, stdin)}, nil
+	}
+	sources, err := transfer.Collect(ctx, pos[1:], out.skipped)
+	if err != nil {
+		// ferry send FILE HOST, as scp takes it: the first argument is a
+		// file here, and the last, missing, reads as an address.
+		last := pos[len(pos)-1]
+		if info, serr := os.Stat(pos[0]); serr == nil && info.Mode().IsRegular() && errors.Is(err, os.ErrNotExist) && looksLikeAddress(last) {
+			return nil, fmt.Errorf("%w (and %s is a file here: the HOST comes first, as in ferry send HOST %s)", err, pos[0], pos[0])
+		}
+		return nil, err
+	}
+	return sources, nil
 }
 
 // looksLikeAddress says whether s, a path that does not exist, reads as

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/ferrytool/ferry/transfer"
+)
+
+// serve is ferry recv once it listens on ln: it serves one sender, or
+// with keep every sender until ctx ends, into target, and reports each
+// connection, the turned-away ones summarised. generated says the code
+// was made up for this run, and is spent by a wrong one.
+func serve(ctx context.Context, out *output, c *common, ln net.Listener, target transfer.Target, keep, generated bool) error {
+	var bar *progress
+	var lastPeer net.Addr // without -k, the one sender's, once it is done
+	away := newTurnAways(out)
+	defer away.stop()
+	var reportEnd func(peer net.Addr, s transfer.Summary, err error)
+	rcv := transfer.Receiver{
+		Timeout:   c.timeout,
+		Code:      c.code,
+		Secured:   out.secured,
+		FilesDone: func(rs []transfer.FileResult) { bar.clear(); out.filesDone("received", rs) },
+	}
+	opts := transfer.ServeOptions{
+		KeepOpen: keep,
+		Connected: func(peer net.Addr) {
+			out.connected("connection from", peer)
+		},
+		Refused: func(peer net.Addr, wait time.Duration) {
+			away.report("too many wrong codes", func() {
+				out.warn("turned %s away: too many failed attempts with a wrong code (for %s)", peer, wait.Round(time.Second))
+			})
+		},
+		Busy: func(peer net.Addr) {
+			away.report("busy", func() {
+				if keep {
+					out.warn("turned %s away: busy (at most %d connections at once, %d from one address)", peer, transfer.MaxConns, transfer.MaxConnsPerAddress)
+				} else {
+					out.warn("turned %s away: busy with another connection (ferry recv -k takes several)", peer)
+				}
+			})
+		},
+		Finished: func(peer net.Addr, s transfer.Summary, err error) {
+			bar.finish()
+			if !keep {
+				lastPeer = peer
+			}
+			if why := turnAwayReason(err, keep); why != "" {
+				away.report(why, func() { reportEnd(peer, s, err) })
+				return
+			}
+			reportEnd(peer, s, err)
+		},
+	}
+	reportEnd = func(peer net.Addr, s transfer.Summary, err error) {
+		switch {
+		case err == nil && keep:
+			out.summaryFrom(peer, "received", s)
+		case err == nil:
+			out.summary("received", s)
+		case errors.Is(err, transfer.ErrSilentPeer):
+			out.silent(peer, !keep)
+		case errors.Is(err, transfer.ErrDisplaced):
+			out.warn("%s", userMessage(err))
+		case transfer.NoTransfer(err) && !keep:
+			out.warn("%s; still waiting for a sender", userMessage(err))
+		case keep && ctx.Err() != nil:
+			out.failFrom(peer, fmt.Errorf("transfer from %s interrupted", peer))
+		case keep:
+			out.failFrom(peer, fmt.Errorf("transfer from %s failed: %w", peer, err))
+		}
+	}
+	if keep {
+		// A flood of connections that are no sender's must not flood the
+		// log: a connection is reported once its hello came.
+		opts.Connected = nil
+		opts.Greeted = func(peer net.Addr) { out.connected("connection from", peer) }
+		// Concurrent senders report at once: each report names its own.
+		opts.ForPeer = func(peer net.Addr, r transfer.Receiver) transfer.Receiver {
+			r.Secured = func(cipher string) { out.securedFrom(peer, cipher) }
+			r.FilesDone = func(rs []transfer.FileResult) { out.filesDoneFrom(peer, "received", rs) }
+			return r
+		}
+	} else {
+		// With -k, concurrent transfers would fight over one bar.
+		bar = out.newProgress("receiving")
+		rcv.Progress = bar.update
+	}
+	err := rcv.Serve(ctx, ln, target, opts)
+	if keep && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if errors.Is(err, transfer.ErrAuth) && lastPeer != nil {
+		// The sender was told; this side's user needs to start again.
+		if generated {
+			return fmt.Errorf("the sender at %s gave a wrong code, which spends this one: run ferry recv again for a new code (with -k it keeps waiting)", lastPeer)
+		}
+		return fmt.Errorf("the sender at %s gave a wrong code: run ferry recv again to wait for another sender (with -k it keeps waiting)", lastPeer)
+	}
+	return err
+}
