@@ -1,6 +1,6 @@
 //go:build unix
 
-package transfer
+package walk
 
 import (
 	"errors"
@@ -45,7 +45,7 @@ type openDirs struct {
 
 func newWalkRoot(path, name string, id fileID) *walkRoot {
 	r := &walkRoot{path: path, name: name, id: id, dirs: &openDirs{}}
-	// For sources dropped before their last file was opened (see
+	// For entries dropped before their last file was opened (see
 	// walkDir), such as those of a failed transfer.
 	runtime.AddCleanup(r, (*openDirs).close, r.dirs)
 	return r
@@ -159,7 +159,7 @@ func openDirAt(dirfd int, name string) (int, error) {
 // readDir returns the entries of the directory at path in lexical order,
 // each listable one with what an lstat of it in the directory found. The
 // directory must be the one want identifies: that its parent listed.
-func readDir(path string, want fileID) ([]walkEntry, error) {
+func readDir(path string, want fileID) ([]dirEntry, error) {
 	fd, err := openDirAt(unix.AT_FDCWD, path)
 	if errors.Is(err, errReplaced) {
 		return nil, err
@@ -176,9 +176,9 @@ func readDir(path string, want fileID) ([]walkEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]walkEntry, len(ents))
+	out := make([]dirEntry, len(ents))
 	for i, e := range ents {
-		out[i] = walkEntry{name: e.Name(), typ: e.Type()}
+		out[i] = dirEntry{name: e.Name(), typ: e.Type()}
 		if !listable(out[i].typ) {
 			continue
 		}

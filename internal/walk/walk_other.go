@@ -1,6 +1,6 @@
 //go:build !unix
 
-package transfer
+package walk
 
 import (
 	"io"
@@ -36,7 +36,7 @@ func (r *walkRoot) release() {}
 // readDir returns the entries of the directory at path in lexical order,
 // each listable one with what an lstat of it found. The directory must be
 // the one want identifies: that its parent listed.
-func readDir(path string, want fileID) ([]walkEntry, error) {
+func readDir(path string, want fileID) ([]dirEntry, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -53,9 +53,9 @@ func readDir(path string, want fileID) ([]walkEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]walkEntry, len(ents))
+	out := make([]dirEntry, len(ents))
 	for i, e := range ents {
-		out[i] = walkEntry{name: e.Name(), typ: e.Type()}
+		out[i] = dirEntry{name: e.Name(), typ: e.Type()}
 		if !listable(out[i].typ) {
 			continue
 		}

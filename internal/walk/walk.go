@@ -1,4 +1,9 @@
-package transfer
+// Package walk lists what a sender sends: the files and directories below
+// the paths it is given, in the order the receiver expects them, each file
+// with a way to open it later that refuses a file replaced since it was
+// listed. It knows nothing of the wire: the protocol turns its entries into
+// offers.
+package walk
 
 import (
 	"context"
@@ -16,6 +21,16 @@ import (
 	"github.com/ferrytool/ferry/internal/names"
 )
 
+// Entry is a file or directory to send. Its fields are those of the
+// public transfer.Source, so that one converts to the other.
+type Entry struct {
+	Name    string      // name on the receiver, slash-separated
+	Size    int64       // 0 for a directory
+	Mode    fs.FileMode // permission bits, and fs.ModeDir for a directory
+	ModTime time.Time
+	Open    func() (io.ReadCloser, error) // nil for a directory
+}
+
 // Collect lists what sending paths means, before anything is sent, so the
 // receiver can be told the totals up front. A regular file is sent under
 // its base name; a directory is sent with everything under it, under its
@@ -26,12 +41,12 @@ import (
 // the user wrote it and the reason. Cancelling ctx stops a long walk; the
 // error is then ctx's.
 //
-// The sources' Open opens a file below a directory named through the
+// The entries' Open opens a file below a directory named through the
 // directories the walk read, following no link, and refuses a file that
 // is not the one the walk listed: what was swapped in since, even a link
 // to somewhere else in place of one of those directories, is never read.
-func Collect(ctx context.Context, paths []string, skip func(path, reason string)) ([]Source, error) {
-	var sources []Source
+func Collect(ctx context.Context, paths []string, skip func(path, reason string)) ([]Entry, error) {
+	var entries []Entry
 	from := make(map[string]string) // top-level name -> the path it came from
 	for _, p := range paths {
 		info, err := os.Stat(p)
@@ -51,9 +66,9 @@ func Collect(ctx context.Context, paths []string, skip func(path, reason string)
 		}
 		switch {
 		case info.Mode().IsRegular():
-			sources = append(sources, fileSource(p, name, info))
+			entries = append(entries, fileEntry(p, name, info))
 		case info.IsDir():
-			sources, err = walkDir(ctx, sources, p, name, skip)
+			entries, err = walkDir(ctx, entries, p, name, skip)
 			if err != nil {
 				return nil, err
 			}
@@ -61,7 +76,7 @@ func Collect(ctx context.Context, paths []string, skip func(path, reason string)
 			return nil, fmt.Errorf("cannot send %s: %s, not a regular file or directory", p, kindName(info.Mode()))
 		}
 	}
-	return sources, nil
+	return entries, nil
 }
 
 // topName is the name path arrives under: its base name, or for "." and
@@ -89,7 +104,7 @@ const walkers = 2
 // order so parents come before their contents. Subdirectories are read
 // concurrently (see walkers), but what the walk finds, and what it skips,
 // comes out in the order one goroutine would have found it.
-func walkDir(ctx context.Context, sources []Source, dir, name string, skip func(path, reason string)) ([]Source, error) {
+func walkDir(ctx context.Context, entries []Entry, dir, name string, skip func(path, reason string)) ([]Entry, error) {
 	// dir itself may be a link named on the command line; walk where it
 	// points.
 	real, err := filepath.EvalSymlinks(dir)
@@ -102,8 +117,8 @@ func walkDir(ctx context.Context, sources []Source, dir, name string, skip func(
 	}
 	top := infoOf(info)
 	w := &walker{ctx: ctx, extra: make(chan struct{}, walkers-1), top: name, root: newWalkRoot(real, name, top.id)}
-	start := len(sources)
-	sources, err = w.walk(real, filepath.Clean(dir), name, "", top).flatten(sources, skip)
+	start := len(entries)
+	entries, err = w.walk(real, filepath.Clean(dir), name, "", top).flatten(entries, skip)
 	if err != nil {
 		return nil, err
 	}
@@ -111,17 +126,17 @@ func walkDir(ctx context.Context, sources []Source, dir, name string, skip func(
 	// open for the next; once the last file of the walk is opened none is
 	// needed, and a sender of many directories holds the descriptors of
 	// one at a time.
-	for i := len(sources) - 1; i >= start; i-- {
-		if open := sources[i].Open; open != nil {
+	for i := len(entries) - 1; i >= start; i-- {
+		if open := entries[i].Open; open != nil {
 			root := w.root
-			sources[i].Open = func() (io.ReadCloser, error) {
+			entries[i].Open = func() (io.ReadCloser, error) {
 				defer root.release()
 				return open()
 			}
 			break
 		}
 	}
-	return sources, nil
+	return entries, nil
 }
 
 type walker struct {
@@ -147,10 +162,10 @@ func infoOf(info fs.FileInfo) entryInfo {
 	return entryInfo{mode: info.Mode(), size: info.Size(), mtime: info.ModTime(), id: idOf(info)}
 }
 
-// walkEntry is an entry of a directory the walk read: its name, its type
+// dirEntry is an entry of a directory the walk read: its name, its type
 // as the directory lists it and, for one the walk takes (see listable),
 // what it is or why that could not be found.
-type walkEntry struct {
+type dirEntry struct {
 	name string
 	typ  fs.FileMode
 	info entryInfo
@@ -170,10 +185,10 @@ type subtree struct {
 	err   error
 }
 
-// walkPart is one entry of a directory: a source, the walk of a
+// walkPart is one entry of a directory: an entry to send, the walk of a
 // subdirectory, or an entry skipped.
 type walkPart struct {
-	src        Source
+	entry      Entry
 	sub        *subtree
 	skipped    string // the path as the user would write it, if skipped
 	skipReason string
@@ -189,7 +204,7 @@ func (w *walker) walk(real, shown, name, rel string, info entryInfo) *subtree {
 	}
 	ents, err := readDir(real, info.id)
 	t := &subtree{parts: make([]walkPart, 1, 1+len(ents))}
-	t.parts[0].src = Source{Name: name, Mode: fs.ModeDir | info.mode.Perm(), ModTime: info.mtime}
+	t.parts[0].entry = Entry{Name: name, Mode: fs.ModeDir | info.mode.Perm(), ModTime: info.mtime}
 	if err != nil {
 		t.err = fmt.Errorf("cannot send %s: %w", shown, unwrapPath(err))
 		return t
@@ -215,7 +230,7 @@ func (w *walker) walk(real, shown, name, rel string, info entryInfo) *subtree {
 			return t
 		}
 		if e.info.mode.IsRegular() {
-			t.parts = append(t.parts, walkPart{src: w.fileSource(rel, e.name, nameE, e.info)})
+			t.parts = append(t.parts, walkPart{entry: w.fileEntry(rel, e.name, nameE, e.info)})
 			continue
 		}
 		if !e.info.mode.IsDir() {
@@ -241,31 +256,31 @@ func (w *walker) walk(real, shown, name, rel string, info entryInfo) *subtree {
 	return t
 }
 
-// flatten appends what t found to sources and reports what it skipped, in
+// flatten appends what t found to entries and reports what it skipped, in
 // order, up to the first error.
-func (t *subtree) flatten(sources []Source, skip func(path, reason string)) ([]Source, error) {
+func (t *subtree) flatten(entries []Entry, skip func(path, reason string)) ([]Entry, error) {
 	for _, p := range t.parts {
 		switch {
 		case p.sub != nil:
 			var err error
-			if sources, err = p.sub.flatten(sources, skip); err != nil {
-				return sources, err
+			if entries, err = p.sub.flatten(entries, skip); err != nil {
+				return entries, err
 			}
 		case p.skipped != "":
 			skip(p.skipped, p.skipReason)
 		default:
-			sources = append(sources, p.src)
+			entries = append(entries, p.entry)
 		}
 	}
-	return sources, t.err
+	return entries, t.err
 }
 
-// fileSource describes the regular file at p, named on the command line,
+// fileEntry describes the regular file at p, named on the command line,
 // which info describes: p is followed if a link, but what it leads to must
 // still be that file when opened.
-func fileSource(p, name string, info fs.FileInfo) Source {
+func fileEntry(p, name string, info fs.FileInfo) Entry {
 	id := idOf(info)
-	return Source{
+	return Entry{
 		Name:    name,
 		Size:    info.Size(),
 		Mode:    info.Mode().Perm(),
@@ -274,11 +289,11 @@ func fileSource(p, name string, info fs.FileInfo) Source {
 	}
 }
 
-// fileSource describes the regular file base, found in the directory dir
+// fileEntry describes the regular file base, found in the directory dir
 // below the walk's top, which info describes.
-func (w *walker) fileSource(dir, base, name string, info entryInfo) Source {
+func (w *walker) fileEntry(dir, base, name string, info entryInfo) Entry {
 	root, id := w.root, info.id
-	return Source{
+	return Entry{
 		Name:    name,
 		Size:    info.size,
 		Mode:    info.mode.Perm(),
@@ -311,4 +326,12 @@ func readSorted(f *os.File) ([]fs.DirEntry, error) {
 	}
 	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	return ents, nil
+}
+
+// unwrapPath drops the *fs.PathError wrapper so a message names the path once.
+func unwrapPath(err error) error {
+	if pe, ok := err.(*fs.PathError); ok {
+		return pe.Err
+	}
+	return err
 }
