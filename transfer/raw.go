@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferrytool/ferry/framing"
+	ferryconn "github.com/ferrytool/ferry/internal/conn"
 )
 
 // RawSend is --raw: it streams r over conn with no framing at all, as
@@ -40,7 +41,7 @@ func RawSend(ctx context.Context, conn net.Conn, r io.Reader, timeout time.Durat
 	src := &pauseReader{r: r}
 	copied := make(chan result, 1)
 	go func() {
-		n, err := io.Copy(&stallWriter{conn: conn, stall: stallFactor * timeout}, src)
+		n, err := io.Copy(ferryconn.NewStallWriter(conn, timeout), src)
 		copied <- result{n, err}
 	}()
 	var res result
@@ -78,9 +79,9 @@ func RawSend(ctx context.Context, conn net.Conn, r io.Reader, timeout time.Durat
 	}
 	// A ferry recv --raw closes once the bytes are durable and in place,
 	// which for a big file on a slow disk can be long after the last byte:
-	// as a receiver's stalled writes are, it is given stallFactor times
+	// as a receiver's stalled writes are, it is given ferryconn.StallFactor times
 	// the timeout.
-	err = readReply(conn, stallFactor*timeout)
+	err = readReply(conn, ferryconn.StallFactor*timeout)
 	if errors.Is(err, syscall.ECONNRESET) && ctx.Err() == nil {
 		// Every byte went out and the write side is closed: a reset now,
 		// instead of a close, is the receiver refusing what it got. A
@@ -88,33 +89,6 @@ func RawSend(ctx context.Context, conn net.Conn, r io.Reader, timeout time.Durat
 		return res.n, fmt.Errorf("the receiver at %s reset the connection after the last byte instead of closing it, so it may not have kept the data (a ferry recv --raw says why)", conn.RemoteAddr())
 	}
 	return res.n, rawSendErr(ctx, conn, err, src.longest)
-}
-
-// stallWriter writes to conn, giving up on a receiver that takes none of
-// the bytes for stall (no limit if 0): raw mode has no pings to tell a
-// receiver that stopped reading from a slow one, so it gets ten times the
-// timeout, as a framed receiver gives a sender that takes none of its acks.
-type stallWriter struct {
-	conn  net.Conn
-	stall time.Duration
-}
-
-func (w *stallWriter) Write(p []byte) (int, error) {
-	written := 0
-	for {
-		if w.stall > 0 {
-			_ = w.conn.SetWriteDeadline(time.Now().Add(w.stall))
-		}
-		n, err := w.conn.Write(p[written:])
-		written += n
-		var ne net.Error
-		if err == nil || !errors.As(err, &ne) || !ne.Timeout() {
-			return written, err
-		}
-		if n == 0 {
-			return written, fmt.Errorf("%w: %s took nothing for %s (%d times --timeout)", ErrTimeout, w.conn.RemoteAddr(), w.stall, stallFactor)
-		}
-	}
 }
 
 // readReply reads what the receiver sends until its end of stream, giving
@@ -252,7 +226,7 @@ func RawReceive(ctx context.Context, conn net.Conn, w io.Writer, finish func() e
 	k, err := io.ReadFull(r, head[:])
 	switch {
 	case err == nil && isFerryHello(head[:]):
-		tell(conn, framing.CodeProtocol, "this receiver runs ferry recv --raw, which takes bytes without framing: add --raw to ferry send, or restart ferry recv without it")
+		ferryconn.Tell(conn, framing.CodeProtocol, "this receiver runs ferry recv --raw, which takes bytes without framing: add --raw to ferry send, or restart ferry recv without it")
 		// Closed with the sender's frames unread, the connection would be
 		// reset, which can overtake the error frame: end the write side
 		// and let the sender hang up first.
@@ -322,7 +296,7 @@ func rawErr(ctx context.Context, conn net.Conn, err error) error {
 		return err
 	}
 	if socketErr(err) {
-		return lostError(conn, err)
+		return ferryconn.LostError(conn, err)
 	}
 	return err
 }
@@ -346,5 +320,5 @@ func (d *deadlineConn) Read(p []byte) (int, error) {
 		_ = d.conn.SetReadDeadline(time.Now().Add(d.timeout))
 	}
 	n, err := d.conn.Read(p)
-	return n, timeoutError(d.conn, d.timeout, err)
+	return n, ferryconn.TimeoutError(d.conn, d.timeout, err)
 }
