@@ -87,7 +87,7 @@ type Conn struct {
 	br *bufio.Reader // under fr
 	// open opens the peer's frames once the handshake is done. Only the
 	// reading goroutine touches it.
-	open *secure.Session
+	open *secure.Reader
 	// heard says a byte came from the peer. Only the reading goroutine
 	// touches it.
 	heard bool
@@ -97,11 +97,13 @@ type Conn struct {
 	handshakeBy  time.Time
 	handshakeFor string
 
-	// seal seals the frames this side sends once the handshake is done:
-	// the writer goroutine's, set by the reading goroutine as the
-	// handshake ends, hence atomic. One session, two directions with
-	// separate state.
-	seal      atomic.Pointer[secure.Session]
+	// sw and fw are the writer goroutine's; seal seals onto fw once the
+	// handshake is done, set by the reading goroutine as the handshake
+	// ends, hence atomic. One session, two directions with separate
+	// state.
+	sw        *StallWriter
+	fw        *framing.Writer
+	seal      atomic.Pointer[secure.Writer]
 	out       chan []Frame  // frames in order, in batches; closing it ends the write side
 	urgent    chan Frame    // at most one error or abort frame
 	writeDone chan struct{} // closed when the writer goroutine returns
@@ -134,6 +136,8 @@ func New(nc net.Conn, cfg Config) *Conn {
 	c.br = bufio.NewReaderSize(&deadlineReader{c: c}, readBuffer)
 	c.fr = framing.NewReader(c.br)
 	c.fr.SetLimit(framing.MaxHandshakePayload)
+	c.sw = &StallWriter{nc: nc, stall: StallFactor * c.timeout, peer: c.peerRole()}
+	c.fw = framing.NewWriter(c.sw)
 	go c.writeLoop()
 	return c
 }
@@ -146,8 +150,8 @@ func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 // ReadFrame opens every frame. It is for the reading goroutine, which ran
 // the handshake.
 func (c *Conn) Secure(sess *secure.Session) {
-	c.seal.Store(sess)
-	c.open = sess
+	c.seal.Store(secure.NewWriter(c.fw, sess))
+	c.open = secure.NewReader(wireReader{c}, sess)
 }
 
 // Fail records err if it is the first failure and tells the peer why (see

@@ -34,7 +34,7 @@ func TestPingDue(t *testing.T) {
 				c.out <- []Frame{{Type: framing.TypeConfirm, plain: true}}
 			}
 			if tc.sealed {
-				c.seal.Store(sess)
+				c.seal.Store(secure.NewWriter(nil, sess))
 			}
 			if got := c.pingDue(); got != tc.want {
 				t.Errorf("pingDue() = %v, want %v", got, tc.want)

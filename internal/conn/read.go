@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/secure"
 )
 
 // readBuffer is the size of a connection's read buffer. Reads of a frame
@@ -137,6 +138,21 @@ func (c *Conn) ReadPlainFrame(within time.Duration, why string) (framing.Type, [
 // An end of stream before the peer's last sealed frame is an error: the
 // stream was cut.
 func (c *Conn) ReadFrame() (framing.Type, []byte, error) {
+	if c.open == nil {
+		return wireReader{c}.ReadFrame()
+	}
+	t, p, err := c.open.ReadFrame()
+	if secure.StreamFailure(err) {
+		return t, nil, &streamError{err: err, peer: c.nc.RemoteAddr(), role: c.peerRole()}
+	}
+	return t, p, err
+}
+
+// wireReader reads the frames as they came, naming the peer that cut one.
+type wireReader struct{ c *Conn }
+
+func (r wireReader) ReadFrame() (framing.Type, []byte, error) {
+	c := r.c
 	t, p, err := c.fr.ReadFrame()
 	if errors.Is(err, framing.ErrTruncated) {
 		// A peer that is stopped (interrupted, failed) while its writes
@@ -145,27 +161,7 @@ func (c *Conn) ReadFrame() (framing.Type, []byte, error) {
 		// not get through.
 		err = fmt.Errorf("%w from %s: the %s closed the connection in the middle of a frame (it was interrupted or failed: see its messages)", err, c.nc.RemoteAddr(), roleName(c.peerRole()))
 	}
-	if c.open == nil {
-		return t, p, err
-	}
-	if errors.Is(err, io.EOF) {
-		if terr := c.open.AtEOF(); terr != nil {
-			return 0, nil, c.streamError(terr)
-		}
-		return t, p, err
-	}
-	if err != nil {
-		return t, p, err
-	}
-	plain, _, err := c.open.Open(t, p)
-	if err != nil {
-		return t, nil, c.streamError(err)
-	}
-	return t, plain, nil
-}
-
-func (c *Conn) streamError(err error) error {
-	return &streamError{err: err, peer: c.nc.RemoteAddr(), role: c.peerRole()}
+	return t, p, err
 }
 
 // streamError is a frame from the peer that did not open, or a stream cut

@@ -80,8 +80,7 @@ func (c *Conn) CloseSend() { close(c.out) }
 
 func (c *Conn) writeLoop() {
 	defer close(c.writeDone)
-	sw := &StallWriter{nc: c.nc, stall: StallFactor * c.timeout, peer: c.peerRole()}
-	w := framing.NewWriter(sw)
+	sw, w := c.sw, c.fw
 	var tick <-chan time.Time
 	if c.timeout > 0 {
 		t := time.NewTicker(pingEvery(c.timeout))
@@ -236,15 +235,11 @@ func (c *Conn) lastType() framing.Type {
 // add queues f in w, sealed once the handshake is done; last marks the
 // final frame of this direction.
 func (c *Conn) add(w *framing.Writer, f Frame, last bool) error {
-	sess := c.seal.Load()
-	if sess == nil || f.plain {
+	sealed := c.seal.Load()
+	if sealed == nil || f.plain {
 		return w.Add(f.Type, f.Payload)
 	}
-	sealed, err := sess.Seal(f.Type, f.Payload, last)
-	if err != nil {
-		return err
-	}
-	return w.Add(f.Type, sealed)
+	return sealed.Add(f.Type, f.Payload, last)
 }
 
 func (c *Conn) writeOne(w *framing.Writer, f Frame, last bool) error {
