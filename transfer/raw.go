@@ -1,18 +1,13 @@
 package transfer
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"io/fs"
 	"net"
-	"syscall"
 	"time"
 
 	"github.com/ferrytool/ferry/framing"
-	ferryconn "github.com/ferrytool/ferry/internal/conn"
+	"github.com/ferrytool/ferry/internal/rawnc"
 )
 
 // RawSend is --raw: it streams r over conn with no framing at all, as
@@ -29,180 +24,12 @@ import (
 // What the receiver sends back is read and discarded, as nc -N does,
 // unless it opens with a ferry hello: then the receiver is a ferry recv
 // without --raw, which took none of the bytes, and RawSend fails saying
-// so, even when the refusing receiver's reset failed a write first.
+// so, with the receiver's reason as a *PeerError, even when the refusing
+// receiver's reset failed a write first.
 func RawSend(ctx context.Context, conn net.Conn, r io.Reader, timeout time.Duration) (int64, error) {
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { resetConn(conn) })
-	defer stop()
-	type result struct {
-		n   int64
-		err error
-	}
-	src := &pauseReader{r: r}
-	copied := make(chan result, 1)
-	go func() {
-		n, err := io.Copy(ferryconn.NewStallWriter(conn, timeout), src)
-		copied <- result{n, err}
-	}()
-	var res result
-	select {
-	case res = <-copied:
-	case <-ctx.Done():
-		// A read of a terminal or pipe cannot be woken; the copy ends with
-		// the process, or with the source. Reset here too: the deferred
-		// stop may have kept the AfterFunc from running.
-		resetConn(conn)
-		return 0, ctx.Err()
-	}
-	err := res.err
-	if cw, ok := conn.(interface{ CloseWrite() error }); ok && err == nil {
-		err = cw.CloseWrite()
-	}
-	if err != nil {
-		// The copy reports a failed read of the source as the socket's
-		// ("readfrom tcp ..."): the file's own error names the culprit.
-		if pe := (*fs.PathError)(nil); errors.As(err, &pe) && ctx.Err() == nil {
-			resetConn(conn)
-			return res.n, fmt.Errorf("cannot read %s: %w", pe.Path, pe.Err)
-		}
-		// A ferry recv without --raw resets the connection once it has
-		// given up on the bytes, which fails the write or the
-		// half-close; its hello and its reason came before the reset.
-		if ctx.Err() == nil {
-			var fe *framedReceiverError
-			if rerr := readReply(conn, timeout); errors.As(rerr, &fe) {
-				err = rerr
-			}
-		}
-		resetConn(conn)
-		return res.n, rawSendErr(ctx, conn, err, src.longest)
-	}
-	// A ferry recv --raw closes once the bytes are durable and in place,
-	// which for a big file on a slow disk can be long after the last byte:
-	// as a receiver's stalled writes are, it is given ferryconn.StallFactor times
-	// the timeout.
-	err = readReply(conn, ferryconn.StallFactor*timeout)
-	if errors.Is(err, syscall.ECONNRESET) && ctx.Err() == nil {
-		// Every byte went out and the write side is closed: a reset now,
-		// instead of a close, is the receiver refusing what it got. A
-		// ferry recv --raw does so when it cannot keep the data.
-		return res.n, fmt.Errorf("the receiver at %s reset the connection after the last byte instead of closing it, so it may not have kept the data (a ferry recv --raw says why)", conn.RemoteAddr())
-	}
-	return res.n, rawSendErr(ctx, conn, err, src.longest)
-}
-
-// readReply reads what the receiver sends until its end of stream, giving
-// up after timeout of silence. A netcat's bytes are discarded, as nc -N
-// discards them; a ferry hello means a ferry recv without --raw, and
-// readReply returns a *framedReceiverError.
-func readReply(conn net.Conn, timeout time.Duration) error {
-	r := &deadlineConn{conn: conn, timeout: timeout}
-	var head [helloPrefixLen]byte
-	_, err := io.ReadFull(r, head[:])
-	switch {
-	case err == nil && isFerryHello(head[:]):
-		return readFramedReceiver(conn, io.MultiReader(bytes.NewReader(head[:]), r))
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return nil
-	case err != nil:
-		return err
-	}
-	_, err = io.Copy(io.Discard, r)
-	return err
-}
-
-// readFramedReceiver reads, from r, the frames of a ferry recv without
-// --raw, its hello first, for the reason it gives for refusing the bytes.
-// Pings, which the receiver sends while it waits, are skipped.
-func readFramedReceiver(conn net.Conn, r io.Reader) error {
-	e := &framedReceiverError{peer: conn.RemoteAddr()}
-	fr := framing.NewReader(r)
-	fr.SetLimit(framing.MaxHandshakePayload)
-	if _, _, err := fr.ReadFrame(); err != nil {
-		return e
-	}
-	for {
-		t, p, err := fr.ReadFrame()
-		switch {
-		case err != nil: // it gave no reason
-		case t == framing.TypePing:
-			continue
-		case t == framing.TypeError:
-			if m, err := framing.ParseError(p); err == nil {
-				e.reason = &PeerError{Role: framing.RoleReceiver, Code: m.Code, Message: m.Message}
-			}
-		case t == framing.TypeAbort:
-			if reason, err := framing.ParseAbort(p); err == nil {
-				e.reason = &PeerError{Role: framing.RoleReceiver, Message: reason, Aborted: true}
-			}
-		}
-		return e
-	}
-}
-
-// framedReceiverError is a send --raw that reached a ferry recv without
-// --raw, which takes nothing but ferry's frames and so kept none of the
-// bytes.
-type framedReceiverError struct {
-	peer   net.Addr
-	reason *PeerError // the receiver's error frame, if it sent one
-}
-
-func (e *framedReceiverError) Error() string {
-	msg := fmt.Sprintf("the receiver at %s runs ferry recv without --raw, which takes only ferry's own framing: drop --raw from ferry send, or restart ferry recv with --raw", e.peer)
-	if e.reason != nil {
-		msg += " (" + e.reason.Error() + ")"
-	}
-	return msg
-}
-
-// Unwrap gives the receiver's own error, if it sent one.
-func (e *framedReceiverError) Unwrap() error {
-	if e.reason == nil {
-		return nil
-	}
-	return e.reason
-}
-
-// notablePause is how long the input of a send --raw must have kept it
-// from writing before a lost connection's message mentions it: a receiver
-// with a --timeout shorter than that pause gives up meanwhile.
-const notablePause = time.Second
-
-// pauseReader reads r and keeps the longest wait for a read.
-type pauseReader struct {
-	r       io.Reader
-	longest time.Duration
-}
-
-func (p *pauseReader) Read(b []byte) (int, error) {
-	start := time.Now()
-	n, err := p.r.Read(b)
-	p.longest = max(p.longest, time.Since(start))
-	return n, err
-}
-
-// rawSendErr explains a raw send's failure, err, as rawErr does. A lost
-// connection after the input paused for paused, long enough to matter,
-// says so: a ferry recv --raw resets the connection when the sender has
-// been silent for its --timeout, and the sender learns of it only when it
-// writes again.
-func rawSendErr(ctx context.Context, conn net.Conn, err error, paused time.Duration) error {
-	lost := err != nil && ctx.Err() == nil && socketErr(err)
-	err = rawErr(ctx, conn, err)
-	if lost && paused >= notablePause {
-		return fmt.Errorf("%w, after the input paused for %s: a ferry recv --raw gives up after its --timeout of silence (%s by default); if that is what happened, raise --timeout there", err, paused.Round(100*time.Millisecond), DefaultTimeout)
-	}
-	return err
-}
-
-// resetConn closes conn so that the peer sees a reset, not an end of
-// stream.
-func resetConn(conn net.Conn) {
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = conn.Close()
+	return rawnc.Send(ctx, conn, r, timeout, func(m framing.ErrorMsg, aborted bool) error {
+		return &PeerError{Role: framing.RoleReceiver, Code: m.Code, Message: m.Message, Aborted: aborted}
+	})
 }
 
 // RawReceive is recv --raw: it copies the connection's bytes to w until
@@ -218,107 +45,5 @@ func resetConn(conn net.Conn) {
 // Any other failure resets the connection: closed, it would tell a ferry
 // send --raw that its stream arrived, and that sender would exit 0.
 func RawReceive(ctx context.Context, conn net.Conn, w io.Writer, finish func() error, timeout time.Duration) (int64, error) {
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { resetConn(conn) })
-	defer stop()
-	r := &deadlineConn{conn: conn, timeout: timeout}
-	var head [helloPrefixLen]byte
-	k, err := io.ReadFull(r, head[:])
-	switch {
-	case err == nil && isFerryHello(head[:]):
-		ferryconn.Tell(conn, framing.CodeProtocol, "this receiver runs ferry recv --raw, which takes bytes without framing: add --raw to ferry send, or restart ferry recv without it")
-		// Closed with the sender's frames unread, the connection would be
-		// reset, which can overtake the error frame: end the write side
-		// and let the sender hang up first.
-		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
-			_ = cw.CloseWrite()
-			_, _ = io.Copy(io.Discard, conn)
-		}
-		return 0, fmt.Errorf("%s is a ferry send without --raw: add --raw to it, or run ferry recv without --raw", conn.RemoteAddr())
-	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF):
-		resetConn(conn)
-		return 0, rawRecvErr(ctx, conn, err)
-	}
-	wrote, err := w.Write(head[:k])
-	n := int64(wrote)
-	if err == nil && k == len(head) {
-		var more int64
-		more, err = io.Copy(w, r)
-		n += more
-	}
-	if err != nil {
-		resetConn(conn)
-		return n, rawRecvErr(ctx, conn, err)
-	}
-	if finish != nil {
-		// Interrupted before finishing, the connection was reset and the
-		// sender told it failed: the file must not be put in place.
-		if !stop() {
-			return n, ctx.Err()
-		}
-		if err := finish(); err != nil {
-			resetConn(conn)
-			return n, err
-		}
-	}
-	return n, nil
-}
-
-// rawRecvErr explains a raw receive's failure, err, as rawErr does. A
-// sender that went silent without ending its stream is most likely nc
-// without -N, which never does, or one whose input paused.
-func rawRecvErr(ctx context.Context, conn net.Conn, err error) error {
-	err = rawErr(ctx, conn, err)
-	if errors.Is(err, ErrTimeout) {
-		return fmt.Errorf("%w, and it has not ended its stream: if the sender is nc, use nc -N so it closes when its input ends; if its input pauses, raise --timeout", err)
-	}
-	return err
-}
-
-// helloPrefixLen is how much of a stream tells a ferry hello: the frame's
-// type and length, and the magic.
-const helloPrefixLen = framing.HeaderLen + len(framing.Magic)
-
-// isFerryHello says whether head, helloPrefixLen bytes, opens a hello
-// frame of any version.
-func isFerryHello(head []byte) bool {
-	return framing.Type(head[0]) == framing.TypeHello && string(head[framing.HeaderLen:]) == framing.Magic
-}
-
-// rawErr explains a raw transfer's failure.
-func rawErr(ctx context.Context, conn net.Conn, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case errors.Is(err, ErrTimeout):
-		return err
-	}
-	if socketErr(err) {
-		return ferryconn.LostError(conn, err)
-	}
-	return err
-}
-
-// socketErr says whether err is the socket's. Only its errors: a
-// syscall.Errno is a net.Error too, so asking for that would report a full
-// disk as a lost connection.
-func socketErr(err error) bool {
-	var oe *net.OpError
-	return errors.As(err, &oe) || errors.Is(err, net.ErrClosed)
-}
-
-// deadlineConn reads conn, giving up after timeout of silence.
-type deadlineConn struct {
-	conn    net.Conn
-	timeout time.Duration
-}
-
-func (d *deadlineConn) Read(p []byte) (int, error) {
-	if d.timeout > 0 {
-		_ = d.conn.SetReadDeadline(time.Now().Add(d.timeout))
-	}
-	n, err := d.conn.Read(p)
-	return n, ferryconn.TimeoutError(d.conn, d.timeout, err)
+	return rawnc.Receive(ctx, conn, w, finish, timeout)
 }
