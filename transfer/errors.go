@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/conn"
 	"github.com/ferrytool/ferry/internal/names"
 	"github.com/ferrytool/ferry/internal/secure"
 )
@@ -14,7 +15,7 @@ import (
 // Errors a transfer can end with, besides a *PeerError.
 var (
 	// ErrTimeout means nothing arrived from the peer for the whole timeout.
-	ErrTimeout = errors.New("transfer: peer silent too long")
+	ErrTimeout = conn.ErrTimeout
 	// ErrChecksum means the received bytes do not match the sender's checksum.
 	ErrChecksum = errors.New("checksum mismatch")
 	// ErrProtocol means the peer sent something the protocol does not allow.

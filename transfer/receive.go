@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferrytool/ferry/framing"
 	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/internal/conn"
 	"github.com/ferrytool/ferry/internal/names"
 )
 
@@ -97,14 +98,14 @@ func Receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summa
 	}
 	defer dec.Close()
 	r := &receiver{l: newLink(conn, framing.RoleReceiver, opts), opts: opts, sink: sink, dec: dec}
-	r.l.handshakeWithin(start, handshakeTime(opts.timeout()), "(--timeout)")
-	stop := context.AfterFunc(ctx, func() { r.l.interrupt(ctx) })
+	r.l.HandshakeWithin(start, handshakeTime(opts.timeout()), "(--timeout)")
+	stop := context.AfterFunc(ctx, func() { r.l.Interrupt(ctx) })
 	defer stop()
 
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := r.run(); err != nil {
-			r.l.fail(err)
+			r.l.Fail(err)
 		}
 	})
 	wg.Wait()
@@ -112,7 +113,7 @@ func Receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summa
 		r.dest.Discard()
 	}
 	if r.batch != nil {
-		if r.l.firstErr() != nil {
+		if r.l.Err() != nil {
 			// Files that arrived whole and verified are kept, as a
 			// successful transfer would have kept them, and reported;
 			// their acks cannot reach the sender any more. After a flush
@@ -132,25 +133,25 @@ func Receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summa
 		}
 		r.batch.Close()
 	}
-	err = r.l.firstErr()
+	err = r.l.Err()
 	if err == nil {
 		// The writer still has the final acks to send; let it finish
 		// first, unless it gives up on a sender that takes none of them,
 		// or ctx ends meanwhile (Ctrl-C must not wait for that).
 		select {
-		case <-r.l.writeDone:
-		case <-r.l.failed:
+		case <-r.l.WriterDone():
+		case <-r.l.Failed():
 		}
-		err = r.l.firstErr()
+		err = r.l.Err()
 	}
-	if err != nil && !errors.Is(err, ErrSilentPeer) && r.l.silent(err) {
+	if err != nil && !errors.Is(err, ErrSilentPeer) && r.l.Silent(err) {
 		// The writer met the silent sender's reset before the reader did.
 		err = fmt.Errorf("%s %w", conn.RemoteAddr(), ErrSilentPeer)
 	}
 	if err != nil {
-		r.l.shutdown(true)
+		r.l.Shutdown(true)
 	} else {
-		r.l.close()
+		r.l.Close()
 	}
 	r.summary.Elapsed = time.Since(start)
 	return r.summary, err
@@ -186,13 +187,13 @@ func (r *receiver) receive() error {
 		if err := r.endFlush(false); err != nil {
 			return err
 		}
-		t, p, err := r.l.readFrame()
+		t, p, err := r.l.ReadFrame()
 		r.framed = r.framed || err == nil
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return fmt.Errorf("the sender closed the connection before its last frame")
 			}
-			if failed := r.l.firstErr(); failed != nil {
+			if failed := r.l.Err(); failed != nil {
 				return failed
 			}
 			return err
@@ -404,11 +405,11 @@ func (r *receiver) flush() error {
 // ack tells the sender that the first n queued entries are in place, and
 // reports them.
 func (r *receiver) ack(n int) error {
-	acks := make([]outFrame, n)
+	acks := make([]conn.Frame, n)
 	for i, q := range r.queued[:n] {
-		acks[i] = outFrame{t: framing.TypeAck, payload: framing.AppendAck(smallFrame(0), framing.Ack{Index: q.hdr.Index, Size: q.size})}
+		acks[i] = conn.Frame{Type: framing.TypeAck, Payload: framing.AppendAck(smallFrame(0), framing.Ack{Index: q.hdr.Index, Size: q.size})}
 	}
-	if err := r.l.sendBatch(acks); err != nil {
+	if err := r.l.SendBatch(acks); err != nil {
 		return err
 	}
 	r.report(n)
@@ -461,11 +462,11 @@ func (r *receiver) onDone(p []byte) error {
 		return err
 	}
 	complete := framing.Totals{Files: r.entries, Bytes: r.bytes}
-	if err := r.l.send(outFrame{t: framing.TypeComplete, payload: framing.AppendTotals(nil, complete)}); err != nil {
+	if err := r.l.Send(conn.Frame{Type: framing.TypeComplete, Payload: framing.AppendTotals(nil, complete)}); err != nil {
 		return err
 	}
-	close(r.l.out)
-	t2, _, err := r.l.readFrame()
+	r.l.CloseSend()
+	t2, _, err := r.l.ReadFrame()
 	switch {
 	case errors.Is(err, io.EOF):
 		return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferrytool/ferry/framing"
 	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/internal/conn"
 	"github.com/ferrytool/ferry/internal/names"
 	"github.com/ferrytool/ferry/internal/secure"
 )
@@ -51,7 +52,7 @@ type sender struct {
 	scratch []byte      // the buffer compression writes into; swapped with a pool buffer
 
 	// Frames the producer holds back to hand to the writer together.
-	held      []outFrame
+	held      []conn.Frame
 	heldBytes int
 	slab      []byte // the payloads of small data frames; see slabCopy
 
@@ -87,7 +88,7 @@ func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (S
 	// A receiver may keep a sender waiting for its turn, pinging, for
 	// twice its timeout, then give it its timeout for the handshake: a
 	// peer that pings for longer than that is no honest receiver.
-	s.l.handshakeWithin(start, senderHandshakeFactor*handshakeTime(opts.timeout()), fmt.Sprintf("(%d times --timeout)", senderHandshakeFactor))
+	s.l.HandshakeWithin(start, senderHandshakeFactor*handshakeTime(opts.timeout()), fmt.Sprintf("(%d times --timeout)", senderHandshakeFactor))
 	for _, src := range sources {
 		if src.Size < 0 || s.total < 0 {
 			s.total = -1
@@ -113,24 +114,24 @@ func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (S
 		select {
 		case h := <-hello:
 			if err := s.produce(h.Capabilities); err != nil {
-				s.l.fail(err)
+				s.l.Fail(err)
 			}
-		case <-s.l.failed:
+		case <-s.l.Failed():
 		}
 	}()
-	stop := context.AfterFunc(ctx, func() { s.l.interrupt(ctx) })
+	stop := context.AfterFunc(ctx, func() { s.l.Interrupt(ctx) })
 	defer stop()
 
 	select {
 	case <-complete:
-	case <-s.l.failed:
+	case <-s.l.Failed():
 	}
-	err := s.l.firstErr()
+	err := s.l.Err()
 	if err != nil {
 		s.closeCurrent()
-		s.l.shutdown(false)
+		s.l.Shutdown(false)
 	} else {
-		s.l.close()
+		s.l.Close()
 	}
 	wg.Wait()
 	if err == nil {
@@ -158,7 +159,7 @@ func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (S
 func (s *sender) readControl(hello chan<- framing.Hello, complete chan<- struct{}) {
 	h, err := s.l.hello(0)
 	if err != nil {
-		s.l.fail(err)
+		s.l.Fail(err)
 		return
 	}
 	hello <- h
@@ -166,21 +167,21 @@ func (s *sender) readControl(hello chan<- framing.Hello, complete chan<- struct{
 	// sends them after each of its flushes.
 	defer s.reportDone()
 	for {
-		if !s.l.buffered() {
+		if !s.l.Buffered() {
 			s.reportDone()
 		}
-		t, p, err := s.l.readFrame()
+		t, p, err := s.l.ReadFrame()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = fmt.Errorf("the receiver closed the connection before confirming the transfer")
 			}
-			s.l.fail(err)
+			s.l.Fail(err)
 			return
 		}
 		switch t {
 		case framing.TypePing:
 			if err := framing.ParsePing(p); err != nil {
-				s.l.fail(err)
+				s.l.Fail(err)
 				return
 			}
 		case framing.TypeAck:
@@ -189,21 +190,21 @@ func (s *sender) readControl(hello chan<- framing.Hello, complete chan<- struct{
 				err = s.acked(a)
 			}
 			if err != nil {
-				s.l.fail(err)
+				s.l.Fail(err)
 				return
 			}
 		case framing.TypeComplete:
 			if err := s.completed(p); err != nil {
-				s.l.fail(err)
+				s.l.Fail(err)
 				return
 			}
 			close(complete)
 			return
 		case framing.TypeError, framing.TypeAbort:
-			s.l.fail(s.l.peerError(t, p))
+			s.l.Fail(s.l.peerError(t, p))
 			return
 		default:
-			s.l.fail(protocolErrorf("unexpected %s frame from the receiver", t))
+			s.l.Fail(protocolErrorf("unexpected %s frame from the receiver", t))
 			return
 		}
 	}
@@ -274,15 +275,15 @@ func (s *sender) completed(p []byte) error {
 // frames or holdBytes bytes: a handover per frame would wake the writer
 // goroutine three times per small file, which cost more than the files.
 const (
-	holdFrames = batchFrames
+	holdFrames = conn.BatchFrames
 	holdBytes  = ChunkSize
 )
 
 // queue holds f for the writer and hands over what is held once it is
 // holdFrames frames or holdBytes bytes.
-func (s *sender) queue(f outFrame) error {
+func (s *sender) queue(f conn.Frame) error {
 	s.held = append(s.held, f)
-	s.heldBytes += len(f.payload)
+	s.heldBytes += len(f.Payload)
 	if len(s.held) >= holdFrames || s.heldBytes >= holdBytes {
 		return s.pass()
 	}
@@ -298,7 +299,7 @@ func (s *sender) pass() error {
 	}
 	fs := s.held
 	s.held, s.heldBytes = nil, 0 // the writer owns fs now
-	return s.l.sendBatch(fs)
+	return s.l.SendBatch(fs)
 }
 
 // slabCopy copies a small data frame's payload p into the slab, leaving
@@ -321,8 +322,8 @@ func (s *sender) produce(peerCaps uint32) error {
 	defer func() {
 		// Frames held when the transfer failed: return their buffers.
 		for _, f := range s.held {
-			if f.release != nil {
-				f.release()
+			if f.Release != nil {
+				f.Release()
 			}
 		}
 		s.held = nil
@@ -336,7 +337,7 @@ func (s *sender) produce(peerCaps uint32) error {
 	if s.total >= 0 {
 		offer.Bytes = uint64(s.total)
 	}
-	if err := s.queue(outFrame{t: framing.TypeOffer, payload: framing.AppendOffer(nil, offer)}); err != nil {
+	if err := s.queue(conn.Frame{Type: framing.TypeOffer, Payload: framing.AppendOffer(nil, offer)}); err != nil {
 		return err
 	}
 	var sent int64
@@ -348,14 +349,14 @@ func (s *sender) produce(peerCaps uint32) error {
 		sent += n
 	}
 	done := framing.Totals{Files: uint32(len(s.sources)), Bytes: uint64(sent)}
-	if err := s.queue(outFrame{t: framing.TypeDone, payload: framing.AppendTotals(nil, done)}); err != nil {
+	if err := s.queue(conn.Frame{Type: framing.TypeDone, Payload: framing.AppendTotals(nil, done)}); err != nil {
 		return err
 	}
 	if err := s.pass(); err != nil {
 		return err
 	}
 	// Closing the queue makes the writer half-close once Done is out.
-	close(s.l.out)
+	s.l.CloseSend()
 	return nil
 }
 
@@ -387,7 +388,7 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 		size = uint64(src.Size)
 	}
 	hdr := framing.File{Index: index, Kind: framing.KindRegular, Mode: uint32(src.Mode.Perm()), ModTime: src.ModTime.UnixNano(), Size: size, Name: src.Name}
-	if err := s.queue(outFrame{t: framing.TypeFile, payload: framing.AppendFile(smallFrame(len(hdr.Name)), hdr)}); err != nil {
+	if err := s.queue(conn.Frame{Type: framing.TypeFile, Payload: framing.AppendFile(smallFrame(len(hdr.Name)), hdr)}); err != nil {
 		return 0, err
 	}
 	var sum uint32
@@ -403,8 +404,8 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 			}
 			select {
 			case buf = <-s.pool:
-			case <-s.l.failed:
-				return off, s.l.firstErr()
+			case <-s.l.Failed():
+				return off, s.l.Err()
 			}
 		}
 		if src.Size < 0 {
@@ -438,12 +439,12 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 			}
 			payload := buf[:framing.DataHeaderLen+len(body)]
 			framing.PutDataHeader(payload, framing.Data{Offset: uint64(off), Codec: c, RawLen: uint32(n)})
-			f := outFrame{t: framing.TypeData, payload: payload, release: func() { s.pool <- buf }}
+			f := conn.Frame{Type: framing.TypeData, Payload: payload, Release: func() { s.pool <- buf }}
 			if len(payload) <= slabFrame {
 				// Copied out, a small chunk leaves its buffer free at
 				// once, so that the frames of many small files can be
 				// held for one handover, not those of dataBuffers files.
-				f = outFrame{t: framing.TypeData, payload: s.slabCopy(payload)}
+				f = conn.Frame{Type: framing.TypeData, Payload: s.slabCopy(payload)}
 				s.pool <- buf
 			}
 			if err := s.queue(f); err != nil {
@@ -462,8 +463,8 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 			break
 		}
 		if rerr != nil {
-			if s.l.firstErr() != nil {
-				return off, s.l.firstErr()
+			if s.l.Err() != nil {
+				return off, s.l.Err()
 			}
 			return off, withCode(framing.CodeSource, fmt.Errorf("cannot read %s: %w", src.Name, unwrapPath(rerr)))
 		}
@@ -475,20 +476,20 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 	s.pending[index] = pendingEntry{result: FileResult{Name: src.Name, Bytes: off, Checksum: checksumString(sum)}, start: start}
 	s.mu.Unlock()
 	end := framing.End{Size: uint64(off), Algorithm: framing.ChecksumCRC32C, Digest: sum}
-	return off, s.queue(outFrame{t: framing.TypeEnd, payload: framing.AppendEnd(smallFrame(0), end)})
+	return off, s.queue(conn.Frame{Type: framing.TypeEnd, Payload: framing.AppendEnd(smallFrame(0), end)})
 }
 
 // sendDir sends a directory entry: a file frame and an empty end frame.
 func (s *sender) sendDir(index uint32, src Source, start time.Time) error {
 	hdr := framing.File{Index: index, Kind: framing.KindDir, Mode: uint32(src.Mode.Perm()), ModTime: src.ModTime.UnixNano(), Size: 0, Name: src.Name}
-	if err := s.queue(outFrame{t: framing.TypeFile, payload: framing.AppendFile(smallFrame(len(hdr.Name)), hdr)}); err != nil {
+	if err := s.queue(conn.Frame{Type: framing.TypeFile, Payload: framing.AppendFile(smallFrame(len(hdr.Name)), hdr)}); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	s.pending[index] = pendingEntry{result: FileResult{Name: src.Name}, dir: true, start: start}
 	s.mu.Unlock()
 	end := framing.End{Algorithm: framing.ChecksumCRC32C}
-	return s.queue(outFrame{t: framing.TypeEnd, payload: framing.AppendEnd(smallFrame(0), end)})
+	return s.queue(conn.Frame{Type: framing.TypeEnd, Payload: framing.AppendEnd(smallFrame(0), end)})
 }
 
 // readChunk fills buf from a file, or returns what a stream has now so a

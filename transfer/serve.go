@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/conn"
 	"github.com/ferrytool/ferry/internal/guard"
 )
 
@@ -127,13 +128,13 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 		}
 		return err
 	}
-	turnAway := func(conn net.Conn, msg string) {
+	turnAway := func(c net.Conn, msg string) {
 		if opts.Busy != nil {
-			opts.Busy(conn.RemoteAddr())
+			opts.Busy(c.RemoteAddr())
 		}
 		// A fresh connection's buffer takes the frame at once.
-		tell(conn, framing.CodeInternal, msg)
-		_ = conn.Close()
+		conn.Tell(c, framing.CodeInternal, msg)
+		_ = c.Close()
 	}
 	for {
 		conn, err := ln.Accept()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/internal/conn"
 	"github.com/ferrytool/ferry/internal/secure"
 )
 
@@ -24,7 +25,7 @@ import (
 const ChunkSize = 256 << 10
 
 // DefaultTimeout is how long a side waits without hearing from its peer.
-const DefaultTimeout = 30 * time.Second
+const DefaultTimeout = conn.DefaultTimeout
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 

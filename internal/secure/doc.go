@@ -36,6 +36,8 @@
 // dropped, replayed or reordered frame fail to open; the flag, set on the
 // last frame a side sends, makes a stream cut short detectable, because the
 // reader knows at end of stream whether the last frame arrived (Session.AtEOF).
+// Writer and Reader wrap a frame stream in this, as age's stream wraps an
+// io.Writer and an io.Reader: the connection seals and opens through them.
 // The cipher is AES-256-GCM when both machines have AES instructions, and
 // ChaCha20-Poly1305 otherwise, which is faster than AES without them and
 // constant time in software.

@@ -1,4 +1,4 @@
-package transfer
+package conn
 
 import (
 	"bytes"
@@ -16,27 +16,27 @@ import (
 func TestPingDue(t *testing.T) {
 	sess := testSession(t)
 	for _, tc := range []struct {
-		name   string
-		code   string
-		sealed bool
-		queued int
-		want   bool
+		name      string
+		encrypted bool
+		sealed    bool
+		queued    int
+		want      bool
 	}{
 		{name: "plain mode", want: true},
 		{name: "plain mode, frames queued", queued: 1, want: true},
-		{name: "during the handshake", code: testPingCode},
-		{name: "handshake done, its last frame queued", code: testPingCode, sealed: true, queued: 1},
-		{name: "handshake done, queue empty", code: testPingCode, sealed: true, want: true},
+		{name: "during the handshake", encrypted: true},
+		{name: "handshake done, its last frame queued", encrypted: true, sealed: true, queued: 1},
+		{name: "handshake done, queue empty", encrypted: true, sealed: true, want: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := &link{code: tc.code, out: make(chan []outFrame, 1)}
+			c := &Conn{encrypted: tc.encrypted, out: make(chan []Frame, 1)}
 			for range tc.queued {
-				l.out <- []outFrame{{t: framing.TypeConfirm, plain: true}}
+				c.out <- []Frame{{Type: framing.TypeConfirm, plain: true}}
 			}
 			if tc.sealed {
-				l.seal.Store(sess)
+				c.seal.Store(secure.NewWriter(nil, sess))
 			}
-			if got := l.pingDue(); got != tc.want {
+			if got := c.pingDue(); got != tc.want {
 				t.Errorf("pingDue() = %v, want %v", got, tc.want)
 			}
 		})

@@ -1,0 +1,84 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/secure"
+)
+
+// forwarding is a wrapper that keeps its cause's text, as the errors that
+// mark a failure's kind do.
+type forwarding struct{ err error }
+
+func (e forwarding) Error() string { return e.err.Error() }
+func (e forwarding) Unwrap() error { return e.err }
+
+// TestFailTellsPeer checks the frame a failure sends the peer: an abort
+// for an interrupt, an error frame with Report's code otherwise, none when
+// Report says the peer knows, and for a frame of the peer's that did not
+// open the words for the peer, which name it by its role, not by the
+// address it has as this side sees it.
+func TestFailTellsPeer(t *testing.T) {
+	addr := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 9}
+	tampered := &streamError{err: secure.ErrTampered, peer: addr, role: framing.RoleSender}
+	if got, want := tampered.Error(), secure.ErrTampered.Error()+" from 192.0.2.1:9"; got != want {
+		t.Errorf("local text %q, want %q", got, want)
+	}
+	peerWords := secure.ErrTampered.Error() + " from the sender"
+	silent := errors.New("the peer knows")
+	for _, tc := range []struct {
+		name string
+		err  error
+		t    framing.Type
+		msg  string
+	}{
+		{name: "interrupt", err: context.Canceled, t: framing.TypeAbort, msg: "interrupted"},
+		{name: "failure", err: errors.New("disk full"), t: framing.TypeError, msg: "disk full"},
+		{name: "frame that did not open", err: forwarding{tampered}, t: framing.TypeError, msg: peerWords},
+		{name: "the peer knows", err: silent},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			local, remote := net.Pipe()
+			defer remote.Close()
+			c := New(local, Config{Role: framing.RoleReceiver, Report: func(err error) (uint16, bool) {
+				return framing.CodeNoSpace, err != silent
+			}})
+			c.Fail(tc.err)
+			c.Fail(errors.New("a later failure"))
+			if !errors.Is(c.Err(), tc.err) {
+				t.Errorf("Err() = %v, want the first failure %v", c.Err(), tc.err)
+			}
+			got := make(chan error, 1)
+			go func() {
+				typ, p, err := framing.NewReader(remote).ReadFrame()
+				switch {
+				case tc.t == 0 && errors.Is(err, io.EOF):
+					err = nil
+				case err != nil:
+				case typ != tc.t:
+					err = errors.New("a " + typ.String() + " frame, want " + tc.t.String())
+				case typ == framing.TypeAbort:
+					if reason, _ := framing.ParseAbort(p); reason != tc.msg {
+						err = errors.New("abort " + reason)
+					}
+				default:
+					m, _ := framing.ParseError(p)
+					if m.Code != framing.CodeNoSpace || m.Message != tc.msg {
+						err = errors.New("error frame " + m.Message)
+					}
+				}
+				got <- err
+			}()
+			<-c.WriterDone()
+			c.Close()
+			if err := <-got; err != nil {
+				t.Errorf("the peer read %v, want %v %q", err, tc.t, tc.msg)
+			}
+		})
+	}
+}
