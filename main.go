@@ -336,7 +336,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 // newOutput is the output for the flags c holds. A command line that did
 // not parse may have --json after the mistake, unread: it still asks for
 // the error as JSON.
-func newOutput(stderr io.Writer, c *common, args []string, parseErr error) *output {
+func newOutput(stderr io.Writer, cmd string, c *common, args []string, parseErr error) *output {
 	json := c.json
 	if parseErr != nil {
 		for _, a := range args {
@@ -347,14 +347,14 @@ func newOutput(stderr io.Writer, c *common, args []string, parseErr error) *outp
 			}
 		}
 	}
-	return &output{w: stderr, quiet: c.quiet, json: json}
+	return &output{w: stderr, quiet: c.quiet, json: json, cmd: cmd, flags: c}
 }
 
 func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (*output, error) {
 	var c common
 	fs, listen, keep, overwrite, keepPerms := recvFlags(&c)
 	pos, err := parseInterspersed(fs, args)
-	out := newOutput(stderr, &c, args, err)
+	out := newOutput(stderr, "recv", &c, args, err)
 	if err != nil {
 		return out, err
 	}
@@ -469,7 +469,7 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	var c common
 	fs, mode, name := sendFlags(&c)
 	pos, err := parseInterspersed(fs, args)
-	out := newOutput(stderr, &c, args, err)
+	out := newOutput(stderr, "send", &c, args, err)
 	if err != nil {
 		return out, err
 	}

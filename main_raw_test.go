@@ -42,8 +42,8 @@ func TestRawSendToFramedRecv(t *testing.T) {
 				snd = send(t, src, nil, "--raw", addr, "f.txt")
 			}
 			snd.expect(1)
-			checkOneError(t, snd, "the receiver at "+addr+" runs ferry recv without --raw", "drop --raw from ferry send, or restart ferry recv with --raw",
-				"(receiver: reading hello from 127.0.0.1:", "not speaking the ferry protocol: if it is nc or ferry send --raw, run ferry recv --raw)")
+			checkOneError(t, snd, "the receiver at "+addr+" takes only ferry's own framing, not raw bytes",
+				"(receiver: reading hello from 127.0.0.1:", "not speaking the ferry protocol): drop --raw from ferry send, or restart ferry recv with --raw")
 			expectNotFerryWarning(t, recv)
 			checkReceived(t, dst, nil)
 		})
@@ -105,7 +105,7 @@ func TestRawRecvNetcatWithoutN(t *testing.T) {
 	ncp := startProg(t, "nc", nc, nil, src, in, nil, host, port)
 	recv.expect(1)
 	ncp.wait()
-	checkOneError(t, recv, "nothing from 127.0.0.1:", "for 500ms (--timeout), and it has not ended its stream: if the sender is nc, use nc -N so it closes when its input ends; if its input pauses, raise --timeout")
+	checkOneError(t, recv, "nothing from 127.0.0.1:", "for 500ms, and it has not ended its stream: if the sender is nc, use nc -N so it closes when its input ends; if its input pauses, raise --timeout")
 	checkReceived(t, dst, nil)
 }
 
@@ -122,12 +122,12 @@ func TestRawSendInputPause(t *testing.T) {
 		t.Fatal(err)
 	}
 	recv.expect(1)
-	checkOneError(t, recv, "nothing from 127.0.0.1:", "for 1s (--timeout)", "if its input pauses, raise --timeout")
+	checkOneError(t, recv, "nothing from 127.0.0.1:", "for 1s, and it has not ended its stream", "if its input pauses, raise --timeout")
 	// The sender may be gone by the time the pipe is closed.
 	_, _ = feed.Write([]byte("two\n"))
 	_ = feed.Close()
 	snd.expect(1)
-	checkOneError(t, snd, "connection to "+addr+" lost: ", ", after the input paused for ", ": a ferry recv --raw gives up after its --timeout of silence (30s by default); if that is what happened, raise --timeout there")
+	checkOneError(t, snd, "connection to "+addr+" lost: ", ", after the input paused for ", ": a raw receiver gives up after its timeout of silence (30s by default); if that is what happened, raise --timeout there")
 }
 
 // TestRawRecvModeAndTime checks the file recv --raw writes: with no

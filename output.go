@@ -15,10 +15,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/ferrytool/ferry/framing"
-	"github.com/ferrytool/ferry/internal/codec"
 	"github.com/ferrytool/ferry/internal/names"
-	"github.com/ferrytool/ferry/internal/secure"
 	"github.com/ferrytool/ferry/transfer"
 )
 
@@ -29,6 +26,10 @@ type output struct {
 	w     io.Writer
 	quiet bool
 	json  bool
+	// cmd and flags are the command ("send", "recv") and its flags, for
+	// the hints added to errors; a run that is neither has none.
+	cmd   string
+	flags *common
 	mu    sync.Mutex
 }
 
@@ -102,7 +103,7 @@ func (o *output) fail(err error) { o.failFrom(nil, err) }
 // receiver's, whose --json error events carry the peer as its other
 // reports of one sender do.
 func (o *output) failFrom(peer net.Addr, err error) {
-	msg := userMessage(err)
+	msg := o.userMessage(err)
 	if o.json {
 		o.event("error", withPeer(map[string]any{"message": msg}, peer))
 		return
@@ -112,35 +113,13 @@ func (o *output) failFrom(peer net.Addr, err error) {
 	fmt.Fprintf(o.w, "ferry: error: %s\n", names.Quote(msg))
 }
 
-// unprefixed turns the texts of errors from inside ferry that carry their
-// package's prefix ("secure: stream cut before its last frame") into the
-// same texts without it: the prefix tells a Go program where an error came
-// from, and means nothing to someone running ferry. Only these exact texts
-// change, never a file name or a peer's words that happen to look alike.
-var unprefixed = strings.NewReplacer(prefixed(
-	codec.ErrUnknownMode, codec.ErrCorrupt,
-	framing.ErrFrameTooLarge, framing.ErrTruncated, framing.ErrMalformed, framing.ErrNotFerry,
-	secure.ErrCodeTooShort, secure.ErrAuth, secure.ErrProtocol, secure.ErrTampered, secure.ErrAfterLast,
-	secure.ErrTruncated, secure.ErrSealAfterLast, secure.ErrCounterExhausted,
-	transfer.ErrTimeout,
-)...)
-
-// prefixed gives, for each error, its text and that text without the
-// package prefix, for strings.NewReplacer; and the same for the openings
-// of the secure package's handshake failures and codec's refusals.
-func prefixed(errs ...error) []string {
-	pairs := []string{"secure: handshake: ", "handshake: ", "codec: the receiver cannot", "the receiver cannot"}
-	for _, e := range errs {
-		text := e.Error()
-		_, rest, _ := strings.Cut(text, ": ")
-		pairs = append(pairs, text, rest)
+// userMessage is err's text for a person: the library's message, with the
+// command's advice added (see hint).
+func (o *output) userMessage(err error) string {
+	if o.flags == nil {
+		return err.Error()
 	}
-	return pairs
-}
-
-// userMessage is err's text for a person (see unprefixed).
-func userMessage(err error) string {
-	return unprefixed.Replace(err.Error())
+	return err.Error() + hint(err, o.cmd, o.flags)
 }
 
 // needed says the command holds a code made up for this run: the sender

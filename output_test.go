@@ -3,10 +3,16 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/internal/rawnc"
+	"github.com/ferrytool/ferry/internal/secure"
 	"github.com/ferrytool/ferry/transfer"
 )
 
@@ -81,26 +87,69 @@ func TestSendTarget(t *testing.T) {
 	}
 }
 
-// TestUserMessage checks that the package prefixes of errors from inside
-// ferry are dropped from what a person reads, and nothing else is.
+// TestUserMessage checks the advice the command adds to the library's
+// messages, which name no command or flag: each hint for the command and
+// mode it fits, and none where none fits.
 func TestUserMessage(t *testing.T) {
-	for _, tc := range []struct {
-		name, in, want string
+	peer := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7575}
+	coded, plain := &common{code: "48210-93755-62184"}, &common{plain: true}
+	tests := []struct {
+		name string
+		cmd  string
+		c    *common
+		err  error
+		want string
 	}{
-		{"at the start", "secure: stream cut before its last frame from 127.0.0.1:7000", "stream cut before its last frame from 127.0.0.1:7000"},
-		{"within", "reading hello from 127.0.0.1:5000: framing: peer is not speaking the ferry protocol", "reading hello from 127.0.0.1:5000: peer is not speaking the ferry protocol"},
-		{"after the peer's role", "receiver: secure: frame failed authentication: tampered, replayed or out of order from the sender", "receiver: frame failed authentication: tampered, replayed or out of order from the sender"},
-		{"several", "secure: handshake: waiting for the peer's pake frame: transfer: peer silent too long", "handshake: waiting for the peer's pake frame: peer silent too long"},
-		{"codec", "codec: corrupt compressed chunk", "corrupt compressed chunk"},
-		{"a file named like a package", "cannot send transfer: no such file or directory", "cannot send transfer: no such file or directory"},
-		{"a file named like a package's error", "receiver: transfer: notes.txt already exists", "receiver: transfer: notes.txt already exists"},
-		{"a word that starts like one", "cannot read x: securely: permission denied", "cannot read x: securely: permission denied"},
-		{"codec's refusal", "codec: the receiver cannot decode zstd; use -z none", "the receiver cannot decode zstd; use -z none"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := userMessage(errors.New(tc.in)); got != tc.want {
-				t.Errorf("userMessage(%q) = %q, want %q", tc.in, got, tc.want)
+		{"not ferry, to a receiver", "recv", coded, fmt.Errorf("reading hello from %s: %w", peer, framing.ErrNotFerry),
+			"reading hello from 127.0.0.1:7575: framing: peer is not speaking the ferry protocol: if it is nc or ferry send --raw, run ferry recv --raw"},
+		{"not ferry, to a sender", "send", coded, fmt.Errorf("reading hello from %s: %w", peer, framing.ErrNotFerry),
+			"reading hello from 127.0.0.1:7575: framing: peer is not speaking the ferry protocol: if it is nc -l, use ferry send --raw"},
+		{"other mode, coded receiver", "recv", coded, fmt.Errorf("the sender at %s uses no code: %w", peer, transfer.ErrOtherMode),
+			"the sender at 127.0.0.1:7575 uses no code: the peer runs in the other mode: run ferry send --code CODE, with the code ferry recv printed"},
+		{"other mode, plain receiver", "recv", plain, transfer.ErrOtherMode,
+			"the peer runs in the other mode: add --plain to ferry send, or restart ferry recv without --plain"},
+		{"other mode, coded sender", "send", coded, transfer.ErrOtherMode,
+			"the peer runs in the other mode: if you started it so, add --plain to ferry send; if not, someone else answered there"},
+		{"other mode, plain sender", "send", plain, transfer.ErrOtherMode,
+			"the peer runs in the other mode: run ferry send --code CODE, with the code ferry recv printed"},
+		{"wrong code, to the sender", "send", coded, fmt.Errorf("%w (with %s)", transfer.ErrAuth, peer),
+			"authentication failed: wrong code (with 127.0.0.1:7575): check it; ferry recv without -k stops after a wrong code, so it must be run again"},
+		{"wrong code, as the receiver reported it", "send", coded, &transfer.PeerError{Role: framing.RoleReceiver, Code: framing.CodeAuth, Message: "too many failed attempts with a wrong code; try again in 1m0s"},
+			"receiver: too many failed attempts with a wrong code; try again in 1m0s"},
+		{"timeout", "recv", coded, fmt.Errorf("%w: nothing from %s for 30s", transfer.ErrTimeout, peer),
+			"peer silent too long: nothing from 127.0.0.1:7575 for 30s (--timeout)"},
+		{"compression the receiver lacks", "send", coded, fmt.Errorf("%w zstd", codec.ErrNotDecodable),
+			"the receiver cannot decode zstd; use -z none"},
+		{"raw send to a framed receiver", "send", plain, fmt.Errorf("the receiver at %s %w", peer, rawnc.ErrFramedReceiver),
+			"the receiver at 127.0.0.1:7575 takes only ferry's own framing, not raw bytes: drop --raw from ferry send, or restart ferry recv with --raw"},
+		{"no hint", "send", coded, errors.New("cannot send notes.txt: permission denied"),
+			"cannot send notes.txt: permission denied"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := &output{cmd: tt.cmd, flags: tt.c}
+			if got := out.userMessage(tt.err); got != tt.want {
+				t.Errorf("userMessage(%q)\n got %q\nwant %q", tt.err, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestMessagesUnprefixed: the errors of ferry's internal packages read as
+// what a person sees, without a package prefix such as "secure: ", since
+// nothing takes it out of a message on its way to the screen.
+func TestMessagesUnprefixed(t *testing.T) {
+	for _, err := range []error{
+		secure.ErrCodeTooShort, secure.ErrAuth, secure.ErrProtocol, secure.ErrTampered, secure.ErrAfterLast,
+		secure.ErrTruncated, secure.ErrSealAfterLast, secure.ErrCounterExhausted,
+		codec.ErrUnknownMode, codec.ErrNotDecodable, codec.ErrCorrupt, codec.ErrTrailing,
+		transfer.ErrTimeout, transfer.ErrChecksum, transfer.ErrProtocol, transfer.ErrAuth,
+		rawnc.ErrFramedReceiver, rawnc.ErrFramedSender, rawnc.ErrPaused, rawnc.ErrUnended,
+	} {
+		for _, pkg := range []string{"secure:", "codec:", "transfer:", "rawnc:", "conn:"} {
+			if strings.HasPrefix(err.Error(), pkg) {
+				t.Errorf("%q starts with its package's name", err)
+			}
+		}
 	}
 }

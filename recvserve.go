@@ -66,9 +66,9 @@ func serve(ctx context.Context, out *output, c *common, ln net.Listener, target 
 		case errors.Is(err, transfer.ErrSilentPeer):
 			out.silent(peer, !keep)
 		case errors.Is(err, transfer.ErrDisplaced):
-			out.warn("%s", userMessage(err))
+			out.warn("%s", out.userMessage(err))
 		case transfer.NoTransfer(err) && !keep:
-			out.warn("%s; still waiting for a sender", userMessage(err))
+			out.warn("%s; still waiting for a sender", out.userMessage(err))
 		case keep && ctx.Err() != nil:
 			out.failFrom(peer, fmt.Errorf("transfer from %s interrupted", peer))
 		case keep:

@@ -665,8 +665,8 @@ func TestSenderHandshakeLimit(t *testing.T) {
 	const timeout = 500 * time.Millisecond
 	_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("x", strings.NewReader("x"))},
 		transfer.Options{Code: "12345-67890-12345", Timeout: timeout})
-	if !errors.Is(err, transfer.ErrTimeout) || !strings.Contains(err.Error(), "did not finish its handshake within 2s (4 times --timeout)") {
-		t.Errorf("Send = %v, want %v saying the handshake did not finish within 2s (4 times --timeout)", err, transfer.ErrTimeout)
+	if !errors.Is(err, transfer.ErrTimeout) || !strings.Contains(err.Error(), "did not finish its handshake within 2s (4 times the timeout)") {
+		t.Errorf("Send = %v, want %v saying the handshake did not finish within 2s (4 times the timeout)", err, transfer.ErrTimeout)
 	}
 }
 

@@ -85,11 +85,11 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 		case l.Silent(err):
 			return framing.Hello{}, fmt.Errorf("%s %w", l.RemoteAddr(), ErrSilentPeer)
 		case errors.Is(err, framing.ErrFrameTooLarge):
-			err = framing.ErrNotFerry
+			err = errNotFerry
 		case errors.Is(err, framing.ErrTruncated) && l.role == framing.RoleReceiver:
 			// A ferry sender writes its whole hello at once: a few bytes
 			// and an end of stream are netcat's, as echo hi | nc -N sends.
-			err = framing.ErrNotFerry
+			err = errNotFerry
 		case errors.Is(err, ErrTimeout) && !l.Heard() && l.role == framing.RoleReceiver:
 			// A connection held open without a byte: a port check that
 			// did not hang up, not a sender.
@@ -106,17 +106,20 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 	case framing.TypeError, framing.TypeAbort:
 		return framing.Hello{}, l.peerError(t, p)
 	default:
-		return framing.Hello{}, l.badHello(l.notFerry(fmt.Errorf("reading hello from %s: %w", l.RemoteAddr(), framing.ErrNotFerry)))
+		return framing.Hello{}, l.badHello(fmt.Errorf("reading hello from %s: %w", l.RemoteAddr(), errNotFerry))
 	}
 	h, err := framing.ParseHello(p)
+	if errors.Is(err, framing.ErrNotFerry) {
+		err = errNotFerry
+	}
 	if err != nil {
-		return framing.Hello{}, l.badHello(l.notFerry(fmt.Errorf("reading hello from %s: %w", l.RemoteAddr(), err)))
+		return framing.Hello{}, l.badHello(fmt.Errorf("reading hello from %s: %w", l.RemoteAddr(), err))
 	}
 	if h.Version != framing.Version {
 		return framing.Hello{}, l.badHello(withCode(framing.CodeVersion, fmt.Errorf("%s speaks protocol version %d, this ferry speaks %d: use the same ferry release on both machines", l.RemoteAddr(), h.Version, framing.Version)))
 	}
 	if h.Role == l.role {
-		return framing.Hello{}, l.badHello(withCode(framing.CodeProtocol, fmt.Errorf("%s is also a %s: one side runs ferry send, the other ferry recv", l.RemoteAddr(), roleName(l.role))))
+		return framing.Hello{}, l.badHello(withCode(framing.CodeProtocol, fmt.Errorf("%s is also a %s: one side must send, the other receive", l.RemoteAddr(), roleName(l.role))))
 	}
 	if err := l.checkMode(h); err != nil {
 		return framing.Hello{}, err
@@ -135,7 +138,7 @@ func (l *link) hello(caps uint32) (framing.Hello, error) {
 		}
 		// The handshake has its own time from here: the wait for its
 		// turn is not the sender's.
-		l.HandshakeWithin(time.Now(), handshakeTime(l.timeout), "(--timeout)")
+		l.HandshakeWithin(time.Now(), handshakeTime(l.timeout), "")
 	}
 	helloS, helloR := mine, p
 	if l.role == framing.RoleReceiver {
@@ -166,7 +169,7 @@ func (l *link) readHello() (framing.Type, []byte, error) {
 	if l.role != framing.RoleReceiver {
 		return l.ReadPlainFrame(0, "")
 	}
-	return l.ReadPlainFrame(min(helloTime, handshakeTime(l.timeout)), "(a sender's hello comes at once)")
+	return l.ReadPlainFrame(min(helloTime, handshakeTime(l.timeout)), "a sender's hello comes at once")
 }
 
 // badHello marks err, a receiver's failure over the sender's hello, as no
@@ -178,21 +181,18 @@ func (l *link) badHello(err error) error {
 	return &markedError{err: err, mark: errBadHello}
 }
 
-// notFerry adds to err, when it says that the peer's first bytes were no
-// ferry hello, what the user can do about it: a sender that is not ferry
-// is most likely netcat, or a ferry send --raw, whose bytes only ferry recv
-// --raw takes; a receiver that is not ferry, or that said nothing for the
-// whole timeout, most likely nc -l, which takes only ferry send --raw.
+// notFerry marks err as framing.ErrNotFerry also where a sender's receiver
+// said nothing for the whole timeout: a ferry receiver sends its hello at
+// once, and nc -l takes the hello and answers nothing.
 func (l *link) notFerry(err error) error {
-	switch {
-	case l.role == framing.RoleReceiver && errors.Is(err, framing.ErrNotFerry):
-		return fmt.Errorf("%w: if it is nc or ferry send --raw, run ferry recv --raw", err)
-	case l.role == framing.RoleSender && (errors.Is(err, framing.ErrNotFerry) || errors.Is(err, ErrTimeout) && !l.Heard()):
-		// nc -l takes the hello and answers nothing.
-		return fmt.Errorf("%w: if it is nc -l, use ferry send --raw", err)
+	if l.role == framing.RoleSender && errors.Is(err, ErrTimeout) && !l.Heard() {
+		return &markedError{err: err, mark: framing.ErrNotFerry}
 	}
 	return err
 }
+
+// errNotFerry is framing.ErrNotFerry in this package's words.
+var errNotFerry = &markedError{err: errors.New("peer is not speaking the ferry protocol"), mark: framing.ErrNotFerry}
 
 // admitPingInterval is how often a receiver pings a sender waiting for its
 // turn, so that the sender's timeout does not run out meanwhile: often
@@ -228,15 +228,15 @@ func (l *link) checkMode(h framing.Hello) error {
 	case peerSecure == mineSecure:
 		return nil
 	case l.role == framing.RoleReceiver && mineSecure:
-		msg = "the sender at %s uses --plain, but this receiver requires its code: run ferry send --code CODE, with the code ferry recv printed"
+		msg = "the sender at %s uses no code, but this receiver requires its code"
 	case l.role == framing.RoleReceiver:
-		msg = "the sender at %s uses a code, but this receiver runs with --plain: add --plain to ferry send, or restart ferry recv without --plain"
+		msg = "the sender at %s uses a code, but this receiver runs in the plain mode"
 	case mineSecure:
 		// Anyone can answer so; the claim is not checked, and following it
 		// blindly would send in the clear to whoever answered.
-		msg = "the receiver at %s says it runs with --plain (no code, no encryption): if you started it so, add --plain to ferry send; if not, someone else answered there"
+		msg = "the receiver at %s says it runs in the plain mode (no code, no encryption)"
 	default:
-		msg = "the receiver at %s requires a code: run ferry send --code CODE, with the code ferry recv printed"
+		msg = "the receiver at %s requires a code"
 	}
 	return withCode(framing.CodeAuth, &markedError{err: fmt.Errorf(msg, l.RemoteAddr()), mark: ErrOtherMode})
 }
@@ -248,9 +248,6 @@ func (l *link) handshakeError(err error) error {
 		return &PeerError{Role: l.peerRole(), Code: pe.Code, Message: pe.Message, Aborted: pe.Aborted}
 	}
 	if errors.Is(err, secure.ErrAuth) {
-		if l.role == framing.RoleSender {
-			return fmt.Errorf("%w (with %s): check it; ferry recv without -k stops after a wrong code, so it must be run again", ErrAuth, l.RemoteAddr())
-		}
 		return fmt.Errorf("%w (with %s)", ErrAuth, l.RemoteAddr())
 	}
 	return fmt.Errorf("handshake with %s: %w", l.RemoteAddr(), err)

@@ -483,7 +483,8 @@ func TestHostileReceiver(t *testing.T) {
 
 // TestSendToNetcat has a sender meet what nc -l is: a peer that takes its
 // hello and answers nothing, or answers with something else than ferry.
-// The sender fails and says to use ferry send --raw.
+// The sender fails with framing.ErrNotFerry, to which the command adds
+// its advice to use ferry send --raw.
 func TestSendToNetcat(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -504,8 +505,9 @@ func TestSendToNetcat(t *testing.T) {
 			})
 			src := transfer.StreamSource("f", bytes.NewReader(textBytes(100)))
 			_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{src}, transfer.Options{Timeout: 300 * time.Millisecond})
-			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), "if it is nc -l, use ferry send --raw") {
-				t.Errorf("Send = %v, want %v and the --raw hint", err, tc.want)
+			// ErrNotFerry is what the command adds its --raw hint to.
+			if !errors.Is(err, tc.want) || !errors.Is(err, framing.ErrNotFerry) {
+				t.Errorf("Send = %v, want %v, and framing.ErrNotFerry", err, tc.want)
 			}
 			await(t, peerDone, "the fake peer")
 		})

@@ -98,7 +98,7 @@ func Receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summa
 	}
 	defer dec.Close()
 	r := &receiver{l: newLink(conn, framing.RoleReceiver, opts), opts: opts, sink: sink, dec: dec}
-	r.l.HandshakeWithin(start, handshakeTime(opts.timeout()), "(--timeout)")
+	r.l.HandshakeWithin(start, handshakeTime(opts.timeout()), "")
 	stop := context.AfterFunc(ctx, func() { r.l.Interrupt(ctx) })
 	defer stop()
 

@@ -88,7 +88,7 @@ func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (S
 	// A receiver may keep a sender waiting for its turn, pinging, for
 	// twice its timeout, then give it its timeout for the handshake: a
 	// peer that pings for longer than that is no honest receiver.
-	s.l.HandshakeWithin(start, senderHandshakeFactor*handshakeTime(opts.timeout()), fmt.Sprintf("(%d times --timeout)", senderHandshakeFactor))
+	s.l.HandshakeWithin(start, senderHandshakeFactor*handshakeTime(opts.timeout()), fmt.Sprintf("%d times the timeout", senderHandshakeFactor))
 	for _, src := range sources {
 		if src.Size < 0 || s.total < 0 {
 			s.total = -1

@@ -254,7 +254,7 @@ func serveConn(ctx, connCtx context.Context, c *guard.Conn, sink Sink, opts Serv
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				return withCode(framing.CodeInternal, fmt.Errorf("busy: the handshakes of other senders kept %s waiting for %s (twice --timeout); try again", peer, 2*handshakeTime(opts.timeout())))
+				return withCode(framing.CodeInternal, fmt.Errorf("busy: the handshakes of other senders kept %s waiting for %s (twice the timeout); try again", peer, 2*handshakeTime(opts.timeout())))
 			}
 			if wait, ok := limits.Allow(host); !ok {
 				limits.Leave(host)

@@ -34,10 +34,14 @@ const (
 )
 
 // ErrUnknownMode means a mode name is not one of auto, zstd, s2, none.
-var ErrUnknownMode = errors.New("codec: unknown compression mode")
+var ErrUnknownMode = errors.New("unknown compression mode")
+
+// ErrNotDecodable means the receiver does not decode the compression mode
+// the sender asked for; an older receiver may lack zstd or s2.
+var ErrNotDecodable = errors.New("the receiver cannot decode")
 
 // ErrCorrupt means a compressed chunk does not decode to its declared size.
-var ErrCorrupt = errors.New("codec: corrupt compressed chunk")
+var ErrCorrupt = errors.New("corrupt compressed chunk")
 
 // ErrTrailing means a compressed chunk holds bytes after its end, such as a
 // second zstd frame: one that decodes to nothing would otherwise pass. It
@@ -114,15 +118,15 @@ func NewEncoder(mode Mode, peerCaps uint32) (*Encoder, error) {
 		}
 	case S2:
 		if peerCaps&framing.CapS2 == 0 {
-			return nil, fmt.Errorf("codec: the receiver cannot decode s2; use -z none")
+			return nil, fmt.Errorf("%w s2", ErrNotDecodable)
 		}
 	case Zstd:
 		if peerCaps&framing.CapZstd == 0 {
-			return nil, fmt.Errorf("codec: the receiver cannot decode zstd; use -z none")
+			return nil, fmt.Errorf("%w zstd", ErrNotDecodable)
 		}
 		z, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithLowerEncoderMem(true))
 		if err != nil {
-			return nil, fmt.Errorf("codec: %w", err)
+			return nil, err
 		}
 		e.zenc = z
 	}
@@ -185,7 +189,7 @@ func NewDecoder() (*Decoder, error) {
 		zstd.WithDecodeAllCapLimit(true),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("codec: %w", err)
+		return nil, err
 	}
 	return &Decoder{zdec: z}, nil
 }

@@ -37,7 +37,7 @@ const DefaultTimeout = 30 * time.Second
 // ErrTimeout means nothing arrived from the peer for the whole timeout, or
 // the peer took none of this side's bytes for StallFactor times it. Its
 // text is the one users have always seen.
-var ErrTimeout = errors.New("transfer: peer silent too long")
+var ErrTimeout = errors.New("peer silent too long")
 
 // lingerTime bounds how long a failing side waits for its error frame to be
 // written and for the peer to hang up before it closes the socket. Closing

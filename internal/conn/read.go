@@ -49,11 +49,14 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 }
 
 // HandshakeWithin gives the peer d from the time from to finish its hello
-// and handshake, pings or not; why says where d comes from, for messages.
-// It is for the reading goroutine.
+// and handshake, pings or not; why, if not "", says where d comes from,
+// for messages. It is for the reading goroutine.
 func (c *Conn) HandshakeWithin(from time.Time, d time.Duration, why string) {
 	c.handshakeBy = from.Add(d)
-	c.handshakeFor = d.String() + " " + why
+	c.handshakeFor = d.String()
+	if why != "" {
+		c.handshakeFor += " (" + why + ")"
+	}
 }
 
 // HandshakeDone lifts the handshake's own limits: its deadline and the
@@ -87,7 +90,7 @@ func (c *Conn) timeoutError(deadline time.Time, err error) error {
 func TimeoutError(nc net.Conn, timeout time.Duration, err error) error {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Errorf("%w: nothing from %s for %s (--timeout)", ErrTimeout, nc.RemoteAddr(), timeout)
+		return fmt.Errorf("%w: nothing from %s for %s", ErrTimeout, nc.RemoteAddr(), timeout)
 	}
 	return err
 }

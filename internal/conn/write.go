@@ -316,7 +316,7 @@ func (w *StallWriter) WriteBuffers(bufs *net.Buffers) (int64, error) {
 
 func (w *StallWriter) stallError() error {
 	if w.peer == 0 {
-		return fmt.Errorf("%w: %s took nothing for %s (%d times --timeout)", ErrTimeout, w.nc.RemoteAddr(), w.stall, StallFactor)
+		return fmt.Errorf("%w: %s took nothing for %s, %d times the timeout", ErrTimeout, w.nc.RemoteAddr(), w.stall, StallFactor)
 	}
-	return fmt.Errorf("%w: the %s at %s stopped reading: it took nothing for %s (%d times --timeout)", ErrTimeout, roleName(w.peer), w.nc.RemoteAddr(), w.stall, StallFactor)
+	return fmt.Errorf("%w: the %s at %s stopped reading: it took nothing for %s, %d times the timeout", ErrTimeout, roleName(w.peer), w.nc.RemoteAddr(), w.stall, StallFactor)
 }

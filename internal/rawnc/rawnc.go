@@ -22,6 +22,22 @@ import (
 	"github.com/ferrytool/ferry/internal/conn"
 )
 
+// Failures a command can add its advice to.
+var (
+	// ErrFramedReceiver means the receiver is a ferry receiver in the
+	// framed mode, which took none of the raw bytes.
+	ErrFramedReceiver = errors.New("takes only ferry's own framing, not raw bytes")
+	// ErrFramedSender means the sender is a ferry sender in the framed
+	// mode, whose frames a raw receiver does not write out.
+	ErrFramedSender = errors.New("is a ferry sender in the framed mode, not a raw one")
+	// ErrPaused means a send's connection was lost after its input had
+	// paused for longer than a raw receiver waits.
+	ErrPaused = errors.New("a raw receiver gives up after its timeout of silence")
+	// ErrUnended means a raw sender went silent without ending its
+	// stream, as nc without -N never ends it.
+	ErrUnended = errors.New("has not ended its stream")
+)
+
 // PeerError makes the error that reports a ferry receiver's error frame,
 // m, or its abort frame (aborted, with m.Message its reason): the
 // caller's own type for a peer's failure.
@@ -100,7 +116,7 @@ func Send(ctx context.Context, nc net.Conn, r io.Reader, timeout time.Duration, 
 		// Every byte went out and the write side is closed: a reset now,
 		// instead of a close, is the receiver refusing what it got. A
 		// ferry recv --raw does so when it cannot keep the data.
-		return res.n, fmt.Errorf("the receiver at %s reset the connection after the last byte instead of closing it, so it may not have kept the data (a ferry recv --raw says why)", nc.RemoteAddr())
+		return res.n, fmt.Errorf("the receiver at %s reset the connection after the last byte instead of closing it, so it may not have kept the data (the receiver's own messages say why)", nc.RemoteAddr())
 	}
 	return res.n, sendError(ctx, nc, err, src.longest)
 }
@@ -164,7 +180,7 @@ type framedReceiverError struct {
 }
 
 func (e *framedReceiverError) Error() string {
-	msg := fmt.Sprintf("the receiver at %s runs ferry recv without --raw, which takes only ferry's own framing: drop --raw from ferry send, or restart ferry recv with --raw", e.peer)
+	msg := fmt.Sprintf("the receiver at %s %v", e.peer, ErrFramedReceiver)
 	if e.reason != nil {
 		msg += " (" + e.reason.Error() + ")"
 	}
@@ -173,6 +189,9 @@ func (e *framedReceiverError) Error() string {
 
 // Unwrap gives the receiver's own error, if it sent one.
 func (e *framedReceiverError) Unwrap() error { return e.reason }
+
+// Is makes e an ErrFramedReceiver.
+func (e *framedReceiverError) Is(target error) bool { return target == ErrFramedReceiver }
 
 // notablePause is how long the input of a send --raw must have kept it
 // from writing before a lost connection's message mentions it: a receiver
@@ -201,7 +220,7 @@ func sendError(ctx context.Context, nc net.Conn, err error, paused time.Duration
 	lost := err != nil && ctx.Err() == nil && socketErr(err)
 	err = rawError(ctx, nc, err)
 	if lost && paused >= notablePause {
-		return fmt.Errorf("%w, after the input paused for %s: a ferry recv --raw gives up after its --timeout of silence (%s by default); if that is what happened, raise --timeout there", err, paused.Round(100*time.Millisecond), conn.DefaultTimeout)
+		return fmt.Errorf("%w, after the input paused for %s: %w (%s by default)", err, paused.Round(100*time.Millisecond), ErrPaused, conn.DefaultTimeout)
 	}
 	return err
 }
@@ -244,7 +263,7 @@ func Receive(ctx context.Context, nc net.Conn, w io.Writer, finish func() error,
 			_ = cw.CloseWrite()
 			_, _ = io.Copy(io.Discard, nc)
 		}
-		return 0, fmt.Errorf("%s is a ferry send without --raw: add --raw to it, or run ferry recv without --raw", nc.RemoteAddr())
+		return 0, fmt.Errorf("%s %w", nc.RemoteAddr(), ErrFramedSender)
 	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF):
 		resetConn(nc)
 		return 0, receiveError(ctx, nc, err)
@@ -280,7 +299,7 @@ func Receive(ctx context.Context, nc net.Conn, w io.Writer, finish func() error,
 func receiveError(ctx context.Context, nc net.Conn, err error) error {
 	err = rawError(ctx, nc, err)
 	if errors.Is(err, conn.ErrTimeout) {
-		return fmt.Errorf("%w, and it has not ended its stream: if the sender is nc, use nc -N so it closes when its input ends; if its input pauses, raise --timeout", err)
+		return fmt.Errorf("%w, and it %w", err, ErrUnended)
 	}
 	return err
 }

@@ -15,27 +15,27 @@ const authMessage = "authentication failed: wrong code"
 var (
 	// ErrCodeTooShort refuses a code with fewer than MinCodeLen characters
 	// once normalized.
-	ErrCodeTooShort = errors.New("secure: code too short: at least 6 characters")
+	ErrCodeTooShort = errors.New("code too short: at least 6 characters")
 	// ErrAuth means key confirmation failed: the two sides used different
 	// codes, or someone in the middle tried one. A *PeerError carrying
 	// framing.CodeAuth also matches it, so both sides test for it alike.
-	ErrAuth = errors.New("secure: " + authMessage)
+	ErrAuth = errors.New("" + authMessage)
 	// ErrProtocol means the peer broke the handshake's rules: an unexpected
 	// frame, a payload of the wrong length, or a CPace element that does not
 	// decode or is the identity. It wraps a description of what arrived.
-	ErrProtocol = errors.New("secure: handshake protocol error")
+	ErrProtocol = errors.New("handshake protocol error")
 	// ErrTampered means a sealed frame failed to open: it was changed, is a
 	// replay, arrived out of order, follows a dropped frame, or was sealed
 	// for the other direction.
-	ErrTampered = errors.New("secure: frame failed authentication: tampered, replayed or out of order")
+	ErrTampered = errors.New("frame failed authentication: tampered, replayed or out of order")
 	// ErrAfterLast means a frame arrived after the peer's last frame.
-	ErrAfterLast = errors.New("secure: frame after the peer's last frame")
+	ErrAfterLast = errors.New("frame after the peer's last frame")
 	// ErrTruncated means the stream ended before the peer's last frame.
-	ErrTruncated = errors.New("secure: stream cut before its last frame")
+	ErrTruncated = errors.New("stream cut before its last frame")
 	// ErrSealAfterLast means Seal was called after the last frame was sealed.
-	ErrSealAfterLast = errors.New("secure: seal after the last frame")
+	ErrSealAfterLast = errors.New("seal after the last frame")
 	// ErrCounterExhausted means a direction used all 2^88 frame counters.
-	ErrCounterExhausted = errors.New("secure: frame counter exhausted")
+	ErrCounterExhausted = errors.New("frame counter exhausted")
 )
 
 // PeerError is an error or abort frame the peer sent during the handshake:
@@ -49,9 +49,9 @@ type PeerError struct {
 // Error describes the peer's failure.
 func (e *PeerError) Error() string {
 	if e.Aborted {
-		return "secure: peer aborted the handshake: " + e.Message
+		return "peer aborted the handshake: " + e.Message
 	}
-	return fmt.Sprintf("secure: peer failed the handshake: %s (code %d)", e.Message, e.Code)
+	return fmt.Sprintf("peer failed the handshake: %s (code %d)", e.Message, e.Code)
 }
 
 // Is makes errors.Is(err, ErrAuth) hold when the peer reported a failed

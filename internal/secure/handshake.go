@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"strings"
 
 	"github.com/ferrytool/ferry/framing"
 )
@@ -99,7 +98,7 @@ func handshake(r FrameReader, w FrameWriter, role framing.Role, code string, hel
 	case framing.RoleReceiver:
 		return h.respond()
 	}
-	return nil, fmt.Errorf("secure: handshake for unknown role %d", role)
+	return nil, fmt.Errorf("handshake for unknown role %d", role)
 }
 
 // handshakeState is one side's handshake in progress.
@@ -156,11 +155,11 @@ func parsePakeR(p []byte) (pakeR, error) {
 func (h *handshakeState) initiate() (*Session, error) {
 	sid := make([]byte, sidLen)
 	if _, err := io.ReadFull(h.cfg.rand, sid); err != nil {
-		return nil, fmt.Errorf("secure: drawing a session id: %w", err)
+		return nil, fmt.Errorf("drawing a session id: %w", err)
 	}
 	y, err := sampleScalar(h.cfg.rand)
 	if err != nil {
-		return nil, fmt.Errorf("secure: drawing a scalar: %w", err)
+		return nil, fmt.Errorf("drawing a scalar: %w", err)
 	}
 	mine := pakeS{sid: sid, flags: h.flags(), y: scalarMult(y, calculateGenerator(h.prs, []byte(channelID), sid))}
 	p := appendPakeS(make([]byte, 0, pakeSLen), mine)
@@ -214,7 +213,7 @@ func (h *handshakeState) respond() (*Session, error) {
 	h.addTranscript(p)
 	y, err := sampleScalar(h.cfg.rand)
 	if err != nil {
-		return nil, fmt.Errorf("secure: drawing a scalar: %w", err)
+		return nil, fmt.Errorf("drawing a scalar: %w", err)
 	}
 	// Check the sender's element before answering: a side that must abort
 	// sends nothing derived from the code.
@@ -287,7 +286,7 @@ func (h *handshakeState) keys(isk [64]byte) (sessionKeys, error) {
 	th := h.th.Sum(nil)
 	okm, err := hkdf.Key(sha256.New, isk[:], th, keysInfo, 4*32)
 	if err != nil {
-		return sessionKeys{}, fmt.Errorf("secure: deriving keys: %w", err)
+		return sessionKeys{}, fmt.Errorf("deriving keys: %w", err)
 	}
 	return sessionKeys{
 		sr:       okm[0:32],
@@ -323,7 +322,7 @@ func (h *handshakeState) read(want framing.Type) ([]byte, error) {
 	for {
 		t, p, err := h.r.ReadFrame()
 		if err != nil {
-			return nil, fmt.Errorf("secure: handshake: waiting for the peer's %s frame: %w", want, err)
+			return nil, fmt.Errorf("handshake: waiting for the peer's %s frame: %w", want, err)
 		}
 		switch {
 		case t == want:
@@ -349,17 +348,15 @@ func (h *handshakeState) read(want framing.Type) ([]byte, error) {
 
 func (h *handshakeState) write(t framing.Type, p []byte) error {
 	if err := h.w.WriteFrame(t, p); err != nil {
-		return fmt.Errorf("secure: handshake: sending %s frame: %w", t, err)
+		return fmt.Errorf("handshake: sending %s frame: %w", t, err)
 	}
 	return nil
 }
 
 // fail tells the peer about err with a plain error frame carrying code, and
-// returns err. The peer's copy of the message drops the package prefix; a
-// failure to send it is ignored, since err is the failure to report and the
-// connection is closed next anyway.
+// returns err. A failure to send it is ignored, since err is the failure
+// to report and the connection is closed next anyway.
 func (h *handshakeState) fail(code uint16, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "secure: ")
-	_ = h.w.WriteFrame(framing.TypeError, framing.AppendError(nil, framing.ErrorMsg{Code: code, Message: msg}))
+	_ = h.w.WriteFrame(framing.TypeError, framing.AppendError(nil, framing.ErrorMsg{Code: code, Message: err.Error()}))
 	return err
 }

@@ -102,7 +102,7 @@ func newAEAD(c Cipher, key []byte) (cipher.AEAD, error) {
 	if c == AES256GCM {
 		b, err := aes.NewCipher(key)
 		if err != nil {
-			return nil, fmt.Errorf("secure: %w", err)
+			return nil, fmt.Errorf("%w", err)
 		}
 		return cipher.NewGCM(b)
 	}

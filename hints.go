@@ -1,0 +1,48 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/internal/rawnc"
+	"github.com/ferrytool/ferry/transfer"
+)
+
+// hint is the advice ferry adds to the message of err, an error of the
+// command cmd ("send" or "recv") run with flags c: what to type to fix it.
+// The library's messages say what went wrong and name no command or flag;
+// which ferry command, flag or other program helps is this command's to
+// say. The first hint that fits is given, or "".
+func hint(err error, cmd string, c *common) string {
+	send := cmd == "send"
+	var peer *transfer.PeerError
+	fromPeer := errors.As(err, &peer)
+	switch {
+	case errors.Is(err, rawnc.ErrFramedReceiver):
+		return ": drop --raw from ferry send, or restart ferry recv with --raw"
+	case errors.Is(err, rawnc.ErrFramedSender):
+		return ": add --raw to it, or run ferry recv without --raw"
+	case errors.Is(err, rawnc.ErrPaused):
+		return "; if that is what happened, raise --timeout there"
+	case errors.Is(err, rawnc.ErrUnended):
+		return ": if the sender is nc, use nc -N so it closes when its input ends; if its input pauses, raise --timeout"
+	case errors.Is(err, framing.ErrNotFerry) && send:
+		return ": if it is nc -l, use ferry send --raw"
+	case errors.Is(err, framing.ErrNotFerry):
+		return ": if it is nc or ferry send --raw, run ferry recv --raw"
+	case errors.Is(err, transfer.ErrOtherMode) && send && !c.plain:
+		return ": if you started it so, add --plain to ferry send; if not, someone else answered there"
+	case errors.Is(err, transfer.ErrOtherMode) && !send && c.plain:
+		return ": add --plain to ferry send, or restart ferry recv without --plain"
+	case errors.Is(err, transfer.ErrOtherMode):
+		return ": run ferry send --code CODE, with the code ferry recv printed"
+	case errors.Is(err, transfer.ErrAuth) && send && !fromPeer:
+		return ": check it; ferry recv without -k stops after a wrong code, so it must be run again"
+	case errors.Is(err, codec.ErrNotDecodable):
+		return "; use -z none"
+	case errors.Is(err, transfer.ErrTimeout) && !transfer.NoTransfer(err):
+		return " (--timeout)"
+	}
+	return ""
+}
