@@ -8,6 +8,7 @@ import (
 
 	"github.com/ferrytool/ferry/framing"
 	"github.com/ferrytool/ferry/internal/conn"
+	"github.com/ferrytool/ferry/internal/destdir"
 	"github.com/ferrytool/ferry/internal/names"
 	"github.com/ferrytool/ferry/internal/secure"
 )
@@ -107,9 +108,12 @@ func withCode(code uint16, err error) error {
 // codeOf picks the error-frame code that describes err to the peer.
 func codeOf(err error) uint16 {
 	var ce *codedError
+	var de *destdir.Error
 	switch {
 	case errors.As(err, &ce):
 		return ce.code
+	case errors.As(err, &de):
+		return destCodes[de.Kind]
 	case errors.Is(err, ErrChecksum):
 		return framing.CodeChecksum
 	case errors.Is(err, ErrAuth):
@@ -125,6 +129,15 @@ func codeOf(err error) uint16 {
 		return framing.CodeExists
 	}
 	return framing.CodeInternal
+}
+
+// destCodes are the error-frame codes of a destination's refusals.
+var destCodes = map[destdir.Kind]uint16{
+	destdir.Exists:   framing.CodeExists,
+	destdir.BadName:  framing.CodeBadName,
+	destdir.TooMany:  framing.CodeUnsupported,
+	destdir.NoSpace:  framing.CodeNoSpace,
+	destdir.NotAFile: framing.CodeProtocol,
 }
 
 func protocolErrorf(format string, args ...any) error {

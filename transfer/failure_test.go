@@ -17,6 +17,7 @@ import (
 
 	"github.com/ferrytool/ferry/framing"
 	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/internal/destdir"
 	"github.com/ferrytool/ferry/transfer"
 )
 
@@ -93,12 +94,23 @@ type failingSink struct {
 	mu        sync.Mutex
 	discarded int
 	committed int
+	reported  int // of those committed, the ones Durable reported
 }
 
 func (s *failingSink) Begin(framing.Offer) (transfer.Batch, error) { return s, nil }
+func (s *failingSink) Streams() bool                               { return false }
 
-func (s *failingSink) Create(framing.File) (transfer.Destination, error) {
+func (s *failingSink) Create(destdir.Entry) (transfer.Destination, error) {
 	return &failingDest{s}, nil
+}
+
+// Durable reports every entry committed as durable at once.
+func (s *failingSink) Durable(bool) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.committed - s.reported
+	s.reported = s.committed
+	return n, nil
 }
 
 func (s *failingSink) Flush() error      { return nil }
@@ -511,9 +523,13 @@ func (s slowSyncSink) Begin(o framing.Offer) (transfer.Batch, error) {
 	return slowSyncBatch{b, s.d}, nil
 }
 
-func (b slowSyncBatch) Flush() error {
-	time.Sleep(b.d)
-	return b.Batch.Flush()
+// Durable takes d for each flush that makes entries durable.
+func (b slowSyncBatch) Durable(wait bool) (int, error) {
+	n, err := b.Batch.Durable(wait)
+	if n > 0 {
+		time.Sleep(b.d)
+	}
+	return n, err
 }
 
 // TestSlowSync has a receiver whose syncs take four times the timeout: it
@@ -710,7 +726,7 @@ type createHookBatch struct {
 	s createHook
 }
 
-func (b createHookBatch) Create(f framing.File) (transfer.Destination, error) {
+func (b createHookBatch) Create(f destdir.Entry) (transfer.Destination, error) {
 	d, err := b.Batch.Create(f)
 	if err != nil || f.Name != b.s.name {
 		return d, err

@@ -7,8 +7,6 @@ package transfer_test
 // rather than holding them.
 
 import (
-	"fmt"
-	"io"
 	"io/fs"
 	"slices"
 	"strings"
@@ -157,100 +155,3 @@ func TestSendSortsSources(t *testing.T) {
 		}
 	}
 }
-
-// TestReceiverWaitsForSlowFlush has a sink whose background flush is over
-// only once the receiver waits for it, as a disk much slower than the
-// network: the receiver may take in entries for the next flush while one
-// runs, but only so many, or so many bytes of names, then waits, so that
-// what it holds does not grow with the transfer.
-func TestReceiverWaitsForSlowFlush(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name       string
-		flushFiles int // the background flush threshold
-		nameLen    int
-		most       int // entries received while one flush runs, at most
-	}{
-		{"by count", 8, 8, 4 * 8}, // maxWaiting times the threshold
-		// 1 MiB of names of 3,000 bytes each: 350 of them.
-		{"by names", 1024, 3000, (1 << 20) / 3000},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			sink := &slowFlushSink{}
-			var sources []transfer.Source
-			for i := range 2000 {
-				name := fmt.Sprintf("%08d", i)
-				for len(name) < tt.nameLen { // in elements a receiver takes
-					name += "/" + strings.Repeat("x", min(200, tt.nameLen-len(name)-1))
-				}
-				sources = append(sources, transfer.Source{Name: name, Mode: 0o644,
-					Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("")), nil }})
-			}
-			o := run(t, sources, sink, transfer.Options{}, transfer.WithBackgroundFlushFiles(transfer.Options{}, tt.flushFiles))
-			if o.sendErr != nil || o.recvErr != nil {
-				t.Fatalf("send: %v; receive: %v", o.sendErr, o.recvErr)
-			}
-			t.Logf("at most %d entries while a flush ran, in %d flushes", sink.most, sink.flushes)
-			if sink.flushes == 0 || sink.most > tt.most+1 {
-				t.Errorf("the receiver took %d entries while a flush ran (in %d flushes), want at most %d and then to wait", sink.most, sink.flushes, tt.most+1)
-			}
-		})
-	}
-}
-
-// slowFlushSink is a Sink whose batch flushes in the background, and
-// whose flush is over only once the receiver waits for it (EndFlush before
-// the channel StartFlush returned is closed). It counts the entries it is
-// given while a flush runs.
-// Its methods are all called from the receiver's goroutine.
-type slowFlushSink struct {
-	done    chan struct{} // the running flush's, nil if none runs
-	during  int           // entries created while it runs
-	most    int           // the most of those in one flush
-	flushes int
-}
-
-func (s *slowFlushSink) Begin(framing.Offer) (transfer.Batch, error) { return s, nil }
-
-func (s *slowFlushSink) Create(framing.File) (transfer.Destination, error) {
-	if s.done != nil {
-		s.during++
-		s.most = max(s.most, s.during)
-	}
-	return nullDest{}, nil
-}
-
-func (s *slowFlushSink) StartFlush() <-chan struct{} {
-	s.done, s.during = make(chan struct{}), 0
-	s.flushes++
-	return s.done
-}
-
-func (s *slowFlushSink) EndFlush() error {
-	select {
-	case <-s.done:
-	default:
-		close(s.done)
-	}
-	s.done = nil
-	return nil
-}
-
-func (s *slowFlushSink) Flush() error {
-	if s.done != nil {
-		return s.EndFlush()
-	}
-	return nil
-}
-
-func (s *slowFlushSink) Finish(bool) error { return nil }
-func (s *slowFlushSink) Close()            {}
-
-// nullDest is a Destination that keeps nothing.
-type nullDest struct{}
-
-func (nullDest) Write(p []byte) (int, error) { return len(p), nil }
-func (nullDest) Commit() error               { return nil }
-func (nullDest) Discard()                    {}

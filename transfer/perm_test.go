@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/destdir"
 	"github.com/ferrytool/ferry/transfer"
 )
 
@@ -62,12 +63,12 @@ func TestLockedDirs(t *testing.T) {
 			}
 			defer b.Close()
 			mtime := time.Unix(1_600_000_000, 0)
-			for i, name := range tc.dirs {
+			for _, name := range tc.dirs {
 				mode, ok := modes[name]
 				if !ok {
 					mode = 0o755
 				}
-				d, err := b.Create(framing.File{Index: uint32(i), Kind: framing.KindDir, Mode: uint32(mode), ModTime: mtime.UnixNano(), Name: name})
+				d, err := b.Create(destdir.Entry{Dir: true, Mode: mode, ModTime: mtime, Name: name})
 				if err != nil {
 					t.Fatalf("Create %s: %v", name, err)
 				}
@@ -76,14 +77,13 @@ func TestLockedDirs(t *testing.T) {
 				}
 			}
 			for i := range tc.existing {
-				index := uint32(len(tc.dirs) + 2*i)
 				name := fmt.Sprintf("e%02d", i)
-				for _, f := range []framing.File{
-					{Index: index, Kind: framing.KindDir, Mode: 0o755, Name: name},
-					{Index: index + 1, Kind: framing.KindRegular, Mode: 0o644, Size: 1, Name: name + "/f"},
+				for _, f := range []destdir.Entry{
+					{Dir: true, Mode: 0o755, ModTime: time.Unix(0, 0), Name: name},
+					{Mode: 0o644, Size: 1, ModTime: time.Unix(0, 0), Name: name + "/f"},
 				} {
 					d, err := b.Create(f)
-					if err == nil && f.Kind == framing.KindRegular {
+					if err == nil && !f.Dir {
 						_, err = d.Write([]byte("x"))
 					}
 					if err == nil {
@@ -188,7 +188,7 @@ func TestUnreadableModes(t *testing.T) {
 			modes := []fs.FileMode{0o200, 0o000}
 			for i := range tc.files {
 				name := fmt.Sprintf("f%02d", i)
-				d, err := b.Create(framing.File{Index: uint32(i), Kind: framing.KindRegular, Mode: uint32(modes[i%2]), ModTime: time.Now().UnixNano(), Size: uint64(tc.size), Name: name})
+				d, err := b.Create(destdir.Entry{Mode: modes[i%2], ModTime: time.Now(), Size: int64(tc.size), Name: name})
 				if err != nil {
 					t.Fatal(err)
 				}

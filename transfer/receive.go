@@ -1,12 +1,13 @@
 package transfer
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
+	"math"
 	"net"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/ferrytool/ferry/framing"
 	"github.com/ferrytool/ferry/internal/codec"
 	"github.com/ferrytool/ferry/internal/conn"
+	"github.com/ferrytool/ferry/internal/destdir"
 	"github.com/ferrytool/ferry/internal/names"
 )
 
@@ -32,17 +34,8 @@ type receiver struct {
 	bytes   uint64 // data bytes received, in every entry
 	summary Summary
 
-	// Entries committed but not yet acked. The first flushing of them are
-	// in a background flush, whose sync is over once flushed closes.
-	queued      []queuedAck
-	queuedBytes uint64            // bytes of the entries not in the background flush
-	queuedNames int               // the bytes of their names
-	flushFiles  int               // the files that make a flush start, by the batch's kind
-	bg          backgroundFlusher // the batch, if it can flush in the background
-	flushing    int
-	flushed     <-chan struct{}
-	flushFailed bool         // a flush failed: its entries may be placed or discarded
-	done        []FileResult // reused for Options.FilesDone
+	queued []queuedAck  // entries committed but not yet acked, in order
+	done   []FileResult // reused for Options.FilesDone
 
 	// The entry being received.
 	dest    Destination
@@ -53,34 +46,13 @@ type receiver struct {
 }
 
 // queuedAck is an entry that is verified and committed, waiting for the
-// batch's next Flush before the sender hears that it is in place.
+// batch to make it durable before the sender hears that it is in place.
 type queuedAck struct {
 	hdr     framing.File
 	size    uint64
 	sum     uint32
 	started time.Time
 }
-
-// Flush thresholds: a flush waits for this many files, bytes or bytes of
-// names, or for the oldest waiting file to be this old when the next one
-// ends, so small files share one sync while a big file is acked as soon as
-// it is in place. Where the batch can flush in the background, its flushes
-// start at the lower thresholds, since the receiver need not wait for
-// them, and a flush that ends early leaves less for the last one, which
-// the sender does wait for. While one runs, up to maxWaiting times the
-// files, or flushNames of names, wait for the next, then the receiver
-// waits for it: what waits is held in memory, so that memory does not
-// grow with a transfer's files when the disk is slower than they arrive.
-// Not more: with 8, a receiver of a million empty files under
-// GOMEMLIMIT=24MiB peaked at 21 MB of RSS, against 12 MB with 4.
-const (
-	flushFiles           = 8192
-	flushBytes           = 32 << 20
-	flushNames           = 1 << 20
-	flushAge             = time.Second
-	backgroundFlushFiles = 1024
-	maxWaiting           = 4
-)
 
 // Receive serves one sender on conn: it writes each file to sink, verifies
 // its checksum, commits it, and acks it, and returns once the sender's last
@@ -118,9 +90,10 @@ func Receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summa
 			// successful transfer would have kept them, and reported;
 			// their acks cannot reach the sender any more. After a flush
 			// that failed, some of the queued entries may have been
-			// discarded: then none is reported, rather than one wrongly.
-			if r.batch.Flush() == nil && !r.flushFailed {
-				r.report(len(r.queued))
+			// discarded: then the batch reports none, rather than one
+			// wrongly.
+			if n, err := r.batch.Durable(true); err == nil {
+				r.report(n)
 			}
 			// The directories made get the sender's modes and times as
 			// far as that leaves them open to a retry: one left private
@@ -184,7 +157,7 @@ func (r *receiver) receive() error {
 		return err
 	}
 	for {
-		if err := r.endFlush(false); err != nil {
+		if err := r.acknowledge(false); err != nil {
 			return err
 		}
 		t, p, err := r.l.ReadFrame()
@@ -238,11 +211,6 @@ func (r *receiver) onOffer(p []byte) error {
 	}
 	r.offer = o
 	r.batch, err = r.sink.Begin(o)
-	r.bg, _ = r.batch.(backgroundFlusher)
-	r.flushFiles = flushFiles
-	if r.bg != nil {
-		r.flushFiles = cmp.Or(r.opts.backgroundFlushFiles, backgroundFlushFiles)
-	}
 	return err
 }
 
@@ -263,7 +231,11 @@ func (r *receiver) onFile(p []byte) error {
 	if f.Kind == framing.KindDir && f.Size != 0 {
 		return protocolErrorf("directory %s with a size", names.Quote(f.Name))
 	}
-	dest, err := r.batch.Create(f)
+	e, err := entryOf(f)
+	if err != nil {
+		return err
+	}
+	dest, err := r.batch.Create(e)
 	if err != nil {
 		return err
 	}
@@ -330,7 +302,7 @@ func (r *receiver) onEnd(p []byte) error {
 		return protocolErrorf("%s ended at %d bytes, %d were announced", names.Quote(r.hdr.Name), e.Size, r.hdr.Size)
 	case e.Digest != r.sum:
 		fate := "the file was discarded"
-		if _, ok := r.sink.(*StreamSink); ok {
+		if r.sink.Streams() {
 			fate = "the data already written out is not what was sent"
 		}
 		return fmt.Errorf("%w for %s: sender's crc32c %08x, received data's %08x; %s", ErrChecksum, names.Quote(r.hdr.Name), e.Digest, r.sum, fate)
@@ -341,65 +313,39 @@ func (r *receiver) onEnd(p []byte) error {
 	r.dest = nil
 	r.entries++
 	r.queued = append(r.queued, queuedAck{hdr: r.hdr, size: r.written, sum: r.sum, started: r.started})
-	r.queuedBytes += r.written
-	r.queuedNames += len(r.hdr.Name)
-	waiting := r.queued[r.flushing:]
-	switch {
-	case len(waiting) < r.flushFiles && r.queuedBytes < flushBytes && r.queuedNames < flushNames && time.Since(waiting[0].started) < flushAge:
-		return nil
-	case r.bg == nil:
-		return r.flush()
-	case r.flushed != nil && len(waiting) < maxWaiting*r.flushFiles && r.queuedNames < flushNames:
-		return nil // for the next flush, once this one is done
-	}
-	if err := r.endFlush(true); err != nil {
-		return err
-	}
-	r.flushed = r.bg.StartFlush()
-	r.flushing = len(r.queued)
-	r.queuedBytes, r.queuedNames = 0, 0
 	return nil
 }
 
-// endFlush completes a background flush whose sync is over, or with wait
-// any background flush, and acks its entries.
-func (r *receiver) endFlush(wait bool) error {
-	if r.flushed == nil {
-		return nil
+// entryOf is the entry of the file frame f as a destination takes it.
+func entryOf(f framing.File) (destdir.Entry, error) {
+	e := destdir.Entry{Name: f.Name, Dir: f.Kind == framing.KindDir, Size: destdir.UnknownSize, Mode: fs.FileMode(f.Mode), ModTime: time.Unix(0, f.ModTime)}
+	switch {
+	case f.Kind != framing.KindRegular && f.Kind != framing.KindDir:
+		return destdir.Entry{}, withCode(framing.CodeUnsupported, fmt.Errorf("refusing %s: the receiver takes only files and directories, not kind %d", names.Quote(f.Name), f.Kind))
+	case f.Size != framing.UnknownSize:
+		e.Size = int64(min(f.Size, math.MaxInt64))
 	}
-	if !wait {
-		select {
-		case <-r.flushed:
-		default:
-			return nil
-		}
+	if f.ModTime == streamTime && !e.Dir {
+		e.ModTime = time.Time{} // a stream's: the file keeps the time it was written
 	}
-	err := r.bg.EndFlush()
-	r.flushed = nil
-	if err != nil {
-		r.flushFailed = true
-		return err
-	}
-	n := r.flushing
-	r.flushing = 0
-	return r.ack(n)
+	return e, nil
 }
 
-// flush puts every committed entry in place, durably, and only then acks
-// each one.
-func (r *receiver) flush() error {
-	if err := r.endFlush(true); err != nil {
-		return err
-	}
-	if len(r.queued) == 0 {
+// streamTime, as a file's ModTime, leaves the file the time its data was
+// last written: a stream has no sender's time to keep.
+const streamTime = math.MinInt64
+
+// acknowledge acks the entries the batch says are now durable and in
+// place, with wait once it has made every one so.
+func (r *receiver) acknowledge(wait bool) error {
+	if r.batch == nil {
 		return nil
 	}
-	if err := r.batch.Flush(); err != nil {
-		r.flushFailed = true
+	n, err := r.batch.Durable(wait)
+	if err != nil || n == 0 {
 		return err
 	}
-	r.queuedBytes, r.queuedNames = 0, 0
-	return r.ack(len(r.queued))
+	return r.ack(n)
 }
 
 // ack tells the sender that the first n queued entries are in place, and
@@ -455,7 +401,7 @@ func (r *receiver) onDone(p []byte) error {
 		return protocolErrorf("the sender says it sent %d entries and %d bytes of %d offered; %d entries and %d bytes arrived",
 			t.Files, t.Bytes, r.offer.Files, r.entries, r.bytes)
 	}
-	if err := r.flush(); err != nil {
+	if err := r.acknowledge(true); err != nil {
 		return err
 	}
 	if err := r.batch.Finish(false); err != nil {

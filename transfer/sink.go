@@ -3,9 +3,11 @@ package transfer
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 
 	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/destdir"
 	"github.com/ferrytool/ferry/internal/names"
 )
 
@@ -15,69 +17,102 @@ type Sink interface {
 	// Begin decides, before any file, whether the offered transfer can be
 	// taken at all, and returns the Batch that receives it.
 	Begin(o framing.Offer) (Batch, error)
+	// Streams says whether a file's data reaches its destination as it
+	// arrives, before it is verified, so that a failed check cannot keep
+	// it out.
+	Streams() bool
 }
 
 // Batch receives the entries of one transfer, in the order they were
 // sent, which the protocol requires to be tree order: each name after the
 // one before, names compared element by element, a directory before what
-// is in it. Files are made durable in groups: each committed file waits
-// for the next Flush, which syncs them together, so many small files do
-// not each wait on the disk.
+// is in it. Entries become durable in groups, by the batch's own policy:
+// many small files do not each wait on the disk. The receiver acks an
+// entry only once Durable has counted it.
 type Batch interface {
-	// Create opens a destination for entry f, a file or a directory. It
-	// may refuse an entry out of tree order. Nothing may appear under a
-	// file's final name before a Flush has made it durable, and nothing
-	// but the complete, verified file.
-	Create(f framing.File) (Destination, error)
-	// Flush makes every committed destination durable and puts it under
-	// its final name.
-	Flush() error
-	// Finish ends a transfer whose every entry was flushed, giving the
-	// directories not given theirs yet (a Flush may give the directories
-	// the transfer has left theirs) their modes and times now that
-	// nothing more of it lands in them. failed says the transfer failed
-	// after that flush: its directories are left as a later transfer can
-	// still fill them.
+	// Create opens a destination for the entry e, a file or a directory.
+	// It may refuse an entry out of tree order. Nothing may appear under
+	// a file's final name before Durable has counted it, and nothing but
+	// the complete, verified file.
+	Create(e destdir.Entry) (Destination, error)
+	// Durable returns how many more of the entries committed, in order,
+	// are durable and in place since it last said (the first n not
+	// reported yet). With wait it makes every committed entry so first;
+	// without, it may start making them so, and waits only as far as it
+	// must to bound what it holds. After a failed flush it reports none.
+	Durable(wait bool) (n int, err error)
+	// Finish ends a transfer whose every entry Durable has counted,
+	// giving the directories not given theirs yet their modes and times
+	// now that nothing more of it lands in them. failed says the transfer
+	// failed after that: its directories are left as a later transfer
+	// can still fill them.
 	Finish(failed bool) error
-	// Close removes whatever was not flushed. Always safe to call, also
-	// after Finish.
+	// Close removes whatever was not made durable. Always safe to call,
+	// also after Finish.
 	Close()
+	// Flush makes every committed entry durable and puts it in place:
+	// Durable(true) for a caller that does not count the entries.
+	Flush() error
 }
 
-// backgroundFlusher is a Batch whose flushes can sync while more entries
-// arrive. StartFlush begins a flush of every destination committed so far
-// and returns a channel closed when its sync is done; EndFlush then puts
-// those destinations in place. One at a time; Flush and Close complete or
-// undo one in progress first.
-type backgroundFlusher interface {
-	StartFlush() <-chan struct{}
-	EndFlush() error
-}
-
-// Destination receives one entry's bytes.
-type Destination interface {
-	io.Writer
-	// Commit ends the entry's data, which the receiver has verified; the
-	// batch's next Flush makes it durable and puts it in place.
-	Commit() error
-	// Discard removes whatever was written, unless a Flush has put it in
-	// place. Safe to call more than once.
-	Discard()
-}
+// Destination receives one entry's bytes: Commit ends the entry's data,
+// which the receiver has verified, and Discard removes whatever was
+// written, unless it is in place.
+type Destination = destdir.Destination
 
 // FormatBytes renders n bytes for people: "512 B", "1.5 MB".
 func FormatBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+	return destdir.FormatBytes(n)
 }
+
+// MaxFiles is the most entries (files and directories) a DirSink takes in
+// one transfer; with MaxNameBytes, the most bytes their names may take
+// together, it bounds the memory a receiver spends on names.
+const (
+	MaxFiles     = destdir.MaxFiles
+	MaxNameBytes = destdir.MaxNameBytes
+)
+
+// DirSink writes files into a directory (see package destdir).
+type DirSink struct {
+	*destdir.Dir
+}
+
+// NewDirSink opens dir for receiving and checks that files can be created
+// in it. With overwrite, existing files are replaced; without it they are
+// refused.
+func NewDirSink(dir string, overwrite bool) (*DirSink, error) {
+	d, err := destdir.Open(dir, destdir.Options{Overwrite: overwrite})
+	if err != nil {
+		return nil, err
+	}
+	return &DirSink{d}, nil
+}
+
+// SyncParents makes durable the entries of dirs, directories the caller
+// made for a DirSink as mkdir -p does, in the directories above them: a
+// sink's flushes sync only the directories inside it.
+func SyncParents(dirs []string) error {
+	return destdir.SyncParents(dirs)
+}
+
+// Begin refuses a transfer that cannot fit: more entries than
+// destdir.MaxFiles, or more bytes or files than the file system has room
+// for.
+func (d *DirSink) Begin(o framing.Offer) (Batch, error) {
+	bytes := int64(destdir.UnknownSize)
+	if o.Bytes != framing.UnknownSize {
+		bytes = int64(min(o.Bytes, math.MaxInt64))
+	}
+	b, err := d.Dir.Begin(int64(o.Files), bytes)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Streams is false: a file appears only once verified.
+func (*DirSink) Streams() bool { return false }
 
 // StreamSink writes the data of exactly one file to a writer, such as
 // stdout. The bytes reach the writer as they arrive, so a checksum mismatch
@@ -97,43 +132,62 @@ func (s *StreamSink) Begin(o framing.Offer) (Batch, error) {
 	if o.Files != 1 {
 		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("the receiver writes to stdout and takes one file, not %d entries: send them to a directory instead", o.Files))
 	}
-	return streamBatch{s.w}, nil
+	return &streamBatch{w: s.w}, nil
 }
 
-type streamBatch struct{ w io.Writer }
+// Streams is true: the bytes reach the writer as they arrive.
+func (*StreamSink) Streams() bool { return true }
 
-func (b streamBatch) Create(f framing.File) (Destination, error) {
-	if f.Kind != framing.KindRegular {
-		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("%s is not a regular file; the receiver writes to stdout and takes one file", names.Quote(f.Name)))
-	}
-	return streamDest(b), nil
+// streamBatch writes its one file to w, and syncs it once committed.
+type streamBatch struct {
+	w       io.Writer
+	pending int // entries committed and not reported durable
 }
 
-// Flush syncs the writer when it is a file; pipes and terminals cannot be
-// synced and need not be.
-func (b streamBatch) Flush() error {
-	f, ok := b.w.(*os.File)
-	if !ok {
-		return nil
+func (b *streamBatch) Create(e destdir.Entry) (Destination, error) {
+	if e.Dir {
+		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("%s is not a regular file; the receiver writes to stdout and takes one file", names.Quote(e.Name)))
 	}
-	if err := ignoreUnsyncable(f.Sync()); err != nil {
-		return fmt.Errorf("syncing stdout: %w", err)
-	}
-	return nil
+	return streamDest{b}, nil
 }
 
-func (streamBatch) Finish(bool) error { return nil }
-func (streamBatch) Close()            {}
+// Durable syncs the writer, when it is a file, as soon as its file is
+// committed: a stream has nothing to gather into one sync.
+func (b *streamBatch) Durable(bool) (int, error) {
+	if b.pending == 0 {
+		return 0, nil
+	}
+	if f, ok := b.w.(*os.File); ok {
+		if err := destdir.SyncFile(f); err != nil {
+			return 0, fmt.Errorf("syncing stdout: %w", err)
+		}
+	}
+	n := b.pending
+	b.pending = 0
+	return n, nil
+}
 
-type streamDest struct{ w io.Writer }
+func (b *streamBatch) Flush() error {
+	_, err := b.Durable(true)
+	return err
+}
+
+func (*streamBatch) Finish(bool) error { return nil }
+func (*streamBatch) Close()            {}
+
+type streamDest struct{ b *streamBatch }
 
 func (d streamDest) Write(p []byte) (int, error) {
-	n, err := d.w.Write(p)
+	n, err := d.b.w.Write(p)
 	if err != nil {
 		err = fmt.Errorf("writing to stdout: %w", unwrapPath(err))
 	}
 	return n, err
 }
 
-func (streamDest) Commit() error { return nil }
-func (streamDest) Discard()      {}
+func (d streamDest) Commit() error {
+	d.b.pending++
+	return nil
+}
+
+func (streamDest) Discard() {}

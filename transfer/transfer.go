@@ -86,9 +86,6 @@ type Options struct {
 	// confirm, which tells a guesser whether its code was right, or by
 	// running out of time, which held a turn.
 	handshakeOver func(counts bool)
-	// backgroundFlushFiles, if positive, replaces the constant of that
-	// name, so tests can start background flushes with a few files.
-	backgroundFlushFiles int
 }
 
 func (o Options) timeout() time.Duration {

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/destdir"
 	"github.com/ferrytool/ferry/transfer"
 )
 
@@ -492,31 +493,43 @@ func (s *queueSink) mostQueued() int {
 
 type queueBatch struct {
 	transfer.Batch
-	sink   *queueSink
-	queued int
+	sink      *queueSink
+	committed []bool // whether each entry committed and not yet durable is a regular file
+	queued    int    // the regular files among them
 }
 
-func (b *queueBatch) Create(f framing.File) (transfer.Destination, error) {
+func (b *queueBatch) Create(f destdir.Entry) (transfer.Destination, error) {
 	d, err := b.Batch.Create(f)
-	if err != nil || f.Kind != framing.KindRegular {
+	if err != nil {
 		return d, err
 	}
-	return queueDest{Destination: d, b: b}, nil
+	return queueDest{Destination: d, b: b, file: !f.Dir}, nil
 }
 
-func (b *queueBatch) Flush() error {
-	b.queued = 0
-	return b.Batch.Flush()
+func (b *queueBatch) Durable(wait bool) (int, error) {
+	n, err := b.Batch.Durable(wait)
+	for _, file := range b.committed[:n] {
+		if file {
+			b.queued--
+		}
+	}
+	b.committed = b.committed[n:]
+	return n, err
 }
 
 type queueDest struct {
 	transfer.Destination
-	b *queueBatch
+	b    *queueBatch
+	file bool
 }
 
 func (d queueDest) Commit() error {
 	if err := d.Destination.Commit(); err != nil {
 		return err
+	}
+	d.b.committed = append(d.b.committed, d.file)
+	if !d.file {
+		return nil
 	}
 	d.b.queued++
 	s := d.b.sink
@@ -601,17 +614,15 @@ func TestSendTreeInProcess(t *testing.T) {
 
 			dirSink, dir := newDirSink(t, false)
 			writableAtCleanup(t, dir)
-			// queueSink's batches flush only in the foreground.
 			var sink transfer.Sink = dirSink
 			var queued *queueSink
-			var recvOpts transfer.Options
 			if tt.background {
-				recvOpts = transfer.WithBackgroundFlushFiles(recvOpts, 4)
+				transfer.SetBackgroundFlushFiles(dirSink, 4)
 			} else {
 				queued = &queueSink{Sink: dirSink}
 				sink = queued
 			}
-			o := run(t, sources, sink, transfer.Options{}, recvOpts)
+			o := run(t, sources, sink, transfer.Options{}, transfer.Options{})
 			if o.sendErr != nil || o.recvErr != nil {
 				t.Fatalf("send: %v; receive: %v", o.sendErr, o.recvErr)
 			}
@@ -670,7 +681,8 @@ func TestSyncFails(t *testing.T) {
 			buildTree(t, src, nodes, treeEpoch)
 			sink, dir := newDirSink(t, false)
 			writableAtCleanup(t, dir)
-			o := run(t, collectAll(t, filepath.Join(src, "tree")), sink, transfer.Options{}, transfer.WithBackgroundFlushFiles(transfer.Options{}, tt.bgFiles))
+			transfer.SetBackgroundFlushFiles(sink, tt.bgFiles)
+			o := run(t, collectAll(t, filepath.Join(src, "tree")), sink, transfer.Options{}, transfer.Options{})
 			if o.recvErr == nil || !strings.Contains(o.recvErr.Error(), "syncing") || !errors.Is(o.recvErr, syscall.EIO) {
 				t.Errorf("receiver: %v, want a failed sync with EIO", o.recvErr)
 			}

@@ -1,4 +1,4 @@
-package transfer
+package destdir
 
 import (
 	"bytes"
@@ -11,8 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/ferrytool/ferry/framing"
 )
 
 // TestSmallWriterFailureStopsBigFile has a small file fail in the batch's
@@ -22,16 +20,16 @@ import (
 // small file; nothing of either file stays.
 func TestSmallWriterFailureStopsBigFile(t *testing.T) {
 	b, dir := testBatch(t, 3)
-	if _, err := b.Create(framing.File{Index: 0, Kind: framing.KindDir, Mode: 0o755, Name: "d"}); err != nil {
+	if _, err := b.Create(Entry{Dir: true, Mode: 0o755, Name: "d"}); err != nil {
 		t.Fatal(err)
 	}
-	small, err := b.Create(framing.File{Index: 1, Kind: framing.KindRegular, Mode: 0o644, Size: 5, Name: "d/small"})
+	small, err := b.Create(Entry{Mode: 0o644, Size: 5, Name: "d/small"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The writer creates small files through the directory's handle,
 	// which Create opened.
-	handles := b.(*dirBatch).handles
+	handles := b.handles
 	handles["d"] = fullDir{handles["d"]}
 	if _, err := small.Write([]byte("small")); err != nil {
 		t.Fatal(err)
@@ -39,7 +37,7 @@ func TestSmallWriterFailureStopsBigFile(t *testing.T) {
 	if err := small.Commit(); err != nil {
 		t.Fatalf("Commit of the small file: %v; the writer reports later", err)
 	}
-	big, err := b.Create(framing.File{Index: 2, Kind: framing.KindRegular, Mode: 0o644, Size: 2 * smallFile, Name: "e/big"})
+	big, err := b.Create(Entry{Mode: 0o644, Size: 2 * smallFile, Name: "e/big"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +45,7 @@ func TestSmallWriterFailureStopsBigFile(t *testing.T) {
 	// finish, as it would while the big file's first chunk arrives.
 	written := make(chan struct{})
 	go func() {
-		b.(*dirBatch).writer.pending.Wait()
+		b.writer.pending.Wait()
 		close(written)
 	}()
 	select {
@@ -59,11 +57,11 @@ func TestSmallWriterFailureStopsBigFile(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "cannot create d/small: no space left on device") {
 		t.Fatalf("the big file's write = %v, want the small file's failure", err)
 	}
-	if code := codeOf(err); code != framing.CodeNoSpace {
-		t.Errorf("error %v has code %d, want %d (no space)", err, code, framing.CodeNoSpace)
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("error %v is not ENOSPC, which the receiver tells the sender as no space", err)
 	}
 	big.Discard()
-	if err := b.Flush(); err == nil {
+	if _, err := b.Durable(true); err == nil {
 		t.Errorf("Flush after the writer failed = nil, want its error")
 	}
 	b.Close()
@@ -101,8 +99,8 @@ func TestNothingUnderFinalNameBeforeFlush(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b, dir := testBatch(t, 1)
 			data := bytes.Repeat([]byte("x"), tc.size)
-			commitFile(t, b, 0, "f", data)
-			if w := b.(*dirBatch).writer; w != nil {
+			commitFile(t, b, "f", data)
+			if w := b.writer; w != nil {
 				w.send()
 				if err := w.wait(); err != nil {
 					t.Fatalf("the writer: %v", err)
@@ -115,7 +113,7 @@ func TestNothingUnderFinalNameBeforeFlush(t *testing.T) {
 			if len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), ".ferry-") || !strings.HasSuffix(entries[0].Name(), "-f.part") {
 				t.Errorf("after Commit the directory holds %v, want only f's temporary file", entries)
 			}
-			if err := b.Flush(); err != nil {
+			if _, err := b.Durable(true); err != nil {
 				t.Fatal(err)
 			}
 			got, err := os.ReadFile(filepath.Join(dir, "f"))
@@ -142,20 +140,20 @@ func TestNoPlaceAfterFailedSyncFS(t *testing.T) {
 	commit := func(t *testing.T, from int) {
 		t.Helper()
 		for i := from; i < from+syncFSThreshold; i++ {
-			commitFile(t, b, i, fmt.Sprintf("f%d", i), []byte("hello"))
+			commitFile(t, b, fmt.Sprintf("f%d", i), []byte("hello"))
 		}
 	}
 	t.Run("the syncfs that fails", func(t *testing.T) {
 		FailSyncFS(t, syscall.EIO)
 		commit(t, 0)
-		if err := b.Flush(); !errors.Is(err, syscall.EIO) {
+		if _, err := b.Durable(true); !errors.Is(err, syscall.EIO) {
 			t.Fatalf("Flush = %v, want EIO", err)
 		}
 	})
 	// syncfs succeeds again, as it may after a write-back error was
 	// reported once.
 	commit(t, syncFSThreshold)
-	if err := b.Flush(); !errors.Is(err, syscall.EIO) {
+	if _, err := b.Durable(true); !errors.Is(err, syscall.EIO) {
 		t.Errorf("Flush after a failed syncfs = %v, want the earlier failure", err)
 	}
 	b.Close()
@@ -171,14 +169,14 @@ func TestNoPlaceAfterFailedSyncFS(t *testing.T) {
 // other failure are.
 func TestPlaceFailureKeepsTheOthers(t *testing.T) {
 	b, dir := testBatch(t, 2)
-	for i, name := range []string{"taken", "untaken"} {
-		commitFile(t, b, i, name, []byte("mine!"))
+	for _, name := range []string{"taken", "untaken"} {
+		commitFile(t, b, name, []byte("mine!"))
 	}
 	theirs := []byte("theirs")
 	if err := os.WriteFile(filepath.Join(dir, "taken"), theirs, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Flush(); err == nil || !strings.Contains(err.Error(), "taken already exists") {
+	if _, err := b.Durable(true); err == nil || !strings.Contains(err.Error(), "taken already exists") {
 		t.Fatalf("Flush = %v, want the refusal naming taken", err)
 	}
 	b.Close()
@@ -207,21 +205,21 @@ func TestSyncFSOtherFileSystem(t *testing.T) {
 	syncFile = func(f destFile) error { synced++; return saved(f) }
 	t.Cleanup(func() { syncFile = saved })
 	for i := range syncFSThreshold {
-		commitFile(t, b, i, fmt.Sprintf("f%d", i), []byte("on the sink's file system"))
+		commitFile(t, b, fmt.Sprintf("f%d", i), []byte("on the sink's file system"))
 	}
-	d, err := b.Create(framing.File{Index: syncFSThreshold, Kind: framing.KindDir, Mode: 0o755, Name: "mnt"})
+	d, err := b.Create(Entry{Dir: true, Mode: 0o755, Name: "mnt"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	db := b.(*dirBatch)
+	db := b
 	db.path[len(db.path)-1].dev = db.topDev + 1
 	for i := range syncFSThreshold {
-		commitFile(t, b, syncFSThreshold+1+i, fmt.Sprintf("mnt/f%d", i), []byte("on another"))
+		commitFile(t, b, fmt.Sprintf("mnt/f%d", i), []byte("on another"))
 	}
-	if err := b.Flush(); err != nil {
+	if _, err := b.Durable(true); err != nil {
 		t.Fatal(err)
 	}
 	if synced != syncFSThreshold {
@@ -237,16 +235,16 @@ func TestSyncFSOtherFileSystem(t *testing.T) {
 // fsyncs each of them instead.
 func TestSyncFSSkippedOnFUSE(t *testing.T) {
 	b, _ := testBatch(t, syncFSThreshold)
-	b.(*dirBatch).syncfsSkips = true
+	b.syncfsSkips = true
 	synced := 0
 	saved := syncFile
 	syncFile = func(f destFile) error { synced++; return saved(f) }
 	t.Cleanup(func() { syncFile = saved })
 	FailSyncFS(t, errors.New("syncfs called"))
 	for i := range syncFSThreshold {
-		commitFile(t, b, i, fmt.Sprintf("f%d", i), []byte("hello"))
+		commitFile(t, b, fmt.Sprintf("f%d", i), []byte("hello"))
 	}
-	if err := b.Flush(); err != nil {
+	if _, err := b.Durable(true); err != nil {
 		t.Fatal(err)
 	}
 	if synced != syncFSThreshold {
@@ -261,8 +259,8 @@ func TestSyncFSSkippedOnFUSE(t *testing.T) {
 // made through the link.
 func TestDirReplacedByLink(t *testing.T) {
 	b, dir := testBatch(t, 4)
-	commitFile(t, b, 0, "d/f1", []byte("one"))
-	if err := b.Flush(); err != nil {
+	commitFile(t, b, "d/f1", []byte("one"))
+	if _, err := b.Durable(true); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Mkdir(filepath.Join(dir, "other"), 0o755); err != nil {
@@ -276,15 +274,14 @@ func TestDirReplacedByLink(t *testing.T) {
 	}
 	// The directories it holds open, d's among them, closed: in tree
 	// order the 64 that would push d's out cannot come before more of d.
-	b.(*dirBatch).closeDirs()
+	b.closeDirs()
 	// A file in it, one in a directory to be made in it, and a
 	// directory entry below it: each would reach other through the link.
-	for i, f := range []framing.File{
-		{Kind: framing.KindRegular, Mode: 0o644, Size: 3, Name: "d/f2"},
-		{Kind: framing.KindRegular, Mode: 0o644, Size: 3, Name: "d/sub/f3"},
-		{Kind: framing.KindDir, Mode: 0o755, Name: "d/sub2"},
+	for _, f := range []Entry{
+		{Mode: 0o644, Size: 3, Name: "d/f2"},
+		{Mode: 0o644, Size: 3, Name: "d/sub/f3"},
+		{Dir: true, Mode: 0o755, Name: "d/sub2"},
 	} {
-		f.Index = uint32(1 + i)
 		if _, err := b.Create(f); !errors.Is(err, errNotRealDir) {
 			t.Errorf("Create(%s) with d now a link = %v, want %v", f.Name, err, errNotRealDir)
 		}
@@ -294,17 +291,17 @@ func TestDirReplacedByLink(t *testing.T) {
 	}
 }
 
-// testBatch begins a transfer of files entries into a DirSink on a new
+// testBatch begins a transfer of files entries into a Dir on a new
 // temporary directory, returned too; both are closed when the test ends.
-func testBatch(t *testing.T, files uint32) (Batch, string) {
+func testBatch(t *testing.T, files int64) (*Batch, string) {
 	t.Helper()
 	dir := t.TempDir()
-	sink, err := NewDirSink(dir, false)
+	d, err := Open(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = sink.Close() })
-	b, err := sink.Begin(framing.Offer{Files: files, Bytes: framing.UnknownSize})
+	t.Cleanup(func() { _ = d.Close() })
+	b, err := d.Begin(files, UnknownSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,11 +309,11 @@ func testBatch(t *testing.T, files uint32) (Batch, string) {
 	return b, dir
 }
 
-// commitFile receives the regular file name, entry index of b, holding
-// data, and commits it.
-func commitFile(t *testing.T, b Batch, index int, name string, data []byte) {
+// commitFile receives the regular file name into b, holding data, and
+// commits it.
+func commitFile(t *testing.T, b *Batch, name string, data []byte) {
 	t.Helper()
-	d, err := b.Create(framing.File{Index: uint32(index), Kind: framing.KindRegular, Mode: 0o644, Size: uint64(len(data)), Name: name})
+	d, err := b.Create(Entry{Mode: 0o644, Size: int64(len(data)), Name: name})
 	if err != nil {
 		t.Fatal(err)
 	}

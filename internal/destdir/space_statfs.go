@@ -1,6 +1,6 @@
 //go:build linux || darwin
 
-package transfer
+package destdir
 
 import "golang.org/x/sys/unix"
 

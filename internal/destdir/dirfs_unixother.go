@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package transfer
+package destdir
 
 import "errors"
 

@@ -1,6 +1,6 @@
 //go:build !(linux || darwin)
 
-package transfer
+package destdir
 
 // space is what a file system has free for an unprivileged user.
 type space struct {

@@ -1,10 +1,9 @@
-package transfer
+package destdir
 
 import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/ferrytool/ferry/internal/names"
 )
@@ -109,13 +108,13 @@ func (w *smallWriter) close() {
 }
 
 // writeSmall creates a small, verified file under its temporary name with
-// its mode (see DirSink.perm) and the sender's time, writes it whole and
+// its mode (see Dir.perm) and the sender's time, writes it whole and
 // closes it; a flush puts it in place once synced, as any other file. It
-// runs on the batch's smallWriter and touches only d (and the sink's
+// runs on the batch's smallWriter and touches only d (and the Dir's
 // settings, set before the transfer).
 func (d *dirDest) writeSmall() error {
-	name := d.hdr.Name
-	perm := d.batch.sink.perm(d.hdr.Mode)
+	name := d.entry.Name
+	perm := d.batch.dest.perm(d.entry.Mode)
 	file, err := d.dirH.create(d.tmp, perm)
 	if err != nil {
 		return fmt.Errorf("cannot create %s: %w", names.Quote(name), unwrapPath(err))
@@ -124,15 +123,15 @@ func (d *dirDest) writeSmall() error {
 	_, err = file.Write(d.buf)
 	if err != nil {
 		err = fmt.Errorf("writing %s: %w", names.Quote(name), unwrapPath(err))
-	} else if perm&d.batch.sink.umask != 0 {
+	} else if perm&d.batch.dest.umask != 0 {
 		// Only with --keep-perms: the umask took from create's mode bits
 		// the sender's mode keeps.
 		if err = file.Chmod(perm); err != nil {
 			err = fmt.Errorf("setting the mode of %s: %w", names.Quote(name), unwrapPath(err))
 		}
 	}
-	if err == nil && d.hdr.ModTime != keepTime {
-		if err = d.dirH.chtimes(d.tmp, time.Unix(0, d.hdr.ModTime)); err != nil {
+	if err == nil && !d.entry.ModTime.IsZero() {
+		if err = d.dirH.chtimes(d.tmp, d.entry.ModTime); err != nil {
 			err = fmt.Errorf("setting the time of %s: %w", names.Quote(name), unwrapPath(err))
 		}
 	}
@@ -154,7 +153,7 @@ func (d *dirDest) writeSmall() error {
 // files it did not write whole are discarded and dropped from the queue,
 // the files before them stay queued for a flush, and its error is
 // returned.
-func (b *dirBatch) settleWriter() error {
+func (b *Batch) settleWriter() error {
 	if b.writer == nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package transfer
+package destdir
 
 import (
 	"cmp"
@@ -9,30 +9,15 @@ import (
 	"hash/maphash"
 	"io/fs"
 	"maps"
-	"math"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/ferrytool/ferry/framing"
 	"github.com/ferrytool/ferry/internal/names"
 )
-
-// MaxFiles is the most entries (files and directories) a DirSink takes in
-// one transfer. With MaxNameBytes it bounds the memory a receiver spends
-// on names.
-const MaxFiles = 1_000_000
-
-// MaxNameBytes is the most bytes the names of one transfer's entries may
-// take together: a million names of the longest allowed would otherwise
-// hold 4 GiB. 256 bytes a name (a path, from the top) for MaxFiles
-// entries.
-const MaxNameBytes = 256 << 20
 
 // maxOpenDirs bounds the directories a transfer holds open at once.
 const maxOpenDirs = 64
@@ -43,7 +28,7 @@ const maxOpenDirs = 64
 // descriptors.
 const maxOpenQueued = 16
 
-// smallFile is the largest file a DirSink holds in memory until the
+// smallFile is the largest file a Batch holds in memory until the
 // receiver has verified it, then has the batch's smallWriter create and
 // write at once, under a temporary name, on a goroutine of its own. Bigger
 // files, and every file with --overwrite, are written under a temporary
@@ -59,159 +44,18 @@ const syncFSThreshold = 4
 // syncfs of the whole file system rather than each on its own: where
 // syncfs can be trusted to report a failure (see syncfsReportsErrors) and
 // to sync at all (see syncfsSkips), and n makes it the cheaper.
-func (b *dirBatch) syncsWhole(n int) bool {
+func (b *Batch) syncsWhole(n int) bool {
 	return n >= syncFSThreshold && syncfsReportsErrors && !b.syncfsSkips
 }
 
-// DirSink writes files into a directory. Names are resolved inside the
-// directory with os.Root, so no name, symlink or ".." can reach outside it,
-// and every directory on a file's path is checked not to be a symbolic
-// link, so ferry never writes through one even inside the directory.
-type DirSink struct {
-	root      *os.Root
-	dir       string
-	overwrite bool
-	foldCase  bool        // the file system treats names that differ in case as one
-	umask     fs.FileMode // the permission bits the receiver's umask clears
-	keepPerms bool        // entries get the sender's bits, the umask not applied
-
-	maxNameBytes int // MaxNameBytes, or less in tests
-}
-
-// NewDirSink opens dir for receiving and checks that files can be created
-// in it. With overwrite, existing files are replaced; without it they are
-// refused.
-func NewDirSink(dir string, overwrite bool) (*DirSink, error) {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, fmt.Errorf("cannot receive into %s: %w", dir, unwrapPath(err))
-	}
-	probeName := tempName("probe")
-	probe, err := root.OpenFile(probeName, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		_ = root.Close()
-		return nil, fmt.Errorf("cannot receive into %s: %w", dir, unwrapPath(err))
-	}
-	_ = probe.Close()
-	_, err = root.Lstat(strings.ToUpper(probeName))
-	_ = root.Remove(probeName)
-	foldCase := err == nil
-	return &DirSink{root: root, dir: dir, overwrite: overwrite, foldCase: foldCase, umask: processUmask(), maxNameBytes: MaxNameBytes}, nil
-}
-
-// SyncParents makes durable the entries of dirs, directories the caller
-// made for a DirSink as mkdir -p does, in the directories above them: a
-// sink's flushes sync only the directories inside it.
-func SyncParents(dirs []string) error {
-	for _, d := range dirs {
-		parent := filepath.Dir(d)
-		if err := syncDirAt(parent); err != nil {
-			return fmt.Errorf("syncing directory %s: %w", parent, unwrapPath(err))
-		}
-	}
-	return nil
-}
-
-// SetKeepPerms makes d give the files and directories it creates the
-// sender's permission bits as they are (recv --keep-perms). By default
-// they lose the bits the receiver's umask clears, as with scp, and with
-// tar for a user other than root, but also when the receiver runs as
-// root: a sender is not trusted to open up the receiver's files. Call it
-// before Begin.
-func (d *DirSink) SetKeepPerms(keep bool) {
-	d.keepPerms = keep
-}
-
-// perm is the permission bits an entry the sender sent with mode gets.
-func (d *DirSink) perm(mode uint32) fs.FileMode {
-	p := fs.FileMode(mode) & fs.ModePerm
-	if !d.keepPerms {
-		p &^= d.umask
-	}
-	return p
-}
-
-// processUmask returns the permission bits the process's umask clears, as
-// Linux shows it in /proc/self/status, which reads it without setting it:
-// setting it to learn it leaves a moment in which other goroutines create
-// files under another umask. Elsewhere it is learnt so (see systemUmask).
-func processUmask() fs.FileMode {
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return systemUmask()
-	}
-	for line := range strings.Lines(string(status)) {
-		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
-			if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
-				return fs.FileMode(m) & fs.ModePerm
-			}
-		}
-	}
-	return systemUmask()
-}
-
-// keepTime, as an entry's ModTime, leaves the file the time its data was
-// last written: a stream has no sender's time to keep.
-const keepTime = math.MinInt64
-
-// StreamFile is the entry for a stream received into the file name, as
-// recv --raw does: it has no sender's mode or time, so the file gets the
-// mode a shell's > would give it (0666 less the umask) and the time its
-// data was last written.
-func (d *DirSink) StreamFile(name string) framing.File {
-	mode := fs.FileMode(0o666) &^ d.umask
-	return framing.File{Kind: framing.KindRegular, Mode: uint32(mode), ModTime: keepTime, Size: framing.UnknownSize, Name: name}
-}
-
-// Close releases the directory.
-func (d *DirSink) Close() error {
-	return d.root.Close()
-}
-
-// Begin refuses a transfer that cannot fit: more entries than MaxFiles, or
-// more bytes or files than the file system has room for.
-func (d *DirSink) Begin(o framing.Offer) (Batch, error) {
-	if o.Files > MaxFiles {
-		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("too many files: %d offered, the receiver takes at most %d in one transfer", o.Files, MaxFiles))
-	}
-	if free, ok := freeSpace(d.dir); ok {
-		if o.Bytes != framing.UnknownSize && o.Bytes > free.bytes {
-			return nil, withCode(framing.CodeNoSpace, fmt.Errorf("not enough space in %s: the transfer needs %s, %s is free", d.dir, FormatBytes(int64(min(o.Bytes, 1<<62))), FormatBytes(int64(free.bytes))))
-		}
-		if free.files >= 0 && int64(o.Files) > free.files {
-			return nil, withCode(framing.CodeNoSpace, fmt.Errorf("not enough room for %d files and directories in %s: its file system has %d inodes free", o.Files, d.dir, free.files))
-		}
-	}
-	top, err := d.root.Open(".")
-	if err != nil {
-		return nil, fmt.Errorf("cannot open %s: %w", d.dir, unwrapPath(err))
-	}
-	info, err := top.Stat()
-	if err != nil {
-		_ = top.Close()
-		return nil, fmt.Errorf("cannot open %s: %w", d.dir, unwrapPath(err))
-	}
-	dev := fileDev(info)
-	return &dirBatch{
-		sink:        d,
-		top:         top,
-		topDev:      dev,
-		syncfsSkips: syncfsSkips(top),
-		path:        []dirFrame{{leftDir: leftDir{name: ".", dev: dev}}},
-		fold:        [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
-		dirty:       make(map[string]uint64),
-		handles:     make(map[string]dirFS),
-	}, nil
-}
-
-// dirBatch is one transfer into a DirSink. Its entries come in tree order
-// (see treeCompare), so it keeps state only for the directories on the
+// Batch is one transfer into a Dir. Its entries come in tree order
+// (see Create), so it keeps state only for the directories on the
 // way to the current entry, and for those the walk left until a flush has
 // put their files in place: nothing it holds grows with the number of
 // entries.
-type dirBatch struct {
-	sink *DirSink
-	// top is the sink's directory, opened for this transfer's syncfs:
+type Batch struct {
+	dest *Dir
+	// top is the Dir's directory, opened for this transfer's syncfs:
 	// syncfs reports a write-back error once per open file, so transfers
 	// sharing one descriptor could each miss an error the other was told.
 	top         *os.File
@@ -221,7 +65,7 @@ type dirBatch struct {
 	prevFile    bool   // that entry is a file
 	names       int    // the bytes of the transfer's names
 	// path is the directories on the way to the current entry, from the
-	// sink's own, ".", down, each checked to be a directory, not a link.
+	// Dir's own, ".", down, each checked to be a directory, not a link.
 	path []dirFrame
 	fold [2]maphash.Seed // for dirFrame.folded
 
@@ -236,13 +80,14 @@ type dirBatch struct {
 	deferredBytes int
 	unfinished    []leftDir
 
-	queued  []*dirDest       // committed files waiting for Flush
+	queued  []*dirDest       // committed files waiting for a flush
 	open    *dirDest         // the file being written
 	handles map[string]dirFS // open directories, so file operations need not walk each path
 	buf     []byte           // for the data of the next small file
 	writer  *smallWriter     // started at the first small file
 
-	bg *bgFlush // the flush StartFlush began, until EndFlush
+	bg   *bgFlush // the flush startFlush began, until endFlush
+	flow          // what Durable counts and decides by
 	// syncFailed is the first failed syncfs of the transfer's descriptor.
 	// The kernel reports a failed write-back once per descriptor, so a
 	// later syncfs may succeed with data lost: no file is put in place
@@ -253,11 +98,11 @@ type dirBatch struct {
 // leftDir is a directory the walk has left, or will, with the mode and
 // time the sender sent for it.
 type leftDir struct {
-	name    string // its path; "." for the sink's directory
+	name    string // its path; "." for the Dir's directory
 	dev     uint64 // the device of its file system (see fileDev)
 	made    bool   // this transfer created it
-	mode    uint32
-	modTime int64
+	mode    fs.FileMode
+	modTime time.Time
 }
 
 // leftDirSize is about what a leftDir takes besides its name's bytes.
@@ -279,10 +124,11 @@ type dirFrame struct {
 
 // bgFlush is a flush whose sync runs in the background.
 type bgFlush struct {
+	upTo     int // the entries committed when it began, which it makes durable
 	files    []*dirDest
 	covered  map[string]uint64 // directories whose new entries the sync covers, and their devices
 	left     []leftDir         // directories the walk left before the flush began
-	whole    bool              // the sync is one syncfs; else EndFlush syncs each file
+	whole    bool              // the sync is one syncfs; else endFlush syncs each file
 	done     chan struct{}     // closed when the sync is over
 	syncErr  error             // the sync's outcome, once done is closed
 	writeErr error             // the writer's failure, which kept the flush from starting
@@ -290,14 +136,14 @@ type bgFlush struct {
 
 // openedDir returns dir, checked by push, opened for the operations on
 // the files arriving in it.
-func (b *dirBatch) openedDir(dir string) (dirFS, error) {
+func (b *Batch) openedDir(dir string) (dirFS, error) {
 	if d, ok := b.handles[dir]; ok {
 		return d, nil
 	}
 	if len(b.handles) >= maxOpenDirs {
 		b.closeDirs()
 	}
-	d, err := openDir(b.sink.root, b.top, dir)
+	d, err := openDir(b.dest.root, b.top, dir)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open directory %s: %w", names.Quote(dir), unwrapPath(err))
 	}
@@ -307,7 +153,7 @@ func (b *dirBatch) openedDir(dir string) (dirFS, error) {
 
 // closeDirs closes the open directories, once the writer, which uses them,
 // is done with the files it has.
-func (b *dirBatch) closeDirs() {
+func (b *Batch) closeDirs() {
 	if b.writer != nil {
 		_ = b.writer.wait()
 	}
@@ -317,9 +163,38 @@ func (b *dirBatch) closeDirs() {
 	}
 }
 
-func (b *dirBatch) Create(f framing.File) (Destination, error) {
+// begin opens the directory for a transfer (see Batch.top).
+func (d *Dir) begin() (*Batch, error) {
+	top, err := d.root.Open(".")
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %s: %w", d.dir, unwrapPath(err))
+	}
+	info, err := top.Stat()
+	if err != nil {
+		_ = top.Close()
+		return nil, fmt.Errorf("cannot open %s: %w", d.dir, unwrapPath(err))
+	}
+	dev := fileDev(info)
+	return &Batch{
+		dest:        d,
+		top:         top,
+		topDev:      dev,
+		syncfsSkips: syncfsSkips(top),
+		path:        []dirFrame{{leftDir: leftDir{name: ".", dev: dev}}},
+		fold:        [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		dirty:       make(map[string]uint64),
+		handles:     make(map[string]dirFS),
+	}, nil
+}
+
+// Create opens a destination for the entry f, a file or a directory. It
+// refuses an entry out of tree order: each name after the one before,
+// names compared element by element (names.Compare), a directory before
+// what is in it. Nothing appears under a file's final name before Durable
+// has counted it, and nothing but the complete, verified file.
+func (b *Batch) Create(f Entry) (Destination, error) {
 	if err := names.Check(f.Name); err != nil {
-		return nil, withCode(framing.CodeBadName, err)
+		return nil, &Error{Kind: BadName, Err: err}
 	}
 	if b.prev != "" {
 		if err := checkOrder(b.prev, f.Name); err != nil {
@@ -327,28 +202,37 @@ func (b *dirBatch) Create(f framing.File) (Destination, error) {
 		}
 		// In tree order what is below an entry comes right after it.
 		if b.prevFile && len(f.Name) > len(b.prev) && f.Name[len(b.prev)] == '/' && strings.HasPrefix(f.Name, b.prev) {
-			return nil, withCode(framing.CodeBadName, fmt.Errorf("refusing %s: %s is a file in this transfer, not a directory", names.Quote(f.Name), names.Quote(b.prev)))
+			return nil, refusef(BadName, "refusing %s: %s is a file in this transfer, not a directory", names.Quote(f.Name), names.Quote(b.prev))
 		}
 	}
-	if b.names += len(f.Name); b.names > b.sink.maxNameBytes {
-		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("refusing file name %s: the names of this transfer pass %d bytes together, the most the receiver takes (send in several transfers)", names.Quote(f.Name), b.sink.maxNameBytes))
+	if b.names += len(f.Name); b.names > b.dest.maxNameBytes {
+		return nil, &Error{Kind: TooMany, Err: fmt.Errorf("refusing file name %s: the names of this transfer pass %d bytes together, the most the receiver takes", names.Quote(f.Name), b.dest.maxNameBytes), Hint: hintSplit}
 	}
-	b.prev, b.prevFile = f.Name, f.Kind != framing.KindDir
-	switch f.Kind {
-	case framing.KindDir:
+	b.prev, b.prevFile = f.Name, !f.Dir
+	if f.Dir {
 		return b.createDir(f)
-	case framing.KindRegular:
-		return b.createFile(f)
 	}
-	return nil, withCode(framing.CodeUnsupported, fmt.Errorf("refusing %s: the receiver takes only files and directories, not kind %d", names.Quote(f.Name), f.Kind))
+	return b.createFile(f)
+}
+
+// checkOrder refuses the entry name if it does not come after prev, the
+// entry before it, in tree order.
+func checkOrder(prev, name string) error {
+	switch c := names.Compare(prev, name); {
+	case c == 0:
+		return refusef(BadName, "refusing file name %s: it was already sent in this transfer", names.Quote(name))
+	case c > 0:
+		return &Error{Kind: BadName, Err: fmt.Errorf("refusing file name %s: it comes after %s, out of the order the protocol requires", names.Quote(name), names.Quote(prev)), Hint: hintSortPaths}
+	}
+	return nil
 }
 
 // checkFold refuses name, the entry being received, if the file system
 // ignores case and the directory fr already has an entry of this transfer
 // whose name base differs from only in case; p is the path of which base
 // is the last element, name itself or a directory above it.
-func (b *dirBatch) checkFold(name, p string, fr *dirFrame, base string) error {
-	if !b.sink.foldCase {
+func (b *Batch) checkFold(name, p string, fr *dirFrame, base string) error {
+	if !b.dest.foldCase {
 		return nil
 	}
 	if fr.folded == nil {
@@ -359,15 +243,15 @@ func (b *dirBatch) checkFold(name, p string, fr *dirFrame, base string) error {
 	if _, dup := fr.folded[k]; dup {
 		const why = "in other letter case, which the receiver's file system ignores"
 		if p == name {
-			return withCode(framing.CodeBadName, fmt.Errorf("refusing file name %s: it was already sent in this transfer, %s", names.Quote(name), why))
+			return refusef(BadName, "refusing file name %s: it was already sent in this transfer, %s", names.Quote(name), why)
 		}
-		return withCode(framing.CodeBadName, fmt.Errorf("refusing %s: %s was already sent in this transfer, %s", names.Quote(name), names.Quote(p), why))
+		return refusef(BadName, "refusing %s: %s was already sent in this transfer, %s", names.Quote(name), names.Quote(p), why)
 	}
 	fr.folded[k] = struct{}{}
 	return nil
 }
 
-func (b *dirBatch) createFile(f framing.File) (Destination, error) {
+func (b *Batch) createFile(f Entry) (Destination, error) {
 	dir, base := path.Split(f.Name)
 	dir = path.Clean(dir)
 	if err := b.enter(f.Name, dir); err != nil {
@@ -391,13 +275,13 @@ func (b *dirBatch) createFile(f framing.File) (Destination, error) {
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("cannot create %s: %w", names.Quote(f.Name), unwrapPath(err))
-	case e.exists && !b.sink.overwrite:
+	case e.exists && !b.dest.opts.Overwrite:
 		return nil, existsError(f.Name)
 	case e.isDir:
-		return nil, withCode(framing.CodeExists, fmt.Errorf("%s is a directory on the receiver; a file cannot replace it", names.Quote(f.Name)))
+		return nil, refusef(Exists, "%s is a directory on the receiver; a file cannot replace it", names.Quote(f.Name))
 	}
-	if !b.sink.overwrite && f.Size <= smallFile {
-		b.open = &dirDest{batch: b, dir: dir, dev: fr.dev, base: base, tmp: tempName(base), hdr: f, small: true, buf: b.buf[:0]}
+	if !b.dest.opts.Overwrite && f.Size != UnknownSize && f.Size <= smallFile {
+		b.open = &dirDest{batch: b, dir: dir, dev: fr.dev, base: base, tmp: tempName(base), entry: f, began: time.Now(), small: true, buf: b.buf[:0]}
 		return b.open, nil
 	}
 	if b.writer != nil {
@@ -409,7 +293,7 @@ func (b *dirBatch) createFile(f framing.File) (Destination, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create %s: %w", names.Quote(f.Name), unwrapPath(err))
 	}
-	b.open = &dirDest{batch: b, file: file, dir: dir, dev: fr.dev, base: base, tmp: tmp, hdr: f, created: true}
+	b.open = &dirDest{batch: b, file: file, dir: dir, dev: fr.dev, base: base, tmp: tmp, entry: f, began: time.Now(), created: true}
 	return b.open, nil
 }
 
@@ -417,20 +301,20 @@ func (b *dirBatch) createFile(f framing.File) (Destination, error) {
 // leaves it (see leave). A directory that is already there is merged
 // into, as cp -r and rsync do, and keeps its mode and time unless
 // --overwrite.
-func (b *dirBatch) createDir(f framing.File) (Destination, error) {
+func (b *Batch) createDir(f Entry) (Destination, error) {
 	if err := b.enter(f.Name, path.Dir(f.Name)); err != nil {
 		return nil, err
 	}
 	if err := b.push(f.Name, f.Name, &f); err != nil {
 		return nil, err
 	}
-	return dirEntry{f.Name}, nil
+	return &dirEntry{batch: b, name: f.Name, began: time.Now()}, nil
 }
 
 // enter makes path the way to dir, for the entry name: it leaves the
 // directories not on it, which in tree order nothing more arrives in, and
 // pushes those on it the walk has not entered yet.
-func (b *dirBatch) enter(name, dir string) error {
+func (b *Batch) enter(name, dir string) error {
 	for len(b.path) > 1 && !within(dir, b.path[len(b.path)-1].name) {
 		b.leave()
 	}
@@ -463,7 +347,7 @@ func within(dir, top string) bool {
 // makes sure p is a real directory, creating it if missing, and refuses a
 // symbolic link: os.Root would follow a link that stays inside the root,
 // and ferry writes through no link at all.
-func (b *dirBatch) push(name, p string, sent *framing.File) error {
+func (b *Batch) push(name, p string, sent *Entry) error {
 	parent := &b.path[len(b.path)-1]
 	base := path.Base(p)
 	if err := b.checkFold(name, p, parent, base); err != nil {
@@ -498,9 +382,9 @@ func (b *dirBatch) push(name, p string, sent *framing.File) error {
 	case err != nil:
 		return fmt.Errorf("cannot create directory %s: %w", names.Quote(p), unwrapPath(err))
 	case e.isLink:
-		return withCode(framing.CodeBadName, fmt.Errorf("refusing %s: %s is a symbolic link on the receiver, and ferry never writes through links", names.Quote(name), names.Quote(p)))
+		return refusef(BadName, "refusing %s: %s is a symbolic link on the receiver, and ferry never writes through links", names.Quote(name), names.Quote(p))
 	case !e.isDir:
-		return withCode(framing.CodeExists, fmt.Errorf("refusing %s: %s is a file on the receiver, not a directory", names.Quote(name), names.Quote(p)))
+		return refusef(Exists, "refusing %s: %s is a file on the receiver, not a directory", names.Quote(name), names.Quote(p))
 	}
 	fr.dev = e.dev
 	b.path = append(b.path, fr)
@@ -517,15 +401,15 @@ func (b *dirBatch) push(name, p string, sent *framing.File) error {
 // its mode only if it succeeds; but at most maxDeferred bytes of them, so
 // that memory does not grow with the number of directories: past that,
 // the rest are set as they are left, as if the transfer succeeded.
-func (b *dirBatch) leave() {
+func (b *Batch) leave() {
 	fr := b.path[len(b.path)-1]
 	b.path[len(b.path)-1] = dirFrame{} // its names go now
 	b.path = b.path[:len(b.path)-1]
-	if !fr.sent || !fr.made && !b.sink.overwrite {
+	if !fr.sent || !fr.made && !b.dest.opts.Overwrite {
 		return
 	}
 	d := fr.leftDir
-	if d.made && b.sink.perm(d.mode)&0o700 == 0o700 {
+	if d.made && b.dest.perm(d.mode)&0o700 == 0o700 {
 		b.leaving = append(b.leaving, d)
 		return
 	}
@@ -539,13 +423,13 @@ func (b *dirBatch) leave() {
 	b.deferred = append(b.deferred, d)
 }
 
-// Flush syncs every queued file, with one syncfs where it is cheaper than
-// many fsyncs, then moves each into place and syncs the directories whose
-// entries changed, so the names survive a crash too. A flush StartFlush
-// began is completed first.
-func (b *dirBatch) Flush() error {
+// flushAll syncs every queued file, with one syncfs where it is cheaper
+// than many fsyncs, then moves each into place and syncs the directories
+// whose entries changed, so the names survive a crash too. A flush
+// startFlush began is completed first.
+func (b *Batch) flushAll() error {
 	if b.bg != nil {
-		if err := b.EndFlush(); err != nil {
+		if err := b.endFlush(); err != nil {
 			return err
 		}
 	}
@@ -553,13 +437,18 @@ func (b *dirBatch) Flush() error {
 	// as files committed before any other failure are; the error still
 	// ends the transfer.
 	werr := b.settleWriter()
+	upTo := b.committed
 	if err := b.flushQueued(); err != nil {
 		return err
 	}
-	return werr
+	if werr != nil {
+		return werr
+	}
+	b.durable = upTo
+	return nil
 }
 
-func (b *dirBatch) flushQueued() error {
+func (b *Batch) flushQueued() error {
 	q, dirty, left := b.takeQueued()
 	if b.syncFailed != nil {
 		b.flushFailed(q, left)
@@ -577,7 +466,7 @@ func (b *dirBatch) flushQueued() error {
 
 // takeQueued takes the files committed since the last flush began, the
 // directories whose entries changed meanwhile, and those the walk left.
-func (b *dirBatch) takeQueued() ([]*dirDest, map[string]uint64, []leftDir) {
+func (b *Batch) takeQueued() ([]*dirDest, map[string]uint64, []leftDir) {
 	q, dirty, left := b.queued, b.dirty, b.leaving
 	b.queued, b.dirty, b.leaving = nil, make(map[string]uint64), nil
 	return q, dirty, left
@@ -585,20 +474,20 @@ func (b *dirBatch) takeQueued() ([]*dirDest, map[string]uint64, []leftDir) {
 
 // flushFailed discards the files of a flush that failed before putting
 // any in place, and leaves the directories it was to set to Finish.
-func (b *dirBatch) flushFailed(q []*dirDest, left []leftDir) {
+func (b *Batch) flushFailed(q []*dirDest, left []leftDir) {
 	discardAll(q)
 	b.unfinished = append(b.unfinished, left...)
 }
 
 // finishFlush makes q durable and puts it in place, then gives the
 // directories left, whose files are all in place now, their modes and
-// times. synced says the sink's file system was synced after q was
+// times. synced says the Dir's file system was synced after q was
 // written, which made the files and the entries of the dirty directories
 // on it durable; every other file is synced here.
 // The files' renames make directories dirty again, and those are synced
 // last, with those left, so every name, mode and time survives a crash
 // before the flush returns.
-func (b *dirBatch) finishFlush(q []*dirDest, dirty map[string]uint64, left []leftDir, synced bool) error {
+func (b *Batch) finishFlush(q []*dirDest, dirty map[string]uint64, left []leftDir, synced bool) error {
 	if synced {
 		maps.DeleteFunc(dirty, func(_ string, dev uint64) bool { return dev == b.topDev })
 	}
@@ -637,38 +526,52 @@ func (b *dirBatch) finishFlush(q []*dirDest, dirty map[string]uint64, left []lef
 	return b.syncDirs(dirty, whole)
 }
 
-// StartFlush begins a flush of every file committed so far, whose sync
-// runs in the background while more files arrive, and returns a channel
-// closed when it is done; EndFlush then completes the flush. The sync is
-// one syncfs of the whole file system where syncsWhole says so; else
-// EndFlush syncs each file. One flush
-// at a time: StartFlush must not be called again before EndFlush.
-func (b *dirBatch) StartFlush() <-chan struct{} {
-	f := &bgFlush{done: make(chan struct{})}
+// startFlush begins a flush of every entry committed so far, whose sync
+// runs in the background while more arrive; endFlush then completes it.
+// The sync is one syncfs of the whole file system where syncsWhole says
+// so; else endFlush syncs each file. One flush at a time: startFlush must
+// not be called again before endFlush.
+func (b *Batch) startFlush() {
+	f := &bgFlush{upTo: b.committed, done: make(chan struct{})}
 	b.bg = f
 	// The files must be written before the sync begins. If the writer
-	// failed, EndFlush reports it, and the files before the failure wait
-	// for Flush.
+	// failed, endFlush reports it, and the files before the failure wait
+	// for flushAll.
 	if err := b.settleWriter(); err != nil {
 		f.writeErr = err
 		close(f.done)
-		return f.done
+		return
 	}
 	f.files, f.covered, f.left = b.takeQueued()
 	if f.whole = b.syncsWhole(len(f.files)); !f.whole {
 		close(f.done)
-		return f.done
+		return
 	}
 	sync, top := syncFS, b.top
 	go func() {
 		defer close(f.done)
 		f.syncErr = sync(top)
 	}()
-	return f.done
 }
 
-// EndFlush waits for the sync StartFlush began and puts its files in place.
-func (b *dirBatch) EndFlush() error {
+// synced says whether the sync of the flush startFlush began is over.
+func (f *bgFlush) synced() bool {
+	return syncOver(f.done)
+}
+
+// syncOver says whether done is closed; tests make a sync look slower.
+var syncOver = func(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
+
+// endFlush waits for the sync startFlush began and puts its files in
+// place.
+func (b *Batch) endFlush() error {
 	f := b.bg
 	b.bg = nil
 	<-f.done
@@ -677,16 +580,20 @@ func (b *dirBatch) EndFlush() error {
 	}
 	if f.syncErr != nil {
 		b.flushFailed(f.files, f.left)
-		b.syncFailed = fmt.Errorf("syncing %s: %w", b.sink.dir, f.syncErr)
+		b.syncFailed = fmt.Errorf("syncing %s: %w", b.dest.dir, f.syncErr)
 		return b.syncFailed
 	}
-	return b.finishFlush(f.files, f.covered, f.left, f.whole)
+	if err := b.finishFlush(f.files, f.covered, f.left, f.whole); err != nil {
+		return err
+	}
+	b.durable = f.upTo
+	return nil
 }
 
 // syncDirs makes the entries of dirs durable: with whole, with one syncfs,
 // and each directory that syncfs does not reach, on another file system,
 // on its own.
-func (b *dirBatch) syncDirs(dirs map[string]uint64, whole bool) error {
+func (b *Batch) syncDirs(dirs map[string]uint64, whole bool) error {
 	if whole {
 		if err := b.syncWhole(); err != nil {
 			return err
@@ -703,16 +610,16 @@ func (b *dirBatch) syncDirs(dirs map[string]uint64, whole bool) error {
 	return nil
 }
 
-// syncWhole syncs the sink's whole file system at once.
-func (b *dirBatch) syncWhole() error {
+// syncWhole syncs the Dir's whole file system at once.
+func (b *Batch) syncWhole() error {
 	if err := syncFS(b.top); err != nil {
-		b.syncFailed = fmt.Errorf("syncing %s: %w", b.sink.dir, err)
+		b.syncFailed = fmt.Errorf("syncing %s: %w", b.dest.dir, err)
 		return b.syncFailed
 	}
 	return nil
 }
 
-func (b *dirBatch) syncDir(dir string) error {
+func (b *Batch) syncDir(dir string) error {
 	d, err := b.openedDir(dir)
 	if err != nil {
 		return err
@@ -724,7 +631,7 @@ func (b *dirBatch) syncDir(dir string) error {
 }
 
 // setDirs gives dirs, directories the walk left in that order, each after
-// everything in it, their modes (see DirSink.perm) and the sender's times:
+// everything in it, their modes (see Dir.perm) and the sender's times:
 // only once nothing more arrives in them, since creating entries in a
 // directory changes its time and a read-only mode would keep them out.
 // Without --overwrite a directory that was there already was merged into
@@ -743,9 +650,9 @@ func (b *dirBatch) syncDir(dir string) error {
 // to fill the directory, which stays private (0700) instead. Nor are they
 // synced then: no ack waits on them. On an error the directories not yet
 // set are left to Finish.
-func (b *dirBatch) setDirs(dirs []leftDir, whole, failed bool) error {
+func (b *Batch) setDirs(dirs []leftDir, whole, failed bool) error {
 	for i, f := range dirs {
-		if failed && !(f.made && b.sink.perm(f.mode)&0o700 == 0o700) {
+		if failed && !(f.made && b.dest.perm(f.mode)&0o700 == 0o700) {
 			continue
 		}
 		if err := b.setDir(f, whole, failed); err != nil {
@@ -757,23 +664,25 @@ func (b *dirBatch) setDirs(dirs []leftDir, whole, failed bool) error {
 }
 
 // setDir gives the directory f its mode and time, for setDirs.
-func (b *dirBatch) setDir(f leftDir, whole, failed bool) error {
+func (b *Batch) setDir(f leftDir, whole, failed bool) error {
 	parent, base := path.Split(f.name)
 	pd, err := b.openedDir(path.Clean(parent))
 	if err != nil {
 		return err
 	}
-	if err := pd.chtimes(base, time.Unix(0, f.modTime)); err != nil {
-		return fmt.Errorf("setting the time of %s: %w", names.Quote(f.name), unwrapPath(err))
+	if !f.modTime.IsZero() {
+		if err := pd.chtimes(base, f.modTime); err != nil {
+			return fmt.Errorf("setting the time of %s: %w", names.Quote(f.name), unwrapPath(err))
+		}
 	}
 	d, err := b.openedDir(f.name)
 	if err != nil {
 		return err
 	}
 	if f.made {
-		err = d.chmod(b.sink.perm(f.mode))
+		err = d.chmod(b.dest.perm(f.mode))
 	} else {
-		err = d.narrow(b.sink.perm(f.mode))
+		err = d.narrow(b.dest.perm(f.mode))
 	}
 	if err != nil {
 		return fmt.Errorf("setting the mode of %s: %w", names.Quote(f.name), unwrapPath(err))
@@ -789,8 +698,11 @@ func (b *dirBatch) setDir(f leftDir, whole, failed bool) error {
 
 // Finish leaves the directories still on the path and gives those the
 // transfer left their modes and times (see setDirs), the ones leave
-// deferred included, and syncs them, unless failed.
-func (b *dirBatch) Finish(failed bool) error {
+// deferred included, and syncs them, unless failed. It ends a transfer
+// whose every entry Durable has counted; failed says the transfer failed
+// after that: its directories are left as a later transfer can still
+// fill them. One that succeeds keeps the directories Open made.
+func (b *Batch) Finish(failed bool) error {
 	if b.writer != nil {
 		// Every file was flushed, so the writer is idle; a directory's mode
 		// must not change under a file it is still writing, though. After
@@ -818,12 +730,15 @@ func (b *dirBatch) Finish(failed bool) error {
 		return err
 	}
 	if whole && slices.ContainsFunc(todo, func(d leftDir) bool { return d.dev == b.topDev }) {
-		return b.syncWhole()
+		if err := b.syncWhole(); err != nil {
+			return err
+		}
 	}
+	b.dest.succeeded.Store(true)
 	return nil
 }
 
-func (b *dirBatch) Close() {
+func (b *Batch) Close() {
 	if b.open != nil {
 		b.open.Discard()
 	}
@@ -848,33 +763,35 @@ func discardAll(q []*dirDest) {
 	}
 }
 
-func existsError(name string) error {
-	return withCode(framing.CodeExists, fmt.Errorf("%s already exists on the receiver (ferry recv --overwrite replaces it)", names.Quote(name)))
-}
-
 // tempName is the hidden name a file has while it arrives.
 func tempName(base string) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return ".ferry-" + hex.EncodeToString(b[:]) + "-" + framing.TruncateUTF8(base, 64) + ".part"
+	if len(base) > 64 {
+		// Cut at 64 bytes, less a character the cut splits.
+		base = strings.ToValidUTF8(base[:64], "")
+	}
+	return ".ferry-" + hex.EncodeToString(b[:]) + "-" + base + ".part"
 }
 
 // dirDest is a file arriving under a temporary name, or a small file
 // gathered in memory until the smallWriter creates it under one.
 type dirDest struct {
-	batch   *dirBatch
+	batch   *Batch
 	file    destFile // nil for a small file before Commit, and once closed
 	dir     string   // the directory it lands in
 	dev     uint64   // the device of that directory's file system
 	base    string   // its name there
 	tmp     string   // its name there until placed
-	hdr     framing.File
-	small   bool   // a small file, gathered in memory for the smallWriter
-	buf     []byte // a small file's data until written
-	created bool   // there is a file to remove on Discard
-	written bool   // a small file is written whole
-	synced  bool   // synced before it was closed, as a mode that keeps it from being reopened needs
-	done    bool   // placed or discarded
+	entry   Entry
+	began   time.Time // when it was created
+	size    int64     // the bytes written
+	small   bool      // a small file, gathered in memory for the smallWriter
+	buf     []byte    // a small file's data until written
+	created bool      // there is a file to remove on Discard
+	written bool      // a small file is written whole
+	synced  bool      // synced before it was closed, as a mode that keeps it from being reopened needs
+	done    bool      // placed or discarded
 
 	// For the smallWriter: the directory to create a small file in, opened
 	// at Commit, since the batch's map of open directories is not its.
@@ -886,6 +803,7 @@ func (d *dirDest) Write(p []byte) (int, error) {
 		// The receiver holds a file to its announced size, at most
 		// smallFile bytes here.
 		d.buf = append(d.buf, p...)
+		d.size += int64(len(p))
 		return len(p), nil
 	}
 	// A small file that failed ends the transfer now, not after this one.
@@ -895,18 +813,19 @@ func (d *dirDest) Write(p []byte) (int, error) {
 		}
 	}
 	n, err := d.file.Write(p)
+	d.size += int64(n)
 	if err != nil {
-		err = fmt.Errorf("writing %s: %w", names.Quote(d.hdr.Name), unwrapPath(err))
+		err = fmt.Errorf("writing %s: %w", names.Quote(d.entry.Name), unwrapPath(err))
 	}
 	return n, err
 }
 
-// Commit gives the file its mode (see DirSink.perm) and the sender's
+// Commit gives the file its mode (see Dir.perm) and the sender's
 // mtime, before the sync that makes them durable with the data, and queues
-// it for the batch's Flush.
+// it for the batch's next flush.
 func (d *dirDest) Commit() error {
-	name := d.hdr.Name
-	perm := d.batch.sink.perm(d.hdr.Mode)
+	name := d.entry.Name
+	perm := d.batch.dest.perm(d.entry.Mode)
 	dir, err := d.batch.openedDir(d.dir)
 	if err != nil {
 		return err
@@ -922,14 +841,15 @@ func (d *dirDest) Commit() error {
 		d.dirH = dir
 		b.open = nil
 		b.queued = append(b.queued, d)
+		b.commit(d.began, d.size, name)
 		b.buf = b.writer.write(d)
 		return nil
 	}
 	if err := d.file.Chmod(perm); err != nil {
 		return fmt.Errorf("setting the mode of %s: %w", names.Quote(name), unwrapPath(err))
 	}
-	if d.hdr.ModTime != keepTime {
-		if err := dir.chtimes(d.tmp, time.Unix(0, d.hdr.ModTime)); err != nil {
+	if !d.entry.ModTime.IsZero() {
+		if err := dir.chtimes(d.tmp, d.entry.ModTime); err != nil {
 			return fmt.Errorf("setting the time of %s: %w", names.Quote(name), unwrapPath(err))
 		}
 	}
@@ -945,6 +865,7 @@ func (d *dirDest) Commit() error {
 		}
 	}
 	b.queued = append(b.queued, d)
+	b.commit(d.began, d.size, name)
 	return nil
 }
 
@@ -952,11 +873,11 @@ func (d *dirDest) Commit() error {
 // keeps dirFS.open from opening it again: a flush that syncs file by file
 // reopens a closed file.
 func (d *dirDest) syncBeforeClose(f destFile) error {
-	if canReopen(d.batch.sink.perm(d.hdr.Mode)) {
+	if canReopen(d.batch.dest.perm(d.entry.Mode)) {
 		return nil
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", names.Quote(d.hdr.Name), unwrapPath(err))
+		return fmt.Errorf("syncing %s: %w", names.Quote(d.entry.Name), unwrapPath(err))
 	}
 	d.synced = true
 	return nil
@@ -974,12 +895,12 @@ func (d *dirDest) sync() error {
 			return err
 		}
 		if f, err = dir.open(d.tmp); err != nil {
-			return fmt.Errorf("syncing %s: %w", names.Quote(d.hdr.Name), unwrapPath(err))
+			return fmt.Errorf("syncing %s: %w", names.Quote(d.entry.Name), unwrapPath(err))
 		}
 		defer f.Close()
 	}
 	if err := syncFile(f); err != nil {
-		return fmt.Errorf("syncing %s: %w", names.Quote(d.hdr.Name), unwrapPath(err))
+		return fmt.Errorf("syncing %s: %w", names.Quote(d.entry.Name), unwrapPath(err))
 	}
 	return nil
 }
@@ -991,7 +912,7 @@ var syncFile = destFile.Sync
 // directory to dirty if that changed the directory. Without --overwrite the
 // move must not replace a file that appeared meanwhile (see placeNew).
 func (d *dirDest) place(dirty map[string]uint64) error {
-	name := d.hdr.Name
+	name := d.entry.Name
 	if d.file != nil {
 		err := d.file.Close()
 		d.file = nil
@@ -1004,7 +925,7 @@ func (d *dirDest) place(dirty map[string]uint64) error {
 		return err
 	}
 	switch {
-	case d.batch.sink.overwrite:
+	case d.batch.dest.opts.Overwrite:
 		if err := dir.rename(d.tmp, d.base); err != nil {
 			return fmt.Errorf("renaming into %s: %w", names.Quote(name), unwrapPath(err))
 		}
@@ -1039,7 +960,7 @@ func (d *dirDest) Discard() {
 // the system can, else by a hard link, which fails if the name exists, and
 // removing the temporary name.
 func (d *dirDest) placeNew(dir dirFS) error {
-	name := d.hdr.Name
+	name := d.entry.Name
 	err := dir.renameNoReplace(d.tmp, d.base)
 	if !errors.Is(err, errors.ErrUnsupported) {
 		if errors.Is(err, fs.ErrExist) {
@@ -1072,12 +993,20 @@ func (d *dirDest) placeNew(dir dirFS) error {
 }
 
 // dirEntry is the destination of a directory entry, which has no data; its
-// directory exists from Create on.
-type dirEntry struct{ name string }
-
-func (e dirEntry) Write([]byte) (int, error) {
-	return 0, protocolErrorf("data for the directory %s", names.Quote(e.name))
+// directory exists from Create on, and is durable after the next flush.
+type dirEntry struct {
+	batch *Batch
+	name  string
+	began time.Time
 }
 
-func (dirEntry) Commit() error { return nil }
-func (dirEntry) Discard()      {}
+func (e *dirEntry) Write([]byte) (int, error) {
+	return 0, refusef(NotAFile, "data for the directory %s", names.Quote(e.name))
+}
+
+func (e *dirEntry) Commit() error {
+	e.batch.commit(e.began, 0, e.name)
+	return nil
+}
+
+func (*dirEntry) Discard() {}
