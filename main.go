@@ -423,7 +423,7 @@ func checkRecv(c *common, pos []string, keep, keepPerms bool) error {
 // openTarget opens what recv writes into: stdout for "-", else the
 // directory dest, made if it is missing (and reported so), and removed
 // again by the returned close if nothing arrived in it.
-func openTarget(dest string, overwrite, keepPerms bool, stdout io.Writer, out *output) (transfer.Target, func(), error) {
+func openTarget(dest string, overwrite, keepPerms bool, stdout io.Writer, out *output) (transfer.Destination, func(), error) {
 	if dest == "-" {
 		return transfer.ToWriter(stdout), func() {}, nil
 	}

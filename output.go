@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ferrytool/ferry/internal/names"
+	"github.com/ferrytool/ferry/internal/units"
 	"github.com/ferrytool/ferry/transfer"
 )
 
@@ -303,7 +304,7 @@ func (o *output) filesDoneFrom(peer net.Addr, verb string, rs []transfer.FileRes
 			b = appendFileEvent(b, r, secs, peer)
 			continue
 		}
-		b = fmt.Appendf(b, "ferry: %s %s%s: %s in %s (%s/s), %s\n", verb, names.Quote(r.Name), fromPeer(peer), transfer.FormatBytes(r.Bytes), roundDuration(r.Elapsed), transfer.FormatBytes(rate(r.Bytes, secs)), r.Checksum)
+		b = fmt.Appendf(b, "ferry: %s %s%s: %s in %s (%s/s), %s\n", verb, names.Quote(r.Name), fromPeer(peer), units.Bytes(r.Bytes), roundDuration(r.Elapsed), units.Bytes(rate(r.Bytes, secs)), r.Checksum)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -323,7 +324,7 @@ func (o *output) summaryFrom(peer net.Addr, verb string, s transfer.Summary) {
 	if s.Dirs > 0 {
 		what += " in " + plural(s.Dirs, "directory", "directories")
 	}
-	o.say("done: %s %s%s, %s in %s (%s/s)", verb, what, fromPeer(peer), transfer.FormatBytes(s.Bytes), roundDuration(s.Elapsed), transfer.FormatBytes(rate(s.Bytes, secs)))
+	o.say("done: %s %s%s, %s in %s (%s/s)", verb, what, fromPeer(peer), units.Bytes(s.Bytes), roundDuration(s.Elapsed), units.Bytes(rate(s.Bytes, secs)))
 }
 
 func plural(n int, one, many string) string {

@@ -14,7 +14,7 @@ import (
 // with keep every sender until ctx ends, into target, and reports each
 // connection, the turned-away ones summarised. generated says the code
 // was made up for this run, and is spent by a wrong one.
-func serve(ctx context.Context, out *output, c *common, ln net.Listener, target transfer.Target, keep, generated bool) error {
+func serve(ctx context.Context, out *output, c *common, ln net.Listener, target transfer.Destination, keep, generated bool) error {
 	var bar *progress
 	var lastPeer net.Addr // without -k, the one sender's, once it is done
 	away := newTurnAways(out)

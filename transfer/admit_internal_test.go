@@ -38,14 +38,14 @@ func TestAdmitWaitRunsOut(t *testing.T) {
 			served <- err
 			return
 		}
-		_, err = serveConn(t.Context(), t.Context(), &guard.Conn{Conn: conn, Prefix: guard.Prefix(conn.RemoteAddr())}, sink, ServeOptions{Options: Options{Code: code, Timeout: time.Second}, KeepOpen: true}, limits, &guard.Table{}, func(bool) {})
+		_, err = serveConn(t.Context(), t.Context(), &guard.Conn{Conn: conn, Prefix: guard.Prefix(conn.RemoteAddr())}, sink.Dir, options{Code: code, Timeout: time.Second}, ServeOptions{KeepOpen: true}, limits, &guard.Table{}, func(bool) {})
 		served <- err
 	}()
 	conn, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Send(t.Context(), conn, []Source{StreamSource("x", strings.NewReader("x"))}, Options{Code: code, Timeout: 10 * time.Second})
+	_, err = Send(t.Context(), conn, []Source{StreamSource("x", strings.NewReader("x"))}, options{Code: code, Timeout: 10 * time.Second})
 	var pe *PeerError
 	if !errors.As(err, &pe) || !strings.Contains(pe.Message, "kept") || !strings.Contains(pe.Message, "try again") {
 		t.Errorf("Send = %v, want the receiver's word that it was kept waiting", err)

@@ -5,6 +5,9 @@ import (
 	"io"
 	"net"
 	"time"
+
+	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/rawnc"
 )
 
 // A Sender sends files, directories and streams to a Receiver over one
@@ -36,8 +39,8 @@ type Sender struct {
 	Secured func(cipher string)
 }
 
-func (s *Sender) options() Options {
-	return Options{Compression: s.Compression, Timeout: s.Timeout, Progress: s.Progress, FilesDone: s.FilesDone, Code: s.Code, Secured: s.Secured}
+func (s *Sender) options() options {
+	return options{Compression: s.Compression, Timeout: s.Timeout, Progress: s.Progress, FilesDone: s.FilesDone, Code: s.Code, Secured: s.Secured}
 }
 
 // Send sends sources over conn, in tree order, and returns once the
@@ -46,7 +49,7 @@ func (s *Sender) options() Options {
 // Cancelling ctx aborts the transfer and tells the receiver. Send closes
 // conn.
 func (s *Sender) Send(ctx context.Context, conn net.Conn, sources ...Source) (Summary, error) {
-	return Send(ctx, conn, sources, s.options())
+	return send(ctx, conn, sources, s.options())
 }
 
 // A Receiver receives what a Sender sends into a Target. Its zero
@@ -74,12 +77,12 @@ type Receiver struct {
 }
 
 // receiver is the Receiver whose options o holds.
-func (o Options) receiver() Receiver {
+func (o options) receiver() Receiver {
 	return Receiver{Code: o.Code, Timeout: o.Timeout, Progress: o.Progress, FilesDone: o.FilesDone, Secured: o.Secured}
 }
 
-func (r *Receiver) options() Options {
-	return Options{Timeout: r.Timeout, Progress: r.Progress, FilesDone: r.FilesDone, Code: r.Code, Secured: r.Secured}
+func (r *Receiver) options() options {
+	return options{Timeout: r.Timeout, Progress: r.Progress, FilesDone: r.FilesDone, Code: r.Code, Secured: r.Secured}
 }
 
 // Receive serves the one sender on conn: it writes each entry into dest,
@@ -88,17 +91,32 @@ func (r *Receiver) options() Options {
 // confirmed. On a failure the entry being received is discarded and the
 // sender told why. Cancelling ctx aborts the transfer and tells the
 // sender. Receive closes conn.
-func (r *Receiver) Receive(ctx context.Context, conn net.Conn, dest Target) (Summary, error) {
-	return Receive(ctx, conn, dest.sink(), r.options())
+func (r *Receiver) Receive(ctx context.Context, conn net.Conn, dest Destination) (Summary, error) {
+	return receive(ctx, conn, dest, r.options())
 }
 
-// Serve accepts senders on ln and receives from each into dest, as
-// ferry recv does; see ServeOptions for serving until ctx ends (ferry
-// recv -k) and for the callbacks that report each connection. Serve
-// closes ln.
-func (r *Receiver) Serve(ctx context.Context, ln net.Listener, dest Target, opts ServeOptions) error {
-	opts.Options = r.options()
-	return Serve(ctx, ln, dest.sink(), opts)
+// Serve accepts senders on ln and receives from each into dest, as ferry
+// recv does, reporting each connection through the callbacks of opts. Without
+// KeepOpen it returns the first transfer's error; a connection that was no
+// transfer (see NoTransfer) is not one, and one that comes while another
+// is served is told the receiver is busy, unless the other has not sent
+// its hello for a second: that one is closed (ErrDisplaced) and the new
+// one served. With KeepOpen it serves up to MaxConns connections at once,
+// MaxConnsPerAddress of them from one prefix (an IPv4 address or an IPv6
+// /64); when either is full, a connection whose offer has not come (one
+// without its hello first) is closed (ErrDisplaced) to make room, from
+// the prefix holding the most connections, else the new one is told the
+// receiver is busy. A connection has 10 seconds for its hello. In the encrypted mode the
+// guessing limits of guard.Limiter apply: a prefix with 3 failed handshakes
+// in a minute is turned away, for longer each time it does it again, and
+// the failures from everywhere have a budget sized from the code's
+// strength; one handshake per prefix, and 8 in all, run at once, the
+// other senders waiting their turn. With KeepOpen it returns when ctx
+// ends, after aborting every transfer still running and waiting for each
+// to be cleaned up. Accepting is retried, after a pause, when the process
+// is out of descriptors or memory. Serve closes ln.
+func (r *Receiver) Serve(ctx context.Context, ln net.Listener, dest Destination, opts ServeOptions) error {
+	return serve(ctx, ln, dest, r.options(), opts)
 }
 
 // SendRaw sends the bytes of r over conn with no framing at all, as nc -N
@@ -108,7 +126,9 @@ func (r *Receiver) Serve(ctx context.Context, ln net.Listener, dest Target, opts
 // take the bytes so far for the whole. SendRaw closes conn.
 func (s *Sender) SendRaw(ctx context.Context, conn net.Conn, r io.Reader) (Summary, error) {
 	start := time.Now()
-	n, err := RawSend(ctx, conn, r, s.options().timeout())
+	n, err := rawnc.Send(ctx, conn, r, s.options().timeout(), func(m framing.ErrorMsg, aborted bool) error {
+		return &PeerError{Role: framing.RoleReceiver, Code: m.Code, Message: m.Message, Aborted: aborted}
+	})
 	return Summary{Files: 1, Bytes: n, Elapsed: time.Since(start)}, err
 }
 
@@ -124,6 +144,6 @@ func (r *Receiver) ReceiveRaw(ctx context.Context, conn net.Conn, w io.Writer) (
 	if f, ok := w.(*File); ok {
 		commit = f.Commit
 	}
-	n, err := RawReceive(ctx, conn, w, commit, r.options().timeout())
+	n, err := rawnc.Receive(ctx, conn, w, commit, r.options().timeout())
 	return Summary{Files: 1, Bytes: n, Elapsed: time.Since(start)}, err
 }

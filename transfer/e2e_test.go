@@ -431,8 +431,7 @@ func TestServeNoTransfer(t *testing.T) {
 			finished := make(chan error, 2)
 			served := make(chan error, 1)
 			go func() {
-				served <- transfer.Serve(t.Context(), ln, sink, transfer.ServeOptions{
-					Options:  transfer.Options{Timeout: tc.timeout, Code: tc.code},
+				served <- transfer.ServeWith(t.Context(), ln, sink, transfer.Options{Timeout: tc.timeout, Code: tc.code}, transfer.ServeOptions{
 					Finished: func(_ net.Addr, _ transfer.Summary, err error) { finished <- err },
 				})
 			}()

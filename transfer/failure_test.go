@@ -100,7 +100,7 @@ type failingSink struct {
 func (s *failingSink) Begin(framing.Offer) (transfer.Batch, error) { return s, nil }
 func (s *failingSink) Streams() bool                               { return false }
 
-func (s *failingSink) Create(destdir.Entry) (transfer.Destination, error) {
+func (s *failingSink) Create(destdir.Entry) (destdir.Destination, error) {
 	return &failingDest{s}, nil
 }
 
@@ -703,7 +703,7 @@ type commitSignal struct {
 }
 
 func (s commitSignal) Begin(o framing.Offer) (transfer.Batch, error) {
-	return createHook{s.Sink, s.name, func(d transfer.Destination) (transfer.Destination, error) {
+	return createHook{s.Sink, s.name, func(d destdir.Destination) (destdir.Destination, error) {
 		return commitSignalDest{d, s.committed}, nil
 	}}.Begin(o)
 }
@@ -713,7 +713,7 @@ func (s commitSignal) Begin(o framing.Offer) (transfer.Batch, error) {
 type createHook struct {
 	transfer.Sink
 	name string
-	hook func(transfer.Destination) (transfer.Destination, error)
+	hook func(destdir.Destination) (destdir.Destination, error)
 }
 
 func (s createHook) Begin(o framing.Offer) (transfer.Batch, error) {
@@ -726,7 +726,7 @@ type createHookBatch struct {
 	s createHook
 }
 
-func (b createHookBatch) Create(f destdir.Entry) (transfer.Destination, error) {
+func (b createHookBatch) Create(f destdir.Entry) (destdir.Destination, error) {
 	d, err := b.Batch.Create(f)
 	if err != nil || f.Name != b.s.name {
 		return d, err
@@ -735,7 +735,7 @@ func (b createHookBatch) Create(f destdir.Entry) (transfer.Destination, error) {
 }
 
 type commitSignalDest struct {
-	transfer.Destination
+	destdir.Destination
 	committed chan struct{}
 }
 

@@ -163,8 +163,7 @@ func TestServeHelloHolders(t *testing.T) {
 			served := make(chan error, 1)
 			greeted := make(chan net.Addr, transfer.MaxConns)
 			go func() {
-				served <- transfer.Serve(ctx, ln, sink, transfer.ServeOptions{
-					Options:  transfer.Options{Code: code},
+				served <- transfer.ServeWith(ctx, ln, sink, transfer.Options{Code: code}, transfer.ServeOptions{
 					KeepOpen: true,
 					Greeted:  func(peer net.Addr) { greeted <- peer },
 				})
@@ -215,8 +214,7 @@ func TestServeOneHelloThenClose(t *testing.T) {
 			finished := make(chan error, 2)
 			served := make(chan error, 1)
 			go func() {
-				served <- transfer.Serve(t.Context(), ln, sink, transfer.ServeOptions{
-					Options:  transfer.Options{Code: code},
+				served <- transfer.ServeWith(t.Context(), ln, sink, transfer.Options{Code: code}, transfer.ServeOptions{
 					Finished: func(_ net.Addr, _ transfer.Summary, err error) { finished <- err },
 				})
 			}()

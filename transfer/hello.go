@@ -35,7 +35,7 @@ type link struct {
 	helloCame bool
 }
 
-func newLink(c net.Conn, role framing.Role, opts Options) *link {
+func newLink(c net.Conn, role framing.Role, opts options) *link {
 	return &link{
 		Conn:    conn.New(c, connConfig(role, opts)),
 		role:    role,
@@ -48,7 +48,7 @@ func newLink(c net.Conn, role framing.Role, opts Options) *link {
 }
 
 // connConfig is what the connection of a side with role and opts is given.
-func connConfig(role framing.Role, opts Options) conn.Config {
+func connConfig(role framing.Role, opts options) conn.Config {
 	return conn.Config{Role: role, Timeout: opts.timeout(), Encrypted: opts.Code != "", Report: report}
 }
 

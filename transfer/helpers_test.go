@@ -203,8 +203,7 @@ func run(t *testing.T, sources []transfer.Source, sink transfer.Sink, sendOpts, 
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
-		o.recvErr = transfer.Serve(ctx, ln, sink, transfer.ServeOptions{
-			Options: recvRec.options(recvOpts),
+		o.recvErr = transfer.ServeWith(ctx, ln, sink, recvRec.options(recvOpts), transfer.ServeOptions{
 			Finished: func(_ net.Addr, s transfer.Summary, _ error) {
 				o.recvSum = s
 			},

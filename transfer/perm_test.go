@@ -94,7 +94,7 @@ func TestLockedDirs(t *testing.T) {
 					}
 				}
 			}
-			if err := b.Flush(); err != nil {
+			if _, err := b.Durable(true); err != nil {
 				t.Fatalf("Flush: %v", err)
 			}
 			if err := b.Finish(false); err != nil {
@@ -199,7 +199,7 @@ func TestUnreadableModes(t *testing.T) {
 					t.Fatalf("Commit %s: %v", name, err)
 				}
 			}
-			if err := b.Flush(); err != nil {
+			if _, err := b.Durable(true); err != nil {
 				t.Fatalf("Flush: %v", err)
 			}
 			if err := b.Finish(false); err != nil {

@@ -22,23 +22,23 @@ import (
 // receiver is the state of one Receive.
 type receiver struct {
 	l    *link
-	opts Options
-	sink Sink
+	opts options
+	to   Destination
 	dec  *codec.Decoder
 	out  []byte // decompression buffer, allocated at the first compressed chunk
 
 	offer   framing.Offer
 	framed  bool // a frame came after the hello and handshake
-	batch   Batch
+	batch   batch
 	entries uint32 // entries received, the next one's index
 	bytes   uint64 // data bytes received, in every entry
 	summary Summary
 
 	queued []queuedAck  // entries committed but not yet acked, in order
-	done   []FileResult // reused for Options.FilesDone
+	done   []FileResult // reused for options.FilesDone
 
 	// The entry being received.
-	dest    Destination
+	dest    destdir.Destination
 	hdr     framing.File
 	written uint64
 	sum     uint32
@@ -54,14 +54,14 @@ type queuedAck struct {
 	started time.Time
 }
 
-// Receive serves one sender on conn: it writes each file to sink, verifies
+// receive serves one sender on conn: it writes each file to to, verifies
 // its checksum, commits it, and acks it, and returns once the sender's last
 // frame has been confirmed. On any failure the file being received is
 // discarded and the sender is told why. Cancelling ctx sends an abort to the
 // sender. The sender's hello and handshake must be done within the timeout
 // (DefaultTimeout if there is none), which its pings do not extend then.
-// Receive closes conn.
-func Receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summary, error) {
+// receive closes conn.
+func receive(ctx context.Context, conn net.Conn, to Destination, opts options) (Summary, error) {
 	start := time.Now()
 	dec, err := codec.NewDecoder()
 	if err != nil {
@@ -69,7 +69,7 @@ func Receive(ctx context.Context, conn net.Conn, sink Sink, opts Options) (Summa
 		return Summary{}, err
 	}
 	defer dec.Close()
-	r := &receiver{l: newLink(conn, framing.RoleReceiver, opts), opts: opts, sink: sink, dec: dec}
+	r := &receiver{l: newLink(conn, framing.RoleReceiver, opts), opts: opts, to: to, dec: dec}
 	r.l.HandshakeWithin(start, handshakeTime(opts.timeout()), "")
 	stop := context.AfterFunc(ctx, func() { r.l.Interrupt(ctx) })
 	defer stop()
@@ -210,7 +210,7 @@ func (r *receiver) onOffer(p []byte) error {
 		r.opts.offered()
 	}
 	r.offer = o
-	r.batch, err = r.sink.Begin(o)
+	r.batch, err = r.to.begin(o)
 	return err
 }
 
@@ -302,7 +302,7 @@ func (r *receiver) onEnd(p []byte) error {
 		return protocolErrorf("%s ended at %d bytes, %d were announced", names.Quote(r.hdr.Name), e.Size, r.hdr.Size)
 	case e.Digest != r.sum:
 		fate := "the file was discarded"
-		if r.sink.Streams() {
+		if r.to.streams() {
 			fate = "the data already written out is not what was sent"
 		}
 		return fmt.Errorf("%w for %s: sender's crc32c %08x, received data's %08x; %s", ErrChecksum, names.Quote(r.hdr.Name), e.Digest, r.sum, fate)

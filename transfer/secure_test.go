@@ -378,8 +378,7 @@ func TestModeMismatch(t *testing.T) {
 		finished := make(chan error, 2)
 		served := make(chan error, 1)
 		go func() {
-			served <- transfer.Serve(t.Context(), ln, sink, transfer.ServeOptions{
-				Options:  transfer.Options{Code: testCode},
+			served <- transfer.ServeWith(t.Context(), ln, sink, transfer.Options{Code: testCode}, transfer.ServeOptions{
 				Finished: func(_ net.Addr, _ transfer.Summary, err error) { finished <- err },
 			})
 		}()
@@ -1031,8 +1030,7 @@ func startGuessingServeCode(t *testing.T, code string, timeout time.Duration) *g
 	ctx, cancel := context.WithCancel(t.Context())
 	served := make(chan error, 1)
 	go func() {
-		served <- transfer.Serve(ctx, ln, sink, transfer.ServeOptions{
-			Options:  transfer.Options{Code: code, Timeout: timeout},
+		served <- transfer.ServeWith(ctx, ln, sink, transfer.Options{Code: code, Timeout: timeout}, transfer.ServeOptions{
 			KeepOpen: true,
 			Finished: func(_ net.Addr, _ transfer.Summary, err error) { g.finished <- err },
 			Refused:  func(peer net.Addr, wait time.Duration) { g.refused <- refusal{peer, wait} },
@@ -1492,7 +1490,7 @@ func TestServeOnceWrongCode(t *testing.T) {
 	sink, dir := newDirSink(t, false)
 	served := make(chan error, 1)
 	go func() {
-		served <- transfer.Serve(t.Context(), ln, sink, transfer.ServeOptions{Options: transfer.Options{Code: testCode}})
+		served <- transfer.ServeWith(t.Context(), ln, sink, transfer.Options{Code: testCode}, transfer.ServeOptions{})
 	}()
 	_, sendErr := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("x", bytes.NewReader([]byte("x")))}, transfer.Options{Code: "WRO-NGC-0DE"})
 	if !errors.Is(sendErr, transfer.ErrAuth) {

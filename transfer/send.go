@@ -28,7 +28,7 @@ const senderHandshakeFactor = 4
 const stuckReadWait = 250 * time.Millisecond
 
 // dataBuffers is how many data frames a sender has buffers for: one being
-// filled, the rest queued or being written. With chunks of ChunkSize this
+// filled, the rest queued or being written. With chunks of chunkSize this
 // bounds the file data a sender holds.
 const dataBuffers = 5
 
@@ -44,7 +44,7 @@ const (
 // sender is the state of one Send.
 type sender struct {
 	l       *link
-	opts    Options
+	opts    options
 	sources []Source
 	total   int64 // -1 if any source's size is unknown
 
@@ -70,13 +70,13 @@ type sender struct {
 	returned   bool
 }
 
-// Send sends sources over conn and returns once the receiver has confirmed
+// send sends sources over conn and returns once the receiver has confirmed
 // that every file is verified, synced and in place. The entries go in the
 // order the protocol requires, sorted by name (see treeCompare), whatever
 // order sources has. Any failure, on either
 // side, ends the transfer with an error; cancelling ctx sends an abort to the
-// receiver. Send closes conn.
-func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (Summary, error) {
+// receiver. send closes conn.
+func send(ctx context.Context, conn net.Conn, sources []Source, opts options) (Summary, error) {
 	start := time.Now()
 	s := &sender{
 		l:       newLink(conn, framing.RoleSender, opts),
@@ -97,7 +97,7 @@ func Send(ctx context.Context, conn net.Conn, sources []Source, opts Options) (S
 		s.total += src.Size
 	}
 	// Room for the tag too, so a data frame is sealed where it lies.
-	bufLen := framing.DataHeaderLen + codec.MaxEncodedLen(ChunkSize) + secure.Overhead
+	bufLen := framing.DataHeaderLen + codec.MaxEncodedLen(chunkSize) + secure.Overhead
 	s.pool = make(chan []byte, dataBuffers)
 	for range dataBuffers {
 		s.pool <- make([]byte, bufLen)
@@ -276,7 +276,7 @@ func (s *sender) completed(p []byte) error {
 // goroutine three times per small file, which cost more than the files.
 const (
 	holdFrames = conn.BatchFrames
-	holdBytes  = ChunkSize
+	holdBytes  = chunkSize
 )
 
 // queue holds f for the writer and hands over what is held once it is
@@ -415,7 +415,7 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 				return off, err
 			}
 		}
-		want := int64(ChunkSize)
+		want := int64(chunkSize)
 		if src.Size >= 0 {
 			// Exactly the size the walk saw: no read is spent finding the
 			// end, which for a small file is a third of the work. A file

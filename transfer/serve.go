@@ -15,9 +15,8 @@ import (
 	"github.com/ferrytool/ferry/internal/guard"
 )
 
-// ServeOptions configure Serve.
+// ServeOptions configure Receiver.Serve.
 type ServeOptions struct {
-	Options
 	// KeepOpen serves senders until ctx ends, each connection in its own
 	// goroutine; without it Serve handles one connection and returns.
 	KeepOpen bool
@@ -70,33 +69,14 @@ const MaxConnsPerAddress = MaxConns / 2
 // memory.
 const MaxConns = 64
 
-// Serve accepts senders on ln and receives from each into sink. Without
-// KeepOpen it returns the first transfer's error; a connection that was no
-// transfer (see NoTransfer) is not one, and one that comes while another
-// is served is told the receiver is busy, unless the other has not sent
-// its hello for a second: that one is closed (ErrDisplaced) and the new
-// one served. With KeepOpen it serves up to MaxConns connections at once,
-// MaxConnsPerAddress of them from one prefix (an IPv4 address or an IPv6
-// /64); when either is full, a connection whose offer has not come (one
-// without its hello first) is closed (ErrDisplaced) to make room, from
-// the prefix holding the most connections, else the new one is told the
-// receiver is busy. A
-// connection has helloTime for its hello. In the encrypted mode the
-// guessing limits of guard.Limiter apply: a prefix with 3 failed handshakes
-// in a minute is turned away, for longer each time it does it again, and
-// the failures from everywhere have a budget sized from the code's
-// strength; one handshake per prefix, and 8 in all, run at once, the
-// other senders waiting their turn. With KeepOpen it returns when ctx
-// ends, after aborting every transfer still running and waiting for each
-// to be cleaned up. Accepting is retried, after a pause, when the process
-// is out of descriptors or memory. Serve closes ln.
-func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) error {
+// serve is Receiver.Serve, with the receiver's settings o.
+func serve(ctx context.Context, ln net.Listener, to Destination, o options, opts ServeOptions) error {
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
 	defer ln.Close()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	limits := guard.New(opts.Code)
+	limits := guard.New(o.Code)
 	var pause time.Duration // after an accept that failed for want of resources
 	n := cmp.Or(opts.maxConns, MaxConns)
 	busy := fmt.Sprintf("busy: the receiver is serving %d connections, the most it takes at once; try again later", n)
@@ -194,7 +174,7 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 			// The slot is free before the connection is reported over, so
 			// a sender told of it finds it free; the one transfer without
 			// KeepOpen keeps it, since Serve returns its outcome.
-			served, err := serveConn(ctx, connCtx, c, sink, opts, limits, &table, func(served bool) {
+			served, err := serveConn(ctx, connCtx, c, to, o, opts, limits, &table, func(served bool) {
 				table.Remove(c)
 				if !served || opts.KeepOpen {
 					<-slots
@@ -216,13 +196,13 @@ func Serve(ctx context.Context, ln net.Listener, sink Sink, opts ServeOptions) e
 // Finished, with whether the connection was a transfer. table holds c, as
 // Serve may displace it, which cancels connCtx: c is protected from that
 // once its hello came without KeepOpen, once its offer came with it.
-func serveConn(ctx, connCtx context.Context, c *guard.Conn, sink Sink, opts ServeOptions, limits *guard.Limiter, table *guard.Table, over func(served bool)) (bool, error) {
+func serveConn(ctx, connCtx context.Context, c *guard.Conn, to Destination, o options, opts ServeOptions, limits *guard.Limiter, table *guard.Table, over func(served bool)) (bool, error) {
 	conn, peer := c.Conn, c.Conn.RemoteAddr()
 	if opts.ForPeer != nil {
-		r := opts.ForPeer(peer, opts.receiver())
-		opts.Options = r.options()
+		r := opts.ForPeer(peer, o.receiver())
+		o = r.options()
 	}
-	opts.greeted = func() {
+	o.greeted = func() {
 		table.Greet(c)
 		if !opts.KeepOpen {
 			table.Trust(c)
@@ -231,8 +211,8 @@ func serveConn(ctx, connCtx context.Context, c *guard.Conn, sink Sink, opts Serv
 			opts.Greeted(peer)
 		}
 	}
-	opts.offered = func() { table.Trust(c) }
-	if opts.Code != "" {
+	o.offered = func() { table.Trust(c) }
+	if o.Code != "" {
 		host := c.Prefix
 		if wait, ok := limits.Allow(host); !ok {
 			if opts.Refused != nil {
@@ -245,16 +225,16 @@ func serveConn(ctx, connCtx context.Context, c *guard.Conn, sink Sink, opts Serv
 		// Whether this sender holds a turn; only the receiving goroutine,
 		// which calls admit and handshakeOver, touches it.
 		admitted := false
-		opts.admit = func() error {
+		o.admit = func() error {
 			// Longer than one turn: a sender just behind one that stalls
 			// gets in.
-			waitCtx, cancel := context.WithTimeout(connCtx, 2*handshakeTime(opts.timeout()))
+			waitCtx, cancel := context.WithTimeout(connCtx, 2*handshakeTime(o.timeout()))
 			defer cancel()
 			if err := limits.Enter(waitCtx, host); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				return withCode(framing.CodeInternal, fmt.Errorf("busy: the handshakes of other senders kept %s waiting for %s (twice the timeout); try again", peer, 2*handshakeTime(opts.timeout())))
+				return withCode(framing.CodeInternal, fmt.Errorf("busy: the handshakes of other senders kept %s waiting for %s (twice the timeout); try again", peer, 2*handshakeTime(o.timeout())))
 			}
 			if wait, ok := limits.Allow(host); !ok {
 				limits.Leave(host)
@@ -269,7 +249,7 @@ func serveConn(ctx, connCtx context.Context, c *guard.Conn, sink Sink, opts Serv
 		// A failed handshake is counted, and the next sender let in, as
 		// soon as it is over, not when the connection ends, which after a
 		// failure waits a while for the peer to hang up.
-		opts.handshakeOver = func(counts bool) {
+		o.handshakeOver = func(counts bool) {
 			if !admitted {
 				return
 			}
@@ -283,7 +263,7 @@ func serveConn(ctx, connCtx context.Context, c *guard.Conn, sink Sink, opts Serv
 	if opts.Connected != nil {
 		opts.Connected(peer)
 	}
-	s, err := Receive(ctx, conn, sink, opts.Options)
+	s, err := receive(ctx, conn, to, o)
 	if table.End(c) {
 		// Reported before the slot goes to the connection that displaced
 		// it, so the reports come in order.

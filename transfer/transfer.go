@@ -19,10 +19,10 @@ import (
 	"github.com/ferrytool/ferry/internal/secure"
 )
 
-// ChunkSize is how many file bytes a sender puts in one data frame. Big
+// chunkSize is how many file bytes a sender puts in one data frame. Big
 // enough that per-frame costs vanish, small enough that the queue between
 // reading and writing stays within a few MiB.
-const ChunkSize = 256 << 10
+const chunkSize = 256 << 10
 
 // DefaultTimeout is how long a side waits without hearing from its peer.
 const DefaultTimeout = conn.DefaultTimeout
@@ -47,7 +47,7 @@ func NewCode() string { return secure.NewCode() }
 
 // Options configure a transfer. The zero value sends with -z auto and the
 // default timeout.
-type Options struct {
+type options struct {
 	// Compression is the sender's -z mode; receivers ignore it.
 	Compression Compression
 	// Timeout is how long silence from the peer means it is dead; zero
@@ -88,7 +88,7 @@ type Options struct {
 	handshakeOver func(counts bool)
 }
 
-func (o Options) timeout() time.Duration {
+func (o options) timeout() time.Duration {
 	switch {
 	case o.Timeout == 0:
 		return DefaultTimeout

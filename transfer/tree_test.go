@@ -498,7 +498,7 @@ type queueBatch struct {
 	queued    int    // the regular files among them
 }
 
-func (b *queueBatch) Create(f destdir.Entry) (transfer.Destination, error) {
+func (b *queueBatch) Create(f destdir.Entry) (destdir.Destination, error) {
 	d, err := b.Batch.Create(f)
 	if err != nil {
 		return d, err
@@ -518,7 +518,7 @@ func (b *queueBatch) Durable(wait bool) (int, error) {
 }
 
 type queueDest struct {
-	transfer.Destination
+	destdir.Destination
 	b    *queueBatch
 	file bool
 }
@@ -955,7 +955,7 @@ func TestFailedSyncDirModes(t *testing.T) {
 // directory dir receives into, as soon as the batch has created the
 // transfer's, as another recv -k sender would.
 func placeFirst(sink transfer.Sink, dir, name string) transfer.Sink {
-	return createHook{sink, name, func(d transfer.Destination) (transfer.Destination, error) {
+	return createHook{sink, name, func(d destdir.Destination) (destdir.Destination, error) {
 		return d, os.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), []byte("another sender's"), 0o644)
 	}}
 }
@@ -1344,23 +1344,5 @@ func TestCollectCancelled(t *testing.T) {
 				t.Errorf("Collect cancelled after %d checks = %d sources, %v; want context.Canceled", tc.after, len(srcs), err)
 			}
 		})
-	}
-}
-
-// TestSyncParents syncs the directories above ones a caller made, and
-// names the one it cannot open.
-func TestSyncParents(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	made := []string{filepath.Join(dir, "a", "b"), filepath.Join(dir, "a")}
-	if err := os.MkdirAll(made[0], 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := transfer.SyncParents(made); err != nil {
-		t.Errorf("SyncParents(%q) = %v", made, err)
-	}
-	gone := filepath.Join(dir, "gone", "x")
-	if err := transfer.SyncParents([]string{gone}); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "gone")) {
-		t.Errorf("SyncParents(%q) = %v, want an error naming %s", gone, err, filepath.Join(dir, "gone"))
 	}
 }

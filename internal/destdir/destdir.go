@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/ferrytool/ferry/internal/units"
 )
 
 // MaxFiles is the most entries (files and directories) a Dir takes in one
@@ -205,27 +207,13 @@ func (d *Dir) Begin(entries, bytes int64) (*Batch, error) {
 	}
 	if free, ok := freeSpace(d.dir); ok {
 		if bytes != UnknownSize && uint64(bytes) > free.bytes {
-			return nil, refusef(NoSpace, "not enough space in %s: the transfer needs %s, %s is free", d.dir, FormatBytes(min(bytes, 1<<62)), FormatBytes(int64(free.bytes)))
+			return nil, refusef(NoSpace, "not enough space in %s: the transfer needs %s, %s is free", d.dir, units.Bytes(min(bytes, 1<<62)), units.Bytes(int64(free.bytes)))
 		}
 		if free.files >= 0 && entries > free.files {
 			return nil, refusef(NoSpace, "not enough room for %d files and directories in %s: its file system has %d inodes free", entries, d.dir, free.files)
 		}
 	}
 	return d.begin()
-}
-
-// FormatBytes renders n bytes for people: "512 B", "1.5 MB".
-func FormatBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }
 
 // SyncFile makes what was written to f durable, where f can be synced: a
