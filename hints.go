@@ -16,8 +16,8 @@ import (
 // say. The first hint that fits is given, or "".
 func hint(err error, cmd string, c *common) string {
 	send := cmd == "send"
-	var peer *transfer.PeerError
-	fromPeer := errors.As(err, &peer)
+	var e *transfer.Error
+	exists := errors.As(err, &e) && e.Code == framing.CodeExists
 	switch {
 	case errors.Is(err, rawnc.ErrFramedReceiver):
 		return ": drop --raw from ferry send, or restart ferry recv with --raw"
@@ -37,8 +37,10 @@ func hint(err error, cmd string, c *common) string {
 		return ": add --plain to ferry send, or restart ferry recv without --plain"
 	case errors.Is(err, transfer.ErrOtherMode):
 		return ": run ferry send --code CODE, with the code ferry recv printed"
-	case errors.Is(err, transfer.ErrAuth) && send && !fromPeer:
+	case errors.Is(err, transfer.ErrAuth) && send && !reportedByPeer(err):
 		return ": check it; ferry recv without -k stops after a wrong code, so it must be run again"
+	case exists:
+		return " (ferry recv --overwrite replaces it)"
 	case errors.Is(err, codec.ErrNotDecodable):
 		return "; use -z none"
 	case errors.Is(err, transfer.ErrTimeout) && !transfer.NoTransfer(err):

@@ -16,7 +16,6 @@ import (
 // was made up for this run, and is spent by a wrong one.
 func serve(ctx context.Context, out *output, c *common, ln net.Listener, target transfer.Destination, keep, generated bool) error {
 	var bar *progress
-	var lastPeer net.Addr // without -k, the one sender's, once it is done
 	away := newTurnAways(out)
 	defer away.stop()
 	var reportEnd func(peer net.Addr, s transfer.Summary, err error)
@@ -47,9 +46,6 @@ func serve(ctx context.Context, out *output, c *common, ln net.Listener, target 
 		},
 		Finished: func(peer net.Addr, s transfer.Summary, err error) {
 			bar.finish()
-			if !keep {
-				lastPeer = peer
-			}
 			if why := turnAwayReason(err, keep); why != "" {
 				away.report(why, func() { reportEnd(peer, s, err) })
 				return
@@ -95,12 +91,13 @@ func serve(ctx context.Context, out *output, c *common, ln net.Listener, target 
 	if keep && ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if errors.Is(err, transfer.ErrAuth) && lastPeer != nil {
+	var e *transfer.Error
+	if errors.Is(err, transfer.ErrAuth) && errors.As(err, &e) && e.Peer != nil {
 		// The sender was told; this side's user needs to start again.
 		if generated {
-			return fmt.Errorf("the sender at %s gave a wrong code, which spends this one: run ferry recv again for a new code (with -k it keeps waiting)", lastPeer)
+			return fmt.Errorf("the sender at %s gave a wrong code, which spends this one: run ferry recv again for a new code (with -k it keeps waiting)", e.Peer)
 		}
-		return fmt.Errorf("the sender at %s gave a wrong code: run ferry recv again to wait for another sender (with -k it keeps waiting)", lastPeer)
+		return fmt.Errorf("the sender at %s gave a wrong code: run ferry recv again to wait for another sender (with -k it keeps waiting)", e.Peer)
 	}
 	return err
 }

@@ -116,10 +116,16 @@ func turnAwayReason(err error, keep bool) string {
 		return "silent"
 	case errors.Is(err, transfer.ErrOtherMode):
 		return "other mode"
-	case transfer.NoTransfer(err) && errors.As(err, new(*transfer.PeerError)):
+	case transfer.NoTransfer(err) && reportedByPeer(err):
 		return "stopped before the code"
 	case errors.Is(err, framing.ErrNotFerry), transfer.NoTransfer(err):
 		return "not ferry"
 	}
 	return ""
+}
+
+// reportedByPeer says whether err is a failure the peer reported.
+func reportedByPeer(err error) bool {
+	var e *transfer.Error
+	return errors.As(err, &e) && e.Remote
 }

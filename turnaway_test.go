@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -79,7 +80,7 @@ func TestTurnAwayReason(t *testing.T) {
 		{"displaced", fmt.Errorf("the connection from 127.0.0.1:1 %w", transfer.ErrDisplaced), true, "silent"},
 		{"not ferry", fmt.Errorf("reading hello: %w", framing.ErrNotFerry), true, "not ferry"},
 		{"other mode", fmt.Errorf("--plain: %w", transfer.ErrOtherMode), false, "other mode"},
-		{"a sender that aborted its transfer", &transfer.PeerError{Aborted: true, Message: "interrupted"}, false, ""},
+		{"a sender that aborted its transfer", &transfer.Error{Remote: true, Err: errors.New("interrupted")}, false, ""},
 		{"wrong code, -k", transfer.ErrAuth, true, "wrong code"},
 		{"wrong code, one-shot", transfer.ErrAuth, false, ""},
 		{"a transfer that failed", transfer.ErrChecksum, true, ""},

@@ -46,8 +46,8 @@ func TestAdmitWaitRunsOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Send(t.Context(), conn, []Source{StreamSource("x", strings.NewReader("x"))}, options{Code: code, Timeout: 10 * time.Second})
-	var pe *PeerError
-	if !errors.As(err, &pe) || !strings.Contains(pe.Message, "kept") || !strings.Contains(pe.Message, "try again") {
+	var pe *Error
+	if !errors.As(err, &pe) || !strings.Contains(pe.Err.Error(), "kept") || !strings.Contains(pe.Err.Error(), "try again") {
 		t.Errorf("Send = %v, want the receiver's word that it was kept waiting", err)
 	}
 	select {

@@ -127,7 +127,7 @@ func (r *Receiver) Serve(ctx context.Context, ln net.Listener, dest Destination,
 func (s *Sender) SendRaw(ctx context.Context, conn net.Conn, r io.Reader) (Summary, error) {
 	start := time.Now()
 	n, err := rawnc.Send(ctx, conn, r, s.options().timeout(), func(m framing.ErrorMsg, aborted bool) error {
-		return &PeerError{Role: framing.RoleReceiver, Code: m.Code, Message: m.Message, Aborted: aborted}
+		return peerReport(framing.RoleReceiver, m.Code, m.Message, aborted)
 	})
 	return Summary{Files: 1, Bytes: n, Elapsed: time.Since(start)}, err
 }

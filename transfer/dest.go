@@ -41,7 +41,7 @@ type Dir struct {
 func OpenDir(dir string, opts DirOptions) (*Dir, error) {
 	d, err := destdir.Open(dir, destdir.Options{Overwrite: opts.Overwrite, KeepPerms: opts.KeepPerms, Create: opts.Create})
 	if err != nil {
-		return nil, err
+		return nil, described(err, nil, "")
 	}
 	return &Dir{d}, nil
 }
@@ -94,12 +94,12 @@ type File struct {
 func (d *Dir) CreateFile(name string) (*File, error) {
 	b, err := d.d.Begin(1, destdir.UnknownSize)
 	if err != nil {
-		return nil, err
+		return nil, described(err, nil, name)
 	}
 	dest, err := b.Create(d.d.StreamFile(name))
 	if err != nil {
 		b.Close()
-		return nil, err
+		return nil, described(err, nil, name)
 	}
 	return &File{batch: b, dest: dest}, nil
 }

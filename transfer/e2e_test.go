@@ -388,7 +388,7 @@ func TestServeAcceptFails(t *testing.T) {
 func TestServeNoTransfer(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		want    error // nil: a *PeerError
+		want    error // nil: a *transfer.Error from the peer
 		peer    func(conn *net.TCPConn)
 		timeout time.Duration // the receiver's; 0 for the default
 		code    string        // the receiver's and the sender's after the probe
@@ -439,7 +439,7 @@ func TestServeNoTransfer(t *testing.T) {
 			tc.peer(probe.(*net.TCPConn))
 			_ = probe.Close()
 			err := await(t, finished, "the probe's connection")
-			pe := (*transfer.PeerError)(nil)
+			pe := (*transfer.Error)(nil)
 			if tc.want == nil && !errors.As(err, &pe) || tc.want != nil && !errors.Is(err, tc.want) || !transfer.NoTransfer(err) {
 				t.Fatalf("the probe's connection ended with %v, want %v, taken for no transfer", err, cmp.Or[any](tc.want, "the sender's abort"))
 			}
@@ -484,7 +484,7 @@ func TestServeBusy(t *testing.T) {
 		await(t, sink.begun, "a paused sender's offer")
 	}
 	err := send("f", bytes.NewReader(textBytes(100)))
-	if pe := (*transfer.PeerError)(nil); !errors.As(err, &pe) || !strings.Contains(pe.Message, "busy: the receiver is serving 2 connections") {
+	if pe := (*transfer.Error)(nil); !errors.As(err, &pe) || !strings.Contains(pe.Err.Error(), "busy: the receiver is serving 2 connections") {
 		t.Fatalf("Send to a full receiver = %v, want it told the receiver is busy", err)
 	}
 	_ = feeds[0].Close()
@@ -530,7 +530,7 @@ func TestServeOneBusy(t *testing.T) {
 	await(t, sink.begun, "the first sender's offer")
 	second := dial(t, ln.Addr())
 	_, err := transfer.Send(t.Context(), second, []transfer.Source{transfer.StreamSource("second", strings.NewReader("2"))}, transfer.Options{})
-	if pe := (*transfer.PeerError)(nil); !errors.As(err, &pe) || !strings.Contains(pe.Message, "busy: the receiver is serving another connection") {
+	if pe := (*transfer.Error)(nil); !errors.As(err, &pe) || !strings.Contains(pe.Err.Error(), "busy: the receiver is serving another connection") {
 		t.Errorf("the second Send = %v, want it told the receiver is busy with another transfer", err)
 	}
 	await(t, turnedAway, "the Busy report")
@@ -584,7 +584,7 @@ func TestServeOneDisplacesSilent(t *testing.T) {
 			await(t, connected, "the silent connection")
 			_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource("sent", strings.NewReader("data"))}, transfer.Options{})
 			if !tt.displaced {
-				if pe := (*transfer.PeerError)(nil); !errors.As(err, &pe) || !strings.Contains(pe.Message, "busy") {
+				if pe := (*transfer.Error)(nil); !errors.As(err, &pe) || !strings.Contains(pe.Err.Error(), "busy") {
 					t.Errorf("Send = %v, want it told the receiver is busy", err)
 				}
 				await(t, turnedAway, "the Busy report")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"syscall"
 
 	"github.com/ferrytool/ferry/framing"
@@ -13,7 +14,7 @@ import (
 	"github.com/ferrytool/ferry/internal/secure"
 )
 
-// Errors a transfer can end with, besides a *PeerError.
+// Errors a transfer can end with, which errors.Is finds in its *Error.
 var (
 	// ErrTimeout means nothing arrived from the peer for the whole timeout.
 	ErrTimeout = conn.ErrTimeout
@@ -60,58 +61,102 @@ func (e *markedError) Error() string        { return e.err.Error() }
 func (e *markedError) Unwrap() error        { return e.err }
 func (e *markedError) Is(target error) bool { return target == e.mark }
 
-// PeerError is a failure the peer reported: an error frame, or an abort
-// frame when the peer was interrupted.
-type PeerError struct {
-	Role    framing.Role // who reported it
-	Code    uint16       // an error frame's code; 0 for an abort
-	Message string       // the peer's reason, as it sent it
-	Aborted bool         // true for an abort frame
+// Error is how a transfer fails, with what a program can act on: the
+// kind of failure (Code), the peer, the entry it concerns, whether the
+// peer reported it, and the cause. Send, Receive and Serve's transfers
+// fail with an error in which errors.As finds an *Error. Its text says
+// what went wrong and names no command or flag: advice for a person is
+// the caller's to add, by Code or by the sentinel errors below.
+type Error struct {
+	// Code is the kind of failure as an error frame carries it:
+	// framing.CodeExists, framing.CodeChecksum, framing.CodeAuth, ...;
+	// framing.CodeInternal for one without a code of its own, and 0 for
+	// an interruption the peer reported.
+	Code uint16
+	// Peer is the other side's address, where it is known.
+	Peer net.Addr
+	// Path is the entry the failure concerns, as the sender named it, or
+	// "" if it concerns the transfer as a whole or the peer did not say.
+	Path string
+	// Remote says the peer found the failure and reported it, in an error
+	// frame or, when it was interrupted, an abort frame; Err is then its
+	// message.
+	Remote bool
+	// Err is the cause.
+	Err error
+
+	role    framing.Role // the peer's, when Remote
+	aborted bool         // the peer's report was an abort frame
 }
 
-// Error gives the peer's reason with control characters escaped (see
-// Quote): anyone who can connect can send one, and printing it must not
-// drive the terminal.
-func (e *PeerError) Error() string {
-	who := "receiver"
-	if e.Role == framing.RoleSender {
-		who = "sender"
+// Error gives the cause; a peer's report is given as the peer's, with
+// its control characters escaped (see names.Quote): anyone who can
+// connect can send one, and printing it must not drive the terminal.
+func (e *Error) Error() string {
+	if !e.Remote {
+		return e.Err.Error()
 	}
-	if e.Aborted {
-		return fmt.Sprintf("%s aborted: %s", who, names.Quote(e.Message))
+	who := roleName(e.role)
+	if e.aborted {
+		return fmt.Sprintf("%s aborted: %s", who, names.Quote(e.Err.Error()))
 	}
-	return fmt.Sprintf("%s: %s", who, names.Quote(e.Message))
+	return fmt.Sprintf("%s: %s", who, names.Quote(e.Err.Error()))
 }
+
+// Unwrap gives the cause.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Is lets errors.Is(err, ErrChecksum) hold for a checksum failure the peer
 // reported, and errors.Is(err, ErrAuth) for a failed handshake, so both
 // sides test for them the same way.
-func (e *PeerError) Is(target error) bool {
-	return target == ErrChecksum && e.Code == framing.CodeChecksum ||
-		target == ErrAuth && e.Code == framing.CodeAuth
+func (e *Error) Is(target error) bool {
+	return e.Remote && (target == ErrChecksum && e.Code == framing.CodeChecksum ||
+		target == ErrAuth && e.Code == framing.CodeAuth)
 }
 
-// codedError is a local failure with the code the peer is told.
-type codedError struct {
-	code uint16
-	err  error
+// peerReport is the failure the peer reported with role in an error frame
+// (code, message) or an abort frame.
+func peerReport(role framing.Role, code uint16, message string, aborted bool) *Error {
+	return &Error{Code: code, Remote: true, Err: errors.New(message), role: role, aborted: aborted}
 }
-
-func (e *codedError) Error() string { return e.err.Error() }
-func (e *codedError) Unwrap() error { return e.err }
 
 // withCode attaches an error-frame code to err.
 func withCode(code uint16, err error) error {
-	return &codedError{code: code, err: err}
+	return &Error{Code: code, Err: err}
+}
+
+// sourceError is the sender's failure to read or send its entry name.
+func sourceError(name string, err error) error {
+	return &Error{Code: framing.CodeSource, Path: name, Err: err}
+}
+
+// described makes err, the failure of a transfer with peer, which failed
+// over the entry path if it is not "", hold an *Error naming them: the
+// one it holds, or a new one around it.
+func described(err error, peer net.Addr, path string) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if !errors.As(err, &e) {
+		return &Error{Code: codeOf(err), Peer: peer, Path: path, Err: err}
+	}
+	if e.Peer == nil {
+		e.Peer = peer
+	}
+	if e.Path == "" && !e.Remote {
+		e.Path = path
+	}
+	return err
 }
 
 // codeOf picks the error-frame code that describes err to the peer.
 func codeOf(err error) uint16 {
-	var ce *codedError
+	var e *Error
 	var de *destdir.Error
 	switch {
-	case errors.As(err, &ce):
-		return ce.code
+	case errors.As(err, &e) && !e.Remote:
+		return e.Code
 	case errors.As(err, &de):
 		return destCodes[de.Kind]
 	case errors.Is(err, ErrChecksum):

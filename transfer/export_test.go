@@ -157,3 +157,7 @@ func WithDisplaceAfter(o ServeOptions, d time.Duration) ServeOptions {
 
 // ChunkSize is how many file bytes a sender puts in one data frame.
 const ChunkSize = chunkSize
+
+// ReportedBy gives, for a failure the peer reported, the peer's role and
+// whether it reported an interruption (an abort frame).
+func ReportedBy(e *Error) (role framing.Role, aborted bool) { return e.role, e.aborted }

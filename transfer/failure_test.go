@@ -65,16 +65,18 @@ func TestExists(t *testing.T) {
 				return
 			}
 			pe := peerError(t, o.sendErr)
-			if pe.Code != framing.CodeExists || pe.Role != framing.RoleReceiver || pe.Aborted {
+			if role, aborted := transfer.ReportedBy(pe); pe.Code != framing.CodeExists || role != framing.RoleReceiver || aborted {
 				t.Errorf("sender's error %+v; want code %d (exists) from the receiver", pe, framing.CodeExists)
 			}
-			for _, want := range []string{"x.bin", "--overwrite"} {
+			for _, want := range []string{"x.bin", "already exists on the receiver"} {
 				if !strings.Contains(o.sendErr.Error(), want) {
 					t.Errorf("sender's error %q does not mention %q", o.sendErr, want)
 				}
 			}
-			if o.recvErr == nil || !strings.Contains(o.recvErr.Error(), "--overwrite") {
-				t.Errorf("receiver's error = %v, want the same refusal", o.recvErr)
+			// The receiver's own error says what it refused, and where.
+			var re *transfer.Error
+			if !errors.As(o.recvErr, &re) || re.Remote || re.Code != framing.CodeExists || re.Path != "x.bin" || re.Peer == nil {
+				t.Errorf("receiver's error = %v (%+v), want the same refusal: code %d, path x.bin, the peer", o.recvErr, re, framing.CodeExists)
 			}
 			if !bytes.Equal(got, old) {
 				t.Errorf("the existing file was changed to %d bytes", len(got))
@@ -158,11 +160,11 @@ func TestSinkWriteError(t *testing.T) {
 			sink := &failingSink{err: tt.err}
 			o := run(t, []transfer.Source{transfer.StreamSource("big", endless{})}, sink, transfer.Options{}, transfer.Options{})
 			pe := peerError(t, o.sendErr)
-			if pe.Code != tt.code || pe.Role != framing.RoleReceiver {
+			if role, _ := transfer.ReportedBy(pe); pe.Code != tt.code || role != framing.RoleReceiver {
 				t.Errorf("sender's error %+v; want code %d from the receiver", pe, tt.code)
 			}
-			if !strings.Contains(pe.Message, tt.err.Error()) {
-				t.Errorf("sender's error %q does not carry the receiver's reason %q", pe.Message, tt.err)
+			if !strings.Contains(pe.Err.Error(), tt.err.Error()) {
+				t.Errorf("sender's error %q does not carry the receiver's reason %q", pe.Err.Error(), tt.err)
 			}
 			if !errors.Is(o.recvErr, tt.err) {
 				t.Errorf("receiver's error = %v, want %v", o.recvErr, tt.err)
@@ -208,7 +210,7 @@ func TestPermissionDenied(t *testing.T) {
 			t.Cleanup(func() { _ = os.Chmod(locked, 0o755) })
 			o := run(t, []transfer.Source{transfer.StreamSource(tc.send, endless{})}, sink, transfer.Options{}, transfer.Options{})
 			pe := peerError(t, o.sendErr)
-			if pe.Code != framing.CodePermission || !strings.Contains(pe.Message, tc.wantPath+": permission denied") {
+			if pe.Code != framing.CodePermission || !strings.Contains(pe.Err.Error(), tc.wantPath+": permission denied") {
 				t.Errorf("sender's error %+v; want code %d (permission) and %q", pe, framing.CodePermission, tc.wantPath+": permission denied")
 			}
 			if tc.locked == "." {
@@ -359,8 +361,8 @@ func TestCancel(t *testing.T) {
 			if !errors.Is(interrupted, context.Canceled) {
 				t.Errorf("%s returned %v, want context.Canceled", side, interrupted)
 			}
-			if pe := peerError(t, peerErr); !pe.Aborted || pe.Role != peer {
-				t.Errorf("its peer returned %+v; want an abort from the %s", pe, side)
+			if role, aborted := transfer.ReportedBy(peerError(t, peerErr)); !aborted || role != peer {
+				t.Errorf("its peer returned %v; want an abort from the %s", peerErr, side)
 			}
 			onlyEntry(t, dir)
 		})

@@ -56,9 +56,9 @@ func connConfig(role framing.Role, opts options) conn.Config {
 // the failure itself, or the handshake told it; else the failure, with
 // the code that describes it.
 func report(err error) (uint16, bool) {
-	var pe *PeerError
+	var e *Error
 	switch {
-	case errors.As(err, &pe):
+	case errors.As(err, &e) && e.Remote:
 		// The peer knows.
 		return 0, false
 	case errors.Is(err, secure.ErrAuth), errors.Is(err, ErrAuth), errors.Is(err, secure.ErrProtocol):
@@ -245,7 +245,7 @@ func (l *link) checkMode(h framing.Hello) error {
 func (l *link) handshakeError(err error) error {
 	var pe *secure.PeerError
 	if errors.As(err, &pe) {
-		return &PeerError{Role: l.peerRole(), Code: pe.Code, Message: pe.Message, Aborted: pe.Aborted}
+		return peerReport(l.peerRole(), pe.Code, pe.Message, pe.Aborted)
 	}
 	if errors.Is(err, secure.ErrAuth) {
 		return fmt.Errorf("%w (with %s)", ErrAuth, l.RemoteAddr())
@@ -282,7 +282,7 @@ func (l *link) peerRole() framing.Role {
 	return framing.RoleSender
 }
 
-// peerError turns an error or abort frame from the peer into a *PeerError.
+// peerError turns an error or abort frame from the peer into an *Error.
 func (l *link) peerError(t framing.Type, p []byte) error {
 	peer := l.peerRole()
 	if t == framing.TypeAbort {
@@ -290,13 +290,13 @@ func (l *link) peerError(t framing.Type, p []byte) error {
 		if err != nil {
 			return err
 		}
-		return &PeerError{Role: peer, Message: reason, Aborted: true}
+		return peerReport(peer, 0, reason, true)
 	}
 	m, err := framing.ParseError(p)
 	if err != nil {
 		return err
 	}
-	return &PeerError{Role: peer, Code: m.Code, Message: m.Message}
+	return peerReport(peer, m.Code, m.Message, false)
 }
 
 func roleName(r framing.Role) string {

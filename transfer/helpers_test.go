@@ -343,12 +343,13 @@ func onlyEntry(t *testing.T, dir string, want ...string) {
 	}
 }
 
-// peerError returns err as a *PeerError, failing the test if it is not one.
-func peerError(t *testing.T, err error) *transfer.PeerError {
+// peerError returns the *transfer.Error the peer reported in err, failing
+// the test if it holds none.
+func peerError(t *testing.T, err error) *transfer.Error {
 	t.Helper()
-	var pe *transfer.PeerError
-	if !errors.As(err, &pe) {
-		t.Fatalf("error %v (%T) is not a *transfer.PeerError", err, err)
+	var pe *transfer.Error
+	if !errors.As(err, &pe) || !pe.Remote {
+		t.Fatalf("error %v (%T) is not a *transfer.Error the peer reported", err, err)
 	}
 	return pe
 }

@@ -267,7 +267,7 @@ func TestRawReceiveFramedSender(t *testing.T) {
 		t.Errorf("RawReceive wrote %d bytes of the frames", got.Len())
 	}
 	serr := await(t, sent, "Send")
-	if pe := peerError(t, serr); !strings.Contains(pe.Message, "add --raw to ferry send") {
+	if pe := peerError(t, serr); !strings.Contains(pe.Err.Error(), "add --raw to ferry send") {
 		t.Errorf("Send = %v, want the receiver's advice to add --raw", serr)
 	}
 }
@@ -315,7 +315,7 @@ func checkFramedReceiver(t *testing.T, err error, addr net.Addr, reason string) 
 	if !errors.Is(err, rawnc.ErrFramedReceiver) || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("RawSend = %v, want %q...", err, want)
 	}
-	if pe := peerError(t, err); !strings.Contains(pe.Message, reason) {
+	if pe := peerError(t, err); !strings.Contains(pe.Err.Error(), reason) {
 		t.Errorf("RawSend = %v, want the receiver's reason %q", err, reason)
 	}
 }

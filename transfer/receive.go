@@ -39,6 +39,7 @@ type receiver struct {
 
 	// The entry being received.
 	dest    destdir.Destination
+	entry   string // the name of the entry being received, for errors
 	hdr     framing.File
 	written uint64
 	sum     uint32
@@ -127,7 +128,7 @@ func receive(ctx context.Context, conn net.Conn, to Destination, opts options) (
 		r.l.Close()
 	}
 	r.summary.Elapsed = time.Since(start)
-	return r.summary, err
+	return r.summary, described(err, conn.RemoteAddr(), r.entry)
 }
 
 // run is the receiver's receive goroutine: it reads every frame the sender
@@ -225,6 +226,7 @@ func (r *receiver) onFile(p []byte) error {
 	if err != nil {
 		return err
 	}
+	r.entry = f.Name
 	if f.Index != r.entries || f.Index >= r.offer.Files {
 		return protocolErrorf("file index %d where %d was due", f.Index, r.entries)
 	}
@@ -310,7 +312,7 @@ func (r *receiver) onEnd(p []byte) error {
 	if err := r.dest.Commit(); err != nil {
 		return err
 	}
-	r.dest = nil
+	r.dest, r.entry = nil, ""
 	r.entries++
 	r.queued = append(r.queued, queuedAck{hdr: r.hdr, size: r.written, sum: r.sum, started: r.started})
 	return nil

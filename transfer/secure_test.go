@@ -722,13 +722,13 @@ func TestTamper(t *testing.T) {
 				t.Error("Send succeeded")
 			case sendErr != nil:
 				// The receiver's reason, if it got through, names the fault.
-				var pe *transfer.PeerError
-				if errors.As(sendErr, &pe) && !strings.Contains(pe.Message, tt.wantMsg) {
+				var pe *transfer.Error
+				if errors.As(sendErr, &pe) && !strings.Contains(pe.Err.Error(), tt.wantMsg) {
 					t.Errorf("Send = %q, want the receiver's reason to mention %q", sendErr, tt.wantMsg)
 				}
 				// It names the sender as the sender, not by the address
 				// the receiver saw, which the sender would not know.
-				if errors.As(sendErr, &pe) && errors.Is(recvErr, tt.wantErr) && (strings.Contains(pe.Message, "127.0.0.1") || !strings.Contains(pe.Message, "from the sender")) {
+				if errors.As(sendErr, &pe) && errors.Is(recvErr, tt.wantErr) && (strings.Contains(pe.Err.Error(), "127.0.0.1") || !strings.Contains(pe.Err.Error(), "from the sender")) {
 					t.Errorf("Send = %q, want the receiver's reason to say \"from the sender\", with no address", sendErr)
 				}
 			}
@@ -1087,9 +1087,9 @@ func (g *guessingServe) served(t *testing.T, ip, name string) {
 func (g *guessingServe) turnedAway(t *testing.T, ip string) {
 	t.Helper()
 	err := g.attempt(t, ip, g.code, "refused-"+ip)
-	var pe *transfer.PeerError
-	if !errors.As(err, &pe) || pe.Code != framing.CodeAuth || !strings.Contains(pe.Message, "too many failed attempts") {
-		t.Fatalf("the right code from %s after too many failures: Send = %v (%T), want a *PeerError with code %d saying too many failed attempts",
+	var pe *transfer.Error
+	if !errors.As(err, &pe) || pe.Code != framing.CodeAuth || !strings.Contains(pe.Err.Error(), "too many failed attempts") {
+		t.Fatalf("the right code from %s after too many failures: Send = %v (%T), want a *transfer.Error from the peer with code %d saying too many failed attempts",
 			ip, err, err, framing.CodeAuth)
 	}
 	r := await(t, g.refused, "the Refused callback")
@@ -1436,8 +1436,8 @@ func TestGuessingLimits(t *testing.T) {
 		defer held.Close()
 		// Waits behind the held guess, which becomes the third failure.
 		err = g.attempt(t, "127.0.0.1", testCode, "refused")
-		var pe *transfer.PeerError
-		if !errors.As(err, &pe) || pe.Code != framing.CodeAuth || !strings.Contains(pe.Message, "too many failed attempts") {
+		var pe *transfer.Error
+		if !errors.As(err, &pe) || pe.Code != framing.CodeAuth || !strings.Contains(pe.Err.Error(), "too many failed attempts") {
 			t.Fatalf("the right code after the third failure: Send = %v, want a refusal for too many failed attempts", err)
 		}
 		if r := await(t, g.refused, "the Refused callback"); r.wait <= 0 || r.wait > time.Minute {

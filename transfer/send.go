@@ -151,7 +151,7 @@ func send(ctx context.Context, conn net.Conn, sources []Source, opts options) (S
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.summary.Elapsed = time.Since(start)
-	return s.summary, err
+	return s.summary, described(err, conn.RemoteAddr(), "")
 }
 
 // readControl is the sender's receive goroutine: it reads the receiver's
@@ -363,14 +363,14 @@ func (s *sender) produce(peerCaps uint32) error {
 func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before int64) (int64, error) {
 	start := time.Now()
 	if len(src.Name) > framing.MaxName {
-		return 0, withCode(framing.CodeSource, fmt.Errorf("cannot send %s: name longer than %d bytes", src.Name, framing.MaxName))
+		return 0, sourceError(src.Name, fmt.Errorf("cannot send %s: name longer than %d bytes", src.Name, framing.MaxName))
 	}
 	if src.Mode.IsDir() {
 		return 0, s.sendDir(index, src, start)
 	}
 	rc, err := src.Open()
 	if err != nil {
-		return 0, withCode(framing.CodeSource, fmt.Errorf("cannot read %s: %w", src.Name, unwrapPath(err)))
+		return 0, sourceError(src.Name, fmt.Errorf("cannot read %s: %w", src.Name, unwrapPath(err)))
 	}
 	if src.Size < 0 {
 		// A stream, such as a pipe, can block a read for good: a failure
@@ -466,11 +466,11 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 			if s.l.Err() != nil {
 				return off, s.l.Err()
 			}
-			return off, withCode(framing.CodeSource, fmt.Errorf("cannot read %s: %w", src.Name, unwrapPath(rerr)))
+			return off, sourceError(src.Name, fmt.Errorf("cannot read %s: %w", src.Name, unwrapPath(rerr)))
 		}
 	}
 	if src.Size >= 0 && off != src.Size {
-		return off, withCode(framing.CodeSource, fmt.Errorf("%s changed while being sent: it was %d bytes, %d were read", src.Name, src.Size, off))
+		return off, sourceError(src.Name, fmt.Errorf("%s changed while being sent: it was %d bytes, %d were read", src.Name, src.Size, off))
 	}
 	s.mu.Lock()
 	s.pending[index] = pendingEntry{result: FileResult{Name: src.Name, Bytes: off, Checksum: checksumString(sum)}, start: start}

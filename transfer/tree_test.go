@@ -686,7 +686,7 @@ func TestSyncFails(t *testing.T) {
 			if o.recvErr == nil || !strings.Contains(o.recvErr.Error(), "syncing") || !errors.Is(o.recvErr, syscall.EIO) {
 				t.Errorf("receiver: %v, want a failed sync with EIO", o.recvErr)
 			}
-			if pe := peerError(t, o.sendErr); !strings.Contains(pe.Message, "syncing") {
+			if pe := peerError(t, o.sendErr); !strings.Contains(pe.Err.Error(), "syncing") {
 				t.Errorf("sender: %v, want the receiver's failed sync", o.sendErr)
 			}
 			if len(o.sendDone) != 0 || len(o.recvDone) != 0 {
@@ -753,14 +753,14 @@ func TestTreeOverwrite(t *testing.T) {
 			o := run(t, collectAll(t, filepath.Join(srcs[st.version], "t")), sink, transfer.Options{}, transfer.Options{})
 			if st.refused {
 				pe := peerError(t, o.sendErr)
-				if pe.Code != framing.CodeExists || pe.Role != framing.RoleReceiver {
+				if role, _ := transfer.ReportedBy(pe); pe.Code != framing.CodeExists || role != framing.RoleReceiver {
 					t.Errorf("sender's error %+v; want code %d (exists) from the receiver", pe, framing.CodeExists)
 				}
 				// t/a.txt is the first file sent; the directories before
 				// it are merged into, not refused.
-				for _, want := range []string{"t/a.txt", "--overwrite"} {
-					if !strings.Contains(pe.Message, want) {
-						t.Errorf("sender's error %q does not mention %q", pe.Message, want)
+				for _, want := range []string{"t/a.txt", "already exists on the receiver"} {
+					if !strings.Contains(pe.Err.Error(), want) {
+						t.Errorf("sender's error %q does not mention %q", pe.Err.Error(), want)
 					}
 				}
 				if o.recvErr == nil || !strings.Contains(o.recvErr.Error(), "t/a.txt") {
@@ -1283,9 +1283,9 @@ func testSamePath(t *testing.T, size int) {
 			t.Errorf("sender %d: %v, code %d; want code %d (exists)", i, pe, pe.Code, framing.CodeExists)
 			continue
 		}
-		named := slices.IndexFunc(names, func(n string) bool { return strings.Contains(pe.Message, n) })
+		named := slices.IndexFunc(names, func(n string) bool { return strings.Contains(pe.Err.Error(), n) })
 		if named < 0 || winner[names[named]] != 1-i {
-			t.Errorf("sender %d was refused with %q, which names no file the other sender got (winners %v)", i, pe.Message, winner)
+			t.Errorf("sender %d was refused with %q, which names no file the other sender got (winners %v)", i, pe.Err.Error(), winner)
 		}
 	}
 	if recvFailed != sendFailed {

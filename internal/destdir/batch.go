@@ -206,7 +206,7 @@ func (b *Batch) Create(f Entry) (Destination, error) {
 		}
 	}
 	if b.names += len(f.Name); b.names > b.dest.maxNameBytes {
-		return nil, &Error{Kind: TooMany, Err: fmt.Errorf("refusing file name %s: the names of this transfer pass %d bytes together, the most the receiver takes", names.Quote(f.Name), b.dest.maxNameBytes), Hint: hintSplit}
+		return nil, &Error{Kind: TooMany, Err: fmt.Errorf("refusing file name %s: the names of this transfer pass %d bytes together, the most the receiver takes (send in several transfers)", names.Quote(f.Name), b.dest.maxNameBytes)}
 	}
 	b.prev, b.prevFile = f.Name, !f.Dir
 	if f.Dir {
@@ -222,7 +222,10 @@ func checkOrder(prev, name string) error {
 	case c == 0:
 		return refusef(BadName, "refusing file name %s: it was already sent in this transfer", names.Quote(name))
 	case c > 0:
-		return &Error{Kind: BadName, Err: fmt.Errorf("refusing file name %s: it comes after %s, out of the order the protocol requires", names.Quote(name), names.Quote(prev)), Hint: hintSortPaths}
+		// The message goes to the sender, which cannot rebuild this advice
+		// from the error frame's code: it says what an older sender's
+		// user can do.
+		return &Error{Kind: BadName, Err: fmt.Errorf("refusing file name %s: it comes after %s, out of the order the protocol requires (an older ferry send does not sort the paths it is given: update it, or name them in sorted order)", names.Quote(name), names.Quote(prev))}
 	}
 	return nil
 }

@@ -35,28 +35,12 @@ const (
 type Error struct {
 	Kind Kind
 	Err  error
-	// Hint is advice for the user of the ferry command, which the message
-	// carries in parentheses until the command adds it itself.
-	Hint string
 }
 
-// Error gives the reason, and the hint after it.
-func (e *Error) Error() string {
-	if e.Hint == "" {
-		return e.Err.Error()
-	}
-	return e.Err.Error() + " (" + e.Hint + ")"
-}
+// Error gives the reason.
+func (e *Error) Error() string { return e.Err.Error() }
 
 func (e *Error) Unwrap() error { return e.Err }
-
-// The hints of the messages, all naming the ferry command: here, in one
-// place, so that the command can take them over.
-const (
-	hintOverwrite = "ferry recv --overwrite replaces it"
-	hintSortPaths = "an older ferry send does not sort the paths it is given: update it, or name them in sorted order"
-	hintSplit     = "send in several transfers"
-)
 
 // refusef is a refusal of kind, with a message made as by fmt.Errorf.
 func refusef(kind Kind, format string, args ...any) error {
@@ -64,7 +48,7 @@ func refusef(kind Kind, format string, args ...any) error {
 }
 
 func existsError(name string) error {
-	return &Error{Kind: Exists, Err: fmt.Errorf("%s already exists on the receiver", names.Quote(name)), Hint: hintOverwrite}
+	return &Error{Kind: Exists, Err: fmt.Errorf("%s already exists on the receiver", names.Quote(name))}
 }
 
 // unwrapPath drops the *fs.PathError wrapper so a message names the path once.
