@@ -379,7 +379,7 @@ func TestRawSendStalledReceiver(t *testing.T) {
 	fakePeer(ln, func(net.Conn) { <-hold })
 	const timeout = 100 * time.Millisecond
 	_, err := transfer.RawSend(t.Context(), dial(t, ln.Addr()), endless{}, timeout)
-	if !errors.Is(err, transfer.ErrTimeout) || !strings.Contains(err.Error(), "took nothing for 1s (10 times --timeout)") {
+	if !errors.Is(err, transfer.ErrTimeout) || !strings.Contains(err.Error(), "took nothing for 1s, 10 times the timeout") {
 		t.Errorf("RawSend to a receiver that never reads = %v, want %v saying it took nothing for 1s", err, transfer.ErrTimeout)
 	}
 }

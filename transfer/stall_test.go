@@ -44,7 +44,7 @@ func TestReceiverNotReading(t *testing.T) {
 	err := await(t, sent, "Send to a receiver that pings and never reads")
 	close(stop)
 	await(t, peerDone, "the receiver that never reads")
-	want := fmt.Sprintf("the receiver at %s stopped reading: it took nothing for %s (10 times --timeout)", ln.Addr(), 10*timeout)
+	want := fmt.Sprintf("the receiver at %s stopped reading: it took nothing for %s, 10 times the timeout", ln.Addr(), 10*timeout)
 	if !errors.Is(err, transfer.ErrTimeout) || !strings.Contains(err.Error(), want) {
 		t.Errorf("Send = %v, want %v saying %q", err, transfer.ErrTimeout, want)
 	}
