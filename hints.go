@@ -4,8 +4,6 @@ import (
 	"errors"
 
 	"github.com/ferrytool/ferry/framing"
-	"github.com/ferrytool/ferry/internal/codec"
-	"github.com/ferrytool/ferry/internal/rawnc"
 	"github.com/ferrytool/ferry/transfer"
 )
 
@@ -19,13 +17,13 @@ func hint(err error, cmd string, c *common) string {
 	var e *transfer.Error
 	exists := errors.As(err, &e) && e.Code == framing.CodeExists
 	switch {
-	case errors.Is(err, rawnc.ErrFramedReceiver):
+	case errors.Is(err, transfer.ErrFramedReceiver):
 		return ": drop --raw from ferry send, or restart ferry recv with --raw"
-	case errors.Is(err, rawnc.ErrFramedSender):
+	case errors.Is(err, transfer.ErrFramedSender):
 		return ": add --raw to it, or run ferry recv without --raw"
-	case errors.Is(err, rawnc.ErrPaused):
+	case errors.Is(err, transfer.ErrPaused):
 		return "; if that is what happened, raise --timeout there"
-	case errors.Is(err, rawnc.ErrUnended):
+	case errors.Is(err, transfer.ErrUnended):
 		return ": if the sender is nc, use nc -N so it closes when its input ends; if its input pauses, raise --timeout"
 	case errors.Is(err, framing.ErrNotFerry) && send:
 		return ": if it is nc -l, use ferry send --raw"
@@ -41,7 +39,7 @@ func hint(err error, cmd string, c *common) string {
 		return ": check it; ferry recv without -k stops after a wrong code, so it must be run again"
 	case exists:
 		return " (ferry recv --overwrite replaces it)"
-	case errors.Is(err, codec.ErrNotDecodable):
+	case errors.Is(err, transfer.ErrNotDecodable):
 		return "; use -z none"
 	case errors.Is(err, transfer.ErrTimeout) && !transfer.NoTransfer(err):
 		return " (--timeout)"

@@ -20,9 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ferrytool/ferry/internal/codec"
 	"github.com/ferrytool/ferry/internal/names"
-	"github.com/ferrytool/ferry/internal/secure"
 	"github.com/ferrytool/ferry/transfer"
 )
 
@@ -150,8 +148,8 @@ func (c *common) check() error {
 		c.code, from = os.Getenv("FERRY_CODE"), "FERRY_CODE"
 	}
 	if c.code != "" {
-		if err := secure.CheckCode(c.code); err != nil {
-			return usagef("%s: the code is too short: at least %d letters or digits", from, secure.MinCodeLen)
+		if err := transfer.CheckCode(c.code); err != nil {
+			return usagef("%s: the code is too short: at least %d letters or digits", from, transfer.MinCodeLen)
 		}
 	}
 	return nil
@@ -376,7 +374,7 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (*out
 	// chose stays out of the output, which may end up in a service's log.
 	shown := "CODE"
 	if !c.plain && c.code == "" {
-		c.code = secure.NewCode()
+		c.code = transfer.NewCode()
 		shown = c.code
 	}
 	target, closeTarget, err := openTarget(dest, *overwrite, *keepPerms, stdout, out)
@@ -393,7 +391,7 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (*out
 		out.warn("--plain: no code and no encryption: anyone who can reach port %d can write files here", ln.Addr().(*net.TCPAddr).Port)
 	}
 	if *keep && shown == "CODE" && !c.plain {
-		if t := guessTime(c.code); t < 100*year {
+		if t := transfer.GuessingTime(c.code); t < 100*year {
 			out.warn("a code of this kind is guessed in about %s of trying, on average, against a receiver kept running: use a longer one, such as the 15 digits ferry recv makes up", roughly(t))
 		}
 	}
@@ -439,14 +437,6 @@ func openTarget(dest string, overwrite, keepPerms bool, stdout io.Writer, out *o
 
 const year = 365 * 24 * time.Hour
 
-// guessTime is how long, on average, guessing a code of code's kind takes
-// at the most guesses a receiver allows.
-func guessTime(code string) time.Duration {
-	minutes := secure.CodeSpace(code) / 2 / float64(transfer.GuessesPerMinute(code))
-	// Capped well within a Duration: only short times matter.
-	return time.Duration(min(minutes, float64(200*year/time.Minute))) * time.Minute
-}
-
 // roughly says a long duration in days or years.
 func roughly(d time.Duration) string {
 	if days := int(d / (24 * time.Hour)); days < 730 {
@@ -476,7 +466,7 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	if err := c.check(); err != nil {
 		return out, err
 	}
-	compression, err := codec.ParseMode(*mode)
+	compression, err := transfer.ParseCompression(*mode)
 	if err != nil {
 		return out, usagef("-z: unknown mode %q (want auto, zstd, s2 or none)", *mode)
 	}

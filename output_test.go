@@ -122,6 +122,8 @@ func TestUserMessage(t *testing.T) {
 			"transfer from 127.0.0.1:7575 failed: notes.txt already exists on the receiver (ferry recv --overwrite replaces it)"},
 		{"a file that exists, as the receiver reported it", "send", coded, &transfer.Error{Remote: true, Code: framing.CodeExists, Err: errors.New("notes.txt already exists on the receiver")},
 			"receiver: notes.txt already exists on the receiver (ferry recv --overwrite replaces it)"},
+		{"a directory where a file comes, which overwriting does not mend", "send", coded, &transfer.Error{Remote: true, Code: framing.CodeConflict, Err: errors.New("x is a directory on the receiver; a file cannot replace it")},
+			"receiver: x is a directory on the receiver; a file cannot replace it"},
 		{"compression the receiver lacks", "send", coded, fmt.Errorf("%w zstd", codec.ErrNotDecodable),
 			"the receiver cannot decode zstd; use -z none"},
 		{"raw send to a framed receiver", "send", plain, fmt.Errorf("the receiver at %s %w", peer, rawnc.ErrFramedReceiver),

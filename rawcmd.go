@@ -21,6 +21,7 @@ func recvRaw(ctx context.Context, c *common, listen string, overwrite bool, pos 
 		dest = pos[0]
 	}
 	var w io.Writer = stdout
+	var commit func() error
 	if dest != "-" {
 		dir, base := filepath.Split(dest)
 		if info, err := os.Stat(dest); base == "" || base == "." || base == ".." || err == nil && info.IsDir() {
@@ -39,7 +40,7 @@ func recvRaw(ctx context.Context, c *common, listen string, overwrite bool, pos 
 			return err
 		}
 		defer f.Close()
-		w = f
+		w, commit = f, f.Commit
 	}
 
 	ln, err := net.Listen("tcp", listen)
@@ -63,7 +64,7 @@ func recvRaw(ctx context.Context, c *common, listen string, overwrite bool, pos 
 	}
 	out.connected("connection from", conn.RemoteAddr())
 	rcv := transfer.Receiver{Timeout: c.timeout}
-	s, err := rcv.ReceiveRaw(ctx, conn, w)
+	s, err := rcv.ReceiveRaw(ctx, conn, w, commit)
 	if err != nil {
 		return err
 	}

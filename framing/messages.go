@@ -82,6 +82,7 @@ const (
 	CodeUnsupported uint16 = 9  // a request the receiver does not support
 	CodeSource      uint16 = 10 // the sender could not read its source
 	CodeAuth        uint16 = 11 // the handshake failed: wrong code, or a peer in another mode
+	CodeConflict    uint16 = 12 // the name is taken by an entry of the other kind
 )
 
 // Hello is the first frame from each side.

@@ -112,7 +112,7 @@ func TestProtocolDocConstants(t *testing.T) {
 		"internal": CodeInternal, "protocol": CodeProtocol, "version": CodeVersion,
 		"exists": CodeExists, "no space": CodeNoSpace, "permission": CodePermission,
 		"checksum": CodeChecksum, "bad name": CodeBadName, "unsupported": CodeUnsupported,
-		"source": CodeSource, "auth": CodeAuth,
+		"source": CodeSource, "auth": CodeAuth, "conflict": CodeConflict,
 	}
 	codeValues := make(map[string]uint64)
 	for name, code := range codes {

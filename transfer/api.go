@@ -2,11 +2,15 @@ package transfer
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"time"
 
 	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/codec"
+	"github.com/ferrytool/ferry/internal/names"
 	"github.com/ferrytool/ferry/internal/rawnc"
 )
 
@@ -40,19 +44,24 @@ type Sender struct {
 }
 
 func (s *Sender) options() options {
-	return options{Compression: s.Compression, Timeout: s.Timeout, Progress: s.Progress, FilesDone: s.FilesDone, Code: s.Code, Secured: s.Secured}
+	return options{Compression: codec.Mode(s.Compression), Timeout: s.Timeout, Progress: s.Progress, FilesDone: s.FilesDone, Code: s.Code, Secured: s.Secured}
 }
 
 // Send sends sources over conn, in tree order, and returns once the
 // receiver has confirmed that every file arrived complete, verified and
 // durable. Sources come from Collect (paths) or StreamSource (a reader).
 // Cancelling ctx aborts the transfer and tells the receiver. Send closes
-// conn.
+// conn. It sends nothing, and fails, unless there is at least one source,
+// and every one but a directory has an Open.
 func (s *Sender) Send(ctx context.Context, conn net.Conn, sources ...Source) (Summary, error) {
+	if err := checkSources(sources); err != nil {
+		_ = conn.Close()
+		return Summary{}, described(err, conn.RemoteAddr(), "")
+	}
 	return send(ctx, conn, sources, s.options())
 }
 
-// A Receiver receives what a Sender sends into a Target. Its zero
+// A Receiver receives what a Sender sends into a Destination. Its zero
 // value receives in the plain mode with DefaultTimeout; set Code for the
 // encrypted mode, which a Sender without the same code cannot pass. A
 // Receiver may serve several connections at once.
@@ -96,25 +105,26 @@ func (r *Receiver) Receive(ctx context.Context, conn net.Conn, dest Destination)
 }
 
 // Serve accepts senders on ln and receives from each into dest, as ferry
-// recv does, reporting each connection through the callbacks of opts. Without
-// KeepOpen it returns the first transfer's error; a connection that was no
-// transfer (see NoTransfer) is not one, and one that comes while another
-// is served is told the receiver is busy, unless the other has not sent
-// its hello for a second: that one is closed (ErrDisplaced) and the new
-// one served. With KeepOpen it serves up to MaxConns connections at once,
-// MaxConnsPerAddress of them from one prefix (an IPv4 address or an IPv6
-// /64); when either is full, a connection whose offer has not come (one
-// without its hello first) is closed (ErrDisplaced) to make room, from
-// the prefix holding the most connections, else the new one is told the
-// receiver is busy. A connection has 10 seconds for its hello. In the encrypted mode the
-// guessing limits of guard.Limiter apply: a prefix with 3 failed handshakes
-// in a minute is turned away, for longer each time it does it again, and
-// the failures from everywhere have a budget sized from the code's
-// strength; one handshake per prefix, and 8 in all, run at once, the
-// other senders waiting their turn. With KeepOpen it returns when ctx
-// ends, after aborting every transfer still running and waiting for each
-// to be cleaned up. Accepting is retried, after a pause, when the process
-// is out of descriptors or memory. Serve closes ln.
+// recv does, reporting each connection through the callbacks of opts.
+// Without KeepOpen it returns the first transfer's error; a connection
+// that was no transfer (see NoTransfer) is not one, and one that comes
+// while another is served is told the receiver is busy, unless the other
+// has not sent its hello for a second: that one is closed (ErrDisplaced)
+// and the new one served. With KeepOpen it serves up to MaxConns
+// connections at once, MaxConnsPerAddress of them from one prefix (an IPv4
+// address or an IPv6 /64); when either is full, a connection whose offer
+// has not come (one without its hello first) is closed (ErrDisplaced) to
+// make room, from the prefix holding the most connections, else the new
+// one is told the receiver is busy. A connection has 10 seconds for its
+// hello. In the encrypted mode the guessing limits of PROTOCOL.md, section
+// 4.10, apply: a prefix with 3 failed handshakes in a minute is turned
+// away, for longer each time it does it again, and the failures from
+// everywhere have a budget sized from the code's strength; one handshake
+// per prefix, and 8 in all, run at once, the other senders waiting their
+// turn. With KeepOpen it returns when ctx ends, after aborting every
+// transfer still running and waiting for each to be cleaned up. Accepting
+// is retried, after a pause, when the process is out of descriptors or
+// memory. Serve closes ln.
 func (r *Receiver) Serve(ctx context.Context, ln net.Listener, dest Destination, opts ServeOptions) error {
 	return serve(ctx, ln, dest, r.options(), opts)
 }
@@ -129,21 +139,36 @@ func (s *Sender) SendRaw(ctx context.Context, conn net.Conn, r io.Reader) (Summa
 	n, err := rawnc.Send(ctx, conn, r, s.options().timeout(), func(m framing.ErrorMsg, aborted bool) error {
 		return peerReport(framing.RoleReceiver, m.Code, m.Message, aborted)
 	})
-	return Summary{Files: 1, Bytes: n, Elapsed: time.Since(start)}, err
+	return Summary{Files: 1, Bytes: n, Elapsed: time.Since(start)}, described(err, conn.RemoteAddr(), "")
 }
 
 // ReceiveRaw writes the bytes that arrive on conn, with no framing, as
-// netcat sends them, to w until the sender ends its stream. If w is a
-// *File, ReceiveRaw commits it, making it durable under its name, before
-// it closes the connection: a ferry SendRaw then knows the bytes are
-// kept. Any failure resets the connection. Cancelling ctx resets it too.
-// ReceiveRaw closes conn.
-func (r *Receiver) ReceiveRaw(ctx context.Context, conn net.Conn, w io.Writer) (Summary, error) {
+// netcat sends them, to w until the sender ends its stream, then calls
+// commit, if it is not nil, before it closes the connection: with a
+// *File's Commit, the bytes are durable under the file's name before a
+// ferry SendRaw hears that they arrived. Any failure, commit's included,
+// resets the connection, and so does cancelling ctx. ReceiveRaw closes
+// conn.
+func (r *Receiver) ReceiveRaw(ctx context.Context, conn net.Conn, w io.Writer, commit func() error) (Summary, error) {
 	start := time.Now()
-	var commit func() error
-	if f, ok := w.(*File); ok {
-		commit = f.Commit
-	}
 	n, err := rawnc.Receive(ctx, conn, w, commit, r.options().timeout())
-	return Summary{Files: 1, Bytes: n, Elapsed: time.Since(start)}, err
+	return Summary{Files: 1, Bytes: n, Elapsed: time.Since(start)}, described(err, conn.RemoteAddr(), "")
+}
+
+// errNoSources is Send's refusal of an empty transfer, which the protocol
+// has no offer for.
+var errNoSources = errors.New("nothing to send: no sources")
+
+// checkSources refuses what send cannot send: no sources, or a file or
+// stream without an Open.
+func checkSources(sources []Source) error {
+	if len(sources) == 0 {
+		return errNoSources
+	}
+	for _, src := range sources {
+		if src.Open == nil && !src.Mode.IsDir() {
+			return fmt.Errorf("cannot send %s: the source has no Open", names.Quote(src.Name))
+		}
+	}
+	return nil
 }

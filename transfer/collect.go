@@ -13,14 +13,17 @@ import (
 // link named in paths is followed, like cp -r and scp; one found inside a
 // directory is skipped, as are sockets, pipes and devices, and so are names
 // the receiver would refuse: each skip is reported to skip with the path as
-// the user wrote it and the reason. Cancelling ctx stops a long walk; the
-// error is then ctx's.
+// the user wrote it and the reason (skip may be nil). Cancelling ctx stops
+// a long walk; the error is then ctx's.
 //
 // The sources' Open opens a file below a directory named through the
 // directories the walk read, following no link, and refuses a file that
 // is not the one the walk listed: what was swapped in since, even a link
 // to somewhere else in place of one of those directories, is never read.
 func Collect(ctx context.Context, paths []string, skip func(path, reason string)) ([]Source, error) {
+	if skip == nil {
+		skip = func(string, string) {}
+	}
 	entries, err := walk.Collect(ctx, paths, skip)
 	if err != nil {
 		return nil, err

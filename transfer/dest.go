@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"errors"
 	"math"
 
 	"github.com/ferrytool/ferry/framing"
@@ -85,7 +86,8 @@ func (*Dir) streams() bool { return false }
 type File struct {
 	batch *destdir.Batch
 	dest  destdir.Destination
-	done  bool
+	err   error // what Write and Commit return once Commit ran
+	done  bool  // Commit put the file in place
 }
 
 // CreateFile opens name in d for a stream. It gets the mode a shell's >
@@ -104,22 +106,43 @@ func (d *Dir) CreateFile(name string) (*File, error) {
 	return &File{batch: b, dest: dest}, nil
 }
 
-// Write writes to the file's temporary name.
-func (f *File) Write(p []byte) (int, error) { return f.dest.Write(p) }
+// errCommitted is what a File's Write returns after Commit.
+var errCommitted = errors.New("the file was committed: nothing more can be written to it")
 
-// Commit makes the file durable and puts it under its name.
+// Write writes to the file's temporary name.
+func (f *File) Write(p []byte) (int, error) {
+	if f.err != nil {
+		return 0, f.err
+	}
+	return f.dest.Write(p)
+}
+
+// Commit makes the file durable and puts it under its name. It is done
+// once: a second Commit returns what the first did.
 func (f *File) Commit() error {
+	if f.err != nil {
+		if f.done {
+			return nil
+		}
+		return f.err
+	}
+	f.err = f.commit()
+	if f.err == nil {
+		f.done = true
+		f.err = errCommitted
+		return nil
+	}
+	return f.err
+}
+
+func (f *File) commit() error {
 	if err := f.dest.Commit(); err != nil {
 		return err
 	}
 	if _, err := f.batch.Durable(true); err != nil {
 		return err
 	}
-	if err := f.batch.Finish(false); err != nil {
-		return err
-	}
-	f.done = true
-	return nil
+	return f.batch.Finish(false)
 }
 
 // Close removes what was written unless Commit put it in place. Always

@@ -465,10 +465,10 @@ func TestServeBusy(t *testing.T) {
 	sink := beginSignal{inner, make(chan struct{}, 2)}
 	finished := make(chan error, 4)
 	go func() {
-		_ = transfer.Serve(t.Context(), ln, sink, transfer.WithMaxConns(transfer.ServeOptions{
+		_ = transfer.ServeWith(t.Context(), ln, sink, transfer.WithMaxConns(transfer.Options{}, 2), transfer.ServeOptions{
 			KeepOpen: true,
 			Finished: func(_ net.Addr, _ transfer.Summary, err error) { finished <- err },
-		}, 2))
+		})
 	}()
 	send := func(name string, r io.Reader) error {
 		_, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{transfer.StreamSource(name, r)}, transfer.Options{})
@@ -517,9 +517,9 @@ func TestServeOneBusy(t *testing.T) {
 	turnedAway := make(chan net.Addr, 2)
 	served := make(chan error, 1)
 	go func() {
-		served <- transfer.Serve(t.Context(), ln, sink, transfer.WithDisplaceAfter(transfer.ServeOptions{
+		served <- transfer.ServeWith(t.Context(), ln, sink, transfer.WithDisplaceAfter(transfer.Options{}, 0), transfer.ServeOptions{
 			Busy: func(peer net.Addr) { turnedAway <- peer },
-		}, 0))
+		})
 	}()
 	input, feed := io.Pipe()
 	first := make(chan error, 1)
@@ -573,11 +573,11 @@ func TestServeOneDisplacesSilent(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			go func() {
-				served <- transfer.Serve(ctx, ln, sink, transfer.WithDisplaceAfter(transfer.ServeOptions{
+				served <- transfer.ServeWith(ctx, ln, sink, transfer.WithDisplaceAfter(transfer.Options{}, tt.after), transfer.ServeOptions{
 					Connected: func(peer net.Addr) { connected <- peer },
 					Finished:  func(_ net.Addr, _ transfer.Summary, err error) { finished <- err },
 					Busy:      func(peer net.Addr) { turnedAway <- peer },
-				}, tt.after))
+				})
 			}()
 			silent := dial(t, ln.Addr())
 			defer silent.Close()
@@ -656,7 +656,7 @@ func TestServeOneEndedNotDisplaced(t *testing.T) {
 	turnedAway := make(chan net.Addr, 1)
 	served := make(chan error, 1)
 	go func() {
-		served <- transfer.Serve(t.Context(), ln, sink, transfer.WithDisplaceAfter(transfer.ServeOptions{
+		served <- transfer.ServeWith(t.Context(), ln, sink, transfer.WithDisplaceAfter(transfer.Options{}, 0), transfer.ServeOptions{
 			Busy: func(peer net.Addr) { turnedAway <- peer },
 			Finished: func(net.Addr, transfer.Summary, error) {
 				newcomer, err := net.Dial("tcp", ln.Addr().String())
@@ -671,7 +671,7 @@ func TestServeOneEndedNotDisplaced(t *testing.T) {
 					t.Errorf("a connection that came as the transfer ended was not turned away within %s", guard)
 				}
 			},
-		}, 0))
+		})
 	}()
 	conn := dial(t, ln.Addr())
 	defer conn.Close()

@@ -8,9 +8,11 @@ import (
 	"syscall"
 
 	"github.com/ferrytool/ferry/framing"
+	"github.com/ferrytool/ferry/internal/codec"
 	"github.com/ferrytool/ferry/internal/conn"
 	"github.com/ferrytool/ferry/internal/destdir"
 	"github.com/ferrytool/ferry/internal/names"
+	"github.com/ferrytool/ferry/internal/rawnc"
 	"github.com/ferrytool/ferry/internal/secure"
 )
 
@@ -37,6 +39,25 @@ var (
 	// past the handshake), to serve the new one: a port check held open,
 	// or a flood of connections, not a sender.
 	ErrDisplaced = errors.New("was closed to make room: its transfer had not begun, and another connection came")
+	// ErrNotDecodable means the receiver does not decode the compression
+	// the Sender asked for; an older receiver may lack zstd or s2.
+	ErrNotDecodable = codec.ErrNotDecodable
+)
+
+// Errors of SendRaw and ReceiveRaw.
+var (
+	// ErrFramedReceiver means SendRaw reached a Receiver that is not in
+	// the raw mode, which took none of the bytes.
+	ErrFramedReceiver = rawnc.ErrFramedReceiver
+	// ErrFramedSender means ReceiveRaw was reached by a Sender's Send, not
+	// SendRaw: none of its frames was written out.
+	ErrFramedSender = rawnc.ErrFramedSender
+	// ErrPaused means SendRaw's connection was lost after its reader had
+	// paused for longer than a raw receiver waits.
+	ErrPaused = rawnc.ErrPaused
+	// ErrUnended means ReceiveRaw's sender went silent without ending its
+	// stream, as nc without -N never ends it.
+	ErrUnended = rawnc.ErrUnended
 )
 
 // errQuietPeer marks a connection whose peer sent not a byte for the whole
@@ -63,10 +84,11 @@ func (e *markedError) Is(target error) bool { return target == e.mark }
 
 // Error is how a transfer fails, with what a program can act on: the
 // kind of failure (Code), the peer, the entry it concerns, whether the
-// peer reported it, and the cause. Send, Receive and Serve's transfers
+// peer reported it, and the cause. The transfers of Sender and Receiver
 // fail with an error in which errors.As finds an *Error. Its text says
 // what went wrong and names no command or flag: advice for a person is
-// the caller's to add, by Code or by the sentinel errors below.
+// the caller's to add, by Code or by the sentinel errors above. (A
+// message the peer sent may carry the peer's advice.)
 type Error struct {
 	// Code is the kind of failure as an error frame carries it:
 	// framing.CodeExists, framing.CodeChecksum, framing.CodeAuth, ...;
@@ -75,12 +97,13 @@ type Error struct {
 	Code uint16
 	// Peer is the other side's address, where it is known.
 	Peer net.Addr
-	// Path is the entry the failure concerns, as the sender named it, or
-	// "" if it concerns the transfer as a whole or the peer did not say.
+	// Path is the entry that was being sent or received when this side
+	// failed, as the sender named it (unescaped: see names in
+	// PROTOCOL.md), or "" between entries and for the peer's reports.
 	Path string
 	// Remote says the peer found the failure and reported it, in an error
 	// frame or, when it was interrupted, an abort frame; Err is then its
-	// message.
+	// message as it came, which Error escapes for printing.
 	Remote bool
 	// Err is the cause.
 	Err error
@@ -179,6 +202,7 @@ func codeOf(err error) uint16 {
 // destCodes are the error-frame codes of a destination's refusals.
 var destCodes = map[destdir.Kind]uint16{
 	destdir.Exists:   framing.CodeExists,
+	destdir.Conflict: framing.CodeConflict,
 	destdir.BadName:  framing.CodeBadName,
 	destdir.TooMany:  framing.CodeUnsupported,
 	destdir.NoSpace:  framing.CodeNoSpace,

@@ -143,14 +143,14 @@ func FailSyncFile(t interface{ Cleanup(func()) }, err error) {
 
 // WithMaxConns returns o serving at most n connections at once instead of
 // MaxConns.
-func WithMaxConns(o ServeOptions, n int) ServeOptions {
+func WithMaxConns(o Options, n int) Options {
 	o.maxConns = n
 	return o
 }
 
 // WithDisplaceAfter returns o displacing a silent connection after d
 // instead of displaceAfter.
-func WithDisplaceAfter(o ServeOptions, d time.Duration) ServeOptions {
+func WithDisplaceAfter(o Options, d time.Duration) Options {
 	o.displaceAfter = &d
 	return o
 }

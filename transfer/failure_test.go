@@ -115,7 +115,6 @@ func (s *failingSink) Durable(bool) (int, error) {
 	return n, nil
 }
 
-func (s *failingSink) Flush() error      { return nil }
 func (s *failingSink) Finish(bool) error { return nil }
 func (s *failingSink) Close()            {}
 

@@ -22,7 +22,7 @@ type link struct {
 	code    string        // the encrypted mode's code; "" for --plain
 	// secured, if set, is called once the handshake is done.
 	secured func(cipher string)
-	// admit, if set, lets the handshake begin (see Options.admit).
+	// admit, if set, lets the handshake begin (see options.admit).
 	admit func() error
 	// greeted, if set, is called on a receiver when a valid hello came.
 	greeted func()

@@ -67,7 +67,7 @@ func receive(ctx context.Context, conn net.Conn, to Destination, opts options) (
 	dec, err := codec.NewDecoder()
 	if err != nil {
 		_ = conn.Close()
-		return Summary{}, err
+		return Summary{}, described(err, conn.RemoteAddr(), "")
 	}
 	defer dec.Close()
 	r := &receiver{l: newLink(conn, framing.RoleReceiver, opts), opts: opts, to: to, dec: dec}
@@ -327,15 +327,8 @@ func entryOf(f framing.File) (destdir.Entry, error) {
 	case f.Size != framing.UnknownSize:
 		e.Size = int64(min(f.Size, math.MaxInt64))
 	}
-	if f.ModTime == streamTime && !e.Dir {
-		e.ModTime = time.Time{} // a stream's: the file keeps the time it was written
-	}
 	return e, nil
 }
-
-// streamTime, as a file's ModTime, leaves the file the time its data was
-// last written: a stream has no sender's time to keep.
-const streamTime = math.MinInt64
 
 // acknowledge acks the entries the batch says are now durable and in
 // place, with wait once it has made every one so.

@@ -72,7 +72,7 @@ type sender struct {
 
 // send sends sources over conn and returns once the receiver has confirmed
 // that every file is verified, synced and in place. The entries go in the
-// order the protocol requires, sorted by name (see treeCompare), whatever
+// order the protocol requires, sorted by name (see names.Compare), whatever
 // order sources has. Any failure, on either
 // side, ends the transfer with an error; cancelling ctx sends an abort to the
 // receiver. send closes conn.
@@ -247,7 +247,7 @@ func (s *sender) acked(a framing.Ack) error {
 }
 
 // reportDone passes the files acked since the last call to
-// Options.FilesDone.
+// options.FilesDone.
 func (s *sender) reportDone() {
 	if s.opts.FilesDone != nil && len(s.done) > 0 {
 		s.opts.FilesDone(s.done)

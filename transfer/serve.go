@@ -39,11 +39,6 @@ type ServeOptions struct {
 	// from the one serving: with KeepOpen, so that callbacks such as
 	// FilesDone can say which of the concurrent senders they report on.
 	ForPeer func(peer net.Addr, r Receiver) Receiver
-
-	// maxConns, if positive, replaces MaxConns.
-	maxConns int
-	// displaceAfter, if set, replaces displaceAfter.
-	displaceAfter *time.Duration
 }
 
 // displaceAfter is how long the one connection of a Serve without
@@ -57,9 +52,9 @@ type ServeOptions struct {
 const displaceAfter = time.Second
 
 // MaxConnsPerAddress is how many connections Serve with KeepOpen takes at
-// once from one IPv4 address or IPv6 /64 (see guard.Prefix): one host cannot
-// hold more than half the slots, and a script on one host can still run
-// a few dozen senders at once.
+// once from one IPv4 address or IPv6 /64: one host cannot hold more than
+// half the slots, and a script on one host can still run a few dozen
+// senders at once.
 const MaxConnsPerAddress = MaxConns / 2
 
 // MaxConns is how many connections Serve with KeepOpen serves at once.
@@ -78,17 +73,17 @@ func serve(ctx context.Context, ln net.Listener, to Destination, o options, opts
 	defer wg.Wait()
 	limits := guard.New(o.Code)
 	var pause time.Duration // after an accept that failed for want of resources
-	n := cmp.Or(opts.maxConns, MaxConns)
+	n := cmp.Or(o.maxConns, MaxConns)
 	busy := fmt.Sprintf("busy: the receiver is serving %d connections, the most it takes at once; try again later", n)
 	perPrefix := min(n, MaxConnsPerAddress)
 	busyPrefix := fmt.Sprintf("busy: the receiver is serving %d connections from your address, the most it takes from one; try again later", perPrefix)
 	after := time.Duration(0) // how long a connection must have waited to be displaced
 	if !opts.KeepOpen {
 		n = 1
-		busy = "busy: the receiver is serving another connection and takes one at a time (it runs without -k); try again when it is done"
+		busy = "busy: the receiver is serving another connection and serves one at a time; try again when it is done"
 		after = displaceAfter
-		if opts.displaceAfter != nil {
-			after = *opts.displaceAfter
+		if o.displaceAfter != nil {
+			after = *o.displaceAfter
 		}
 	}
 	slots := make(chan struct{}, n)
@@ -267,7 +262,7 @@ func serveConn(ctx, connCtx context.Context, c *guard.Conn, to Destination, o op
 	if table.End(c) {
 		// Reported before the slot goes to the connection that displaced
 		// it, so the reports come in order.
-		err = fmt.Errorf("the connection from %s %w", peer, ErrDisplaced)
+		err = described(fmt.Errorf("the connection from %s %w", peer, ErrDisplaced), peer, "")
 		if opts.Finished != nil {
 			opts.Finished(peer, s, err)
 		}

@@ -3,7 +3,6 @@ package transfer
 import (
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/ferrytool/ferry/framing"
 	"github.com/ferrytool/ferry/internal/destdir"
@@ -54,7 +53,11 @@ type batch interface {
 
 // ToWriter returns a Destination that writes the data of exactly one file
 // to w, such as stdout, as ferry recv - does. The bytes reach w as they
-// arrive, so a checksum mismatch is found after they were written.
+// arrive, so a checksum mismatch is found after they were written. The
+// file counts as durable once w's Flush method, if it has one (a
+// bufio.Writer), and then its Sync method, if it has one (an *os.File
+// that is not a pipe or a terminal), have returned. One sender at a time:
+// under ServeOptions.KeepOpen concurrent senders' bytes would mix.
 func ToWriter(w io.Writer) Destination { return writerDest{w: w} }
 
 // writerDest is ToWriter's Destination.
@@ -66,7 +69,7 @@ type writerDest struct {
 // apart on the other end.
 func (s writerDest) begin(o framing.Offer) (batch, error) {
 	if o.Files != 1 {
-		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("the receiver writes to stdout and takes one file, not %d entries: send them to a directory instead", o.Files))
+		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("the receiver writes a single file to a stream, not %d entries: send them to a directory instead", o.Files))
 	}
 	return &streamBatch{w: s.w}, nil
 }
@@ -82,20 +85,25 @@ type streamBatch struct {
 
 func (b *streamBatch) Create(e destdir.Entry) (destdir.Destination, error) {
 	if e.Dir {
-		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("%s is not a regular file; the receiver writes to stdout and takes one file", names.Quote(e.Name)))
+		return nil, withCode(framing.CodeUnsupported, fmt.Errorf("%s is not a regular file; the receiver writes a single file to a stream", names.Quote(e.Name)))
 	}
 	return streamDest{b}, nil
 }
 
-// Durable syncs the writer, when it is a file, as soon as its file is
-// committed: a stream has nothing to gather into one sync.
+// Durable flushes and syncs the writer, where it can be, as soon as its
+// file is committed: a stream has nothing to gather into one sync.
 func (b *streamBatch) Durable(bool) (int, error) {
 	if b.pending == 0 {
 		return 0, nil
 	}
-	if f, ok := b.w.(*os.File); ok {
+	if f, ok := b.w.(interface{ Flush() error }); ok {
+		if err := f.Flush(); err != nil {
+			return 0, fmt.Errorf("writing the received data: %w", unwrapPath(err))
+		}
+	}
+	if f, ok := b.w.(interface{ Sync() error }); ok {
 		if err := destdir.SyncFile(f); err != nil {
-			return 0, fmt.Errorf("syncing stdout: %w", err)
+			return 0, fmt.Errorf("syncing the received data: %w", unwrapPath(err))
 		}
 	}
 	n := b.pending
@@ -111,7 +119,7 @@ type streamDest struct{ b *streamBatch }
 func (d streamDest) Write(p []byte) (int, error) {
 	n, err := d.b.w.Write(p)
 	if err != nil {
-		err = fmt.Errorf("writing to stdout: %w", unwrapPath(err))
+		err = fmt.Errorf("writing the received data: %w", unwrapPath(err))
 	}
 	return n, err
 }

@@ -1,11 +1,18 @@
-// Package transfer is ferry's protocol: the hello exchange, the sender that
-// streams files as frames while a receive goroutine collects the receiver's
-// acks, the receiver that verifies, syncs and renames each file before it
-// acks, and the close and abort handling that lets each side learn of the
-// other's failure at once.
+// Package transfer moves files, directories and streams between two
+// programs over one connection, as the ferry command does: a Sender sends
+// what Collect or StreamSource gives, and a Receiver receives it into a
+// Destination, a directory (OpenDir) or a writer (ToWriter), and acks each
+// file only once it is complete, verified and durable. With the same code
+// on both sides (NewCode), a CPace handshake authenticates them and every
+// frame is encrypted; without one they run in the plain mode. SendRaw and
+// ReceiveRaw speak netcat's raw bytes.
 //
-// The package draws no UI: it reports progress and finished files through
-// callbacks in Options.
+// Underneath is ferry's protocol (PROTOCOL.md): the hello exchange, the
+// sender that streams frames while a receive goroutine collects acks, the
+// receiver that verifies, syncs and renames before it acks, and the close
+// and abort handling that lets each side learn of the other's failure at
+// once. The package draws no UI and prints nothing: it reports progress
+// and finished files through callbacks, and fails with an *Error.
 package transfer
 
 import (
@@ -30,26 +37,48 @@ const DefaultTimeout = conn.DefaultTimeout
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Compression is how a sender compresses file data (ferry send -z).
-type Compression = codec.Mode
+type Compression int
 
 // The compression modes. CompressAuto, the zero value, uses s2 where it
 // pays and sends a chunk raw where it does not.
 const (
-	CompressAuto = codec.Auto
-	CompressZstd = codec.Zstd
-	CompressS2   = codec.S2
-	CompressNone = codec.None
+	CompressAuto = Compression(codec.Auto)
+	CompressZstd = Compression(codec.Zstd)
+	CompressS2   = Compression(codec.S2)
+	CompressNone = Compression(codec.None)
 )
+
+// String gives the mode's name: auto, zstd, s2 or none.
+func (c Compression) String() string { return codec.Mode(c).String() }
+
+// ParseCompression gives the mode named s, one of auto, zstd, s2 and
+// none, in any case; an unknown name is an error.
+func ParseCompression(s string) (Compression, error) {
+	m, err := codec.ParseMode(s)
+	return Compression(m), err
+}
 
 // NewCode returns a fresh random code for a receiver: 15 decimal digits in
 // groups of five, such as "48210-93755-62184" (49.8 bits).
 func NewCode() string { return secure.NewCode() }
 
-// Options configure a transfer. The zero value sends with -z auto and the
+// MinCodeLen is the fewest letters or digits a code may have.
+const MinCodeLen = secure.MinCodeLen
+
+// ErrCodeTooShort is CheckCode's refusal of a code.
+var ErrCodeTooShort = secure.ErrCodeTooShort
+
+// CheckCode returns ErrCodeTooShort if code, its spaces, dashes and case
+// ignored, has fewer than MinCodeLen letters or digits. Both sides should
+// check a code they are given before they use it.
+func CheckCode(code string) error { return secure.CheckCode(code) }
+
+// options configure a transfer: a Sender's or a Receiver's settings, and
+// the hooks of a serving receiver. The zero value sends with -z auto and the
 // default timeout.
 type options struct {
-	// Compression is the sender's -z mode; receivers ignore it.
-	Compression Compression
+	// Compression is the sender's mode; receivers ignore it.
+	Compression codec.Mode
 	// Timeout is how long silence from the peer means it is dead; zero
 	// means DefaultTimeout, negative means wait forever.
 	Timeout time.Duration
@@ -86,6 +115,12 @@ type options struct {
 	// confirm, which tells a guesser whether its code was right, or by
 	// running out of time, which held a turn.
 	handshakeOver func(counts bool)
+	// maxConns, if positive, replaces MaxConns for a serving receiver, so
+	// tests can fill the table with a few connections.
+	maxConns int
+	// displaceAfter, if set, replaces displaceAfter for a serving
+	// receiver.
+	displaceAfter *time.Duration
 }
 
 func (o options) timeout() time.Duration {

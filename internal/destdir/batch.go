@@ -278,10 +278,10 @@ func (b *Batch) createFile(f Entry) (Destination, error) {
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("cannot create %s: %w", names.Quote(f.Name), unwrapPath(err))
+	case e.isDir:
+		return nil, refusef(Conflict, "%s is a directory on the receiver; a file cannot replace it", names.Quote(f.Name))
 	case e.exists && !b.dest.opts.Overwrite:
 		return nil, existsError(f.Name)
-	case e.isDir:
-		return nil, refusef(Exists, "%s is a directory on the receiver; a file cannot replace it", names.Quote(f.Name))
 	}
 	if !b.dest.opts.Overwrite && f.Size != UnknownSize && f.Size <= smallFile {
 		b.open = &dirDest{batch: b, dir: dir, dev: fr.dev, base: base, tmp: tempName(base), entry: f, began: time.Now(), small: true, buf: b.buf[:0]}
@@ -387,7 +387,7 @@ func (b *Batch) push(name, p string, sent *Entry) error {
 	case e.isLink:
 		return refusef(BadName, "refusing %s: %s is a symbolic link on the receiver, and ferry never writes through links", names.Quote(name), names.Quote(p))
 	case !e.isDir:
-		return refusef(Exists, "refusing %s: %s is a file on the receiver, not a directory", names.Quote(name), names.Quote(p))
+		return refusef(Conflict, "refusing %s: %s is a file on the receiver, not a directory", names.Quote(name), names.Quote(p))
 	}
 	fr.dev = e.dev
 	b.path = append(b.path, fr)

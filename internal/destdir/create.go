@@ -34,7 +34,7 @@ func makeDir(dir string) ([]string, error) {
 	}
 	// So that a file received and acked is not lost with its directory:
 	// a batch's flushes sync only the directories inside the Dir.
-	if err := SyncParents(missing); err != nil {
+	if err := syncParents(missing); err != nil {
 		removeEmpty(missing)
 		return nil, fmt.Errorf("cannot create %s: %w", dir, err)
 	}
@@ -51,11 +51,11 @@ func removeEmpty(dirs []string) {
 	}
 }
 
-// SyncParents makes durable the entries of dirs, directories made for a
+// syncParents makes durable the entries of dirs, directories made for a
 // Dir as mkdir -p does, in the directories above them: a batch's flushes
 // sync only the directories inside its Dir. Open with Options.Create does
 // this itself.
-func SyncParents(dirs []string) error {
+func syncParents(dirs []string) error {
 	for _, d := range dirs {
 		parent := filepath.Dir(d)
 		if err := syncDirAt(parent); err != nil {

@@ -218,6 +218,6 @@ func (d *Dir) Begin(entries, bytes int64) (*Batch, error) {
 
 // SyncFile makes what was written to f durable, where f can be synced: a
 // pipe, a terminal or /dev/null cannot, and need not be.
-func SyncFile(f *os.File) error {
+func SyncFile(f interface{ Sync() error }) error {
 	return ignoreUnsyncable(f.Sync())
 }

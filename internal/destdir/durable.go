@@ -104,10 +104,3 @@ func (b *Batch) advance(wait bool) error {
 	b.startFlush()
 	return nil
 }
-
-// Flush makes every entry committed durable and puts it in place, as
-// Durable(true) does, for a caller that does not count them.
-func (b *Batch) Flush() error {
-	_, err := b.Durable(true)
-	return err
-}

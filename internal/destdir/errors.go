@@ -14,9 +14,13 @@ type Kind int
 
 // Kinds of refusal.
 const (
-	// Exists: the name is taken, by a file or directory the transfer may
-	// not replace, or by one of the other kind.
+	// Exists: the name is taken by an entry the transfer may not replace
+	// without Options.Overwrite.
 	Exists Kind = iota + 1
+	// Conflict: the name is taken by an entry of the other kind, a
+	// directory where a file comes or a file where a directory comes,
+	// which Options.Overwrite does not replace either.
+	Conflict
 	// BadName: a name the destination does not take: reserved, out of
 	// tree order, sent twice, differing only in case where the file
 	// system ignores case, or with a link or a file in its way.

@@ -16,11 +16,11 @@ func TestSyncParents(t *testing.T) {
 	if err := os.MkdirAll(made[0], 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := SyncParents(made); err != nil {
-		t.Errorf("SyncParents(%q) = %v", made, err)
+	if err := syncParents(made); err != nil {
+		t.Errorf("syncParents(%q) = %v", made, err)
 	}
 	gone := filepath.Join(dir, "gone", "x")
-	if err := SyncParents([]string{gone}); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "gone")) {
-		t.Errorf("SyncParents(%q) = %v, want an error naming %s", gone, err, filepath.Join(dir, "gone"))
+	if err := syncParents([]string{gone}); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "gone")) {
+		t.Errorf("syncParents(%q) = %v, want an error naming %s", gone, err, filepath.Join(dir, "gone"))
 	}
 }
