@@ -198,32 +198,48 @@ func sendFlags(c *common) (fs *flag.FlagSet, mode, name *string) {
 	return fs, mode, name
 }
 
-// flagError restates an error of the flag package in ferry's words, with
-// the flag spelled as the usage text spells it (--timeout, not -timeout).
+// flagError says, in ferry's words, what is wrong with args, on which fs
+// failed with err: it scans args as the flag package does, stopping at the
+// first flag that is unknown, lacks its value or has one its flag does not
+// take, with the flag spelled as the usage text spells it (--timeout, not
+// -timeout). What the flag package found and this scan does not is given
+// as the package said it.
 func flagError(fs *flag.FlagSet, args []string, err error) error {
-	msg := err.Error()
-	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
-		return unknownFlag(fs, args, name)
-	}
-	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
-		return usagef("%s needs a value", dashed(name))
-	}
-	// invalid value "xyz" for flag -timeout: parse error
-	// invalid boolean value "maybe" for -k: parse error
-	for _, sep := range []string{" for flag -", " for -"} {
-		i := strings.Index(msg, sep)
-		if !strings.HasPrefix(msg, "invalid ") || i < 0 {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			continue // a positional argument, taken between flags
+		}
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		f := fs.Lookup(name)
+		switch {
+		case f == nil:
+			return unknownFlag(fs, args, name)
+		case isBoolFlag(f) && hasValue:
+			if f.Value.Set(value) != nil {
+				return usagef("%s: invalid boolean value %q", dashed(name), value)
+			}
 			continue
+		case isBoolFlag(f):
+			continue
+		case !hasValue && i+1 == len(args):
+			return usagef("%s needs a value", dashed(name))
+		case !hasValue:
+			i++
+			value = args[i]
 		}
-		name, _, _ := strings.Cut(msg[i+len(sep):], ":")
-		what := msg[:i]
-		hint := ""
-		if name == "timeout" {
-			hint = " (want a duration such as 30s or 2m)"
+		if f.Value.Set(value) != nil {
+			hint := ""
+			if name == "timeout" {
+				hint = " (want a duration such as 30s or 2m)"
+			}
+			return usagef("%s: invalid value %q%s", dashed(name), value, hint)
 		}
-		return usagef("%s: %s%s", dashed(name), what, hint)
 	}
-	return usagef("%s", msg)
+	return usagef("%s", err)
 }
 
 // dashed is a flag's name as the usage text writes it: -k, --keep-open.
