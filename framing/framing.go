@@ -38,12 +38,27 @@ const (
 	// TypeDone, sender to receiver, is the sender's last frame:
 	// file count u32 | total bytes u64.
 	TypeDone Type = 0x06
+	// TypeCheck, sender to receiver, asks what the receiver holds of
+	// regular files the sender is about to send (CapResume):
+	// count u16 | count x (index u32 | size u64 | mtime i64 (Unix ns) | name length u16 | name).
+	TypeCheck Type = 0x07
+	// TypeSkip, sender to receiver, in place of a checked file's frames:
+	// index u32 | reason u8 (SkipHeld, SkipRefused).
+	TypeSkip Type = 0x08
+	// TypeResume, sender to receiver, right before a checked file's file
+	// frame: the file continues the receiver's partial data from offset:
+	// index u32 | offset u64.
+	TypeResume Type = 0x09
 	// TypeAck, receiver to sender, says a file is verified, synced and in place:
 	// index u32 | size u64.
 	TypeAck Type = 0x10
 	// TypeComplete, receiver to sender, is the final ack of the whole transfer:
 	// file count u32 | total bytes u64.
 	TypeComplete Type = 0x11
+	// TypeHolds, receiver to sender, answers one check frame, its entries
+	// in the same order:
+	// count u16 | count x (index u32 | state u8 | code u16 | length u64 | digest, 32 bytes of SHA-256).
+	TypeHolds Type = 0x15
 	// TypeError, either direction, ends the transfer because of a failure:
 	// code u16 | message (UTF-8, at most MaxMessage bytes).
 	TypeError Type = 0x12
@@ -76,6 +91,14 @@ func (t Type) String() string {
 		return "end"
 	case TypeDone:
 		return "done"
+	case TypeCheck:
+		return "check"
+	case TypeSkip:
+		return "skip"
+	case TypeResume:
+		return "resume"
+	case TypeHolds:
+		return "holds"
 	case TypeAck:
 		return "ack"
 	case TypeComplete:
@@ -113,6 +136,9 @@ const (
 	MaxName = 4096
 	// MaxMessage is the longest error or abort text, in bytes.
 	MaxMessage = 1024
+	// MaxCheck is the most entries one check frame, and so one holds
+	// frame, may carry.
+	MaxCheck = 1024
 	// UnknownSize stands for a size not known in advance (a stream from stdin).
 	UnknownSize = ^uint64(0)
 )

@@ -365,8 +365,12 @@ func TestTypeString(t *testing.T) {
 		{TypeError, "error"},
 		{TypeAbort, "abort"},
 		{TypePing, "ping"},
+		{TypeCheck, "check"},
+		{TypeSkip, "skip"},
+		{TypeResume, "resume"},
+		{TypeHolds, "holds"},
 		{0x00, "unknown(0x00)"},
-		{0x07, "unknown(0x07)"},
+		{0x0a, "unknown(0x0a)"},
 		{0xff, "unknown(0xff)"},
 	}
 	for _, tt := range tests {

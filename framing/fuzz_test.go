@@ -275,3 +275,53 @@ func FuzzParseAbort(f *testing.F) {
 		checkReencode(t, p, AppendAbort(nil, reason))
 	})
 }
+
+func FuzzParseCheck(f *testing.F) {
+	addSeeds(f, TypeCheck, nil, []byte{0, 0}, []byte{0, 1}, []byte{0xff, 0xff},
+		AppendCheck(nil, []CheckEntry{{Index: 1, Name: string(bytes.Repeat([]byte("x"), MaxName+1))}}))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		es, err := ParseCheck(p)
+		if err != nil {
+			checkErr(t, err, ErrMalformed)
+			return
+		}
+		if len(es) == 0 || len(es) > MaxCheck {
+			t.Fatalf("accepted %d entries", len(es))
+		}
+		checkReencode(t, p, AppendCheck(nil, es))
+	})
+}
+
+func FuzzParseHolds(f *testing.F) {
+	addSeeds(f, TypeHolds, nil, []byte{0, 0}, []byte{0, 1}, AppendHolds(nil, []Held{{State: HeldRefused + 1}}))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		hs, err := ParseHolds(p)
+		if err != nil {
+			checkErr(t, err, ErrMalformed)
+			return
+		}
+		for _, h := range hs {
+			if h.State > HeldRefused {
+				t.Fatalf("accepted state %d", h.State)
+			}
+		}
+		checkReencode(t, p, AppendHolds(nil, hs))
+	})
+}
+
+func FuzzParseSkipResume(f *testing.F) {
+	addSeeds(f, TypeSkip, nil, []byte{0, 0, 0, 1, 3}, make([]byte, 12))
+	addSeeds(f, TypeResume, make([]byte, 11))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		if s, err := ParseSkip(p); err != nil {
+			checkErr(t, err, ErrMalformed)
+		} else {
+			checkReencode(t, p, AppendSkip(nil, s))
+		}
+		if r, err := ParseResume(p); err != nil {
+			checkErr(t, err, ErrMalformed)
+		} else {
+			checkReencode(t, p, AppendResume(nil, r))
+		}
+	})
+}

@@ -29,6 +29,10 @@ const (
 	// CapSecure says the side runs the encrypted mode: a CPace handshake
 	// after the hellos, and every later frame sealed. Both sides must agree.
 	CapSecure uint32 = 1 << 2
+	// CapResume says the side takes part in the check and holds exchange
+	// (PROTOCOL.md 2.11): a sender asks what the receiver holds of its
+	// files, and skips or resumes them.
+	CapResume uint32 = 1 << 3
 )
 
 // Codec says how a data frame's body is encoded.
@@ -370,4 +374,184 @@ func TruncateUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// CheckEntry is one regular file in a check frame.
+type CheckEntry struct {
+	Index   uint32
+	Size    uint64
+	ModTime int64  // Unix nanoseconds
+	Name    string // as the file frame will name it
+}
+
+// checkEntryFixedLen is a check entry's size without its name.
+const checkEntryFixedLen = 4 + 8 + 8 + 2
+
+// AppendCheck appends the payload of a check frame holding es to dst.
+func AppendCheck(dst []byte, es []CheckEntry) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(es)))
+	for _, e := range es {
+		dst = binary.BigEndian.AppendUint32(dst, e.Index)
+		dst = binary.BigEndian.AppendUint64(dst, e.Size)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(e.ModTime))
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(e.Name)))
+		dst = append(dst, e.Name...)
+	}
+	return dst
+}
+
+// ParseCheck decodes a check payload: 1 to MaxCheck entries, each name at
+// most MaxName bytes, nothing after the last.
+func ParseCheck(p []byte) ([]CheckEntry, error) {
+	if len(p) < 2 {
+		return nil, fmt.Errorf("%w: check frame of %d bytes", ErrMalformed, len(p))
+	}
+	n := int(binary.BigEndian.Uint16(p))
+	if n == 0 || n > MaxCheck {
+		return nil, fmt.Errorf("%w: check frame of %d entries, want 1 to %d", ErrMalformed, n, MaxCheck)
+	}
+	es := make([]CheckEntry, n)
+	p = p[2:]
+	for i := range es {
+		if len(p) < checkEntryFixedLen {
+			return nil, fmt.Errorf("%w: check entry %d cut short", ErrMalformed, i)
+		}
+		l := int(binary.BigEndian.Uint16(p[20:]))
+		if l > MaxName || len(p)-checkEntryFixedLen < l {
+			return nil, fmt.Errorf("%w: check entry %d names %d bytes, limit %d, frame holds %d", ErrMalformed, i, l, MaxName, len(p)-checkEntryFixedLen)
+		}
+		es[i] = CheckEntry{
+			Index:   binary.BigEndian.Uint32(p),
+			Size:    binary.BigEndian.Uint64(p[4:]),
+			ModTime: int64(binary.BigEndian.Uint64(p[12:])),
+			Name:    string(p[checkEntryFixedLen : checkEntryFixedLen+l]),
+		}
+		p = p[checkEntryFixedLen+l:]
+	}
+	if len(p) != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the check frame's last entry", ErrMalformed, len(p))
+	}
+	return es, nil
+}
+
+// HeldState says what a receiver holds of a checked file.
+type HeldState uint8
+
+// Held states. A state over HeldRefused is malformed.
+const (
+	// HeldNone: nothing the sender can use; it sends the file whole.
+	HeldNone HeldState = 0
+	// HeldPartial: the file's first Length bytes, kept from a transfer
+	// that failed; Digest is their SHA-256.
+	HeldPartial HeldState = 1
+	// HeldReplaced: a file of the same size, which a differing file
+	// replaces; Digest is its SHA-256.
+	HeldReplaced HeldState = 2
+	// HeldKept: a file of the same size, which the receiver keeps if the
+	// sender's differs (it replaces no file); Digest is its SHA-256.
+	HeldKept HeldState = 3
+	// HeldRefused: something the receiver will not replace; Code says
+	// what, as an error frame's code does.
+	HeldRefused HeldState = 4
+)
+
+// Held is one entry of a holds frame.
+type Held struct {
+	Index  uint32
+	State  HeldState
+	Code   uint16 // HeldRefused: an error frame's code; else 0
+	Length uint64 // HeldPartial: the bytes held; HeldReplaced, HeldKept: the file's size
+	Digest [32]byte
+}
+
+// heldLen is the size of one holds entry.
+const heldLen = 4 + 1 + 2 + 8 + 32
+
+// AppendHolds appends the payload of a holds frame holding hs to dst.
+func AppendHolds(dst []byte, hs []Held) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(hs)))
+	for _, h := range hs {
+		dst = binary.BigEndian.AppendUint32(dst, h.Index)
+		dst = append(dst, byte(h.State))
+		dst = binary.BigEndian.AppendUint16(dst, h.Code)
+		dst = binary.BigEndian.AppendUint64(dst, h.Length)
+		dst = append(dst, h.Digest[:]...)
+	}
+	return dst
+}
+
+// ParseHolds decodes a holds payload: 1 to MaxCheck entries of known
+// states.
+func ParseHolds(p []byte) ([]Held, error) {
+	if len(p) < 2 {
+		return nil, fmt.Errorf("%w: holds frame of %d bytes", ErrMalformed, len(p))
+	}
+	n := int(binary.BigEndian.Uint16(p))
+	if n == 0 || n > MaxCheck || len(p) != 2+n*heldLen {
+		return nil, fmt.Errorf("%w: holds frame of %d bytes for %d entries", ErrMalformed, len(p), n)
+	}
+	hs := make([]Held, n)
+	for i := range hs {
+		e := p[2+i*heldLen:]
+		h := Held{Index: binary.BigEndian.Uint32(e), State: HeldState(e[4]), Code: binary.BigEndian.Uint16(e[5:]), Length: binary.BigEndian.Uint64(e[7:])}
+		copy(h.Digest[:], e[15:heldLen])
+		if h.State > HeldRefused {
+			return nil, fmt.Errorf("%w: holds entry %d in unknown state %d", ErrMalformed, i, h.State)
+		}
+		hs[i] = h
+	}
+	return hs, nil
+}
+
+// Reasons for a skip frame.
+const (
+	// SkipHeld: the receiver holds the file as it is.
+	SkipHeld uint8 = 1
+	// SkipRefused: the receiver refused the file in its holds frame, or
+	// keeps a differing one.
+	SkipRefused uint8 = 2
+)
+
+// Skip is the payload of a skip frame.
+type Skip struct {
+	Index  uint32
+	Reason uint8
+}
+
+// AppendSkip appends s's payload to dst.
+func AppendSkip(dst []byte, s Skip) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, s.Index)
+	return append(dst, s.Reason)
+}
+
+// ParseSkip decodes a skip payload.
+func ParseSkip(p []byte) (Skip, error) {
+	if len(p) != 5 {
+		return Skip{}, fmt.Errorf("%w: skip frame of %d bytes, want 5", ErrMalformed, len(p))
+	}
+	s := Skip{Index: binary.BigEndian.Uint32(p), Reason: p[4]}
+	if s.Reason != SkipHeld && s.Reason != SkipRefused {
+		return Skip{}, fmt.Errorf("%w: skip for unknown reason %d", ErrMalformed, s.Reason)
+	}
+	return s, nil
+}
+
+// Resume is the payload of a resume frame.
+type Resume struct {
+	Index  uint32
+	Offset uint64
+}
+
+// AppendResume appends r's payload to dst.
+func AppendResume(dst []byte, r Resume) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, r.Index)
+	return binary.BigEndian.AppendUint64(dst, r.Offset)
+}
+
+// ParseResume decodes a resume payload.
+func ParseResume(p []byte) (Resume, error) {
+	if len(p) != 12 {
+		return Resume{}, fmt.Errorf("%w: resume frame of %d bytes, want 12", ErrMalformed, len(p))
+	}
+	return Resume{Index: binary.BigEndian.Uint32(p), Offset: binary.BigEndian.Uint64(p[4:])}, nil
 }

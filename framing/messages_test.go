@@ -519,6 +519,16 @@ func goldenCases() []goldenCase {
 		newGolden("error", TypeError, ErrorMsg{Code: CodeNoSpace, Message: "no space left on device"}, AppendError, ParseError, same),
 		newGolden("abort", TypeAbort, "interrupted by user", AppendAbort, ParseAbort, same),
 		newGolden("ping", TypePing, struct{}{}, func(dst []byte, _ struct{}) []byte { return dst }, parsePing, same),
+		newGolden("check", TypeCheck, []CheckEntry{
+			{Index: 2, Size: 4096, ModTime: 1_700_000_000_123_456_789, Name: "docs/résumé.txt"},
+			{Index: 5, Size: 1 << 30, ModTime: -1, Name: "big.iso"},
+		}, AppendCheck, ParseCheck, slices.Equal),
+		newGolden("holds", TypeHolds, []Held{
+			{Index: 2, State: HeldPartial, Length: 1024, Digest: [32]byte{0: 0xe3, 31: 0x55}},
+			{Index: 5, State: HeldRefused, Code: CodeExists},
+		}, AppendHolds, ParseHolds, slices.Equal),
+		newGolden("skip", TypeSkip, Skip{Index: 7, Reason: SkipHeld}, AppendSkip, ParseSkip, same),
+		newGolden("resume", TypeResume, Resume{Index: 2, Offset: 1024}, AppendResume, ParseResume, same),
 	}
 }
 
