@@ -98,7 +98,7 @@ var topFlags = []shellFlag{
 // shellCommands are ferry's commands, with the flags of recv and send read
 // from the FlagSets they parse with.
 func shellCommands() []shellCommand {
-	recv, _, _, _, _ := recvFlags(new(common))
+	recv, _ := recvFlags(new(common))
 	send, _, _ := sendFlags(new(common))
 	return []shellCommand{
 		{name: "recv", aliases: []string{"receive"}, usage: "receive into a directory, or to stdout", flags: shellFlags(recv), args: dirArg},

@@ -65,7 +65,7 @@ func TestCompletionChoices(t *testing.T) {
 
 // completionFlagSets are the FlagSets recv and send parse with.
 func completionFlagSets() (recv, send *flag.FlagSet) {
-	recv, _, _, _, _ = recvFlags(new(common))
+	recv, _ = recvFlags(new(common))
 	send, _, _ = sendFlags(new(common))
 	return recv, send
 }

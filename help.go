@@ -28,6 +28,9 @@ recv flags:
     -k, --keep-open        serve senders until interrupted, each concurrently
         --overwrite        replace existing files (default: refuse)
         --keep-perms       the sender's mode bits as they are (default: less the umask)
+        --partial-age DURATION
+                           remove partial data of failed transfers older than
+                           this at start (default 168h: 7 days)
 
 send flags:
     -z, --compress MODE    auto, zstd, s2 or none (default auto)
@@ -39,6 +42,8 @@ flags for both:
         --plain            no code, no encryption: for trusted networks only
         --raw              no framing at all, as netcat: recv --raw [FILE | -],
                            send --raw HOST FILE | -
+        --no-resume        start every file over: recv keeps no partial data of a
+                           failed transfer, send resends what the receiver holds
     -q, --quiet            print errors and warnings only
         --json             print JSON lines on stderr instead of messages
         --timeout DURATION give up on a silent peer after this long (default 30s)
@@ -62,6 +67,11 @@ directory arrives under its own name with everything in it; symbolic links
 inside it are skipped with a warning. A file gets its final name only once
 it is verified and synced. recv exits after one transfer, unless -k.
 
+A file whose transfer fails keeps the data that arrived, hidden in
+DIR/.ferry-partial, and the same file sent again continues from there. A
+file already in DIR with the same content is skipped; one that differs is
+refused without --overwrite, and the other files still arrive.
+
 Flags:
     -l, --listen ADDR      address to listen on (default :7575): PORT, :PORT,
                            HOST, HOST:PORT, [IPv6] or [IPv6]:PORT
@@ -69,6 +79,11 @@ Flags:
         --overwrite        replace existing files (default: refuse them)
         --keep-perms       the sender's mode bits as they are (default: less
                            the umask); not with --raw or -
+        --no-resume        keep no partial data of a failed transfer, and
+                           offer none: every file starts over
+        --partial-age DURATION
+                           remove partial data of failed transfers older than
+                           this at start (default 168h: 7 days)
         --code CODE        the code senders must give (or env FERRY_CODE);
                            without one, recv makes one up and prints it
         --plain            no code, no encryption: for trusted networks only
@@ -110,7 +125,8 @@ files and directories named, or with -, what it reads from stdin. A
 directory goes with everything under it and arrives under its own name, as
 with scp -r; symbolic links inside it are skipped with a warning. send exits
 0 only once the receiver has every file verified and synced (with --raw,
-once the receiver has closed the connection).
+once the receiver has closed the connection). Run again after a failure, it
+skips what arrived and continues a file that arrived in part.
 
 HOST is a name, an IPv4 address or an IPv6 address (::1 or [::1]). Flags may
 stand anywhere: before HOST, or after the paths.
@@ -119,6 +135,8 @@ Flags:
         --code CODE        the receiver's code (or env FERRY_CODE)
     -z, --compress MODE    auto, zstd, s2 or none (default auto)
         --name NAME        the file name for a stream from stdin (default stdin)
+        --no-resume        send every file whole, though the receiver holds
+                           part of it from a transfer that failed
         --plain            no code, no encryption: for a ferry recv --plain
         --raw              no framing at all, as netcat: for ferry recv --raw
                            or nc -l; sends one FILE, or stdin (-)

@@ -155,7 +155,7 @@ func helpEntries(t *testing.T, text string) []helpEntry {
 // flags the commands register: each flag is listed, under all its names,
 // with the name of its value and its default, and nothing else is.
 func TestHelpListsTheFlags(t *testing.T) {
-	recv, _, _, _, _ := recvFlags(new(common))
+	recv, _ := recvFlags(new(common))
 	send, _, _ := sendFlags(new(common))
 	none := newFlagSet("none")
 	both := newFlagSet("both")

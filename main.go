@@ -110,12 +110,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // common holds the flags both commands take.
 type common struct {
-	quiet   bool
-	json    bool
-	timeout time.Duration
-	code    string // --code, or FERRY_CODE when --code is not given
-	plain   bool
-	raw     bool
+	quiet    bool
+	json     bool
+	timeout  time.Duration
+	code     string // --code, or FERRY_CODE when --code is not given
+	plain    bool
+	raw      bool
+	noResume bool
 }
 
 // register adds the flags both commands take to fs. The usage strings are
@@ -128,6 +129,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.code, "code", "", "the receiver's `CODE` (or env FERRY_CODE)")
 	fs.BoolVar(&c.plain, "plain", false, "no code and no encryption, for trusted networks only")
 	fs.BoolVar(&c.raw, "raw", false, "no framing at all, as netcat")
+	fs.BoolVar(&c.noResume, "no-resume", false, "start every file over, keeping no partial data")
 }
 
 func (c *common) check() error {
@@ -173,18 +175,33 @@ func newFlagSet(name string) *flag.FlagSet {
 	return fs
 }
 
+// recvOptions holds the flags only recv takes.
+type recvOptions struct {
+	listen     string
+	keep       bool
+	overwrite  bool
+	keepPerms  bool
+	partialAge time.Duration
+}
+
+// defaultPartialAge is how long recv keeps the partial data of a file
+// whose transfer failed, for the same file to resume.
+const defaultPartialAge = 7 * 24 * time.Hour
+
 // recvFlags makes recv's FlagSet, with c's flags on it. recvCmd parses
 // with it; help's tests and shell completion read the flags it holds.
-func recvFlags(c *common) (fs *flag.FlagSet, listen *string, keep, overwrite, keepPerms *bool) {
-	fs = newFlagSet("recv")
+func recvFlags(c *common) (*flag.FlagSet, *recvOptions) {
+	fs := newFlagSet("recv")
 	c.register(fs)
-	listen = fs.String("l", fmt.Sprintf(":%d", DefaultPort), "the `ADDR` to listen on")
-	fs.StringVar(listen, "listen", fmt.Sprintf(":%d", DefaultPort), "the `ADDR` to listen on")
-	keep = fs.Bool("k", false, "serve senders until interrupted")
-	fs.BoolVar(keep, "keep-open", false, "serve senders until interrupted")
-	overwrite = fs.Bool("overwrite", false, "replace existing files")
-	keepPerms = fs.Bool("keep-perms", false, "keep the sender's mode bits as they are")
-	return fs, listen, keep, overwrite, keepPerms
+	var o recvOptions
+	fs.StringVar(&o.listen, "l", fmt.Sprintf(":%d", DefaultPort), "the `ADDR` to listen on")
+	fs.StringVar(&o.listen, "listen", fmt.Sprintf(":%d", DefaultPort), "the `ADDR` to listen on")
+	fs.BoolVar(&o.keep, "k", false, "serve senders until interrupted")
+	fs.BoolVar(&o.keep, "keep-open", false, "serve senders until interrupted")
+	fs.BoolVar(&o.overwrite, "overwrite", false, "replace existing files")
+	fs.BoolVar(&o.keepPerms, "keep-perms", false, "keep the sender's mode bits as they are")
+	fs.DurationVar(&o.partialAge, "partial-age", defaultPartialAge, "remove partial data older than this `DURATION` at start")
+	return fs, &o
 }
 
 // sendFlags makes send's FlagSet, with c's flags on it, as recvFlags does
@@ -366,21 +383,21 @@ func newOutput(stderr io.Writer, cmd string, c *common, args []string, parseErr 
 
 func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (*output, error) {
 	var c common
-	fs, listen, keep, overwrite, keepPerms := recvFlags(&c)
+	fs, o := recvFlags(&c)
 	pos, err := parseInterspersed(fs, args)
 	out := newOutput(stderr, "recv", &c, args, err)
 	if err != nil {
 		return out, err
 	}
-	if err := checkRecv(&c, pos, *keep, *keepPerms); err != nil {
+	if err := checkRecv(&c, pos, o.keep, o.keepPerms); err != nil {
 		return out, err
 	}
-	addr, err := listenAddr(*listen)
+	addr, err := listenAddr(o.listen)
 	if err != nil {
 		return out, err
 	}
 	if c.raw {
-		return out, recvRaw(ctx, &c, addr, *overwrite, pos, stdout, out)
+		return out, recvRaw(ctx, &c, addr, o.overwrite, pos, stdout, out)
 	}
 	dest := "."
 	if len(pos) == 1 {
@@ -393,25 +410,25 @@ func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (*out
 		c.code = transfer.NewCode()
 		shown = c.code
 	}
-	target, closeTarget, err := openTarget(dest, *overwrite, *keepPerms, stdout, out)
+	target, closeTarget, err := openTarget(dest, o, c.noResume, stdout, out)
 	if err != nil {
 		return out, err
 	}
 	defer closeTarget()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return out, listenError(*listen, err)
+		return out, listenError(o.listen, err)
 	}
 	out.listening(ln.Addr().(*net.TCPAddr), dest, c.mode(shown), "FILE", shown != "CODE")
 	if c.plain {
 		out.warn("--plain: no code and no encryption: anyone who can reach port %d can write files here", ln.Addr().(*net.TCPAddr).Port)
 	}
-	if *keep && shown == "CODE" && !c.plain {
+	if o.keep && shown == "CODE" && !c.plain {
 		if t := transfer.GuessingTime(c.code); t < 100*year {
 			out.warn("a code of this kind is guessed in about %s of trying, on average, against a receiver kept running: use a longer one, such as the 15 digits ferry recv makes up", roughly(t))
 		}
 	}
-	return out, serve(ctx, out, &c, ln, target, *keep, shown != "CODE")
+	return out, serve(ctx, out, &c, ln, target, o.keep, shown != "CODE")
 }
 
 // checkRecv refuses the combinations of recv's flags and arguments that
@@ -430,23 +447,37 @@ func checkRecv(c *common, pos []string, keep, keepPerms bool) error {
 		return usagef("-k cannot be combined with --raw: recv --raw takes one connection")
 	case keep && stdout:
 		return usagef("-k cannot be combined with - (stdout): concurrent senders would mix their data")
+	case c.noResume && (c.raw || stdout):
+		return usagef("--no-resume has no use with --raw or -: a stream keeps no partial data")
 	}
 	return nil
 }
 
 // openTarget opens what recv writes into: stdout for "-", else the
 // directory dest, made if it is missing (and reported so), and removed
-// again by the returned close if nothing arrived in it.
-func openTarget(dest string, overwrite, keepPerms bool, stdout io.Writer, out *output) (transfer.Destination, func(), error) {
+// again by the returned close if nothing arrived in it. It reports the
+// partial data the directory keeps from transfers that failed, after
+// removing what is older than --partial-age.
+func openTarget(dest string, o *recvOptions, noResume bool, stdout io.Writer, out *output) (transfer.Destination, func(), error) {
 	if dest == "-" {
 		return transfer.ToWriter(stdout), func() {}, nil
 	}
-	dir, err := transfer.OpenDir(dest, transfer.DirOptions{Overwrite: overwrite, KeepPerms: keepPerms, Create: true})
+	dir, err := transfer.OpenDir(dest, transfer.DirOptions{Overwrite: o.overwrite, KeepPerms: o.keepPerms, Create: true, NoResume: noResume})
 	if err != nil {
 		return nil, nil, err
 	}
 	if made := dir.Created(); made != "" {
 		out.created(made)
+	}
+	if n, bytes, err := dir.RemovePartials(time.Now().Add(-o.partialAge)); err != nil {
+		out.warn("%v", err)
+	} else if n > 0 {
+		out.partials("removed", n, bytes, o.partialAge)
+	}
+	if n, bytes, err := dir.Partials(); err != nil {
+		out.warn("%v", err)
+	} else if n > 0 {
+		out.partials("kept", n, bytes, o.partialAge)
 	}
 	return dir, func() { _ = dir.Close() }, nil
 }
@@ -514,6 +545,7 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 		Secured:     out.secured,
 		Progress:    bar.update,
 		FilesDone:   func(rs []transfer.FileResult) { bar.clear(); out.filesDone("sent", rs) },
+		NoResume:    c.noResume,
 	}
 	s, err := snd.Send(ctx, conn, sources...)
 	bar.finish()
@@ -544,6 +576,8 @@ func checkSend(fs *flag.FlagSet, c *common, pos []string, name string) error {
 		return usagef("-z does not go with --raw, which sends the bytes as they are")
 	case c.raw && set["name"]:
 		return usagef("--name does not go with --raw, which sends no names")
+	case c.raw && c.noResume:
+		return usagef("--no-resume does not go with --raw, which resumes nothing")
 	case set["name"] && pos[1] != "-":
 		return usagef("--name names a stream from stdin (-); files and directories keep their own names")
 	case strings.Contains(name, "/"):

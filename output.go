@@ -294,21 +294,65 @@ func (o *output) filesDone(verb string, rs []transfer.FileResult) { o.filesDoneF
 
 // filesDoneFrom is filesDone for the sender at peer (see securedFrom).
 func (o *output) filesDoneFrom(peer net.Addr, verb string, rs []transfer.FileResult) {
-	if o.quiet {
-		return
-	}
 	var b []byte
 	for _, r := range rs {
+		switch {
+		case r.Skipped != "":
+			b = o.appendSkipped(b, peer, r)
+			continue
+		case r.Restarted:
+			b = o.appendRestarted(b, peer, verb, r)
+		}
+		if o.quiet {
+			continue
+		}
 		secs := r.Elapsed.Seconds()
 		if o.json {
+			if r.ResumedFrom > 0 {
+				b = appendEvent(b, "resumed", withPeer(map[string]any{"name": r.Name, "from": r.ResumedFrom}, peer))
+			}
 			b = appendFileEvent(b, r, secs, peer)
 			continue
 		}
-		b = fmt.Appendf(b, "ferry: %s %s%s: %s in %s (%s/s), %s\n", verb, names.Quote(r.Name), fromPeer(peer), units.Bytes(r.Bytes), roundDuration(r.Elapsed), units.Bytes(rate(r.Bytes, secs)), r.Checksum)
+		moved := r.Bytes - r.ResumedFrom
+		resumed := ""
+		if r.ResumedFrom > 0 {
+			resumed = ", resumed at " + units.Bytes(r.ResumedFrom)
+		}
+		b = fmt.Appendf(b, "ferry: %s %s%s: %s%s in %s (%s/s), %s\n", verb, names.Quote(r.Name), fromPeer(peer), units.Bytes(r.Bytes), resumed, roundDuration(r.Elapsed), units.Bytes(rate(moved, secs)), r.Checksum)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	_, _ = o.w.Write(b)
+}
+
+// appendSkipped appends the line for a file not sent: one the receiver
+// had already (with -q, nothing), or one it refused (a warning).
+func (o *output) appendSkipped(b []byte, peer net.Addr, r transfer.FileResult) []byte {
+	refused := r.Skipped != transfer.SkippedHeld
+	if o.quiet && !refused {
+		return b
+	}
+	if o.json {
+		return appendEvent(b, "skipped", withPeer(map[string]any{"name": r.Name, "reason": r.Skipped}, peer))
+	}
+	if refused {
+		return fmt.Appendf(b, "ferry: warning: refused %s%s: %s\n", names.Quote(r.Name), fromPeer(peer), names.Quote(r.Skipped))
+	}
+	return fmt.Appendf(b, "ferry: skipped %s%s: already there\n", names.Quote(r.Name), fromPeer(peer))
+}
+
+// appendRestarted appends the warning that the partial copy the receiver
+// held of r was not the file's beginning, so that it moved whole.
+func (o *output) appendRestarted(b []byte, peer net.Addr, verb string, r transfer.FileResult) []byte {
+	msg := fmt.Sprintf("%s%s: the receiver's partial copy differs from the file: sent whole", names.Quote(r.Name), fromPeer(peer))
+	if verb == "received" {
+		msg = fmt.Sprintf("%s%s: the partial copy kept here differs from the sender's file: received whole", names.Quote(r.Name), fromPeer(peer))
+	}
+	if o.json {
+		return appendEvent(b, "warning", withPeer(map[string]any{"message": msg}, peer))
+	}
+	return fmt.Appendf(b, "ferry: warning: %s\n", msg)
 }
 
 func (o *output) summary(verb string, s transfer.Summary) { o.summaryFrom(nil, verb, s) }
@@ -317,14 +361,29 @@ func (o *output) summary(verb string, s transfer.Summary) { o.summaryFrom(nil, v
 func (o *output) summaryFrom(peer net.Addr, verb string, s transfer.Summary) {
 	secs := s.Elapsed.Seconds()
 	if o.json {
-		o.event("summary", withPeer(map[string]any{"files": s.Files, "dirs": s.Dirs, "bytes": s.Bytes, "seconds": secs, "bytes_per_second": rate(s.Bytes, secs)}, peer))
+		o.event("summary", withPeer(map[string]any{"files": s.Files, "dirs": s.Dirs, "bytes": s.Bytes, "seconds": secs, "bytes_per_second": rate(s.Bytes, secs),
+			"resumed": s.Resumed, "reused_bytes": s.Reused, "skipped": s.Skipped, "refused": len(s.Refused)}, peer))
 		return
 	}
 	what := plural(s.Files, "file", "files")
 	if s.Dirs > 0 {
 		what += " in " + plural(s.Dirs, "directory", "directories")
 	}
-	o.say("done: %s %s%s, %s in %s (%s/s)", verb, what, fromPeer(peer), units.Bytes(s.Bytes), roundDuration(s.Elapsed), units.Bytes(rate(s.Bytes, secs)))
+	var also []string
+	if s.Resumed > 0 {
+		also = append(also, fmt.Sprintf("%d resumed (%s not sent again)", s.Resumed, units.Bytes(s.Reused)))
+	}
+	if s.Skipped > 0 {
+		also = append(also, fmt.Sprintf("%d skipped (already there)", s.Skipped))
+	}
+	if len(s.Refused) > 0 {
+		also = append(also, fmt.Sprintf("%d refused", len(s.Refused)))
+	}
+	more := ""
+	if len(also) > 0 {
+		more = "; " + strings.Join(also, ", ")
+	}
+	o.say("done: %s %s%s, %s in %s (%s/s)%s", verb, what, fromPeer(peer), units.Bytes(s.Bytes), roundDuration(s.Elapsed), units.Bytes(rate(s.Bytes, secs)), more)
 }
 
 func plural(n int, one, many string) string {
@@ -437,4 +496,28 @@ func (p *progress) finish() {
 		_ = p.bar.Clear()
 		p.bar = nil
 	}
+}
+
+// partials reports the partial data of transfers that failed, which recv
+// keeps in the receiving directory: what it removed at start, older than
+// age, or what it keeps.
+func (o *output) partials(what string, n int, bytes int64, age time.Duration) {
+	if o.json {
+		o.event("partial_files", map[string]any{what: n, "bytes": bytes})
+		return
+	}
+	files := plural(n, "partial file", "partial files")
+	if what == "removed" {
+		o.say("removed %s from transfers that failed, %s, older than %s (--partial-age)", files, units.Bytes(bytes), roughDuration(age))
+		return
+	}
+	o.say("%s from an earlier transfer, %s: they resume if the same files are sent again", files, units.Bytes(bytes))
+}
+
+// roughDuration says a duration as people set one: "7 days", "36h0m0s".
+func roughDuration(d time.Duration) string {
+	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
+		return plural(int(d/(24*time.Hour)), "day", "days")
+	}
+	return d.String()
 }

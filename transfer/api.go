@@ -41,10 +41,14 @@ type Sender struct {
 	// Secured, if set, is called with the cipher's name once the
 	// encrypted mode's handshake has succeeded.
 	Secured func(cipher string)
+	// NoResume sends every file whole, though the receiver holds part of
+	// it from a transfer that failed (ferry send --no-resume). Files the
+	// receiver has whole are skipped all the same.
+	NoResume bool
 }
 
 func (s *Sender) options() options {
-	return options{Compression: codec.Mode(s.Compression), Timeout: s.Timeout, Progress: s.Progress, FilesDone: s.FilesDone, Code: s.Code, Secured: s.Secured}
+	return options{Compression: codec.Mode(s.Compression), Timeout: s.Timeout, Progress: s.Progress, FilesDone: s.FilesDone, Code: s.Code, Secured: s.Secured, NoResume: s.NoResume}
 }
 
 // Send sends sources over conn, in tree order, and returns once the

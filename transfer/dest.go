@@ -3,6 +3,7 @@ package transfer
 import (
 	"errors"
 	"math"
+	"time"
 
 	"github.com/ferrytool/ferry/framing"
 	"github.com/ferrytool/ferry/internal/destdir"
@@ -27,6 +28,11 @@ type DirOptions struct {
 	// still empty and no transfer into the directory succeeded, so a run
 	// that fails leaves nothing behind.
 	Create bool
+	// NoResume drops the data of a file whose transfer failed, instead
+	// of keeping it so that the same file sent again continues from
+	// there (ferry recv --no-resume), and offers no such data to a
+	// sender.
+	NoResume bool
 }
 
 // Dir is a directory that receives files, as ferry recv DIR does. Names
@@ -34,17 +40,18 @@ type DirOptions struct {
 // outside it, and a file appears under its name only complete, verified
 // and durable.
 type Dir struct {
-	d *destdir.Dir
+	d         *destdir.Dir
+	overwrite bool
 }
 
 // OpenDir opens dir for receiving and checks that files can be created in
 // it.
 func OpenDir(dir string, opts DirOptions) (*Dir, error) {
-	d, err := destdir.Open(dir, destdir.Options{Overwrite: opts.Overwrite, KeepPerms: opts.KeepPerms, Create: opts.Create})
+	d, err := destdir.Open(dir, destdir.Options{Overwrite: opts.Overwrite, KeepPerms: opts.KeepPerms, Create: opts.Create, Resume: !opts.NoResume})
 	if err != nil {
 		return nil, described(err, nil, "")
 	}
-	return &Dir{d}, nil
+	return &Dir{d: d, overwrite: opts.Overwrite}, nil
 }
 
 // Created returns the directory's path, cleaned, if OpenDir made it, and
@@ -61,6 +68,17 @@ func (d *Dir) Created() string {
 // into the directory succeeded.
 func (d *Dir) Close() error { return d.d.Close() }
 
+// Partials says how many files of partial data the directory holds, kept
+// from transfers that failed, and their bytes: the same files sent again
+// continue from there.
+func (d *Dir) Partials() (n int, bytes int64, err error) { return d.d.Partials() }
+
+// RemovePartials removes the partial data last written before t, and
+// says how much it removed.
+func (d *Dir) RemovePartials(before time.Time) (n int, bytes int64, err error) {
+	return d.d.RemovePartials(before)
+}
+
 // begin refuses a transfer that cannot fit: more entries than MaxFiles,
 // or more bytes or files than the file system has room for.
 func (d *Dir) begin(o framing.Offer) (batch, error) {
@@ -72,7 +90,36 @@ func (d *Dir) begin(o framing.Offer) (batch, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b, nil
+	return dirBatch{b, d.overwrite}, nil
+}
+
+// dirBatch is a transfer into a Dir.
+type dirBatch struct {
+	*destdir.Batch
+	overwrite bool // a differing file replaces one of its size
+}
+
+// Check says what the directory holds of e, in the protocol's terms.
+func (b dirBatch) Check(e destdir.Entry) (framing.Held, error) {
+	h, err := b.Batch.Check(e)
+	if err != nil {
+		return framing.Held{}, err
+	}
+	w := framing.Held{Length: uint64(h.Length), Digest: h.Digest}
+	switch h.State {
+	case destdir.HeldPartial:
+		w.State = framing.HeldPartial
+	case destdir.HeldPresent:
+		w.State = framing.HeldKept
+		if b.overwrite {
+			w.State = framing.HeldReplaced
+		}
+	case destdir.HeldRefused:
+		w = framing.Held{State: framing.HeldRefused, Code: codeOf(h.Err)}
+	default:
+		w = framing.Held{}
+	}
+	return w, nil
 }
 
 // streams is false: a file appears only once verified.

@@ -32,27 +32,40 @@ type receiver struct {
 	batch   batch
 	entries uint32 // entries received, the next one's index
 	bytes   uint64 // data bytes received, in every entry
-	summary Summary
+	// heldBytes is the bytes of files skipped and of resumed files'
+	// beginnings: done, for progress, without being received.
+	heldBytes uint64
+	summary   Summary
 
 	queued []queuedAck  // entries committed but not yet acked, in order
 	done   []FileResult // reused for options.FilesDone
 
+	// The check exchange (PROTOCOL.md 2.11).
+	resume    bool                    // both sides take part
+	checked   map[uint32]checkedEntry // answers given, for entries not yet come
+	nextCheck uint32                  // the lowest index a check may ask about
+	resumeAt  *framing.Resume         // a resume frame read, for the next entry
+
 	// The entry being received.
-	dest    destdir.Destination
-	entry   string // the name of the entry being received, for errors
-	hdr     framing.File
-	written uint64
-	sum     uint32
-	started time.Time
+	dest      destdir.Destination
+	entry     string // the name of the entry being received, for errors
+	hdr       framing.File
+	written   uint64
+	from      uint64 // the bytes held before, for a resumed file
+	restarted bool   // partial data was held, and the file comes whole
+	sum       uint32
+	started   time.Time
 }
 
 // queuedAck is an entry that is verified and committed, waiting for the
 // batch to make it durable before the sender hears that it is in place.
 type queuedAck struct {
-	hdr     framing.File
-	size    uint64
-	sum     uint32
-	started time.Time
+	hdr       framing.File
+	size      uint64
+	from      uint64 // the bytes held before, for a resumed file
+	restarted bool   // partial data was held, and the file came whole
+	sum       uint32
+	started   time.Time
 }
 
 // receive serves one sender on conn: it writes each file to to, verifies
@@ -70,7 +83,7 @@ func receive(ctx context.Context, conn net.Conn, to Destination, opts options) (
 		return Summary{}, described(err, conn.RemoteAddr(), "")
 	}
 	defer dec.Close()
-	r := &receiver{l: newLink(conn, framing.RoleReceiver, opts), opts: opts, to: to, dec: dec}
+	r := &receiver{l: newLink(conn, framing.RoleReceiver, opts), opts: opts, to: to, dec: dec, checked: make(map[uint32]checkedEntry)}
 	r.l.HandshakeWithin(start, handshakeTime(opts.timeout()), "")
 	stop := context.AfterFunc(ctx, func() { r.l.Interrupt(ctx) })
 	defer stop()
@@ -128,6 +141,9 @@ func receive(ctx context.Context, conn net.Conn, to Destination, opts options) (
 		r.l.Close()
 	}
 	r.summary.Elapsed = time.Since(start)
+	if err == nil && len(r.summary.Refused) > 0 {
+		err = refusalError(r.summary.Refused)
+	}
 	return r.summary, described(err, conn.RemoteAddr(), r.entry)
 }
 
@@ -150,7 +166,8 @@ func (r *receiver) run() error {
 // receive reads the hello, runs the handshake, then reads every frame
 // until done.
 func (r *receiver) receive() error {
-	_, err := r.l.hello(codec.Capabilities)
+	h, err := r.l.hello(codec.Capabilities | framing.CapResume)
+	r.resume = h.Capabilities&framing.CapResume != 0
 	if r.opts.handshakeOver != nil {
 		r.opts.handshakeOver(err != nil && (r.l.confirmSent || errors.Is(err, ErrTimeout)))
 	}
@@ -183,6 +200,12 @@ func (r *receiver) receive() error {
 			err = r.onData(p)
 		case framing.TypeEnd:
 			err = r.onEnd(p)
+		case framing.TypeCheck:
+			err = r.onCheck(p)
+		case framing.TypeSkip:
+			err = r.onSkip(p)
+		case framing.TypeResume:
+			err = r.onResume(p)
 		case framing.TypeDone:
 			return r.onDone(p)
 		case framing.TypeError, framing.TypeAbort:
@@ -237,11 +260,27 @@ func (r *receiver) onFile(p []byte) error {
 	if err != nil {
 		return err
 	}
-	dest, err := r.batch.Create(e)
+	c, checked := r.checked[f.Index]
+	if checked && (f.Name != c.name || f.Size != c.size || f.ModTime != c.mtime || f.Kind != framing.KindRegular) {
+		return protocolErrorf("%s is not the file checked as entry %d", names.Quote(f.Name), f.Index)
+	}
+	delete(r.checked, f.Index)
+	var dest destdir.Destination
+	var from uint64
+	var sum uint32
+	if rs := r.resumeAt; rs != nil {
+		r.resumeAt = nil
+		dest, sum, err = r.batch.CreateAt(e, int64(rs.Offset))
+		from = rs.Offset
+	} else {
+		dest, err = r.batch.Create(e)
+	}
 	if err != nil {
 		return err
 	}
-	r.dest, r.hdr, r.written, r.sum, r.started = dest, f, 0, 0, time.Now()
+	r.dest, r.hdr, r.written, r.sum, r.started = dest, f, from, sum, time.Now()
+	r.from, r.restarted = from, checked && c.state == framing.HeldPartial && from == 0
+	r.heldBytes += from
 	return nil
 }
 
@@ -284,7 +323,7 @@ func (r *receiver) onData(p []byte) error {
 		if r.hdr.Size != framing.UnknownSize {
 			size = int64(r.hdr.Size)
 		}
-		r.opts.Progress(Progress{Name: r.hdr.Name, FileBytes: int64(r.written), FileSize: size, Bytes: int64(r.bytes), Total: total})
+		r.opts.Progress(Progress{Name: r.hdr.Name, FileBytes: int64(r.written), FileSize: size, Bytes: int64(r.bytes + r.heldBytes), Total: total})
 	}
 	return nil
 }
@@ -314,13 +353,13 @@ func (r *receiver) onEnd(p []byte) error {
 	}
 	r.dest, r.entry = nil, ""
 	r.entries++
-	r.queued = append(r.queued, queuedAck{hdr: r.hdr, size: r.written, sum: r.sum, started: r.started})
+	r.queued = append(r.queued, queuedAck{hdr: r.hdr, size: r.written, from: r.from, restarted: r.restarted, sum: r.sum, started: r.started})
 	return nil
 }
 
 // entryOf is the entry of the file frame f as a destination takes it.
 func entryOf(f framing.File) (destdir.Entry, error) {
-	e := destdir.Entry{Name: f.Name, Dir: f.Kind == framing.KindDir, Size: destdir.UnknownSize, Mode: fs.FileMode(f.Mode), ModTime: time.Unix(0, f.ModTime)}
+	e := destdir.Entry{Name: f.Name, Dir: f.Kind == framing.KindDir, Size: destdir.UnknownSize, Mode: fs.FileMode(f.Mode), ModTime: unixTime(f.ModTime)}
 	switch {
 	case f.Kind != framing.KindRegular && f.Kind != framing.KindDir:
 		return destdir.Entry{}, withCode(framing.CodeUnsupported, fmt.Errorf("refusing %s: the receiver takes only files and directories, not kind %d", names.Quote(f.Name), f.Kind))
@@ -367,8 +406,12 @@ func (r *receiver) report(n int) {
 			continue
 		}
 		r.summary.Files++
-		r.summary.Bytes += int64(q.size)
-		done = append(done, FileResult{Name: q.hdr.Name, Bytes: int64(q.size), Elapsed: time.Since(q.started), Checksum: checksumString(q.sum)})
+		r.summary.Bytes += int64(q.size - q.from)
+		if q.from > 0 {
+			r.summary.Resumed++
+			r.summary.Reused += int64(q.from)
+		}
+		done = append(done, FileResult{Name: q.hdr.Name, Bytes: int64(q.size), Elapsed: time.Since(q.started), Checksum: checksumString(q.sum), ResumedFrom: int64(q.from), Restarted: q.restarted})
 	}
 	if r.opts.FilesDone != nil && len(done) > 0 {
 		r.opts.FilesDone(done)
@@ -392,6 +435,8 @@ func (r *receiver) onDone(p []byte) error {
 		return protocolErrorf("done before the offer")
 	case r.dest != nil:
 		return protocolErrorf("done inside %s", names.Quote(r.hdr.Name))
+	case r.resumeAt != nil:
+		return protocolErrorf("done after a resume frame")
 	case t.Files != r.entries || t.Files != r.offer.Files || t.Bytes != r.bytes:
 		return protocolErrorf("the sender says it sent %d entries and %d bytes of %d offered; %d entries and %d bytes arrived",
 			t.Files, t.Bytes, r.offer.Files, r.entries, r.bytes)

@@ -60,6 +60,11 @@ type sender struct {
 	pending map[uint32]pendingEntry // entries sent, waiting for their ack
 	current io.Closer               // the source being read, closed to unblock it on failure
 	summary Summary
+	checks  [][]framing.CheckEntry // check frames sent, oldest first, whose holds has not come
+	skipped []FileResult           // files skipped, not yet reported
+	moved   int64                  // data bytes sent, which done counts
+
+	check checker // the producer's
 
 	done []FileResult // files acked but not yet reported; readControl's
 
@@ -84,6 +89,7 @@ func send(ctx context.Context, conn net.Conn, sources []Source, opts options) (S
 		sources: inTreeOrder(sources),
 		pending: make(map[uint32]pendingEntry),
 		total:   0,
+		check:   checker{answers: make(map[uint32]framing.Held), holds: make(chan []framing.Held, checksAhead)},
 	}
 	// A receiver may keep a sender waiting for its turn, pinging, for
 	// twice its timeout, then give it its timeout for the handshake: a
@@ -151,17 +157,22 @@ func send(ctx context.Context, conn net.Conn, sources []Source, opts options) (S
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.summary.Elapsed = time.Since(start)
+	if err == nil && len(s.summary.Refused) > 0 {
+		err = refusalError(s.summary.Refused)
+	}
 	return s.summary, described(err, conn.RemoteAddr(), "")
 }
 
 // readControl is the sender's receive goroutine: it reads the receiver's
 // hello, then every ack, error or abort while the data flows.
 func (s *sender) readControl(hello chan<- framing.Hello, complete chan<- struct{}) {
-	h, err := s.l.hello(0)
+	h, err := s.l.hello(framing.CapResume)
 	if err != nil {
 		s.l.Fail(err)
 		return
 	}
+	// Set before the producer hears the hello, which is its cue to read it.
+	s.check.on = h.Capabilities&framing.CapResume != 0
 	hello <- h
 	// Acks are reported in the groups they arrive in, as the receiver
 	// sends them after each of its flushes.
@@ -190,6 +201,15 @@ func (s *sender) readControl(hello chan<- framing.Hello, complete chan<- struct{
 				err = s.acked(a)
 			}
 			if err != nil {
+				s.l.Fail(err)
+				return
+			}
+		case framing.TypeHolds:
+			if !s.check.on {
+				s.l.Fail(protocolErrorf("a holds frame, but CapResume was not offered by both sides"))
+				return
+			}
+			if err := s.holdsCame(p); err != nil {
 				s.l.Fail(err)
 				return
 			}
@@ -228,7 +248,11 @@ func (s *sender) acked(a framing.Ack) error {
 		s.summary.Dirs++
 	default:
 		s.summary.Files++
-		s.summary.Bytes += r.Bytes
+		s.summary.Bytes += r.Bytes - r.ResumedFrom
+		if r.ResumedFrom > 0 {
+			s.summary.Resumed++
+			s.summary.Reused += r.ResumedFrom
+		}
 	}
 	delete(s.pending, a.Index)
 	s.mu.Unlock()
@@ -246,9 +270,14 @@ func (s *sender) acked(a framing.Ack) error {
 	return nil
 }
 
-// reportDone passes the files acked since the last call to
+// reportDone passes the files acked or skipped since the last call to
 // options.FilesDone.
 func (s *sender) reportDone() {
+	s.mu.Lock()
+	s.done = append(s.done, s.skipped...)
+	clear(s.skipped)
+	s.skipped = s.skipped[:0]
+	s.mu.Unlock()
 	if s.opts.FilesDone != nil && len(s.done) > 0 {
 		s.opts.FilesDone(s.done)
 	}
@@ -263,9 +292,9 @@ func (s *sender) completed(p []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	acked := s.summary.Files + s.summary.Dirs
-	if len(s.pending) != 0 || int(t.Files) != len(s.sources) || acked != len(s.sources) || t.Bytes != uint64(s.summary.Bytes) {
-		return protocolErrorf("the receiver confirmed %d entries and %d bytes, but %d entries and %d bytes were acknowledged of %d sent",
+	acked := s.summary.Files + s.summary.Dirs + s.summary.Skipped + len(s.summary.Refused)
+	if len(s.pending) != 0 || int(t.Files) != len(s.sources) || acked != len(s.sources) || t.Bytes != uint64(s.moved) || s.summary.Bytes != s.moved {
+		return protocolErrorf("the receiver confirmed %d entries and %d bytes, but %d entries and %d bytes were acknowledged or skipped of %d sent",
 			t.Files, t.Bytes, acked, s.summary.Bytes, len(s.sources))
 	}
 	return nil
@@ -340,16 +369,30 @@ func (s *sender) produce(peerCaps uint32) error {
 	if err := s.queue(conn.Frame{Type: framing.TypeOffer, Payload: framing.AppendOffer(nil, offer)}); err != nil {
 		return err
 	}
-	var sent int64
+	var done, moved int64 // bytes done, sent or not, and sent
 	for i, src := range s.sources {
-		n, err := s.sendFile(uint32(i), src, enc, sent)
-		if err != nil {
+		var d, n int64
+		if s.check.on && checkable(src) {
+			h, err := s.heldFor(i)
+			if err != nil {
+				return err
+			}
+			if d, n, err = s.sendChecked(uint32(i), src, h, enc, done); err != nil {
+				return err
+			}
+		} else if n, err = s.sendFile(uint32(i), src, enc, done, false); err != nil {
 			return err
+		} else {
+			d = n
 		}
-		sent += n
+		done += d
+		moved += n
 	}
-	done := framing.Totals{Files: uint32(len(s.sources)), Bytes: uint64(sent)}
-	if err := s.queue(conn.Frame{Type: framing.TypeDone, Payload: framing.AppendTotals(nil, done)}); err != nil {
+	s.mu.Lock()
+	s.moved = moved
+	s.mu.Unlock()
+	totals := framing.Totals{Files: uint32(len(s.sources)), Bytes: uint64(moved)}
+	if err := s.queue(conn.Frame{Type: framing.TypeDone, Payload: framing.AppendTotals(nil, totals)}); err != nil {
 		return err
 	}
 	if err := s.pass(); err != nil {
@@ -360,18 +403,28 @@ func (s *sender) produce(peerCaps uint32) error {
 	return nil
 }
 
-func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before int64) (int64, error) {
-	start := time.Now()
+// sendFile sends source index whole; restarted says the receiver held
+// partial data of it that turned out to differ. It returns the bytes
+// sent.
+func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before int64, restarted bool) (int64, error) {
 	if len(src.Name) > framing.MaxName {
 		return 0, sourceError(src.Name, fmt.Errorf("cannot send %s: name longer than %d bytes", src.Name, framing.MaxName))
 	}
 	if src.Mode.IsDir() {
-		return 0, s.sendDir(index, src, start)
+		return 0, s.sendDir(index, src, time.Now())
 	}
 	rc, err := src.Open()
 	if err != nil {
 		return 0, sourceError(src.Name, fmt.Errorf("cannot read %s: %w", src.Name, unwrapPath(err)))
 	}
+	return s.sendOpened(index, src, rc, 0, 0, enc, before, restarted)
+}
+
+// sendOpened sends the file src from rc, which is at offset from, whose
+// bytes before that have the CRC-32C sum: the receiver holds them. It
+// closes rc and returns the bytes sent.
+func (s *sender) sendOpened(index uint32, src Source, rc io.ReadCloser, from int64, sum uint32, enc *codec.Encoder, before int64, restarted bool) (int64, error) {
+	start := time.Now()
 	if src.Size < 0 {
 		// A stream, such as a pipe, can block a read for good: a failure
 		// elsewhere closes it to wake the read. A file's reads end by
@@ -391,8 +444,7 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 	if err := s.queue(conn.Frame{Type: framing.TypeFile, Payload: framing.AppendFile(smallFrame(len(hdr.Name)), hdr)}); err != nil {
 		return 0, err
 	}
-	var sum uint32
-	var off int64
+	off := from
 	for {
 		var buf []byte
 		select {
@@ -422,6 +474,11 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 			// that grows meanwhile is sent at that size; one that shrinks
 			// is an error below.
 			want = min(want, src.Size-off)
+		}
+		if want == 0 {
+			// Resumed with every byte held: only the end is left.
+			s.pool <- buf
+			break
 		}
 		raw := buf[framing.DataHeaderLen : framing.DataHeaderLen+int(want)]
 		n, rerr := readChunk(rc, raw, src.Size >= 0)
@@ -454,7 +511,7 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 			if s.opts.Progress != nil {
 				s.progressMu.Lock()
 				if !s.returned {
-					s.opts.Progress(Progress{Name: src.Name, FileBytes: off, FileSize: src.Size, Bytes: before + off, Total: s.total})
+					s.opts.Progress(Progress{Name: src.Name, FileBytes: off, FileSize: src.Size, Bytes: before + off - from, Total: s.total})
 				}
 				s.progressMu.Unlock()
 			}
@@ -473,10 +530,10 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 		return off, sourceError(src.Name, fmt.Errorf("%s changed while being sent: it was %d bytes, %d were read", src.Name, src.Size, off))
 	}
 	s.mu.Lock()
-	s.pending[index] = pendingEntry{result: FileResult{Name: src.Name, Bytes: off, Checksum: checksumString(sum)}, start: start}
+	s.pending[index] = pendingEntry{result: FileResult{Name: src.Name, Bytes: off, Checksum: checksumString(sum), ResumedFrom: from, Restarted: restarted}, start: start}
 	s.mu.Unlock()
 	end := framing.End{Size: uint64(off), Algorithm: framing.ChecksumCRC32C, Digest: sum}
-	return off, s.queue(conn.Frame{Type: framing.TypeEnd, Payload: framing.AppendEnd(smallFrame(0), end)})
+	return off - from, s.queue(conn.Frame{Type: framing.TypeEnd, Payload: framing.AppendEnd(smallFrame(0), end)})
 }
 
 // sendDir sends a directory entry: a file frame and an empty end frame.

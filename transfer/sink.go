@@ -34,6 +34,12 @@ type batch interface {
 	// a file's final name before Durable has counted it, and nothing but
 	// the complete, verified file.
 	Create(e destdir.Entry) (destdir.Destination, error)
+	// Check says what the destination holds of the regular file e, which
+	// comes later, ahead of its Create (PROTOCOL.md 2.11).
+	Check(e destdir.Entry) (framing.Held, error)
+	// CreateAt is Create for a file that continues the partial data
+	// Check reported, from offset: sum is the CRC-32C of those bytes.
+	CreateAt(e destdir.Entry, offset int64) (d destdir.Destination, sum uint32, err error)
 	// Durable returns how many more of the entries committed, in order,
 	// are durable and in place since it last said (the first n not
 	// reported yet). With wait it makes every committed entry so first;
@@ -109,6 +115,14 @@ func (b *streamBatch) Durable(bool) (int, error) {
 	n := b.pending
 	b.pending = 0
 	return n, nil
+}
+
+// Check says a stream holds nothing: its file is always sent whole.
+func (*streamBatch) Check(destdir.Entry) (framing.Held, error) { return framing.Held{}, nil }
+
+// CreateAt is never called: Check offers no partial data.
+func (b *streamBatch) CreateAt(destdir.Entry, int64) (destdir.Destination, uint32, error) {
+	return nil, 0, protocolErrorf("a resume into a stream")
 }
 
 func (*streamBatch) Finish(bool) error { return nil }

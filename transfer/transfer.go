@@ -79,6 +79,9 @@ func CheckCode(code string) error { return secure.CheckCode(code) }
 type options struct {
 	// Compression is the sender's mode; receivers ignore it.
 	Compression codec.Mode
+	// NoResume makes a sender send every file whole, though the receiver
+	// holds part of it from a transfer that failed.
+	NoResume bool
 	// Timeout is how long silence from the peer means it is dead; zero
 	// means DefaultTimeout, negative means wait forever.
 	Timeout time.Duration
@@ -145,17 +148,39 @@ type Progress struct {
 // FileResult describes one file that arrived complete and verified.
 type FileResult struct {
 	Name     string
-	Bytes    int64
+	Bytes    int64 // the file's size
 	Elapsed  time.Duration
-	Checksum string // "crc32c:" and eight hex digits
+	Checksum string // "crc32c:" and eight hex digits, of the whole file
+	// ResumedFrom is how many of the file's first bytes the receiver
+	// held from a transfer that failed, and were not sent again; 0 for a
+	// file sent whole.
+	ResumedFrom int64
+	// Restarted says the receiver held partial data of the file that
+	// turned out not to be the file's first bytes: it was sent whole.
+	Restarted bool
+	// Skipped, if not "", says why the file was not sent at all: the
+	// receiver had it already ("already there"), or refused it (the
+	// reason). Elapsed and Checksum are then empty.
+	Skipped string
 }
 
 // Summary describes a finished transfer.
 type Summary struct {
-	Files   int   // regular files, or streams
+	Files   int   // regular files, or streams, sent whole or resumed
 	Dirs    int   // directories
-	Bytes   int64 // data bytes of every file
+	Bytes   int64 // data bytes that moved over the connection
 	Elapsed time.Duration
+	// Resumed is how many files continued from data the receiver held,
+	// and Reused those bytes, which were not sent again.
+	Resumed int
+	Reused  int64
+	// Skipped is how many files the receiver had already, and were not
+	// sent.
+	Skipped int
+	// Refused names the files the receiver refused, each with the
+	// reason: they were not sent, and the transfer failed for them once
+	// the other files had arrived.
+	Refused []string
 }
 
 func checksumString(sum uint32) string {
