@@ -93,6 +93,9 @@ type Batch struct {
 	// later syncfs may succeed with data lost: no file is put in place
 	// after one failed.
 	syncFailed error
+
+	resume resumeState // partial files (see Options.Resume)
+	check  checkPath   // where Check looks
 }
 
 // leftDir is a directory the walk has left, or will, with the mode and
@@ -193,26 +196,37 @@ func (d *Dir) begin() (*Batch, error) {
 // what is in it. Nothing appears under a file's final name before Durable
 // has counted it, and nothing but the complete, verified file.
 func (b *Batch) Create(f Entry) (Destination, error) {
+	d, _, err := b.create(f, 0)
+	return d, err
+}
+
+// create is Create, and for a file that continues its partial data from
+// at, CreateAt.
+func (b *Batch) create(f Entry, at int64) (Destination, uint32, error) {
 	if err := names.Check(f.Name); err != nil {
-		return nil, &Error{Kind: BadName, Err: err}
+		return nil, 0, &Error{Kind: BadName, Err: err}
 	}
 	if b.prev != "" {
 		if err := checkOrder(b.prev, f.Name); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		// In tree order what is below an entry comes right after it.
 		if b.prevFile && len(f.Name) > len(b.prev) && f.Name[len(b.prev)] == '/' && strings.HasPrefix(f.Name, b.prev) {
-			return nil, refusef(BadName, "refusing %s: %s is a file in this transfer, not a directory", names.Quote(f.Name), names.Quote(b.prev))
+			return nil, 0, refusef(BadName, "refusing %s: %s is a file in this transfer, not a directory", names.Quote(f.Name), names.Quote(b.prev))
 		}
 	}
 	if b.names += len(f.Name); b.names > b.dest.maxNameBytes {
-		return nil, &Error{Kind: TooMany, Err: fmt.Errorf("refusing file name %s: the names of this transfer pass %d bytes together, the most the receiver takes (send in several transfers)", names.Quote(f.Name), b.dest.maxNameBytes)}
+		return nil, 0, &Error{Kind: TooMany, Err: fmt.Errorf("refusing file name %s: the names of this transfer pass %d bytes together, the most the receiver takes (send in several transfers)", names.Quote(f.Name), b.dest.maxNameBytes)}
 	}
 	b.prev, b.prevFile = f.Name, !f.Dir
 	if f.Dir {
-		return b.createDir(f)
+		if at != 0 {
+			return nil, 0, fmt.Errorf("cannot continue %s: a directory", names.Quote(f.Name))
+		}
+		d, err := b.createDir(f)
+		return d, 0, err
 	}
-	return b.createFile(f)
+	return b.createFile(f, at)
 }
 
 // checkOrder refuses the entry name if it does not come after prev, the
@@ -254,19 +268,19 @@ func (b *Batch) checkFold(name, p string, fr *dirFrame, base string) error {
 	return nil
 }
 
-func (b *Batch) createFile(f Entry) (Destination, error) {
+func (b *Batch) createFile(f Entry, at int64) (Destination, uint32, error) {
 	dir, base := path.Split(f.Name)
 	dir = path.Clean(dir)
 	if err := b.enter(f.Name, dir); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	fr := &b.path[len(b.path)-1]
 	if err := b.checkFold(f.Name, f.Name, fr, base); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	d, err := b.openedDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	// In a directory this transfer made, only this transfer's names can
 	// exist (another sender's are caught when the file is put in place),
@@ -277,27 +291,40 @@ func (b *Batch) createFile(f Entry) (Destination, error) {
 	}
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("cannot create %s: %w", names.Quote(f.Name), unwrapPath(err))
+		return nil, 0, fmt.Errorf("cannot create %s: %w", names.Quote(f.Name), unwrapPath(err))
 	case e.isDir:
-		return nil, refusef(Conflict, "%s is a directory on the receiver; a file cannot replace it", names.Quote(f.Name))
+		return nil, 0, refusef(Conflict, "%s is a directory on the receiver; a file cannot replace it", names.Quote(f.Name))
 	case e.exists && !b.dest.opts.Overwrite:
-		return nil, existsError(f.Name)
+		return nil, 0, existsError(f.Name)
 	}
-	if !b.dest.opts.Overwrite && f.Size != UnknownSize && f.Size <= smallFile {
+	if at == 0 && !b.dest.opts.Overwrite && f.Size != UnknownSize && f.Size <= smallFile {
 		b.open = &dirDest{batch: b, dir: dir, dev: fr.dev, base: base, tmp: tempName(base), entry: f, began: time.Now(), small: true, buf: b.buf[:0]}
-		return b.open, nil
+		return b.open, 0, nil
 	}
 	if b.writer != nil {
 		// The small files before a big one are written while it arrives.
 		b.writer.send()
 	}
+	if b.resumable(f) {
+		pf, sum, err := b.createPartial(f, dir, fr, base, at)
+		if pf != nil {
+			b.open = pf
+			return pf, sum, nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	if at != 0 {
+		return nil, 0, fmt.Errorf("cannot continue %s at byte %d: it has no partial data", names.Quote(f.Name), at)
+	}
 	tmp := tempName(base)
 	file, err := d.create(tmp, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("cannot create %s: %w", names.Quote(f.Name), unwrapPath(err))
+		return nil, 0, fmt.Errorf("cannot create %s: %w", names.Quote(f.Name), unwrapPath(err))
 	}
 	b.open = &dirDest{batch: b, file: file, dir: dir, dev: fr.dev, base: base, tmp: tmp, entry: f, began: time.Now(), created: true}
-	return b.open, nil
+	return b.open, 0, nil
 }
 
 // createDir makes a directory entry's directory, private until the walk
@@ -757,6 +784,8 @@ func (b *Batch) Close() {
 	discardAll(b.queued)
 	b.queued = nil
 	b.closeDirs()
+	b.check.close()
+	b.closeResume()
 	_ = b.top.Close()
 }
 
@@ -793,8 +822,14 @@ type dirDest struct {
 	buf     []byte    // a small file's data until written
 	created bool      // there is a file to remove on Discard
 	written bool      // a small file is written whole
-	synced  bool      // synced before it was closed, as a mode that keeps it from being reopened needs
-	done    bool      // placed or discarded
+	// partialIn is, with Options.Resume, the directory partialDirName
+	// holding the file under tmp until Commit, locked (see lockPartial)
+	// while open, and kept on Discard; nil for a temporary name in its
+	// directory. offset is the bytes it held before this transfer.
+	partialIn dirFS
+	offset    int64
+	synced    bool // synced before it was closed, as a mode that keeps it from being reopened needs
+	done      bool // placed or discarded
 
 	// For the smallWriter: the directory to create a small file in, opened
 	// at Commit, since the batch's map of open directories is not its.
@@ -834,6 +869,11 @@ func (d *dirDest) Commit() error {
 		return err
 	}
 	b := d.batch
+	if d.partialIn != nil {
+		if err := d.leavePartial(dir); err != nil {
+			return err
+		}
+	}
 	if d.small {
 		if b.writer == nil {
 			b.writer = newSmallWriter()
@@ -948,6 +988,16 @@ func (d *dirDest) Discard() {
 		return
 	}
 	d.done = true
+	if d.partialIn != nil {
+		// A failed transfer's data is kept, under its partial name, for
+		// the same file sent again; removed, if there is none, while
+		// still locked, so that no other transfer claims it meanwhile.
+		if d.offset+d.size == 0 {
+			_ = d.partialIn.remove(d.tmp)
+		}
+		_ = d.file.Close()
+		return
+	}
 	if d.file != nil {
 		_ = d.file.Close()
 	}

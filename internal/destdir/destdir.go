@@ -82,6 +82,9 @@ type Options struct {
 	// run that fails leaves nothing behind; a file that arrived keeps
 	// them.
 	Create bool
+	// Resume keeps the data of a file whose transfer failed (or was killed), so that the same
+	// file sent again continues where it stopped; see Batch.Check and Batch.CreateAt.
+	Resume bool
 }
 
 // Dir is a directory that receives transfers, each through a Batch of its

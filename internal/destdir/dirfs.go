@@ -22,6 +22,10 @@ type dirFS interface {
 	create(name string, perm fs.FileMode) (destFile, error)
 	// open opens the existing file name to sync it.
 	open(name string) (destFile, error)
+	// openRead opens the existing file name, not a link, for reading.
+	openRead(name string) (io.ReadCloser, error)
+	// sub opens the directory name in it, not a link.
+	sub(name string) (dirFS, error)
 	// chtimes sets name's access and modification times to t.
 	chtimes(name string, t time.Time) error
 	// rename moves from to to, replacing to.
@@ -45,8 +49,9 @@ type dirFS interface {
 
 // entry is what lstat tells of a name in a directory.
 type entry struct {
-	exists, isDir, isLink bool
-	dev                   uint64 // its file system's device (see fileDev)
+	exists, isDir, isLink, isRegular bool
+	size                             int64  // a regular file's
+	dev                              uint64 // its file system's device (see fileDev)
 }
 
 // errNotRealDir is a directory the batch checked that has since been

@@ -4,6 +4,7 @@ package destdir
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"runtime"
@@ -61,7 +62,8 @@ func (d rootDir) lstat(name string) (entry, error) {
 	if err != nil {
 		return entry{}, err
 	}
-	return entry{exists: true, isDir: info.IsDir(), isLink: info.Mode()&fs.ModeSymlink != 0, dev: fileDev(info)}, nil
+	return entry{exists: true, isDir: info.IsDir(), isLink: info.Mode()&fs.ModeSymlink != 0, isRegular: info.Mode().IsRegular(),
+		size: info.Size(), dev: fileDev(info)}, nil
 }
 
 func (d rootDir) mkdir(name string) error { return d.r.Mkdir(name, 0o700) }
@@ -74,6 +76,18 @@ func (d rootDir) create(name string, perm fs.FileMode) (destFile, error) {
 // file open for writing.
 func (d rootDir) open(name string) (destFile, error) {
 	return d.r.OpenFile(name, os.O_WRONLY, 0)
+}
+
+func (d rootDir) openRead(name string) (io.ReadCloser, error) { return d.r.Open(name) }
+
+// sub opens the directory name as a root of its own; push's and Check's
+// lstat are the only checks that it is no link.
+func (d rootDir) sub(name string) (dirFS, error) {
+	r, err := d.r.OpenRoot(name)
+	if err != nil {
+		return nil, err
+	}
+	return rootDir{r}, nil
 }
 
 // canReopen says whether open can open a file of mode again: writing

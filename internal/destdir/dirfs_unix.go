@@ -4,8 +4,10 @@ package destdir
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
+	"path"
 	"strings"
 	"syscall"
 	"time"
@@ -98,7 +100,8 @@ func (d *fdDir) lstat(name string) (entry, error) {
 		return entry{}, pathErr("lstat", name, err)
 	}
 	typ := st.Mode & unix.S_IFMT
-	return entry{exists: true, isDir: typ == unix.S_IFDIR, isLink: typ == unix.S_IFLNK, dev: uint64(st.Dev)}, nil
+	return entry{exists: true, isDir: typ == unix.S_IFDIR, isLink: typ == unix.S_IFLNK, isRegular: typ == unix.S_IFREG,
+		size: st.Size, dev: uint64(st.Dev)}, nil
 }
 
 func (d *fdDir) mkdir(name string) error {
@@ -125,6 +128,26 @@ func (d *fdDir) create(name string, perm fs.FileMode) (destFile, error) {
 // is already read-only could not be opened for writing.
 func (d *fdDir) open(name string) (destFile, error) {
 	return d.openat(name, unix.O_RDONLY, 0)
+}
+
+func (d *fdDir) openRead(name string) (io.ReadCloser, error) {
+	f, err := d.openat(name, unix.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	return f.(*fdfile.File), nil
+}
+
+func (d *fdDir) sub(name string) (dirFS, error) {
+	var fd int
+	err := fdfile.Retry(func() (err error) {
+		fd, err = unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		return nil, pathErr("open", name, err)
+	}
+	return &fdDir{f: os.NewFile(uintptr(fd), path.Join(d.f.Name(), name)), fd: fd}, nil
 }
 
 // canReopen says whether open can open a file of mode again: reading

@@ -57,6 +57,8 @@ func Problem(name string) string {
 			return "element longer than 255 bytes"
 		case strings.HasPrefix(elem, ".ferry-") && strings.HasSuffix(elem, ".part"):
 			return "reserved for ferry's temporary files"
+		case elem == ".ferry-partial":
+			return "reserved for ferry's partial files"
 		}
 	}
 	return ""

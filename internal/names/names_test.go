@@ -86,6 +86,9 @@ func TestCheckName(t *testing.T) {
 		{"nested element over 255 bytes", "a/" + long + "n", false},
 		{"temporary file", ".ferry-0123456789ab-x.part", false},
 		{"nested temporary file", "d/.ferry-0123456789ab-x.part", false},
+		{"partial files' directory", ".ferry-partial", false},
+		{"in the partial files' directory", ".ferry-partial/0123456789abcdef0123456789abcdef.part", false},
+		{"nested partial files' directory", "d/.ferry-partial", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
