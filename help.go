@@ -30,7 +30,7 @@ recv flags:
         --keep-perms       the sender's mode bits as they are (default: less the umask)
         --partial-age DURATION
                            remove partial data of failed transfers older than
-                           this at start (default 168h: 7 days)
+                           this at start, 7 days (default 168h0m0s)
 
 send flags:
     -z, --compress MODE    auto, zstd, s2 or none (default auto)
@@ -83,7 +83,7 @@ Flags:
                            offer none: every file starts over
         --partial-age DURATION
                            remove partial data of failed transfers older than
-                           this at start (default 168h: 7 days)
+                           this at start, 7 days (default 168h0m0s)
         --code CODE        the code senders must give (or env FERRY_CODE);
                            without one, recv makes one up and prints it
         --plain            no code, no encryption: for trusted networks only

@@ -549,6 +549,10 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	}
 	s, err := snd.Send(ctx, conn, sources...)
 	bar.finish()
+	if errors.Is(err, transfer.ErrRefused) {
+		// The other files arrived: the summary says what moved.
+		out.summary("sent", s)
+	}
 	if err != nil {
 		return out, err
 	}

@@ -967,8 +967,8 @@ func TestExisting(t *testing.T) {
 		snd := send(t, src, nil, addr, "same.txt")
 		snd.expect(1)
 		recv.expect(1)
-		checkOneError(t, snd, "receiver", "same.txt already exists", "--overwrite")
-		mustContain(t, "recv stderr", recv.stderr(), "ferry: error: ", "same.txt already exists", "--overwrite")
+		checkOneError(t, snd, "refused 1 file", "same.txt: it already exists on the receiver", "--overwrite")
+		mustContain(t, "recv stderr", recv.stderr(), "ferry: error: ", "same.txt: it already exists", "--overwrite")
 		checkReceived(t, dst, map[string][]byte{"same.txt": old})
 	})
 	t.Run("--overwrite", func(t *testing.T) {

@@ -54,6 +54,10 @@ func serve(ctx context.Context, out *output, c *common, ln net.Listener, target 
 		},
 	}
 	reportEnd = func(peer net.Addr, s transfer.Summary, err error) {
+		if errors.Is(err, transfer.ErrRefused) {
+			// The other files arrived: the summary says what moved.
+			out.summaryFrom(peerIf(keep, peer), "received", s)
+		}
 		switch {
 		case err == nil && keep:
 			out.summaryFrom(peer, "received", s)
@@ -100,4 +104,13 @@ func serve(ctx context.Context, out *output, c *common, ln net.Listener, target 
 		return fmt.Errorf("the sender at %s gave a wrong code: run ferry recv again to wait for another sender (with -k it keeps waiting)", e.Peer)
 	}
 	return err
+}
+
+// peerIf is peer with -k, which names each sender in its reports, and nil
+// without.
+func peerIf(keep bool, peer net.Addr) net.Addr {
+	if keep {
+		return peer
+	}
+	return nil
 }

@@ -98,8 +98,9 @@ type Error struct {
 	// Peer is the other side's address, where it is known.
 	Peer net.Addr
 	// Path is the entry that was being sent or received when this side
-	// failed, as the sender named it (unescaped: see names in
-	// PROTOCOL.md), or "" between entries and for the peer's reports.
+	// failed, or for ErrRefused the first file refused, as the sender
+	// named it (unescaped: see names in PROTOCOL.md); "" between entries
+	// and for the peer's reports.
 	Path string
 	// Remote says the peer found the failure and reported it, in an error
 	// frame or, when it was interrupted, an abort frame; Err is then its

@@ -31,16 +31,17 @@ func TestExists(t *testing.T) {
 	tests := []struct {
 		name      string
 		overwrite bool
+		stream    bool
 		source    func(t *testing.T) transfer.Source
 	}{
-		{"file", false, func(t *testing.T) transfer.Source { return writeSource(t, "x.bin", data, 0o600, mtime) }},
-		{"file, overwrite", true, func(t *testing.T) transfer.Source { return writeSource(t, "x.bin", data, 0o600, mtime) }},
+		{"file", false, false, func(t *testing.T) transfer.Source { return writeSource(t, "x.bin", data, 0o600, mtime) }},
+		{"file, overwrite", true, false, func(t *testing.T) transfer.Source { return writeSource(t, "x.bin", data, 0o600, mtime) }},
 		// The sender never runs out of data, so only the receiver's error
 		// can end its Send.
-		{"endless stream", false, func(*testing.T) transfer.Source { return transfer.StreamSource("x.bin", endless{}) }},
+		{"endless stream", false, true, func(*testing.T) transfer.Source { return transfer.StreamSource("x.bin", endless{}) }},
 		// The sender is blocked reading a pipe nobody writes to when the
 		// refusal arrives; Send must close the pipe to return.
-		{"stalled pipe", false, func(t *testing.T) transfer.Source {
+		{"stalled pipe", false, true, func(t *testing.T) transfer.Source {
 			pr, pw := io.Pipe()
 			t.Cleanup(func() { _ = pw.Close() })
 			return transfer.StreamSource("x.bin", pr)
@@ -64,25 +65,32 @@ func TestExists(t *testing.T) {
 				checkFile(t, dir, "x.bin", data, 0o600, mtime)
 				return
 			}
-			pe := peerError(t, o.sendErr)
-			if role, aborted := transfer.ReportedBy(pe); pe.Code != framing.CodeExists || role != framing.RoleReceiver || aborted {
-				t.Errorf("sender's error %+v; want code %d (exists) from the receiver", pe, framing.CodeExists)
-			}
 			for _, want := range []string{"x.bin", "already exists on the receiver"} {
 				if !strings.Contains(o.sendErr.Error(), want) {
 					t.Errorf("sender's error %q does not mention %q", o.sendErr, want)
 				}
 			}
-			// The receiver's own error says what it refused, and where.
-			var re *transfer.Error
-			if !errors.As(o.recvErr, &re) || re.Remote || re.Code != framing.CodeExists || re.Path != "x.bin" || re.Peer == nil {
-				t.Errorf("receiver's error = %v (%+v), want the same refusal: code %d, path x.bin, the peer", o.recvErr, re, framing.CodeExists)
+			// Each side's error says what was refused, and where: a file
+			// of known size is checked first and refused without a byte
+			// sent (ErrRefused on both sides); a stream is refused when it
+			// comes, which ends the transfer with the receiver's error.
+			for side, err := range map[string]error{"sender": o.sendErr, "receiver": o.recvErr} {
+				var e *transfer.Error
+				peerSays := side == "sender" && tt.stream
+				if !errors.As(err, &e) || e.Code != framing.CodeExists || e.Peer == nil || e.Remote != peerSays || !peerSays && e.Path != "x.bin" || errors.Is(err, transfer.ErrRefused) == tt.stream {
+					t.Errorf("%s's error = %v (%+v), want code %d from the receiver, about x.bin, naming the peer", side, err, e, framing.CodeExists)
+				}
 			}
 			if !bytes.Equal(got, old) {
 				t.Errorf("the existing file was changed to %d bytes", len(got))
 			}
-			if len(o.sendDone)+len(o.recvDone) != 0 || o.sendSum.Files+o.recvSum.Files != 0 {
-				t.Errorf("a refused file was reported done: %v %v %+v %+v", o.sendDone, o.recvDone, o.sendSum, o.recvSum)
+			for _, r := range append(o.sendDone, o.recvDone...) {
+				if r.Skipped == "" {
+					t.Errorf("a refused file was reported done: %+v", r)
+				}
+			}
+			if o.sendSum.Files+o.recvSum.Files != 0 {
+				t.Errorf("a refused file was counted: %+v %+v", o.sendSum, o.recvSum)
 			}
 		})
 	}
@@ -113,6 +121,14 @@ func (s *failingSink) Durable(bool) (int, error) {
 	n := s.committed - s.reported
 	s.reported = s.committed
 	return n, nil
+}
+
+// Check holds nothing: every file is sent whole.
+func (s *failingSink) Check(destdir.Entry) (framing.Held, error) { return framing.Held{}, nil }
+
+// CreateAt is never called, since Check offers no partial data.
+func (s *failingSink) CreateAt(destdir.Entry, int64) (destdir.Destination, uint32, error) {
+	return nil, 0, errors.New("no partial data")
 }
 
 func (s *failingSink) Finish(bool) error { return nil }

@@ -45,6 +45,9 @@ type receiver struct {
 	checked   map[uint32]checkedEntry // answers given, for entries not yet come
 	nextCheck uint32                  // the lowest index a check may ask about
 	resumeAt  *framing.Resume         // a resume frame read, for the next entry
+	// The first file refused, and the error code of its refusal.
+	refusedFirst string
+	refusedCode  uint16
 
 	// The entry being received.
 	dest      destdir.Destination
@@ -142,7 +145,7 @@ func receive(ctx context.Context, conn net.Conn, to Destination, opts options) (
 	}
 	r.summary.Elapsed = time.Since(start)
 	if err == nil && len(r.summary.Refused) > 0 {
-		err = refusalError(r.summary.Refused)
+		err = refusalError(r.summary.Refused, r.refusedFirst, r.refusedCode)
 	}
 	return r.summary, described(err, conn.RemoteAddr(), r.entry)
 }

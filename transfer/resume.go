@@ -38,7 +38,7 @@ const SkippedHeld = "already there"
 
 // ErrRefused means the receiver refused some files: they were not sent,
 // and the transfer of the others went on. Summary.Refused names them.
-var ErrRefused = errors.New("files refused by the receiver")
+var ErrRefused = errors.New("the receiver refused")
 
 // checkable says whether src is one a sender asks about: a regular file
 // of known size.
@@ -184,12 +184,12 @@ func (s *sender) sendChecked(index uint32, src Source, h framing.Held, enc *code
 		}
 		switch {
 		case same:
-			return src.Size, 0, s.skip(index, src, framing.SkipHeld, SkippedHeld)
+			return src.Size, 0, s.skip(index, src, framing.SkipHeld, 0, SkippedHeld)
 		case h.State == framing.HeldKept:
-			return src.Size, 0, s.skip(index, src, framing.SkipRefused, "a different file of its name is on the receiver, which replaces no file")
+			return src.Size, 0, s.skip(index, src, framing.SkipRefused, framing.CodeExists, "a different file of its name is on the receiver")
 		}
 	case framing.HeldRefused:
-		return src.Size, 0, s.skip(index, src, framing.SkipRefused, refusalReason(h.Code))
+		return src.Size, 0, s.skip(index, src, framing.SkipRefused, h.Code, refusalReason(h.Code))
 	}
 	n, err := s.sendFile(index, src, enc, before, false)
 	return n, n, err
@@ -212,10 +212,13 @@ func refusalReason(code uint16) string {
 
 // skip queues a skip frame for entry index and reports the file as not
 // sent, for reason; a refused one goes into the summary's Refused.
-func (s *sender) skip(index uint32, src Source, why uint8, reason string) error {
+func (s *sender) skip(index uint32, src Source, why uint8, code uint16, reason string) error {
 	s.mu.Lock()
 	s.skipped = append(s.skipped, FileResult{Name: src.Name, Bytes: src.Size, Skipped: reason})
 	if why == framing.SkipRefused {
+		if len(s.summary.Refused) == 0 {
+			s.refusedCode, s.refusedFirst = code, src.Name
+		}
 		s.summary.Refused = append(s.summary.Refused, names.Quote(src.Name)+": "+reason)
 	} else {
 		s.summary.Skipped++
@@ -253,14 +256,19 @@ func sameContent(src Source, digest [32]byte) (bool, error) {
 }
 
 // refusalError is the failure of a transfer whose other files went
-// through: it names those refused.
-func refusalError(refused []string) error {
+// through: it names those refused; first is the first of them, and code
+// the error code of its refusal.
+func refusalError(refused []string, first string, code uint16) error {
 	const shown = 5
 	list := strings.Join(refused[:min(len(refused), shown)], "; ")
 	if len(refused) > shown {
 		list += fmt.Sprintf("; and %d more", len(refused)-shown)
 	}
-	return withCode(framing.CodeExists, fmt.Errorf("%w: %d (%s)", ErrRefused, len(refused), list))
+	what := "1 file"
+	if len(refused) > 1 {
+		what = fmt.Sprintf("%d files", len(refused))
+	}
+	return &Error{Code: code, Path: first, Err: fmt.Errorf("%w %s: %s", ErrRefused, what, list)}
 }
 
 // unixTime is the time of a frame's mtime, Unix nanoseconds.
@@ -337,9 +345,13 @@ func (r *receiver) onSkip(p []byte) error {
 	r.heldBytes += c.size
 	res := FileResult{Name: c.name, Bytes: int64(c.size), Skipped: SkippedHeld}
 	if sk.Reason == framing.SkipRefused {
-		res.Skipped = refusalReason(c.code)
+		code := c.code
+		res.Skipped = refusalReason(code)
 		if c.state == framing.HeldKept {
-			res.Skipped = "a different file of its name is here, and the receiver replaces no file"
+			code, res.Skipped = framing.CodeExists, "a different file of its name is here"
+		}
+		if len(r.summary.Refused) == 0 {
+			r.refusedCode, r.refusedFirst = code, c.name
 		}
 		r.summary.Refused = append(r.summary.Refused, names.Quote(c.name)+": "+res.Skipped)
 	} else {

@@ -63,6 +63,9 @@ type sender struct {
 	checks  [][]framing.CheckEntry // check frames sent, oldest first, whose holds has not come
 	skipped []FileResult           // files skipped, not yet reported
 	moved   int64                  // data bytes sent, which done counts
+	// The first file refused, and the error code of its refusal.
+	refusedFirst string
+	refusedCode  uint16
 
 	check checker // the producer's
 
@@ -158,7 +161,7 @@ func send(ctx context.Context, conn net.Conn, sources []Source, opts options) (S
 	defer s.mu.Unlock()
 	s.summary.Elapsed = time.Since(start)
 	if err == nil && len(s.summary.Refused) > 0 {
-		err = refusalError(s.summary.Refused)
+		err = refusalError(s.summary.Refused, s.refusedFirst, s.refusedCode)
 	}
 	return s.summary, described(err, conn.RemoteAddr(), "")
 }

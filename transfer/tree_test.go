@@ -752,19 +752,16 @@ func TestTreeOverwrite(t *testing.T) {
 			defer sink.Close()
 			o := run(t, collectAll(t, filepath.Join(srcs[st.version], "t")), sink, transfer.Options{}, transfer.Options{})
 			if st.refused {
-				pe := peerError(t, o.sendErr)
-				if role, _ := transfer.ReportedBy(pe); pe.Code != framing.CodeExists || role != framing.RoleReceiver {
-					t.Errorf("sender's error %+v; want code %d (exists) from the receiver", pe, framing.CodeExists)
-				}
-				// t/a.txt is the first file sent; the directories before
-				// it are merged into, not refused.
-				for _, want := range []string{"t/a.txt", "already exists on the receiver"} {
-					if !strings.Contains(pe.Err.Error(), want) {
-						t.Errorf("sender's error %q does not mention %q", pe.Err.Error(), want)
+				// Every file that differs is refused, t/a.txt first; the
+				// directories are merged into, not refused.
+				for side, err := range map[string]error{"sender": o.sendErr, "receiver": o.recvErr} {
+					var e *transfer.Error
+					if !errors.Is(err, transfer.ErrRefused) || !errors.As(err, &e) || e.Code != framing.CodeExists || e.Path != "t/a.txt" {
+						t.Errorf("%s's error %v (%+v); want ErrRefused, code %d (exists), first t/a.txt", side, err, e, framing.CodeExists)
 					}
 				}
-				if o.recvErr == nil || !strings.Contains(o.recvErr.Error(), "t/a.txt") {
-					t.Errorf("receiver's error = %v, want the same refusal", o.recvErr)
+				if n := len(o.sendSum.Refused); n == 0 || n != len(o.recvSum.Refused) || o.sendSum.Files != 0 {
+					t.Errorf("summaries %+v and %+v: want the files that differ refused, none sent", o.sendSum, o.recvSum)
 				}
 			} else if o.sendErr != nil || o.recvErr != nil {
 				t.Fatalf("send: %v; receive: %v", o.sendErr, o.recvErr)
