@@ -128,7 +128,7 @@ func receive(ctx context.Context, conn net.Conn, to Destination, opts options) (
 		r.l.Close()
 	}
 	r.summary.Elapsed = time.Since(start)
-	return r.summary, described(err, conn.RemoteAddr(), r.entry)
+	return r.summary, withBytes(described(err, conn.RemoteAddr(), r.entry), r.offer.Files != 0, r.bytes, r.offer.Bytes)
 }
 
 // run is the receiver's receive goroutine: it reads every frame the sender
@@ -165,7 +165,7 @@ func (r *receiver) receive() error {
 		r.framed = r.framed || err == nil
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return fmt.Errorf("the sender closed the connection before its last frame")
+				return r.l.Lost(io.ErrUnexpectedEOF, "the sender closed the connection before its last frame")
 			}
 			if failed := r.l.Err(); failed != nil {
 				return failed

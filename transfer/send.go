@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferrytool/ferry/framing"
@@ -68,6 +69,11 @@ type sender struct {
 	// must not report to a caller that has moved on.
 	progressMu sync.Mutex
 	returned   bool
+
+	// How far the transfer came, for the error of one that fails: the
+	// offer was queued, and the file bytes read and queued since.
+	offered atomic.Bool
+	moved   atomic.Int64
 }
 
 // send sends sources over conn and returns once the receiver has confirmed
@@ -151,7 +157,7 @@ func send(ctx context.Context, conn net.Conn, sources []Source, opts options) (S
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.summary.Elapsed = time.Since(start)
-	return s.summary, described(err, conn.RemoteAddr(), "")
+	return s.summary, withBytes(described(err, conn.RemoteAddr(), ""), s.offered.Load(), uint64(s.moved.Load()), uint64(s.total))
 }
 
 // readControl is the sender's receive goroutine: it reads the receiver's
@@ -173,7 +179,7 @@ func (s *sender) readControl(hello chan<- framing.Hello, complete chan<- struct{
 		t, p, err := s.l.ReadFrame()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				err = fmt.Errorf("the receiver closed the connection before confirming the transfer")
+				err = s.l.Lost(io.ErrUnexpectedEOF, "the receiver closed the connection before confirming the transfer")
 			}
 			s.l.Fail(err)
 			return
@@ -340,6 +346,7 @@ func (s *sender) produce(peerCaps uint32) error {
 	if err := s.queue(conn.Frame{Type: framing.TypeOffer, Payload: framing.AppendOffer(nil, offer)}); err != nil {
 		return err
 	}
+	s.offered.Store(true)
 	var sent int64
 	for i, src := range s.sources {
 		n, err := s.sendFile(uint32(i), src, enc, sent)
@@ -451,6 +458,7 @@ func (s *sender) sendFile(index uint32, src Source, enc *codec.Encoder, before i
 				return off, err
 			}
 			off += int64(n)
+			s.moved.Add(int64(n))
 			if s.opts.Progress != nil {
 				s.progressMu.Lock()
 				if !s.returned {

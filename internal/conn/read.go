@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"time"
 
@@ -44,6 +45,11 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	}
 	if !stopped {
 		err = c.timeoutError(deadline, err)
+	}
+	if se := (*os.SyscallError)(nil); errors.As(err, &se) && !errors.Is(err, ErrTimeout) {
+		// Reset, or failed under the connection: not a close of this
+		// side's, nor the end of the stream.
+		err = c.Lost(err, "")
 	}
 	return n, err
 }
@@ -162,7 +168,7 @@ func (r wireReader) ReadFrame() (framing.Type, []byte, error) {
 		// are stuck behind a reader that takes nothing for a while, a
 		// slow disk's, closes mid-frame: its abort or error frame could
 		// not get through.
-		err = fmt.Errorf("%w from %s: the %s closed the connection in the middle of a frame (it was interrupted or failed: see its messages)", err, c.nc.RemoteAddr(), roleName(c.peerRole()))
+		err = c.Lost(err, fmt.Sprintf("the %s closed the connection in the middle of a frame (it was interrupted or failed: see its messages)", roleName(c.peerRole())))
 	}
 	return t, p, err
 }
@@ -179,6 +185,12 @@ type streamError struct {
 
 func (e *streamError) Error() string { return fmt.Sprintf("%v from %s", e.err, e.peer) }
 func (e *streamError) Unwrap() error { return e.err }
+
+// Is makes a stream cut before the peer's last frame ErrLost: the peer, or
+// the network, ended it early.
+func (e *streamError) Is(target error) bool {
+	return target == ErrLost && errors.Is(e.err, secure.ErrTruncated)
+}
 
 // toPeer is the message for the peer.
 func (e *streamError) toPeer() string { return fmt.Sprintf("%v from the %s", e.err, roleName(e.role)) }
