@@ -116,8 +116,8 @@ type Error struct {
 	// Bytes is how many file bytes this side had received, or read to
 	// send, when the transfer failed, and Total how many were offered in
 	// all, -1 for a stream of unknown length. Both are set only for a
-	// transfer that failed after its offer with ErrConnectionLost or
-	// ErrTimeout, which the message then says.
+	// transfer that failed after its offer with ErrConnectionLost, which
+	// a silent peer (ErrTimeout) then is too, and the message says them.
 	Bytes, Total int64
 
 	role    framing.Role // the peer's, when Remote
@@ -130,17 +130,15 @@ type Error struct {
 // connect can send one, and printing it must not drive the terminal.
 func (e *Error) Error() string {
 	if !e.Remote {
-		if !e.counted {
+		var lost *conn.Lost
+		if !e.counted || !errors.As(e.Err, &lost) {
 			return e.Err.Error()
 		}
 		after := "after " + units.Bytes(e.Bytes)
 		if e.Total >= 0 {
 			after += " of " + units.Bytes(e.Total)
 		}
-		if lost, ok := e.Err.(*conn.Lost); ok {
-			return lost.Text(after)
-		}
-		return e.Err.Error() + ", " + after
+		return lost.Text(after)
 	}
 	who := roleName(e.role)
 	if e.aborted {
@@ -196,13 +194,18 @@ func described(err error, peer net.Addr, path string) error {
 	return err
 }
 
-// withBytes gives err, an *Error or nil, the file bytes moved (done) and
-// offered (total, framing.UnknownSize for a stream) if the transfer was
-// lost or timed out after its offer (offered): how far it came.
-func withBytes(err error, offered bool, done, total uint64) error {
+// withBytes gives err, an *Error or nil, of a transfer over l, the file
+// bytes moved (done) and offered (total, framing.UnknownSize for a stream)
+// if the connection was lost or went silent after the offer (offered):
+// how far the transfer came. A silence then is a lost connection too, as
+// a link cut without a reset shows itself.
+func withBytes(err error, l *link, offered bool, done, total uint64) error {
 	var e *Error
 	if !offered || !errors.As(err, &e) || e.Remote || !errors.Is(err, ErrConnectionLost) && !errors.Is(err, ErrTimeout) {
 		return err
+	}
+	if !errors.Is(err, ErrConnectionLost) {
+		e.Err = &conn.Lost{Peer: e.Peer, From: l.role == framing.RoleReceiver, Why: e.Err.Error(), Err: e.Err}
 	}
 	e.Bytes, e.Total, e.counted = int64(done), -1, true
 	if total != framing.UnknownSize {

@@ -128,7 +128,7 @@ func receive(ctx context.Context, conn net.Conn, to Destination, opts options) (
 		r.l.Close()
 	}
 	r.summary.Elapsed = time.Since(start)
-	return r.summary, withBytes(described(err, conn.RemoteAddr(), r.entry), r.offer.Files != 0, r.bytes, r.offer.Bytes)
+	return r.summary, withBytes(described(err, conn.RemoteAddr(), r.entry), r.l, r.offer.Files != 0, r.bytes, r.offer.Bytes)
 }
 
 // run is the receiver's receive goroutine: it reads every frame the sender

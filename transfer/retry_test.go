@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,4 +136,48 @@ func TestServeRetries(t *testing.T) {
 func isAbort(err error) bool {
 	var e *transfer.Error
 	return errors.As(err, &e) && e.Remote && e.Code == 0
+}
+
+// TestConnectionLost resets a sender's connection midway through a file,
+// with and without a code: the receiver's error is ErrConnectionLost, in
+// one line that names the sender and says how far the transfer came,
+// with none of Go's socket plumbing, and its Bytes and Total say the same.
+func TestConnectionLost(t *testing.T) {
+	const size, cut = 1 << 20, 300 << 10
+	data := randomBytes(size, 9)
+	for _, tc := range []struct {
+		name string
+		code string
+	}{
+		{"plain", ""},
+		{"encrypted", testCode},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln := listen(t)
+			sink, _ := newDirSink(t, false)
+			received := receiveOne(t, t.Context(), ln, sink, transfer.Options{Code: tc.code})
+			src := writeSource(t, "f.bin", data, 0o644, time.Now())
+			c := &resetAfter{Conn: dial(t, ln.Addr()), left: cut}
+			// The sender's own error is its socket closed under it, which
+			// only this test does; the receiver's is the point.
+			if _, err := transfer.Send(t.Context(), c, []transfer.Source{src}, transfer.Options{Code: tc.code}); err == nil {
+				t.Error("Send succeeded over a reset connection")
+			}
+			err := await(t, received, "Receive")
+			var e *transfer.Error
+			if !errors.Is(err, transfer.ErrConnectionLost) || !errors.As(err, &e) {
+				t.Fatalf("Receive = %v, want ErrConnectionLost in an *Error", err)
+			}
+			// A reset discards what the receiver had not read yet: it
+			// may have none of the bytes sent.
+			if e.Bytes < 0 || e.Bytes > cut || e.Total != size {
+				t.Errorf("Bytes, Total = %d, %d; want at most the %d bytes sent, of %d", e.Bytes, e.Total, cut, size)
+			}
+			msg := err.Error()
+			want := regexp.MustCompile(`^the connection from 127\.0\.0\.1:\d+ was lost after [0-9.]+ k?B of 1\.0 MB$`)
+			if !want.MatchString(msg) || strings.ContainsAny(msg, "\n") || strings.Contains(msg, "tcp") || strings.Contains(msg, "reset by peer") {
+				t.Errorf("Receive = %q, want one line matching %s, without Go's socket errors", msg, want)
+			}
+		})
+	}
 }

@@ -157,7 +157,7 @@ func send(ctx context.Context, conn net.Conn, sources []Source, opts options) (S
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.summary.Elapsed = time.Since(start)
-	return s.summary, withBytes(described(err, conn.RemoteAddr(), ""), s.offered.Load(), uint64(s.moved.Load()), uint64(s.total))
+	return s.summary, withBytes(described(err, conn.RemoteAddr(), ""), s.l, s.offered.Load(), uint64(s.moved.Load()), uint64(s.total))
 }
 
 // readControl is the sender's receive goroutine: it reads the receiver's

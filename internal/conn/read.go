@@ -151,10 +151,16 @@ func (c *Conn) ReadFrame() (framing.Type, []byte, error) {
 		return wireReader{c}.ReadFrame()
 	}
 	t, p, err := c.open.ReadFrame()
-	if secure.StreamFailure(err) {
-		return t, nil, &streamError{err: err, peer: c.nc.RemoteAddr(), role: c.peerRole()}
+	if !secure.StreamFailure(err) {
+		return t, p, err
 	}
-	return t, p, err
+	se := &streamError{err: err, peer: c.nc.RemoteAddr(), role: c.peerRole()}
+	if errors.Is(err, secure.ErrTruncated) {
+		// The peer, or the network, ended the stream early: the peer is
+		// told what was cut, as for any stream failure.
+		return t, nil, c.Lost(se, fmt.Sprintf("the stream was cut before the %s's last frame", roleName(c.peerRole())))
+	}
+	return t, nil, se
 }
 
 // wireReader reads the frames as they came, naming the peer that cut one.
@@ -185,12 +191,6 @@ type streamError struct {
 
 func (e *streamError) Error() string { return fmt.Sprintf("%v from %s", e.err, e.peer) }
 func (e *streamError) Unwrap() error { return e.err }
-
-// Is makes a stream cut before the peer's last frame ErrLost: the peer, or
-// the network, ended it early.
-func (e *streamError) Is(target error) bool {
-	return target == ErrLost && errors.Is(e.err, secure.ErrTruncated)
-}
 
 // toPeer is the message for the peer.
 func (e *streamError) toPeer() string { return fmt.Sprintf("%v from the %s", e.err, roleName(e.role)) }

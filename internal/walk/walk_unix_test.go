@@ -84,10 +84,14 @@ func TestReadableByMode(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := unix.Stat_t{Uid: owner}
-			st.Mode = unix.S_IFREG | tc.mode
+			setMode(&st.Mode, unix.S_IFREG|tc.mode)
 			if got := readableByMode(&st, tc.uid); got != tc.want {
 				t.Errorf("readableByMode(mode %o, uid %d) = %v, want %v", tc.mode, tc.uid, got, tc.want)
 			}
 		})
 	}
 }
+
+// setMode sets a Stat_t's mode, which is 16 bits on some systems and 32 on
+// others.
+func setMode[M uint16 | uint32](m *M, mode uint32) { *m = M(mode) }
