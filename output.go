@@ -189,7 +189,7 @@ func (o *output) warn(format string, args ...any) {
 func (o *output) retrying(peer net.Addr, err error, tries int) {
 	msg := fmt.Sprintf("the transfer from %s failed: %s; still waiting for the sender to try again (%s)", peer, o.userMessage(err), plural(tries, "more try", "more tries"))
 	if o.json {
-		o.event("retrying", map[string]any{"peer": peer.String(), "message": msg, "tries": tries})
+		o.event("retrying", withPeer(map[string]any{"message": msg, "tries": tries}, peer))
 		return
 	}
 	o.warn("%s", msg)

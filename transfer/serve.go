@@ -45,7 +45,7 @@ type ServeOptions struct {
 	Retries int
 	// Retrying, if set, is called when Serve goes on waiting after the
 	// transfer from peer failed with err; left is how many more failed
-	// transfers it waits through after the next.
+	// transfers it will wait through: the sender has left+1 more tries.
 	Retrying func(peer net.Addr, err error, left int)
 	// ForPeer, if set, gives the Receiver for the connection from peer,
 	// from the one serving: with KeepOpen, so that callbacks such as
