@@ -860,7 +860,7 @@ func testKeepOpenInterrupt(t *testing.T, sig os.Signal) {
 	}
 	for _, p := range procs {
 		p.expect(1)
-		mustContain(t, "ferry "+p.name+" error", p.errorMessage(), "aborted")
+		mustContain(t, "ferry "+p.name+" error", p.errorMessage(), "the receiver stopped (interrupted)")
 	}
 	compareTrees(t, "DIR", snapshot(t, dst), nil, false)
 }

@@ -184,6 +184,17 @@ func (o *output) warn(format string, args ...any) {
 	fmt.Fprintf(o.w, "ferry: warning: %s\n", names.Quote(msg))
 }
 
+// retrying reports that the transfer from peer failed with err and that
+// recv goes on waiting, with its code, for tries more tries of the sender.
+func (o *output) retrying(peer net.Addr, err error, tries int) {
+	msg := fmt.Sprintf("the transfer from %s failed: %s; still waiting for the sender to try again (%s)", peer, o.userMessage(err), plural(tries, "more try", "more tries"))
+	if o.json {
+		o.event("retrying", withPeer(map[string]any{"message": msg, "tries": tries}, peer))
+		return
+	}
+	o.warn("%s", msg)
+}
+
 // secured reports a successful handshake.
 func (o *output) secured(cipher string) { o.securedFrom(nil, cipher) }
 

@@ -10,6 +10,13 @@ import (
 	"github.com/ferrytool/ferry/transfer"
 )
 
+// recvRetries is how many failed transfers a one-shot ferry recv waits
+// through, keeping its code, for the sender to try again: a sender that
+// was interrupted or killed, or lost its connection, is rerun with the
+// same code, and a resumed transfer needs no new one. A wrong code still
+// ends it.
+const recvRetries = 5
+
 // serve is ferry recv once it listens on ln: it serves one sender, or
 // with keep every sender until ctx ends, into target, and reports each
 // connection, the turned-away ones summarised. generated says the code
@@ -27,6 +34,11 @@ func serve(ctx context.Context, out *output, c *common, ln net.Listener, target 
 	}
 	opts := transfer.ServeOptions{
 		KeepOpen: keep,
+		Retries:  recvRetries,
+		Retrying: func(peer net.Addr, err error, left int) {
+			bar.finish()
+			out.retrying(peer, err, left+1)
+		},
 		Connected: func(peer net.Addr) {
 			out.connected("connection from", peer)
 		},

@@ -38,7 +38,7 @@ func TestAdmitWaitRunsOut(t *testing.T) {
 			served <- err
 			return
 		}
-		_, err = serveConn(t.Context(), t.Context(), &guard.Conn{Conn: conn, Prefix: guard.Prefix(conn.RemoteAddr())}, sink.Dir, options{Code: code, Timeout: time.Second}, ServeOptions{KeepOpen: true}, limits, &guard.Table{}, func(bool) {})
+		_, err = serveConn(t.Context(), t.Context(), &guard.Conn{Conn: conn, Prefix: guard.Prefix(conn.RemoteAddr())}, sink.Dir, options{Code: code, Timeout: time.Second}, ServeOptions{KeepOpen: true}, limits, &guard.Table{}, func(bool, error) bool { return false })
 		served <- err
 	}()
 	conn, err := net.Dial("tcp", ln.Addr().String())

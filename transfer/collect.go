@@ -13,8 +13,10 @@ import (
 // link named in paths is followed, like cp -r and scp; one found inside a
 // directory is skipped, as are sockets, pipes and devices, and so are names
 // the receiver would refuse: each skip is reported to skip with the path as
-// the user wrote it and the reason (skip may be nil). Cancelling ctx stops
-// a long walk; the error is then ctx's.
+// the user wrote it and the reason (skip may be nil). A regular file this
+// process may not read is an error, found here rather than once the
+// transfer is under way. Cancelling ctx stops a long walk; the error is
+// then ctx's.
 //
 // The sources' Open opens a file below a directory named through the
 // directories the walk read, following no link, and refuses a file that

@@ -14,6 +14,7 @@ import (
 	"github.com/ferrytool/ferry/internal/names"
 	"github.com/ferrytool/ferry/internal/rawnc"
 	"github.com/ferrytool/ferry/internal/secure"
+	"github.com/ferrytool/ferry/internal/units"
 )
 
 // Errors a transfer can end with, which errors.Is finds in its *Error.
@@ -42,6 +43,11 @@ var (
 	// ErrNotDecodable means the receiver does not decode the compression
 	// the Sender asked for; an older receiver may lack zstd or s2.
 	ErrNotDecodable = codec.ErrNotDecodable
+	// ErrConnectionLost means the connection ended without the peer
+	// saying why, before the transfer did: the peer was killed, or the
+	// network between the two failed or reset the connection. The
+	// *Error's Bytes and Total say how far the transfer came.
+	ErrConnectionLost = conn.ErrLost
 )
 
 // Errors of SendRaw and ReceiveRaw.
@@ -108,9 +114,16 @@ type Error struct {
 	Remote bool
 	// Err is the cause.
 	Err error
+	// Bytes is how many file bytes this side had received, or read to
+	// send, when the transfer failed, and Total how many were offered in
+	// all, -1 for a stream of unknown length. Both are set only for a
+	// transfer that failed after its offer with ErrConnectionLost, which
+	// a silent peer (ErrTimeout) then is too, and the message says them.
+	Bytes, Total int64
 
 	role    framing.Role // the peer's, when Remote
 	aborted bool         // the peer's report was an abort frame
+	counted bool         // Bytes and Total are set
 }
 
 // Error gives the cause; a peer's report is given as the peer's, with
@@ -118,11 +131,19 @@ type Error struct {
 // connect can send one, and printing it must not drive the terminal.
 func (e *Error) Error() string {
 	if !e.Remote {
-		return e.Err.Error()
+		var lost *conn.Lost
+		if !e.counted || !errors.As(e.Err, &lost) {
+			return e.Err.Error()
+		}
+		after := "after " + units.Bytes(e.Bytes)
+		if e.Total >= 0 {
+			after += " of " + units.Bytes(e.Total)
+		}
+		return lost.Text(after)
 	}
 	who := roleName(e.role)
 	if e.aborted {
-		return fmt.Sprintf("%s aborted: %s", who, names.Quote(e.Err.Error()))
+		return fmt.Sprintf("the %s stopped (%s)", who, names.Quote(e.Err.Error()))
 	}
 	return fmt.Sprintf("%s: %s", who, names.Quote(e.Err.Error()))
 }
@@ -170,6 +191,26 @@ func described(err error, peer net.Addr, path string) error {
 	}
 	if e.Path == "" && !e.Remote {
 		e.Path = path
+	}
+	return err
+}
+
+// withBytes gives err, an *Error or nil, of a transfer over l, the file
+// bytes moved (done) and offered (total, framing.UnknownSize for a stream)
+// if the connection was lost or went silent after the offer (offered):
+// how far the transfer came. A silence then is a lost connection too, as
+// a link cut without a reset shows itself.
+func withBytes(err error, l *link, offered bool, done, total uint64) error {
+	var e *Error
+	if !offered || !errors.As(err, &e) || e.Remote || !errors.Is(err, ErrConnectionLost) && !errors.Is(err, ErrTimeout) {
+		return err
+	}
+	if !errors.Is(err, ErrConnectionLost) {
+		e.Err = &conn.Lost{Peer: e.Peer, From: l.role == framing.RoleReceiver, Why: e.Err.Error(), Err: e.Err}
+	}
+	e.Bytes, e.Total, e.counted = int64(done), -1, true
+	if total != framing.UnknownSize {
+		e.Total = int64(total)
 	}
 	return err
 }

@@ -147,7 +147,7 @@ func receive(ctx context.Context, conn net.Conn, to Destination, opts options) (
 	if err == nil && len(r.summary.Refused) > 0 {
 		err = refusalError(r.summary.Refused, r.refusedFirst, r.refusedCode)
 	}
-	return r.summary, described(err, conn.RemoteAddr(), r.entry)
+	return r.summary, withBytes(described(err, conn.RemoteAddr(), r.entry), r.l, r.offer.Files != 0, r.bytes+r.heldBytes, r.offer.Bytes)
 }
 
 // run is the receiver's receive goroutine: it reads every frame the sender
@@ -185,7 +185,7 @@ func (r *receiver) receive() error {
 		r.framed = r.framed || err == nil
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return fmt.Errorf("the sender closed the connection before its last frame")
+				return r.l.Lost(io.ErrUnexpectedEOF, "the sender closed the connection before its last frame")
 			}
 			if failed := r.l.Err(); failed != nil {
 				return failed

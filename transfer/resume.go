@@ -175,6 +175,7 @@ func (s *sender) sendChecked(index uint32, src Source, h framing.Held, enc *code
 			rc.Close()
 			return 0, 0, err
 		}
+		s.progressed.Add(int64(h.Length))
 		n, err := s.sendOpened(index, src, rc, int64(h.Length), sum, enc, before+int64(h.Length), false)
 		return int64(h.Length) + n, n, err
 	case framing.HeldReplaced, framing.HeldKept:
@@ -213,6 +214,7 @@ func refusalReason(code uint16) string {
 // skip queues a skip frame for entry index and reports the file as not
 // sent, for reason; a refused one goes into the summary's Refused.
 func (s *sender) skip(index uint32, src Source, why uint8, code uint16, reason string) error {
+	s.progressed.Add(src.Size)
 	s.mu.Lock()
 	s.skipped = append(s.skipped, FileResult{Name: src.Name, Bytes: src.Size, Skipped: reason})
 	if why == framing.SkipRefused {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferrytool/ferry/framing"
@@ -76,6 +77,13 @@ type sender struct {
 	// must not report to a caller that has moved on.
 	progressMu sync.Mutex
 	returned   bool
+
+	// How far the transfer came, for the error of one that fails: the
+	// offer was queued, and the file bytes read and queued since.
+	offered atomic.Bool
+	// progressed is the bytes done so far, sent or held by the receiver,
+	// for the message of a connection lost midway.
+	progressed atomic.Int64
 }
 
 // send sends sources over conn and returns once the receiver has confirmed
@@ -163,7 +171,7 @@ func send(ctx context.Context, conn net.Conn, sources []Source, opts options) (S
 	if err == nil && len(s.summary.Refused) > 0 {
 		err = refusalError(s.summary.Refused, s.refusedFirst, s.refusedCode)
 	}
-	return s.summary, described(err, conn.RemoteAddr(), "")
+	return s.summary, withBytes(described(err, conn.RemoteAddr(), ""), s.l, s.offered.Load(), uint64(s.progressed.Load()), uint64(s.total))
 }
 
 // readControl is the sender's receive goroutine: it reads the receiver's
@@ -187,7 +195,7 @@ func (s *sender) readControl(hello chan<- framing.Hello, complete chan<- struct{
 		t, p, err := s.l.ReadFrame()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				err = fmt.Errorf("the receiver closed the connection before confirming the transfer")
+				err = s.l.Lost(io.ErrUnexpectedEOF, "the receiver closed the connection before confirming the transfer")
 			}
 			s.l.Fail(err)
 			return
@@ -372,6 +380,7 @@ func (s *sender) produce(peerCaps uint32) error {
 	if err := s.queue(conn.Frame{Type: framing.TypeOffer, Payload: framing.AppendOffer(nil, offer)}); err != nil {
 		return err
 	}
+	s.offered.Store(true)
 	var done, moved int64 // bytes done, sent or not, and sent
 	for i, src := range s.sources {
 		var d, n int64
@@ -511,6 +520,7 @@ func (s *sender) sendOpened(index uint32, src Source, rc io.ReadCloser, from int
 				return off, err
 			}
 			off += int64(n)
+			s.progressed.Add(int64(n))
 			if s.opts.Progress != nil {
 				s.progressMu.Lock()
 				if !s.returned {

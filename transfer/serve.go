@@ -35,6 +35,18 @@ type ServeOptions struct {
 	// the receiver serves as many as it takes: one without KeepOpen,
 	// MaxConns with it.
 	Busy func(peer net.Addr)
+	// Retries is how many failed transfers Serve without KeepOpen waits
+	// through for the sender to try again, with the same code: transfers
+	// that failed on the sender's side or between the two (the sender
+	// stopped or failed, the connection was lost, the sender went silent).
+	// A wrong code, a failure of this side's own (its destination's) and
+	// a completed transfer still end Serve, as the failure after the last
+	// retry does. Zero waits through none.
+	Retries int
+	// Retrying, if set, is called when Serve goes on waiting after the
+	// transfer from peer failed with err; left is how many more failed
+	// transfers it will wait through: the sender has left+1 more tries.
+	Retrying func(peer net.Addr, err error, left int)
 	// ForPeer, if set, gives the Receiver for the connection from peer,
 	// from the one serving: with KeepOpen, so that callbacks such as
 	// FilesDone can say which of the concurrent senders they report on.
@@ -87,6 +99,9 @@ func serve(ctx context.Context, ln net.Listener, to Destination, o options, opts
 		}
 	}
 	slots := make(chan struct{}, n)
+	// Failed transfers still waited through; only the goroutine of the
+	// connection that holds the one slot, once served, touches it.
+	retries := opts.Retries
 	var table guard.Table
 	result := make(chan error, 1) // without KeepOpen, the transfer's outcome
 	// end ends Serve with err, or without KeepOpen with the outcome of a
@@ -169,11 +184,19 @@ func serve(ctx context.Context, ln net.Listener, to Destination, o options, opts
 			// The slot is free before the connection is reported over, so
 			// a sender told of it finds it free; the one transfer without
 			// KeepOpen keeps it, since Serve returns its outcome.
-			served, err := serveConn(ctx, connCtx, c, to, o, opts, limits, &table, func(served bool) {
+			served, err := serveConn(ctx, connCtx, c, to, o, opts, limits, &table, func(served bool, err error) bool {
 				table.Remove(c)
-				if !served || opts.KeepOpen {
+				retry := served && !opts.KeepOpen && retries > 0 && ctx.Err() == nil && senderMayRetry(err)
+				if retry {
+					retries--
+					if opts.Retrying != nil {
+						opts.Retrying(c.Conn.RemoteAddr(), err, retries)
+					}
+				}
+				if !served || opts.KeepOpen || retry {
 					<-slots
 				}
+				return retry
 			})
 			if served && !opts.KeepOpen {
 				result <- err
@@ -188,10 +211,13 @@ func serve(ctx context.Context, ln net.Listener, to Destination, o options, opts
 // come, after too many failed handshakes; and one that has sent its hello
 // waits for its turn as guard.Limiter says: a connection that sends nothing
 // takes no turn. over is called once the outcome is known, before
-// Finished, with whether the connection was a transfer. table holds c, as
+// Finished, with whether the connection was a transfer and its error; it
+// says whether Serve waits for the sender to try again, in which case
+// serveConn reports no transfer: the next connection's outcome is Serve's.
+// table holds c, as
 // Serve may displace it, which cancels connCtx: c is protected from that
 // once its hello came without KeepOpen, once its offer came with it.
-func serveConn(ctx, connCtx context.Context, c *guard.Conn, to Destination, o options, opts ServeOptions, limits *guard.Limiter, table *guard.Table, over func(served bool)) (bool, error) {
+func serveConn(ctx, connCtx context.Context, c *guard.Conn, to Destination, o options, opts ServeOptions, limits *guard.Limiter, table *guard.Table, over func(served bool, err error) bool) (bool, error) {
 	conn, peer := c.Conn, c.Conn.RemoteAddr()
 	if opts.ForPeer != nil {
 		r := opts.ForPeer(peer, o.receiver())
@@ -214,7 +240,7 @@ func serveConn(ctx, connCtx context.Context, c *guard.Conn, to Destination, o op
 				opts.Refused(peer, wait)
 			}
 			refuse(conn, wait)
-			over(false)
+			over(false, nil)
 			return false, nil
 		}
 		// Whether this sender holds a turn; only the receiving goroutine,
@@ -266,23 +292,23 @@ func serveConn(ctx, connCtx context.Context, c *guard.Conn, to Destination, o op
 		if opts.Finished != nil {
 			opts.Finished(peer, s, err)
 		}
-		over(false)
+		over(false, nil)
 		return false, err
 	}
 	var refused *refusedError
 	if errors.As(err, &refused) {
-		over(false)
+		over(false, nil)
 		return false, nil
 	}
 	// A connection that said nothing, a peer that does not speak ferry (a
 	// netcat, a probe) and a sender in the other mode tried no code and were
 	// no transfer: Serve without KeepOpen waits for one.
 	served := !NoTransfer(err)
-	over(served)
+	retry := over(served, err)
 	if opts.Finished != nil {
 		opts.Finished(peer, s, err)
 	}
-	return served, err
+	return served && !retry, err
 }
 
 // NoTransfer says whether a connection that ended with err was no
@@ -296,6 +322,23 @@ func serveConn(ctx, connCtx context.Context, c *guard.Conn, to Destination, o op
 // sender (ErrDisplaced). None of them tried a code.
 func NoTransfer(err error) bool {
 	return errors.Is(err, ErrSilentPeer) || errors.Is(err, errQuietPeer) || errors.Is(err, framing.ErrNotFerry) || errors.Is(err, ErrOtherMode) || errors.Is(err, errGoneBeforeCode) || errors.Is(err, ErrDisplaced) || errors.Is(err, errBadHello)
+}
+
+// senderMayRetry says whether a transfer that failed with err failed on
+// the sender's side or between the two, so that the sender may try again
+// with the same code: the sender reported a failure of its own or was
+// interrupted, the connection was lost, or the sender went silent. A wrong
+// code, which the sender's user must correct, and a failure of this side,
+// which a retry would meet again, are not.
+func senderMayRetry(err error) bool {
+	var e *Error
+	switch {
+	case errors.Is(err, ErrAuth):
+		return false
+	case errors.As(err, &e) && e.Remote:
+		return true
+	}
+	return errors.Is(err, ErrConnectionLost) || errors.Is(err, ErrTimeout)
 }
 
 // refusedError turns a sender away for too many failed handshakes.

@@ -39,6 +39,12 @@ const DefaultTimeout = 30 * time.Second
 // text is the one users have always seen.
 var ErrTimeout = errors.New("peer silent too long")
 
+// unsentLimit is about how many bytes a sender's socket holds that it has
+// not sent yet (see limitUnsent): a quarter of a second of a 1 MB/s link,
+// which an abort waits behind besides the frames in flight, and on
+// loopback, the fastest link, no measurable cost in throughput.
+const unsentLimit = 256 << 10
+
 // lingerTime bounds how long a failing side waits for its error frame to be
 // written and for the peer to hang up before it closes the socket. Closing
 // earlier could reset the connection and lose the frame that says why.
@@ -138,6 +144,10 @@ func New(nc net.Conn, cfg Config) *Conn {
 	c.fr.SetLimit(framing.MaxHandshakePayload)
 	c.sw = &StallWriter{nc: nc, stall: StallFactor * c.timeout, peer: c.peerRole()}
 	c.fw = framing.NewWriter(c.sw)
+	if cfg.Role == framing.RoleSender {
+		// The receiver's writes are acks and pings, which fill no buffer.
+		limitUnsent(nc)
+	}
 	go c.writeLoop()
 	return c
 }
@@ -248,6 +258,58 @@ func (c *Conn) peerRole() framing.Role {
 func Tell(nc net.Conn, code uint16, msg string) {
 	_ = nc.SetDeadline(time.Now().Add(lingerTime))
 	_ = framing.NewWriter(nc).WriteFrame(framing.TypeError, framing.AppendError(nil, framing.ErrorMsg{Code: code, Message: msg}))
+}
+
+// ErrLost means the connection ended without the peer saying why, before
+// the exchange did: it was reset, closed in the middle of a frame or
+// before the peer's last frame, or failed under a write. The peer was
+// killed, its machine went away, or the network between them failed.
+var ErrLost = errors.New("connection lost")
+
+// Lost is ErrLost on one connection. Its text names the peer, not the
+// socket plumbing ("read tcp a->b: read: connection reset by peer") that
+// tells a user nothing; the protocol above adds how far the exchange had
+// come (see Text). errors.Is finds both ErrLost and the cause in it.
+type Lost struct {
+	Peer net.Addr
+	From bool   // the peer connected to this side, as a sender connects to its receiver
+	Why  string // what this side saw, for people, or ""
+	Err  error  // the cause
+}
+
+func (e *Lost) Error() string { return e.Text("") }
+
+// Text is the message with after, how far the exchange had come ("after
+// 312 MB of 1.0 GB"), put in if not "".
+func (e *Lost) Text(after string) string {
+	dir := "to"
+	if e.From {
+		dir = "from"
+	}
+	s := fmt.Sprintf("the connection %s %s was lost", dir, e.Peer)
+	if after != "" {
+		s += " " + after
+	}
+	if e.Why != "" {
+		s += ": " + e.Why
+	}
+	return s
+}
+
+// Unwrap gives ErrLost and the cause.
+func (e *Lost) Unwrap() []error { return []error{ErrLost, e.Err} }
+
+// Lost makes err, which ended the connection, a *Lost; why, if not "",
+// says what this side saw. A timeout stays a timeout, with its own text.
+func (c *Conn) Lost(err error, why string) error {
+	if errors.Is(err, ErrTimeout) {
+		return err
+	}
+	var l *Lost
+	if errors.As(err, &l) {
+		return err
+	}
+	return &Lost{Peer: c.nc.RemoteAddr(), From: c.role == framing.RoleReceiver, Why: why, Err: err}
 }
 
 // LostError describes a failed write without the socket plumbing

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"time"
 
@@ -44,6 +45,11 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	}
 	if !stopped {
 		err = c.timeoutError(deadline, err)
+	}
+	if se := (*os.SyscallError)(nil); errors.As(err, &se) && !errors.Is(err, ErrTimeout) {
+		// Reset, or failed under the connection: not a close of this
+		// side's, nor the end of the stream.
+		err = c.Lost(err, "")
 	}
 	return n, err
 }
@@ -145,10 +151,16 @@ func (c *Conn) ReadFrame() (framing.Type, []byte, error) {
 		return wireReader{c}.ReadFrame()
 	}
 	t, p, err := c.open.ReadFrame()
-	if secure.StreamFailure(err) {
-		return t, nil, &streamError{err: err, peer: c.nc.RemoteAddr(), role: c.peerRole()}
+	if !secure.StreamFailure(err) {
+		return t, p, err
 	}
-	return t, p, err
+	se := &streamError{err: err, peer: c.nc.RemoteAddr(), role: c.peerRole()}
+	if errors.Is(err, secure.ErrTruncated) {
+		// The peer, or the network, ended the stream early: the peer is
+		// told what was cut, as for any stream failure.
+		return t, nil, c.Lost(se, fmt.Sprintf("the stream was cut before the %s's last frame", roleName(c.peerRole())))
+	}
+	return t, nil, se
 }
 
 // wireReader reads the frames as they came, naming the peer that cut one.
@@ -162,7 +174,7 @@ func (r wireReader) ReadFrame() (framing.Type, []byte, error) {
 		// are stuck behind a reader that takes nothing for a while, a
 		// slow disk's, closes mid-frame: its abort or error frame could
 		// not get through.
-		err = fmt.Errorf("%w from %s: the %s closed the connection in the middle of a frame (it was interrupted or failed: see its messages)", err, c.nc.RemoteAddr(), roleName(c.peerRole()))
+		err = c.Lost(err, fmt.Sprintf("the %s closed the connection in the middle of a frame (it was interrupted or failed: see its messages)", roleName(c.peerRole())))
 	}
 	return t, p, err
 }

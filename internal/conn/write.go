@@ -115,7 +115,7 @@ func (c *Conn) writeLoop() {
 			}
 			more, err := c.writeBatch(w, fs)
 			if err != nil {
-				c.Fail(LostError(c.nc, err))
+				c.Fail(c.Lost(err, ""))
 				return
 			}
 			if !more {
@@ -126,7 +126,7 @@ func (c *Conn) writeLoop() {
 		case <-tick:
 			if !busy && c.pingDue() {
 				if err := c.writeOne(w, Frame{Type: framing.TypePing}, false); err != nil {
-					c.Fail(LostError(c.nc, err))
+					c.Fail(c.Lost(err, ""))
 					return
 				}
 			}

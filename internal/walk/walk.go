@@ -38,8 +38,9 @@ type Entry struct {
 // link named in paths is followed, like cp -r and scp; one found inside a
 // directory is skipped, as are sockets, pipes and devices, and so are names
 // the receiver would refuse: each skip is reported to skip with the path as
-// the user wrote it and the reason. Cancelling ctx stops a long walk; the
-// error is then ctx's.
+// the user wrote it and the reason. A regular file this process may not
+// read is an error, found here rather than once the transfer is under way.
+// Cancelling ctx stops a long walk; the error is then ctx's.
 //
 // The entries' Open opens a file below a directory named through the
 // directories the walk read, following no link, and refuses a file that
@@ -66,6 +67,9 @@ func Collect(ctx context.Context, paths []string, skip func(path, reason string)
 		}
 		switch {
 		case info.Mode().IsRegular():
+			if err := denied(p); err != nil {
+				return nil, fmt.Errorf("cannot read %s: %w", p, err)
+			}
 			entries = append(entries, fileEntry(p, name, info))
 		case info.IsDir():
 			entries, err = walkDir(ctx, entries, p, name, skip)
@@ -166,10 +170,11 @@ func infoOf(info fs.FileInfo) entryInfo {
 // as the directory lists it and, for one the walk takes (see listable),
 // what it is or why that could not be found.
 type dirEntry struct {
-	name string
-	typ  fs.FileMode
-	info entryInfo
-	err  error
+	name   string
+	typ    fs.FileMode
+	info   entryInfo
+	err    error
+	denied error // a regular file this process may not read
 }
 
 // listable says whether the walk takes an entry of type typ: a directory
@@ -227,6 +232,10 @@ func (w *walker) walk(real, shown, name, rel string, info entryInfo) *subtree {
 		}
 		if e.err != nil {
 			t.err = fmt.Errorf("cannot send %s: %w", shownE, unwrapPath(e.err))
+			return t
+		}
+		if e.denied != nil {
+			t.err = fmt.Errorf("cannot read %s: %w", shownE, e.denied)
 			return t
 		}
 		if e.info.mode.IsRegular() {

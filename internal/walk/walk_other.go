@@ -68,3 +68,7 @@ func readDir(path string, want fileID) ([]dirEntry, error) {
 	}
 	return out, nil
 }
+
+// denied finds nothing here: without an access check in a directory, a
+// file the sender cannot read fails when it is opened.
+func denied(string) error { return nil }

@@ -62,3 +62,36 @@ func TestFileMode(t *testing.T) {
 		}
 	}
 }
+
+// TestReadableByMode checks which files the walk passes on their mode bits
+// alone, without an access check: only those any user of the class the
+// reader falls in may read.
+func TestReadableByMode(t *testing.T) {
+	const owner, other = 1000, 2000
+	for _, tc := range []struct {
+		name string
+		uid  uint32
+		mode uint32
+		want bool
+	}{
+		{"root, no bits", 0, 0o000, true},
+		{"owner, owner's read bit", owner, 0o400, true},
+		{"owner, only the others' read bit", owner, 0o044, false},
+		{"another user, group and others may read", other, 0o644, true},
+		{"another user, only the others may read", other, 0o604, false},
+		{"another user, only the group may read", other, 0o640, false},
+		{"another user, only the owner may read", other, 0o600, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := unix.Stat_t{Uid: owner}
+			setMode(&st.Mode, unix.S_IFREG|tc.mode)
+			if got := readableByMode(&st, tc.uid); got != tc.want {
+				t.Errorf("readableByMode(mode %o, uid %d) = %v, want %v", tc.mode, tc.uid, got, tc.want)
+			}
+		})
+	}
+}
+
+// setMode sets a Stat_t's mode, which is 16 bits on some systems and 32 on
+// others.
+func setMode[M uint16 | uint32](m *M, mode uint32) { *m = M(mode) }

@@ -1,0 +1,10 @@
+//go:build !linux && !darwin
+
+package conn
+
+import "net"
+
+// limitUnsent does nothing where TCP_NOTSENT_LOWAT is not known: an abort
+// frame behind a full send buffer on a slow link may then be lost, and
+// the peer says the connection was lost instead.
+func limitUnsent(net.Conn) {}
