@@ -41,6 +41,8 @@ func hint(err error, cmd string, c *common) string {
 		return " (ferry recv --overwrite replaces it)"
 	case errors.Is(err, transfer.ErrNotDecodable):
 		return "; use -z none"
+	case errors.Is(err, transfer.ErrConnectionLost) && send && c.stdin:
+		return "; a stream from stdin cannot resume: send it again whole"
 	case errors.Is(err, transfer.ErrConnectionLost) && send:
 		return "; run the same send again to resume"
 	case errors.Is(err, transfer.ErrTimeout) && !transfer.NoTransfer(err):

@@ -117,6 +117,7 @@ type common struct {
 	plain    bool
 	raw      bool
 	noResume bool
+	stdin    bool // send's source is stdin, which cannot resume
 }
 
 // register adds the flags both commands take to fs. The usage strings are
@@ -529,6 +530,7 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	if c.raw {
 		return out, sendRaw(ctx, &c, addr, pos[1], stdin, out)
 	}
+	c.stdin = pos[1] == "-"
 	sources, err := collect(ctx, pos, *name, stdin, out)
 	if err != nil {
 		return out, err
