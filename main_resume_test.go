@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -140,5 +141,41 @@ func TestResumeAfterKill(t *testing.T) {
 			recv.interrupt()
 			recv.wait()
 		})
+	}
+}
+
+// TestPartialFilesAtStart: recv says what partial data DIR keeps from
+// transfers that failed, and removes what is older than --partial-age,
+// never showing any of it as received.
+func TestPartialFilesAtStart(t *testing.T) {
+	dir := t.TempDir()
+	parts := filepath.Join(dir, "in", ".ferry-partial")
+	if err := os.MkdirAll(parts, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	// Partial files are named by the hex of 16 bytes of a hash.
+	recent := strings.Repeat("0", 32) + ".part"
+	for name, age := range map[string]time.Time{recent: time.Now(), strings.Repeat("1", 32) + ".part": old, strings.Repeat("2", 32) + ".part": old} {
+		writeFile(t, parts, name, make([]byte, 1000), 0o600, age)
+	}
+	recv, _ := startRecv(t, dir, nil, "--json", "--partial-age", "24h", "-l", "127.0.0.1:0", "in")
+	recv.interrupt()
+	recv.wait()
+	var got []map[string]any
+	for _, ev := range recv.events() {
+		if ev["event"] == "partial_files" {
+			got = append(got, ev)
+		}
+	}
+	if len(got) != 2 || got[0]["removed"] != 2.0 || got[0]["bytes"] != 2000.0 || got[1]["kept"] != 1.0 || got[1]["bytes"] != 1000.0 {
+		t.Errorf("partial_files events %v: want 2 removed (2,000 bytes), then 1 kept (1,000 bytes)", got)
+	}
+	left, err := os.ReadDir(parts)
+	if err != nil || len(left) != 1 || left[0].Name() != recent {
+		t.Errorf("%s holds %v (%v), want only the recent %s", parts, left, err, recent)
+	}
+	if msgs := recv.messages("file"); len(msgs) != 0 {
+		t.Errorf("partial data reported as received: %q", msgs)
 	}
 }
