@@ -41,12 +41,18 @@ func hint(err error, cmd string, c *common) string {
 		return " (ferry recv --overwrite replaces it)"
 	case errors.Is(err, transfer.ErrNotDecodable):
 		return "; use -z none"
-	case errors.Is(err, transfer.ErrConnectionLost) && send && c.stdin:
+	case lostOrStopped(err) && send && c.stdin:
 		return "; a stream from stdin cannot resume: send it again whole"
-	case errors.Is(err, transfer.ErrConnectionLost) && send:
+	case lostOrStopped(err) && send:
 		return "; run the same send again to resume"
 	case errors.Is(err, transfer.ErrTimeout) && !transfer.NoTransfer(err):
 		return " (--timeout)"
 	}
 	return ""
+}
+
+// lostOrStopped says the transfer ended midway for the peer or the network:
+// the connection lost, or the peer interrupted.
+func lostOrStopped(err error) bool {
+	return errors.Is(err, transfer.ErrConnectionLost) || errors.Is(err, transfer.ErrPeerStopped)
 }

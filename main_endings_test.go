@@ -185,7 +185,7 @@ func TestPeerEndings(t *testing.T) {
 		{name: "sender killed", end: func(snd, _ *proc, _ *slowLink) { snd.signal(syscall.SIGKILL) },
 			receiver: lost("from")},
 		{name: "receiver interrupted", end: func(_, recv *proc, _ *slowLink) { recv.interrupt() },
-			sender: []string{"the receiver stopped (interrupted)"}},
+			sender: []string{"the receiver stopped (interrupted)", resume}},
 		{name: "receiver killed", end: func(_, recv *proc, _ *slowLink) { recv.signal(syscall.SIGKILL) },
 			sender: append(lost("to"), resume)},
 		{name: "link reset", end: func(_, _ *proc, l *slowLink) { l.Reset() },

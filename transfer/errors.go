@@ -48,6 +48,9 @@ var (
 	// network between the two failed or reset the connection. The
 	// *Error's Bytes and Total say how far the transfer came.
 	ErrConnectionLost = conn.ErrLost
+	// ErrPeerStopped means the peer was interrupted (Ctrl-C, SIGTERM) and
+	// said so with an abort frame.
+	ErrPeerStopped = errors.New("the peer stopped")
 )
 
 // Errors of SendRaw and ReceiveRaw.
@@ -153,10 +156,12 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Is lets errors.Is(err, ErrChecksum) hold for a checksum failure the peer
 // reported, and errors.Is(err, ErrAuth) for a failed handshake, so both
-// sides test for them the same way.
+// sides test for them the same way; and errors.Is(err, ErrPeerStopped)
+// for the peer's abort.
 func (e *Error) Is(target error) bool {
 	return e.Remote && (target == ErrChecksum && e.Code == framing.CodeChecksum ||
-		target == ErrAuth && e.Code == framing.CodeAuth)
+		target == ErrAuth && e.Code == framing.CodeAuth ||
+		target == ErrPeerStopped && e.aborted)
 }
 
 // peerReport is the failure the peer reported with role in an error frame

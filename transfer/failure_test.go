@@ -376,7 +376,7 @@ func TestCancel(t *testing.T) {
 			if !errors.Is(interrupted, context.Canceled) {
 				t.Errorf("%s returned %v, want context.Canceled", side, interrupted)
 			}
-			if role, aborted := transfer.ReportedBy(peerError(t, peerErr)); !aborted || role != peer {
+			if role, aborted := transfer.ReportedBy(peerError(t, peerErr)); !aborted || role != peer || !errors.Is(peerErr, transfer.ErrPeerStopped) {
 				t.Errorf("its peer returned %v; want an abort from the %s", peerErr, side)
 			}
 			onlyEntry(t, dir)
