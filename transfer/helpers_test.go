@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 
 // guard bounds every wait, so a hang fails its test rather than the whole
 // run. It never orders events; channels do that.
-const guard = 20 * time.Second
+const guard = time.Minute
 
 // await waits for ch to close or yield, or fails the test after guard.
 func await[T any](t *testing.T, ch <-chan T, what string) T {
