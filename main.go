@@ -117,7 +117,8 @@ type common struct {
 	plain    bool
 	raw      bool
 	noResume bool
-	stdin    bool // send's source is stdin, which cannot resume
+	stdin    bool          // send's source is stdin, which cannot resume
+	wait     time.Duration // send's --wait for its receiver
 }
 
 // register adds the flags both commands take to fs. The usage strings are
@@ -213,6 +214,7 @@ func sendFlags(c *common) (fs *flag.FlagSet, mode, name *string) {
 	mode = fs.String("z", "auto", "compress with `MODE`, one of auto, zstd, s2, none")
 	fs.StringVar(mode, "compress", "auto", "compress with `MODE`, one of auto, zstd, s2, none")
 	name = fs.String("name", "stdin", "the file `NAME` for a stream from stdin")
+	fs.DurationVar(&c.wait, "wait", 0, "retry connecting until the receiver is up, for at most `DURATION`")
 	return fs, mode, name
 }
 
@@ -251,7 +253,7 @@ func flagError(fs *flag.FlagSet, args []string, err error) error {
 		}
 		if f.Value.Set(value) != nil {
 			hint := ""
-			if name == "timeout" {
+			if name == "timeout" || name == "wait" {
 				hint = " (want a duration such as 30s or 2m)"
 			}
 			return usagef("%s: invalid value %q%s", dashed(name), value, hint)
@@ -535,7 +537,7 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	if err != nil {
 		return out, err
 	}
-	conn, err := dial(ctx, addr, c.timeout, out)
+	conn, err := dial(ctx, addr, &c, out)
 	if err != nil {
 		return out, err
 	}
@@ -574,6 +576,8 @@ func checkSend(fs *flag.FlagSet, c *common, pos []string, name string) error {
 		return usagef("send needs files or directories to send after %s (or - for stdin)", pos[0])
 	case len(pos) > 2 && slices.Contains(pos[1:], "-"):
 		return usagef("- (stdin) is sent alone, not with other files")
+	case c.wait < 0:
+		return usagef("--wait must not be negative, not %s", c.wait)
 	case c.raw && len(pos) > 2:
 		return usagef("send --raw sends one file or - (stdin), as netcat does; %d were given", len(pos)-1)
 	case !c.raw && !c.plain && c.code == "":
