@@ -137,3 +137,21 @@ func silentAddr(t *testing.T) string {
 	t.Skip("skipping: " + msg)
 	return ""
 }
+
+// TestDialStatus runs dial in this process, so that -race sees the status
+// line's goroutine against the tries: to a silent host, it says once that
+// it is connecting and stops before dial returns.
+func TestDialStatus(t *testing.T) {
+	addr := silentAddr(t)
+	var buf syncBuffer
+	out := &output{w: &buf}
+	conn, err := dial(t.Context(), addr, &common{timeout: 1500 * time.Millisecond, wait: 1500 * time.Millisecond}, out)
+	if err == nil {
+		conn.Close()
+		t.Fatalf("dial to a silent host connected")
+	}
+	out.say("after")
+	if got, want := string(buf.Bytes()), "ferry: connecting to "+addr+"\nferry: after\n"; got != want {
+		t.Errorf("dial printed %q, want %q", got, want)
+	}
+}
