@@ -35,6 +35,8 @@ recv flags:
 send flags:
     -z, --compress MODE    auto, zstd, s2 or none (default auto)
         --name NAME        file name for a stream from stdin (default stdin)
+        --wait DURATION    retry a refused connection until recv is up, at
+                           most this long (default 0s)
 
 flags for both:
         --code CODE        the receiver's code (or env FERRY_CODE); recv makes one
@@ -140,9 +142,13 @@ Flags:
         --plain            no code, no encryption: for a ferry recv --plain
         --raw              no framing at all, as netcat: for ferry recv --raw
                            or nc -l; sends one FILE, or stdin (-)
+        --wait DURATION    if the connection is refused or unreachable, try
+                           again until ferry recv is up, for at most this
+                           long; 0s fails at once (default 0s)
     -q, --quiet            print errors and warnings only
         --json             print JSON lines on stderr instead of messages
-        --timeout DURATION give up on a silent receiver after this long
+        --timeout DURATION give up on a silent receiver after this long, and
+                           on connecting to a host that does not answer
                            (default 30s)
     -h, --help             print this help
 
@@ -160,6 +166,9 @@ Examples:
 
     # On a trusted network, no code; text over a slow link, so zstd.
     ferry send --plain -z zstd 10.0.0.5 logs/
+
+    # From a script that starts ferry recv on the Pi at the same time.
+    ferry send --wait 1m pi.local video.mkv
 
     # To netcat, with no framing (the other side runs nc -l 7575 > disk.img).
     ferry send --raw 192.168.1.20 disk.img

@@ -117,7 +117,8 @@ type common struct {
 	plain    bool
 	raw      bool
 	noResume bool
-	stdin    bool // send's source is stdin, which cannot resume
+	stdin    bool          // send's source is stdin, which cannot resume
+	wait     time.Duration // send's --wait for its receiver
 }
 
 // register adds the flags both commands take to fs. The usage strings are
@@ -213,6 +214,7 @@ func sendFlags(c *common) (fs *flag.FlagSet, mode, name *string) {
 	mode = fs.String("z", "auto", "compress with `MODE`, one of auto, zstd, s2, none")
 	fs.StringVar(mode, "compress", "auto", "compress with `MODE`, one of auto, zstd, s2, none")
 	name = fs.String("name", "stdin", "the file `NAME` for a stream from stdin")
+	fs.DurationVar(&c.wait, "wait", 0, "retry connecting until the receiver is up, for at most `DURATION`")
 	return fs, mode, name
 }
 
@@ -251,7 +253,7 @@ func flagError(fs *flag.FlagSet, args []string, err error) error {
 		}
 		if f.Value.Set(value) != nil {
 			hint := ""
-			if name == "timeout" {
+			if name == "timeout" || name == "wait" {
 				hint = " (want a duration such as 30s or 2m)"
 			}
 			return usagef("%s: invalid value %q%s", dashed(name), value, hint)
@@ -535,7 +537,7 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	if err != nil {
 		return out, err
 	}
-	conn, err := dial(ctx, addr, c.timeout, out)
+	conn, err := dial(ctx, addr, &c, out)
 	if err != nil {
 		return out, err
 	}
@@ -574,6 +576,8 @@ func checkSend(fs *flag.FlagSet, c *common, pos []string, name string) error {
 		return usagef("send needs files or directories to send after %s (or - for stdin)", pos[0])
 	case len(pos) > 2 && slices.Contains(pos[1:], "-"):
 		return usagef("- (stdin) is sent alone, not with other files")
+	case c.wait < 0:
+		return usagef("--wait must not be negative, not %s", c.wait)
 	case c.raw && len(pos) > 2:
 		return usagef("send --raw sends one file or - (stdin), as netcat does; %d were given", len(pos)-1)
 	case !c.raw && !c.plain && c.code == "":
@@ -622,42 +626,6 @@ func looksLikeAddress(s string) bool {
 		return perr == nil
 	}
 	return net.ParseIP(strings.Trim(s, "[]")) != nil
-}
-
-func dial(ctx context.Context, addr string, timeout time.Duration, out *output) (net.Conn, error) {
-	d := net.Dialer{Timeout: timeout}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, dialError(addr, err)
-	}
-	out.connected("connected to", conn.RemoteAddr())
-	return conn, nil
-}
-
-func dialError(addr string, err error) error {
-	var dnsErr *net.DNSError
-	switch {
-	case errors.As(err, &dnsErr):
-		if dnsErr.IsNotFound {
-			return fmt.Errorf("unknown host %s: check the name, or use its IP address", dnsErr.Name)
-		}
-		return fmt.Errorf("cannot look up host %s: %s", dnsErr.Name, dnsErr.Err)
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("cannot connect to %s: connection refused (is 'ferry recv' running there, on this port?)", addr)
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		return fmt.Errorf("cannot connect to %s: no route to host", addr)
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Errorf("cannot connect to %s: timed out", addr)
-	}
-	// The system's reason, without the socket plumbing around it ("dial
-	// tcp: connect: ...") that tells a user nothing.
-	var se *os.SyscallError
-	if errors.As(err, &se) {
-		err = se.Err
-	}
-	return fmt.Errorf("cannot connect to %s: %w", addr, err)
 }
 
 // version is the release's name, stamped by scripts/release.sh with

@@ -95,7 +95,7 @@ func sendRaw(ctx context.Context, c *common, addr, path string, stdin io.Reader,
 		defer f.Close()
 		r = f
 	}
-	conn, err := dial(ctx, addr, c.timeout, out)
+	conn, err := dial(ctx, addr, c, out)
 	if err != nil {
 		return err
 	}
