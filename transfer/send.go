@@ -330,6 +330,16 @@ func (s *sender) queue(f conn.Frame) error {
 	return nil
 }
 
+// failSource ends the transfer with err, a source that failed: the
+// entries before it, queued, go out first, so that the receiver keeps
+// those that arrive whole, as it would had they not waited to be passed.
+func (s *sender) failSource(err error) error {
+	if s.l.Err() == nil {
+		_ = s.pass()
+	}
+	return err
+}
+
 // pass hands the held frames to the writer. The producer passes before
 // anything that can wait: a data buffer from the writer, a read from a
 // stream, the end of the transfer.
@@ -389,11 +399,12 @@ func (s *sender) produce(peerCaps uint32) error {
 			if err != nil {
 				return err
 			}
-			if d, n, err = s.sendChecked(uint32(i), src, h, enc, done); err != nil {
-				return err
+			d, n, err = s.sendChecked(uint32(i), src, h, enc, done)
+			if err != nil {
+				return s.failSource(err)
 			}
 		} else if n, err = s.sendFile(uint32(i), src, enc, done, false); err != nil {
-			return err
+			return s.failSource(err)
 		} else {
 			d = n
 		}
