@@ -45,6 +45,7 @@ flags for both:
         --no-resume        start every file over: recv keeps no partial data of a
                            failed transfer, send resends what the receiver holds
     -q, --quiet            print errors and warnings only
+    -v, --verbose          list each file as it completes
         --json             print JSON lines on stderr instead of messages
         --timeout DURATION give up on a silent peer after this long (default 30s)
 
@@ -90,6 +91,7 @@ Flags:
         --raw              no framing at all, as netcat: one connection's
                            bytes into FILE, or to stdout (-, the default)
     -q, --quiet            print errors and warnings only
+    -v, --verbose          list each file as it completes
         --json             print JSON lines on stderr instead of messages
         --timeout DURATION give up on a silent sender after this long
                            (default 30s)
@@ -141,6 +143,7 @@ Flags:
         --raw              no framing at all, as netcat: for ferry recv --raw
                            or nc -l; sends one FILE, or stdin (-)
     -q, --quiet            print errors and warnings only
+    -v, --verbose          list each file as it completes
         --json             print JSON lines on stderr instead of messages
         --timeout DURATION give up on a silent receiver after this long
                            (default 30s)

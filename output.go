@@ -26,7 +26,10 @@ import (
 type output struct {
 	w     io.Writer
 	quiet bool
-	json  bool
+	// verbose (-v) lists each file as it completes; without it a
+	// transfer's messages are its start, its warnings and its summary.
+	verbose bool
+	json    bool
 	// cmd and flags are the command ("send", "recv") and its flags, for
 	// the hints added to errors; a run that is neither has none.
 	cmd   string
@@ -300,7 +303,8 @@ func (o *output) silent(peer net.Addr, waiting bool) {
 }
 
 // filesDone reports a group of finished files with one write, so that
-// thousands of small files do not cost a system call each.
+// thousands of small files do not cost a system call each: with -v (or
+// --json) a line each, else only their warnings.
 func (o *output) filesDone(verb string, rs []transfer.FileResult) { o.filesDoneFrom(nil, verb, rs) }
 
 // filesDoneFrom is filesDone for the sender at peer (see securedFrom).
@@ -317,38 +321,51 @@ func (o *output) filesDoneFrom(peer net.Addr, verb string, rs []transfer.FileRes
 		if o.quiet {
 			continue
 		}
-		secs := r.Elapsed.Seconds()
 		if o.json {
 			if r.ResumedFrom > 0 {
 				b = appendEvent(b, "resumed", withPeer(map[string]any{"name": r.Name, "from": r.ResumedFrom}, peer))
 			}
-			b = appendFileEvent(b, r, secs, peer)
+			b = appendFileEvent(b, r, r.Elapsed.Seconds(), peer)
 			continue
 		}
-		moved := r.Bytes - r.ResumedFrom
-		resumed := ""
-		if r.ResumedFrom > 0 {
-			resumed = ", resumed at " + units.Bytes(r.ResumedFrom)
+		if o.verbose {
+			b = appendFileLine(b, verb, peer, r)
 		}
-		b = fmt.Appendf(b, "ferry: %s %s%s: %s%s in %s (%s/s), %s\n", verb, names.Quote(r.Name), fromPeer(peer), units.Bytes(r.Bytes), resumed, roundDuration(r.Elapsed), units.Bytes(rate(moved, secs)), r.Checksum)
+	}
+	if len(b) == 0 {
+		return
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	_, _ = o.w.Write(b)
 }
 
+// appendFileLine appends the -v line of a finished file. It gives no time
+// or rate: files move pipelined, so the time from a file's start to its
+// confirmation is mostly the wait behind the files before it.
+func appendFileLine(b []byte, verb string, peer net.Addr, r transfer.FileResult) []byte {
+	resumed := ""
+	if r.ResumedFrom > 0 {
+		resumed = ", resumed at " + units.Bytes(r.ResumedFrom)
+	}
+	return fmt.Appendf(b, "ferry: %s %s%s: %s%s, %s\n", verb, names.Quote(r.Name), fromPeer(peer), units.Bytes(r.Bytes), resumed, r.Checksum)
+}
+
 // appendSkipped appends the line for a file not sent: one the receiver
-// had already (with -q, nothing), or one it refused (a warning).
+// had already (listed with -v only), or one it refused (a warning).
 func (o *output) appendSkipped(b []byte, peer net.Addr, r transfer.FileResult) []byte {
 	refused := r.Skipped != transfer.SkippedHeld
-	if o.quiet && !refused {
-		return b
-	}
 	if o.json {
+		if o.quiet && !refused {
+			return b
+		}
 		return appendEvent(b, "skipped", withPeer(map[string]any{"name": r.Name, "reason": r.Skipped}, peer))
 	}
 	if refused {
 		return fmt.Appendf(b, "ferry: warning: refused %s%s: %s\n", names.Quote(r.Name), fromPeer(peer), names.Quote(r.Skipped))
+	}
+	if o.quiet || !o.verbose {
+		return b
 	}
 	return fmt.Appendf(b, "ferry: skipped %s%s: already there\n", names.Quote(r.Name), fromPeer(peer))
 }
@@ -366,10 +383,14 @@ func (o *output) appendRestarted(b []byte, peer net.Addr, verb string, r transfe
 	return fmt.Appendf(b, "ferry: warning: %s\n", msg)
 }
 
-func (o *output) summary(verb string, s transfer.Summary) { o.summaryFrom(nil, verb, s) }
+// summary reports a finished transfer, naming its file, with the file's
+// checksum, when one file moved; one is that file's result, or nil.
+func (o *output) summary(verb string, s transfer.Summary, one *transfer.FileResult) {
+	o.summaryFrom(nil, verb, s, one)
+}
 
 // summaryFrom is summary for the sender at peer (see securedFrom).
-func (o *output) summaryFrom(peer net.Addr, verb string, s transfer.Summary) {
+func (o *output) summaryFrom(peer net.Addr, verb string, s transfer.Summary, one *transfer.FileResult) {
 	secs := s.Elapsed.Seconds()
 	if o.json {
 		o.event("summary", withPeer(map[string]any{"files": s.Files, "dirs": s.Dirs, "bytes": s.Bytes, "seconds": secs, "bytes_per_second": rate(s.Bytes, secs),
@@ -379,6 +400,10 @@ func (o *output) summaryFrom(peer net.Addr, verb string, s transfer.Summary) {
 	what := plural(s.Files, "file", "files")
 	if s.Dirs > 0 {
 		what += " in " + plural(s.Dirs, "directory", "directories")
+	}
+	sum := ""
+	if one != nil && s.Files == 1 && s.Dirs == 0 {
+		what, sum = names.Quote(one.Name), ", "+one.Checksum
 	}
 	var also []string
 	if s.Resumed > 0 {
@@ -390,11 +415,54 @@ func (o *output) summaryFrom(peer net.Addr, verb string, s transfer.Summary) {
 	if len(s.Refused) > 0 {
 		also = append(also, fmt.Sprintf("%d refused", len(s.Refused)))
 	}
-	more := ""
 	if len(also) > 0 {
-		more = "; " + strings.Join(also, ", ")
+		sum += "; " + strings.Join(also, ", ")
 	}
-	o.say("done: %s %s%s, %s in %s (%s/s)%s", verb, what, fromPeer(peer), units.Bytes(s.Bytes), roundDuration(s.Elapsed), units.Bytes(rate(s.Bytes, secs)), more)
+	o.say("done: %s %s%s, %s in %s (%s/s)%s", verb, what, fromPeer(peer), units.Bytes(s.Bytes), roundDuration(s.Elapsed), units.Bytes(rate(s.Bytes, secs)), sum)
+}
+
+// tally follows the files of one transfer as they are reported: how many
+// are done, for the progress line, and the one that moved, for the
+// summary of a transfer of one file.
+type tally struct {
+	mu    sync.Mutex
+	done  int // files finished, those skipped or refused among them
+	moved int
+	last  transfer.FileResult
+}
+
+// add counts the files of rs; a nil *tally counts nothing.
+func (t *tally) add(rs []transfer.FileResult) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.done += len(rs)
+	for _, r := range rs {
+		if r.Skipped == "" {
+			t.moved++
+			t.last = r
+		}
+	}
+}
+
+// files is how many files are done.
+func (t *tally) files() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.done
+}
+
+// only is the one file that moved, or nil if none or several did.
+func (t *tally) only() *transfer.FileResult {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.moved != 1 {
+		return nil
+	}
+	r := t.last
+	return &r
 }
 
 func plural(n int, one, many string) string {
