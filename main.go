@@ -542,7 +542,7 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	if err != nil {
 		return out, err
 	}
-	bar := out.newProgress("sending")
+	bar := out.newProgress(filesIn(sources))
 	var files tally
 	snd := transfer.Sender{
 		Compression: compression,
@@ -550,7 +550,7 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 		Code:        c.code,
 		Secured:     out.secured,
 		Progress:    bar.update,
-		FilesDone:   func(rs []transfer.FileResult) { files.add(rs); bar.clear(); out.filesDone("sent", rs) },
+		FilesDone:   func(rs []transfer.FileResult) { files.add(rs); bar.done(rs); out.filesDone("sent", rs) },
 		NoResume:    c.noResume,
 	}
 	s, err := snd.Send(ctx, conn, sources...)

@@ -13,31 +13,41 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rivo/uniseg"
 	"golang.org/x/sys/unix"
 )
 
-// TestProgressBar sends a file with the sender's stderr on a terminal, one
-// of a known width and one that reports none (a serial console, script(1)
-// without a size): both show the bar with the file's name, with room to
-// fill, and wipe it before each message.
+// TestProgressBar sends a file with the sender's stderr on terminals of
+// several widths, and one that reports none (a serial console, script(1)
+// without a size, taken as 80 columns): each shows the line with the
+// bytes and the bar, every redraw fits the width, and the line is wiped
+// before the summary.
 func TestProgressBar(t *testing.T) {
-	bar := regexp.MustCompile(`sending big\.bin +[0-9]+% \|[ █]{20,}\|`)
-	// The bar is wiped (blanks between carriage returns) before the summary.
-	wiped := regexp.MustCompile(`\r +\rferry: done: sent big\.bin, 8\.4 MB`)
+	bar := regexp.MustCompile(`\r +[0-9]+% \|[ █]+\|  [0-9.]+ [kM]?B`)
+	// The line is wiped (blanks between carriage returns) before the
+	// summary.
+	wiped := regexp.MustCompile(`\r +\rferry: done: sent big\.bin, 16\.8 MB in `)
+	src := t.TempDir()
+	path := writeFile(t, src, "big.bin", randomBytes(16<<20), 0o644, time.Now())
 	for _, tc := range []struct {
-		name string
-		cols uint16
+		name  string
+		cols  uint16
+		wants []string // on the line at this width
 	}{
-		{"80 columns", 80},
-		{"width unknown", 0},
+		{"20 columns", 20, nil},
+		{"40 columns", 40, []string{"/16.8 MB"}},
+		{"80 columns", 80, []string{"/16.8 MB", "big.bin"}},
+		{"200 columns", 200, []string{"/16.8 MB", "big.bin"}},
+		{"width unknown", 0, []string{"/16.8 MB", "big.bin"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			src, dst := t.TempDir(), t.TempDir()
-			path := writeFile(t, src, "big.bin", randomBytes(8<<20), 0o644, time.Now())
+			dst := t.TempDir()
 			recv, addr := startRecv(t, dst, nil, "--json", "-l", "127.0.0.1:0", dst)
 			screen, status := runOnTerminal(t, tc.cols, src, "send", "-z", "none", addr, path)
 			recv.expect(0)
@@ -50,7 +60,41 @@ func TestProgressBar(t *testing.T) {
 			if !wiped.MatchString(screen) {
 				t.Errorf("the bar is not wiped before the summary:\n%q", screen)
 			}
+			cols := int(tc.cols)
+			if cols == 0 {
+				cols = 80
+			}
+			frames := drawn(screen)
+			checkFrames(t, frames, cols)
+			for _, w := range tc.wants {
+				if !slices.ContainsFunc(frames, func(f string) bool { return strings.Contains(f, w) }) {
+					t.Errorf("no redraw at %d columns shows %q:\n%q", cols, w, frames)
+				}
+			}
 		})
+	}
+}
+
+// drawn is what the progress line drew on screen: each stretch between
+// carriage returns or newlines that is no message.
+func drawn(screen string) []string {
+	var frames []string
+	for _, l := range strings.FieldsFunc(screen, func(r rune) bool { return r == '\r' || r == '\n' }) {
+		if !strings.HasPrefix(l, "ferry: ") && !strings.HasPrefix(l, "    ") {
+			frames = append(frames, l)
+		}
+	}
+	return frames
+}
+
+// checkFrames fails the test for a frame wider than cols columns, which
+// would wrap and leave a line behind on each redraw.
+func checkFrames(t *testing.T, frames []string, cols int) {
+	t.Helper()
+	for _, f := range frames {
+		if w := uniseg.StringWidth(f); w >= cols {
+			t.Errorf("a redraw takes %d columns of %d (the last column wraps on some terminals): %q", w, cols, f)
+		}
 	}
 }
 

@@ -5,15 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
 	"github.com/ferrytool/ferry/internal/names"
 	"github.com/ferrytool/ferry/internal/units"
@@ -421,37 +417,24 @@ func (o *output) summaryFrom(peer net.Addr, verb string, s transfer.Summary, one
 	o.say("done: %s %s%s, %s in %s (%s/s)%s", verb, what, fromPeer(peer), units.Bytes(s.Bytes), roundDuration(s.Elapsed), units.Bytes(rate(s.Bytes, secs)), sum)
 }
 
-// tally follows the files of one transfer as they are reported: how many
-// are done, for the progress line, and the one that moved, for the
-// summary of a transfer of one file.
+// tally follows the files of one transfer as they are reported, for the
+// summary to name the file of a transfer of one.
 type tally struct {
 	mu    sync.Mutex
-	done  int // files finished, those skipped or refused among them
 	moved int
 	last  transfer.FileResult
 }
 
-// add counts the files of rs; a nil *tally counts nothing.
+// add counts the files of rs.
 func (t *tally) add(rs []transfer.FileResult) {
-	if t == nil {
-		return
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.done += len(rs)
 	for _, r := range rs {
 		if r.Skipped == "" {
 			t.moved++
 			t.last = r
 		}
 	}
-}
-
-// files is how many files are done.
-func (t *tally) files() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.done
 }
 
 // only is the one file that moved, or nil if none or several did.
@@ -496,85 +479,6 @@ func roundDuration(d time.Duration) time.Duration {
 		return d.Round(time.Millisecond)
 	}
 	return d.Round(10 * time.Millisecond)
-}
-
-// progress draws one bar on stderr when stderr is a terminal. A nil
-// *progress draws nothing, so callers need not check.
-type progress struct {
-	mu   sync.Mutex // the sender updates and finishes from two goroutines
-	o    *output
-	verb string
-	bar  *progressbar.ProgressBar
-	name string
-	// sized says the terminal reports its width, which the bar then
-	// fills; a terminal of unknown width (a serial console, or script(1)
-	// without one) would get a bar of width zero.
-	sized bool
-}
-
-func (o *output) newProgress(verb string) *progress {
-	f, ok := o.w.(*os.File)
-	if o.quiet || o.json || !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil
-	}
-	width, _, err := term.GetSize(int(f.Fd()))
-	return &progress{o: o, verb: verb, sized: err == nil && width > 0}
-}
-
-// update moves the one bar of the whole transfer, naming the current file.
-func (p *progress) update(pr transfer.Progress) {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.bar == nil {
-		opts := []progressbar.Option{
-			progressbar.OptionSetWriter(p.o.w),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionSetWidth(30),
-			progressbar.OptionThrottle(100 * time.Millisecond),
-			progressbar.OptionShowCount(),
-			progressbar.OptionClearOnFinish(),
-			progressbar.OptionSpinnerType(14),
-		}
-		if p.sized {
-			opts = append(opts, progressbar.OptionFullWidth())
-		}
-		p.bar = progressbar.NewOptions64(pr.Total, opts...)
-	}
-	if p.name != pr.Name {
-		p.name = pr.Name
-		p.bar.Describe(p.verb + " " + names.Quote(pr.Name))
-	}
-	_ = p.bar.Set64(pr.Bytes)
-}
-
-// clear takes the bar off the screen so a message can be printed on a
-// clean line; the next update draws it again.
-func (p *progress) clear() {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.bar != nil {
-		_ = p.bar.Clear()
-	}
-}
-
-// finish removes the bar for good.
-func (p *progress) finish() {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.bar != nil {
-		_ = p.bar.Finish()
-		_ = p.bar.Clear()
-		p.bar = nil
-	}
 }
 
 // partials reports the partial data of transfers that failed, which recv

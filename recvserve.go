@@ -92,7 +92,7 @@ func serve(ctx context.Context, out *output, c *common, ln net.Listener, target 
 	opts.ForPeer = func(peer net.Addr, r transfer.Receiver) transfer.Receiver {
 		r.FilesDone = func(rs []transfer.FileResult) {
 			tallies.add(peer, rs)
-			bar.clear()
+			bar.done(rs)
 			out.filesDone("received", rs)
 		}
 		return r
@@ -113,7 +113,7 @@ func serve(ctx context.Context, out *output, c *common, ln net.Listener, target 
 		}
 	} else {
 		// With -k, concurrent transfers would fight over one bar.
-		bar = out.newProgress("receiving")
+		bar = out.newProgress(0)
 		rcv.Progress = bar.update
 	}
 	err := rcv.Serve(ctx, ln, target, opts)
