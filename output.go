@@ -207,6 +207,17 @@ func (o *output) securedFrom(peer net.Addr, cipher string) {
 	o.say("code accepted%s; encrypted with %s", fromPeer(peer), cipher)
 }
 
+// arrived reports a sender of recv -k whose code was accepted: in one
+// line, as a sender's connection and its end are a line each, where
+// concurrent senders report at once. --json keeps its two events.
+func (o *output) arrived(peer net.Addr, cipher string) {
+	if o.json {
+		o.securedFrom(peer, cipher)
+		return
+	}
+	o.say("connection from %s; code accepted, encrypted with %s", peer, cipher)
+}
+
 // withPeer adds peer, if any, to an event's fields.
 func withPeer(fields map[string]any, peer net.Addr) map[string]any {
 	if peer != nil {

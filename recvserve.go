@@ -100,11 +100,17 @@ func serve(ctx context.Context, out *output, c *common, ln net.Listener, target 
 	if keep {
 		// A flood of connections that are no sender's must not flood the
 		// log: a connection is reported once its hello came.
+		// Each sender gets one line when it comes and one when it ends:
+		// in the encrypted mode it comes once its code is accepted.
 		opts.Connected = nil
-		opts.Greeted = func(peer net.Addr) { out.connected("connection from", peer) }
+		opts.Greeted = func(peer net.Addr) {
+			if out.json || c.plain {
+				out.connected("connection from", peer)
+			}
+		}
 		// Concurrent senders report at once: each report names its own.
 		opts.ForPeer = func(peer net.Addr, r transfer.Receiver) transfer.Receiver {
-			r.Secured = func(cipher string) { out.securedFrom(peer, cipher) }
+			r.Secured = func(cipher string) { out.arrived(peer, cipher) }
 			r.FilesDone = func(rs []transfer.FileResult) {
 				tallies.add(peer, rs)
 				out.filesDoneFrom(peer, "received", rs)
