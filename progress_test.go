@@ -1,10 +1,14 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rivo/uniseg"
+
+	"github.com/ferrytool/ferry/transfer"
 )
 
 // TestProgressLineFits draws the progress line at every width from 10 to
@@ -67,5 +71,31 @@ func TestProgressLineDrops(t *testing.T) {
 				t.Errorf("at %d columns, %q shows %q", tc.width, line, s)
 			}
 		}
+	}
+}
+
+// TestProgressRedrawLimit updates the line as fast as a transfer of small
+// chunks would: it is drawn at most once per redrawEvery.
+func TestProgressRedrawLimit(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "term")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p := &progress{term: f}
+	start := time.Now()
+	for i := range int64(200_000) {
+		p.update(transfer.Progress{Name: "big.bin", Bytes: i, Total: 1 << 30})
+	}
+	elapsed := time.Since(start)
+	p.finish()
+	written, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each redraw and the final clear start with a carriage return.
+	draws := strings.Count(string(written), "\r") - 2
+	if most := 1 + int(elapsed/redrawEvery); draws > most || draws < 1 {
+		t.Errorf("%d redraws in %v, want 1 to %d", draws, elapsed, most)
 	}
 }
