@@ -47,6 +47,7 @@ flags for both:
         --no-resume        start every file over: recv keeps no partial data of a
                            failed transfer, send resends what the receiver holds
     -q, --quiet            print errors and warnings only
+    -v, --verbose          list each file as it completes
         --json             print JSON lines on stderr instead of messages
         --timeout DURATION give up on a silent peer after this long (default 30s)
 
@@ -92,6 +93,7 @@ Flags:
         --raw              no framing at all, as netcat: one connection's
                            bytes into FILE, or to stdout (-, the default)
     -q, --quiet            print errors and warnings only
+    -v, --verbose          list each file as it completes
         --json             print JSON lines on stderr instead of messages
         --timeout DURATION give up on a silent sender after this long
                            (default 30s)
@@ -146,6 +148,7 @@ Flags:
                            again until ferry recv is up, for at most this
                            long; 0s fails at once (default 0s)
     -q, --quiet            print errors and warnings only
+    -v, --verbose          list each file as it completes
         --json             print JSON lines on stderr instead of messages
         --timeout DURATION give up on a silent receiver after this long, and
                            on connecting to a host that does not answer

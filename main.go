@@ -111,6 +111,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // common holds the flags both commands take.
 type common struct {
 	quiet    bool
+	verbose  bool
 	json     bool
 	timeout  time.Duration
 	code     string // --code, or FERRY_CODE when --code is not given
@@ -126,6 +127,8 @@ type common struct {
 func (c *common) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.quiet, "q", false, "print errors and warnings only")
 	fs.BoolVar(&c.quiet, "quiet", false, "print errors and warnings only")
+	fs.BoolVar(&c.verbose, "v", false, "list each file as it completes")
+	fs.BoolVar(&c.verbose, "verbose", false, "list each file as it completes")
 	fs.BoolVar(&c.json, "json", false, "print JSON lines on stderr instead of messages")
 	fs.DurationVar(&c.timeout, "timeout", transfer.DefaultTimeout, "give up on a silent peer after this `DURATION`")
 	fs.StringVar(&c.code, "code", "", "the receiver's `CODE` (or env FERRY_CODE)")
@@ -381,7 +384,7 @@ func newOutput(stderr io.Writer, cmd string, c *common, args []string, parseErr 
 			}
 		}
 	}
-	return &output{w: stderr, quiet: c.quiet, json: json, cmd: cmd, flags: c}
+	return &output{w: stderr, quiet: c.quiet, verbose: c.verbose, json: json, cmd: cmd, flags: c}
 }
 
 func recvCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (*output, error) {
@@ -541,26 +544,27 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	if err != nil {
 		return out, err
 	}
-	bar := out.newProgress("sending")
+	bar := out.newProgress(filesIn(sources))
+	var files tally
 	snd := transfer.Sender{
 		Compression: compression,
 		Timeout:     c.timeout,
 		Code:        c.code,
 		Secured:     out.secured,
 		Progress:    bar.update,
-		FilesDone:   func(rs []transfer.FileResult) { bar.clear(); out.filesDone("sent", rs) },
+		FilesDone:   func(rs []transfer.FileResult) { files.add(rs); bar.done(rs); out.filesDone("sent", rs) },
 		NoResume:    c.noResume,
 	}
 	s, err := snd.Send(ctx, conn, sources...)
 	bar.finish()
 	if errors.Is(err, transfer.ErrRefused) {
 		// The other files arrived: the summary says what moved.
-		out.summary("sent", s)
+		out.summary("sent", s, files.only())
 	}
 	if err != nil {
 		return out, err
 	}
-	out.summary("sent", s)
+	out.summary("sent", s, files.only())
 	return out, nil
 }
 

@@ -600,12 +600,10 @@ func TestHumanMessages(t *testing.T) {
 			"\n    ferry send --code CODE 127.0.0.1:"+port+" FILE\n",
 			"ferry: code accepted; encrypted with ",
 			"ferry: connection from 127.0.0.1:",
-			`received notes.txt: 6 B in `,
-			"ferry: done: received 1 file, 6 B in ")
+			"ferry: done: received notes.txt, 6 B in ")
 		mustContain(t, "send stderr", snd.stderr(),
 			"ferry: connected to "+addr+"\n",
-			"sent notes.txt: 6 B in ",
-			"ferry: done: sent 1 file, 6 B in ")
+			"ferry: done: sent notes.txt, 6 B in ")
 		for _, p := range []*proc{recv, snd} {
 			if strings.Contains(p.stderr(), "{") || strings.Contains(p.stderr(), "error") {
 				t.Errorf("ferry %s stderr has JSON or an error:\n%s", p.name, p.stderr())
@@ -714,7 +712,7 @@ func TestStdin(t *testing.T) {
 					t.Errorf("listening event into = %v, want stdout", into)
 				}
 			} else {
-				mustContain(t, "recv stderr", recv.stderr(), "receiving into stdout", "received stdin: 2.1 MB")
+				mustContain(t, "recv stderr", recv.stderr(), "receiving into stdout", "received stdin, 2.1 MB")
 			}
 		}
 	})

@@ -5,15 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
 	"github.com/ferrytool/ferry/internal/names"
 	"github.com/ferrytool/ferry/internal/units"
@@ -26,7 +22,10 @@ import (
 type output struct {
 	w     io.Writer
 	quiet bool
-	json  bool
+	// verbose (-v) lists each file as it completes; without it a
+	// transfer's messages are its start, its warnings and its summary.
+	verbose bool
+	json    bool
 	// cmd and flags are the command ("send", "recv") and its flags, for
 	// the hints added to errors; a run that is neither has none.
 	cmd   string
@@ -208,6 +207,17 @@ func (o *output) securedFrom(peer net.Addr, cipher string) {
 	o.say("code accepted%s; encrypted with %s", fromPeer(peer), cipher)
 }
 
+// arrived reports a sender of recv -k whose code was accepted: in one
+// line, as a sender's connection and its end are a line each, where
+// concurrent senders report at once. --json keeps its two events.
+func (o *output) arrived(peer net.Addr, cipher string) {
+	if o.json {
+		o.securedFrom(peer, cipher)
+		return
+	}
+	o.say("connection from %s; code accepted, encrypted with %s", peer, cipher)
+}
+
 // withPeer adds peer, if any, to an event's fields.
 func withPeer(fields map[string]any, peer net.Addr) map[string]any {
 	if peer != nil {
@@ -300,7 +310,8 @@ func (o *output) silent(peer net.Addr, waiting bool) {
 }
 
 // filesDone reports a group of finished files with one write, so that
-// thousands of small files do not cost a system call each.
+// thousands of small files do not cost a system call each: with -v (or
+// --json) a line each, else only their warnings.
 func (o *output) filesDone(verb string, rs []transfer.FileResult) { o.filesDoneFrom(nil, verb, rs) }
 
 // filesDoneFrom is filesDone for the sender at peer (see securedFrom).
@@ -317,38 +328,51 @@ func (o *output) filesDoneFrom(peer net.Addr, verb string, rs []transfer.FileRes
 		if o.quiet {
 			continue
 		}
-		secs := r.Elapsed.Seconds()
 		if o.json {
 			if r.ResumedFrom > 0 {
 				b = appendEvent(b, "resumed", withPeer(map[string]any{"name": r.Name, "from": r.ResumedFrom}, peer))
 			}
-			b = appendFileEvent(b, r, secs, peer)
+			b = appendFileEvent(b, r, r.Elapsed.Seconds(), peer)
 			continue
 		}
-		moved := r.Bytes - r.ResumedFrom
-		resumed := ""
-		if r.ResumedFrom > 0 {
-			resumed = ", resumed at " + units.Bytes(r.ResumedFrom)
+		if o.verbose {
+			b = appendFileLine(b, verb, peer, r)
 		}
-		b = fmt.Appendf(b, "ferry: %s %s%s: %s%s in %s (%s/s), %s\n", verb, names.Quote(r.Name), fromPeer(peer), units.Bytes(r.Bytes), resumed, roundDuration(r.Elapsed), units.Bytes(rate(moved, secs)), r.Checksum)
+	}
+	if len(b) == 0 {
+		return
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	_, _ = o.w.Write(b)
 }
 
+// appendFileLine appends the -v line of a finished file. It gives no time
+// or rate: files move pipelined, so the time from a file's start to its
+// confirmation is mostly the wait behind the files before it.
+func appendFileLine(b []byte, verb string, peer net.Addr, r transfer.FileResult) []byte {
+	resumed := ""
+	if r.ResumedFrom > 0 {
+		resumed = ", resumed at " + units.Bytes(r.ResumedFrom)
+	}
+	return fmt.Appendf(b, "ferry: %s %s%s: %s%s, %s\n", verb, names.Quote(r.Name), fromPeer(peer), units.Bytes(r.Bytes), resumed, r.Checksum)
+}
+
 // appendSkipped appends the line for a file not sent: one the receiver
-// had already (with -q, nothing), or one it refused (a warning).
+// had already (listed with -v only), or one it refused (a warning).
 func (o *output) appendSkipped(b []byte, peer net.Addr, r transfer.FileResult) []byte {
 	refused := r.Skipped != transfer.SkippedHeld
-	if o.quiet && !refused {
-		return b
-	}
 	if o.json {
+		if o.quiet && !refused {
+			return b
+		}
 		return appendEvent(b, "skipped", withPeer(map[string]any{"name": r.Name, "reason": r.Skipped}, peer))
 	}
 	if refused {
 		return fmt.Appendf(b, "ferry: warning: refused %s%s: %s\n", names.Quote(r.Name), fromPeer(peer), names.Quote(r.Skipped))
+	}
+	if o.quiet || !o.verbose {
+		return b
 	}
 	return fmt.Appendf(b, "ferry: skipped %s%s: already there\n", names.Quote(r.Name), fromPeer(peer))
 }
@@ -366,10 +390,14 @@ func (o *output) appendRestarted(b []byte, peer net.Addr, verb string, r transfe
 	return fmt.Appendf(b, "ferry: warning: %s\n", msg)
 }
 
-func (o *output) summary(verb string, s transfer.Summary) { o.summaryFrom(nil, verb, s) }
+// summary reports a finished transfer, naming its file, with the file's
+// checksum, when one file moved; one is that file's result, or nil.
+func (o *output) summary(verb string, s transfer.Summary, one *transfer.FileResult) {
+	o.summaryFrom(nil, verb, s, one)
+}
 
 // summaryFrom is summary for the sender at peer (see securedFrom).
-func (o *output) summaryFrom(peer net.Addr, verb string, s transfer.Summary) {
+func (o *output) summaryFrom(peer net.Addr, verb string, s transfer.Summary, one *transfer.FileResult) {
 	secs := s.Elapsed.Seconds()
 	if o.json {
 		o.event("summary", withPeer(map[string]any{"files": s.Files, "dirs": s.Dirs, "bytes": s.Bytes, "seconds": secs, "bytes_per_second": rate(s.Bytes, secs),
@@ -379,6 +407,10 @@ func (o *output) summaryFrom(peer net.Addr, verb string, s transfer.Summary) {
 	what := plural(s.Files, "file", "files")
 	if s.Dirs > 0 {
 		what += " in " + plural(s.Dirs, "directory", "directories")
+	}
+	sum := ""
+	if one != nil && s.Files == 1 && s.Dirs == 0 {
+		what, sum = names.Quote(one.Name), ", "+one.Checksum
 	}
 	var also []string
 	if s.Resumed > 0 {
@@ -390,11 +422,41 @@ func (o *output) summaryFrom(peer net.Addr, verb string, s transfer.Summary) {
 	if len(s.Refused) > 0 {
 		also = append(also, fmt.Sprintf("%d refused", len(s.Refused)))
 	}
-	more := ""
 	if len(also) > 0 {
-		more = "; " + strings.Join(also, ", ")
+		sum += "; " + strings.Join(also, ", ")
 	}
-	o.say("done: %s %s%s, %s in %s (%s/s)%s", verb, what, fromPeer(peer), units.Bytes(s.Bytes), roundDuration(s.Elapsed), units.Bytes(rate(s.Bytes, secs)), more)
+	o.say("done: %s %s%s, %s in %s (%s/s)%s", verb, what, fromPeer(peer), units.Bytes(s.Bytes), roundDuration(s.Elapsed), units.Bytes(rate(s.Bytes, secs)), sum)
+}
+
+// tally follows the files of one transfer as they are reported, for the
+// summary to name the file of a transfer of one.
+type tally struct {
+	mu    sync.Mutex
+	moved int
+	last  transfer.FileResult
+}
+
+// add counts the files of rs.
+func (t *tally) add(rs []transfer.FileResult) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, r := range rs {
+		if r.Skipped == "" {
+			t.moved++
+			t.last = r
+		}
+	}
+}
+
+// only is the one file that moved, or nil if none or several did.
+func (t *tally) only() *transfer.FileResult {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.moved != 1 {
+		return nil
+	}
+	r := t.last
+	return &r
 }
 
 func plural(n int, one, many string) string {
@@ -428,85 +490,6 @@ func roundDuration(d time.Duration) time.Duration {
 		return d.Round(time.Millisecond)
 	}
 	return d.Round(10 * time.Millisecond)
-}
-
-// progress draws one bar on stderr when stderr is a terminal. A nil
-// *progress draws nothing, so callers need not check.
-type progress struct {
-	mu   sync.Mutex // the sender updates and finishes from two goroutines
-	o    *output
-	verb string
-	bar  *progressbar.ProgressBar
-	name string
-	// sized says the terminal reports its width, which the bar then
-	// fills; a terminal of unknown width (a serial console, or script(1)
-	// without one) would get a bar of width zero.
-	sized bool
-}
-
-func (o *output) newProgress(verb string) *progress {
-	f, ok := o.w.(*os.File)
-	if o.quiet || o.json || !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil
-	}
-	width, _, err := term.GetSize(int(f.Fd()))
-	return &progress{o: o, verb: verb, sized: err == nil && width > 0}
-}
-
-// update moves the one bar of the whole transfer, naming the current file.
-func (p *progress) update(pr transfer.Progress) {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.bar == nil {
-		opts := []progressbar.Option{
-			progressbar.OptionSetWriter(p.o.w),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionSetWidth(30),
-			progressbar.OptionThrottle(100 * time.Millisecond),
-			progressbar.OptionShowCount(),
-			progressbar.OptionClearOnFinish(),
-			progressbar.OptionSpinnerType(14),
-		}
-		if p.sized {
-			opts = append(opts, progressbar.OptionFullWidth())
-		}
-		p.bar = progressbar.NewOptions64(pr.Total, opts...)
-	}
-	if p.name != pr.Name {
-		p.name = pr.Name
-		p.bar.Describe(p.verb + " " + names.Quote(pr.Name))
-	}
-	_ = p.bar.Set64(pr.Bytes)
-}
-
-// clear takes the bar off the screen so a message can be printed on a
-// clean line; the next update draws it again.
-func (p *progress) clear() {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.bar != nil {
-		_ = p.bar.Clear()
-	}
-}
-
-// finish removes the bar for good.
-func (p *progress) finish() {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.bar != nil {
-		_ = p.bar.Finish()
-		_ = p.bar.Clear()
-		p.bar = nil
-	}
 }
 
 // partials reports the partial data of transfers that failed, which recv

@@ -68,7 +68,7 @@ func recvRaw(ctx context.Context, c *common, listen string, overwrite bool, pos 
 	if err != nil {
 		return err
 	}
-	out.summary("received", s)
+	out.summary("received", s, nil)
 	return nil
 }
 
@@ -104,6 +104,6 @@ func sendRaw(ctx context.Context, c *common, addr, path string, stdin io.Reader,
 	if err != nil {
 		return err
 	}
-	out.summary("sent", s)
+	out.summary("sent", s, nil)
 	return nil
 }

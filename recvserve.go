@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/ferrytool/ferry/transfer"
@@ -26,11 +27,11 @@ func serve(ctx context.Context, out *output, c *common, ln net.Listener, target 
 	away := newTurnAways(out)
 	defer away.stop()
 	var reportEnd func(peer net.Addr, s transfer.Summary, err error)
+	var tallies tallies
 	rcv := transfer.Receiver{
-		Timeout:   c.timeout,
-		Code:      c.code,
-		Secured:   out.secured,
-		FilesDone: func(rs []transfer.FileResult) { bar.clear(); out.filesDone("received", rs) },
+		Timeout: c.timeout,
+		Code:    c.code,
+		Secured: out.secured,
 	}
 	opts := transfer.ServeOptions{
 		KeepOpen: keep,
@@ -66,15 +67,14 @@ func serve(ctx context.Context, out *output, c *common, ln net.Listener, target 
 		},
 	}
 	reportEnd = func(peer net.Addr, s transfer.Summary, err error) {
+		one := tallies.take(peer).only()
 		if errors.Is(err, transfer.ErrRefused) {
 			// The other files arrived: the summary says what moved.
-			out.summaryFrom(peerIf(keep, peer), "received", s)
+			out.summaryFrom(peerIf(keep, peer), "received", s, one)
 		}
 		switch {
-		case err == nil && keep:
-			out.summaryFrom(peer, "received", s)
 		case err == nil:
-			out.summary("received", s)
+			out.summaryFrom(peerIf(keep, peer), "received", s, one)
 		case errors.Is(err, transfer.ErrSilentPeer):
 			out.silent(peer, !keep)
 		case errors.Is(err, transfer.ErrDisplaced):
@@ -87,20 +87,39 @@ func serve(ctx context.Context, out *output, c *common, ln net.Listener, target 
 			out.failFrom(peer, fmt.Errorf("transfer from %s failed: %w", peer, err))
 		}
 	}
+	// Each connection's files are counted on their own: a -k receiver's
+	// senders report at once, and a one-shot receiver may serve a retry.
+	opts.ForPeer = func(peer net.Addr, r transfer.Receiver) transfer.Receiver {
+		r.FilesDone = func(rs []transfer.FileResult) {
+			tallies.add(peer, rs)
+			bar.done(rs)
+			out.filesDone("received", rs)
+		}
+		return r
+	}
 	if keep {
 		// A flood of connections that are no sender's must not flood the
 		// log: a connection is reported once its hello came.
+		// Each sender gets one line when it comes and one when it ends:
+		// in the encrypted mode it comes once its code is accepted.
 		opts.Connected = nil
-		opts.Greeted = func(peer net.Addr) { out.connected("connection from", peer) }
+		opts.Greeted = func(peer net.Addr) {
+			if out.json || c.plain {
+				out.connected("connection from", peer)
+			}
+		}
 		// Concurrent senders report at once: each report names its own.
 		opts.ForPeer = func(peer net.Addr, r transfer.Receiver) transfer.Receiver {
-			r.Secured = func(cipher string) { out.securedFrom(peer, cipher) }
-			r.FilesDone = func(rs []transfer.FileResult) { out.filesDoneFrom(peer, "received", rs) }
+			r.Secured = func(cipher string) { out.arrived(peer, cipher) }
+			r.FilesDone = func(rs []transfer.FileResult) {
+				tallies.add(peer, rs)
+				out.filesDoneFrom(peer, "received", rs)
+			}
 			return r
 		}
 	} else {
 		// With -k, concurrent transfers would fight over one bar.
-		bar = out.newProgress("receiving")
+		bar = out.newProgress(0)
 		rcv.Progress = bar.update
 	}
 	err := rcv.Serve(ctx, ln, target, opts)
@@ -125,4 +144,38 @@ func peerIf(keep bool, peer net.Addr) net.Addr {
 		return peer
 	}
 	return nil
+}
+
+// tallies holds the tally of each connection that has finished files,
+// until its end is reported.
+type tallies struct {
+	mu sync.Mutex
+	m  map[string]*tally
+}
+
+func (ts *tallies) add(peer net.Addr, rs []transfer.FileResult) {
+	ts.mu.Lock()
+	t := ts.m[peer.String()]
+	if t == nil {
+		if ts.m == nil {
+			ts.m = map[string]*tally{}
+		}
+		t = &tally{}
+		ts.m[peer.String()] = t
+	}
+	ts.mu.Unlock()
+	t.add(rs)
+}
+
+// take removes and returns peer's tally: an empty one if it finished no
+// file.
+func (ts *tallies) take(peer net.Addr) *tally {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	t := ts.m[peer.String()]
+	delete(ts.m, peer.String())
+	if t == nil {
+		return &tally{}
+	}
+	return t
 }
