@@ -236,7 +236,7 @@ func (s *dialStatus) wipe() {
 // (NO_COLOR).
 func redrawable(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb" && os.Getenv("NO_COLOR") == ""
+	return ok && term.IsTerminal(int(f.Fd())) && !plainTerminal()
 }
 
 // termWidth is the width of the terminal w, or 0 if it reports none.

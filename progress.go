@@ -76,7 +76,9 @@ func (o *output) newProgress(filesTotal int) *progress {
 }
 
 // plainTerminal says the environment asks for output without escapes or
-// redrawn lines.
+// redrawn lines: TERM=dumb, or NO_COLOR set, even empty (stricter than
+// no-color.org, which counts only a value: a user who sets it at all
+// wants plain lines).
 func plainTerminal() bool {
 	_, noColor := os.LookupEnv("NO_COLOR")
 	return noColor || os.Getenv("TERM") == "dumb"
