@@ -80,6 +80,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = helpCmd(args[1:], stdout)
 	case "completion":
 		err = completionCmd(args[1:], stdout)
+	case "-v", "--verbose":
+		err = usagef("unknown command %q: the version is ferry version (or -V); -v is send's and recv's --verbose", args[0])
 	default:
 		err = usagef("unknown command %q", args[0])
 	}

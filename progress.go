@@ -91,8 +91,13 @@ type clearing struct {
 	w io.Writer
 }
 
+// Write holds the line's lock from the clearing to the end of the
+// message, so that no redraw can come between them and leave the message
+// after the line.
 func (c clearing) Write(b []byte) (int, error) {
-	c.p.clear()
+	c.p.mu.Lock()
+	defer c.p.mu.Unlock()
+	c.p.clearLocked()
 	return c.w.Write(b)
 }
 
@@ -113,17 +118,54 @@ func (p *progress) update(pr transfer.Progress) {
 		p.samples = p.samples[1:]
 	}
 	if p.unwatch == nil {
-		p.unwatch = watchResize(p.resized)
+		stopResize := watchResize(p.resized)
+		stopTick := p.tickWhileShown()
+		p.unwatch = func() { stopResize(); stopTick() }
 	}
 	p.draw(now)
 }
 
-// resized redraws the line at the terminal's new width.
+// resized redraws the line at the terminal's new width, at most every
+// redrawEvery: a window dragged wider sends a stream of signals, and the
+// tick or the next update draws the last width.
 func (p *progress) resized() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.shown > 0 {
-		p.draw(time.Now())
+	if now := time.Now(); p.shown > 0 && now.Sub(p.drawn) >= redrawEvery {
+		p.draw(now)
+	}
+}
+
+// stallRedraw is how often the line is redrawn when nothing moves, so that
+// a stalled transfer's rate falls, rather than showing the last one.
+const stallRedraw = time.Second
+
+// tickWhileShown redraws the line every stallRedraw that passes without
+// an update, counting no bytes moved, until the returned stop.
+func (p *progress) tickWhileShown() (stop func()) {
+	t := time.NewTicker(stallRedraw)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case now := <-t.C:
+				p.mu.Lock()
+				if p.shown > 0 && now.Sub(p.drawn) >= stallRedraw {
+					p.samples = append(p.samples, sample{now, p.last.Bytes})
+					for len(p.samples) > 2 && now.Sub(p.samples[1].at) >= rateWindow {
+						p.samples = p.samples[1:]
+					}
+					p.draw(now)
+				}
+				p.mu.Unlock()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		t.Stop()
+		close(done)
 	}
 }
 
@@ -183,23 +225,20 @@ func (p *progress) render(width int, f lineFields) string {
 		)
 		p.barWidth, p.total = barWidth, total
 	}
-	_ = p.bar.Set64(f.bytes)
+	// More bytes than the total (a file grown since the walk) would draw
+	// the bar past its width.
+	n := f.bytes
+	if total > 0 {
+		n = min(n, total)
+	}
+	_ = p.bar.Set64(n)
 	p.bar.Describe(desc)
 	p.buf.Reset()
 	return strings.TrimRight(strings.TrimPrefix(p.bar.String(), "\r"), " ")
 }
 
-// clear takes the line off the screen so a message can be printed on a
-// clean line; the next update draws it again.
-func (p *progress) clear() {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.clearLocked()
-}
-
+// clearLocked takes the line off the screen so a message can be printed
+// on a clean line; the next update draws it again. p.mu is held.
 func (p *progress) clearLocked() {
 	if p.shown == 0 {
 		return

@@ -27,6 +27,8 @@ func TestProgressLineFits(t *testing.T) {
 		{"stream", lineFields{bytes: 99_000_000, total: -1, rate: 12_000_000, name: "stdin"}},
 		{"wide name", lineFields{bytes: 1, total: 2, rate: 1, files: 1, filesTotal: 2, name: strings.Repeat("写真", 40) + ".jpg"}},
 		{"control characters", lineFields{bytes: 1, total: 2, name: "a\x1b[2Jb\nc" + long}},
+		// A file that grew after the walk: more bytes than the total.
+		{"past the total", lineFields{bytes: 200, total: 100, name: "grew.log"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := &progress{}
