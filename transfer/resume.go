@@ -187,7 +187,7 @@ func (s *sender) sendChecked(index uint32, src Source, h framing.Held, enc *code
 		case same:
 			return src.Size, 0, s.skip(index, src, framing.SkipHeld, 0, SkippedHeld)
 		case h.State == framing.HeldKept:
-			return src.Size, 0, s.skip(index, src, framing.SkipRefused, framing.CodeExists, "a different file of its name is on the receiver")
+			return src.Size, 0, s.skip(index, src, framing.SkipRefused, framing.CodeExists, "a different file of its name already exists on the receiver")
 		}
 	case framing.HeldRefused:
 		return src.Size, 0, s.skip(index, src, framing.SkipRefused, h.Code, refusalReason(h.Code))
@@ -350,7 +350,7 @@ func (r *receiver) onSkip(p []byte) error {
 		code := c.code
 		res.Skipped = refusalReason(code)
 		if c.state == framing.HeldKept {
-			code, res.Skipped = framing.CodeExists, "a different file of its name is here"
+			code, res.Skipped = framing.CodeExists, "a different file of its name already exists here"
 		}
 		if len(r.summary.Refused) == 0 {
 			r.refusedCode, r.refusedFirst = code, c.name
