@@ -72,10 +72,17 @@ func dial(ctx context.Context, addr string, c *common, out *output) (net.Conn, e
 
 // retryable says err, from a try to connect, may pass once the receiver is
 // up: refused (nothing listens yet), unreachable (its machine or network
-// is not up yet) or unanswered. A name that does not resolve is not: a
-// mistyped one would be waited on for nothing.
+// is not up yet) or unanswered; a name lookup that failed for the moment;
+// and a .local name not found, which a machine answers by multicast DNS
+// only once it is up, as a Pi that boots. Another name that does not
+// resolve is not: a mistyped one would be waited on for nothing.
 func retryable(err error) bool {
 	var ne net.Error
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		local := strings.HasSuffix(strings.TrimSuffix(strings.ToLower(dnsErr.Name), "."), ".local")
+		return dnsErr.IsTemporary || dnsErr.IsNotFound && local
+	}
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) ||
 		errors.Is(err, syscall.ENETUNREACH) || errors.As(err, &ne) && ne.Timeout()
 }

@@ -147,3 +147,27 @@ func TestWaitUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryable: what --wait tries again, and what it does not.
+func TestRetryable(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"refused", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, true},
+		{"no route", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.EHOSTUNREACH)}, true},
+		{"a .local name not found yet", &net.DNSError{Name: "raspberrypi.local", IsNotFound: true}, true},
+		{"a .local name, fully qualified", &net.DNSError{Name: "Pi.LOCAL.", IsNotFound: true}, true},
+		{"a lookup that failed for the moment", &net.DNSError{Name: "pi.example.com", IsTemporary: true}, true},
+		{"another name not found", &net.DNSError{Name: "pi.exmaple.com", IsNotFound: true}, false},
+		{"permission denied", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.EACCES)}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := retryable(tt.err); got != tt.want {
+				t.Errorf("retryable(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
