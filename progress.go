@@ -113,16 +113,22 @@ func (p *progress) update(pr transfer.Progress) {
 	if now.Sub(p.drawn) < redrawEvery {
 		return
 	}
-	p.samples = append(p.samples, sample{now, pr.Bytes})
-	for len(p.samples) > 2 && now.Sub(p.samples[1].at) >= rateWindow {
-		p.samples = p.samples[1:]
-	}
+	p.addSample(now, pr.Bytes)
 	if p.unwatch == nil {
 		stopResize := watchResize(p.resized)
 		stopTick := p.tickWhileShown()
 		p.unwatch = func() { stopResize(); stopTick() }
 	}
 	p.draw(now)
+}
+
+// addSample notes that bytes had moved at now, and forgets the samples
+// older than rateWindow but the one the rate starts from. p.mu is held.
+func (p *progress) addSample(now time.Time, bytes int64) {
+	p.samples = append(p.samples, sample{now, bytes})
+	for len(p.samples) > 2 && now.Sub(p.samples[1].at) >= rateWindow {
+		p.samples = p.samples[1:]
+	}
 }
 
 // resized redraws the line at the terminal's new width, at most every
@@ -151,10 +157,7 @@ func (p *progress) tickWhileShown() (stop func()) {
 			case now := <-t.C:
 				p.mu.Lock()
 				if p.shown > 0 && now.Sub(p.drawn) >= stallRedraw {
-					p.samples = append(p.samples, sample{now, p.last.Bytes})
-					for len(p.samples) > 2 && now.Sub(p.samples[1].at) >= rateWindow {
-						p.samples = p.samples[1:]
-					}
+					p.addSample(now, p.last.Bytes)
 					p.draw(now)
 				}
 				p.mu.Unlock()
