@@ -127,7 +127,11 @@ type dirFrame struct {
 
 // bgFlush is a flush whose sync runs in the background.
 type bgFlush struct {
-	upTo     int // the entries committed when it began, which it makes durable
+	upTo int // the entries committed when it began, which it makes durable
+	// named is, when the flush before it put files in place, the entries
+	// committed when that one began: its sync makes their names durable
+	// too. Else -1.
+	named    int
 	files    []*dirDest
 	covered  map[string]uint64 // directories whose new entries the sync covers, and their devices
 	left     []leftDir         // directories the walk left before the flush began
@@ -458,7 +462,7 @@ func (b *Batch) leave() {
 // whose entries changed, so the names survive a crash too. A flush
 // startFlush began is completed first.
 func (b *Batch) flushAll() error {
-	if b.bg != nil {
+	for b.bg != nil {
 		if err := b.endFlush(); err != nil {
 			return err
 		}
@@ -491,7 +495,7 @@ func (b *Batch) flushQueued() error {
 			return err
 		}
 	}
-	return b.finishFlush(q, dirty, left, whole)
+	return b.finishFlush(q, dirty, left, whole, false)
 }
 
 // takeQueued takes the files committed since the last flush began, the
@@ -516,8 +520,11 @@ func (b *Batch) flushFailed(q []*dirDest, left []leftDir) {
 // on it durable; every other file is synced here.
 // The files' renames make directories dirty again, and those are synced
 // last, with those left, so every name, mode and time survives a crash
-// before the flush returns.
-func (b *Batch) finishFlush(q []*dirDest, dirty map[string]uint64, left []leftDir, synced bool) error {
+// before the flush returns; but with fold, those on the Dir's own file
+// system are left for the next flush's syncfs, which the caller starts at
+// once: one syncfs then makes one flush's names and the next one's data
+// durable, and the receiver does not wait for it.
+func (b *Batch) finishFlush(q []*dirDest, dirty map[string]uint64, left []leftDir, synced, fold bool) error {
 	if synced {
 		maps.DeleteFunc(dirty, func(_ string, dev uint64) bool { return dev == b.topDev })
 	}
@@ -545,13 +552,17 @@ func (b *Batch) finishFlush(q []*dirDest, dirty map[string]uint64, left []leftDi
 		b.unfinished = append(b.unfinished, left...)
 		return errors.Join(placeErr, b.syncDirs(dirty, b.syncsWhole(len(dirty))))
 	}
-	whole := b.syncsWhole(len(dirty) + len(left))
+	whole := fold || b.syncsWhole(len(dirty)+len(left))
 	if err := b.setDirs(left, whole, false); err != nil {
 		return err
 	}
 	// Synced by setDirs through their own descriptors, or by the syncfs.
 	for _, d := range left {
 		delete(dirty, d.name)
+	}
+	if fold {
+		maps.DeleteFunc(dirty, func(_ string, dev uint64) bool { return dev == b.topDev })
+		return b.syncDirs(dirty, false)
 	}
 	return b.syncDirs(dirty, whole)
 }
@@ -561,8 +572,10 @@ func (b *Batch) finishFlush(q []*dirDest, dirty map[string]uint64, left []leftDi
 // The sync is one syncfs of the whole file system where syncsWhole says
 // so; else endFlush syncs each file. One flush at a time: startFlush must
 // not be called again before endFlush.
-func (b *Batch) startFlush() {
-	f := &bgFlush{upTo: b.committed, done: make(chan struct{})}
+func (b *Batch) startFlush(named int) {
+	b.started = b.committed
+	b.waitBytes, b.waitNames = 0, 0
+	f := &bgFlush{upTo: b.committed, named: named, done: make(chan struct{})}
 	b.bg = f
 	// The files must be written before the sync begins. If the writer
 	// failed, endFlush reports it, and the files before the failure wait
@@ -573,7 +586,7 @@ func (b *Batch) startFlush() {
 		return
 	}
 	f.files, f.covered, f.left = b.takeQueued()
-	if f.whole = b.syncsWhole(len(f.files)); !f.whole {
+	if f.whole = named >= 0 || b.syncsWhole(len(f.files)); !f.whole {
 		close(f.done)
 		return
 	}
@@ -600,7 +613,8 @@ var syncOver = func(done <-chan struct{}) bool {
 }
 
 // endFlush waits for the sync startFlush began and puts its files in
-// place.
+// place. If that sync was a syncfs, the next flush's syncfs makes their
+// names durable: endFlush starts it, with the files committed meanwhile.
 func (b *Batch) endFlush() error {
 	f := b.bg
 	b.bg = nil
@@ -613,10 +627,18 @@ func (b *Batch) endFlush() error {
 		b.syncFailed = fmt.Errorf("syncing %s: %w", b.dest.dir, f.syncErr)
 		return b.syncFailed
 	}
-	if err := b.finishFlush(f.files, f.covered, f.left, f.whole); err != nil {
+	if f.named >= 0 {
+		b.durable = f.named
+	}
+	fold := f.whole && len(f.files)+len(f.left) > 0
+	if err := b.finishFlush(f.files, f.covered, f.left, f.whole, fold); err != nil {
 		return err
 	}
-	b.durable = f.upTo
+	if !fold {
+		b.durable = f.upTo
+		return nil
+	}
+	b.startFlush(f.upTo)
 	return nil
 }
 

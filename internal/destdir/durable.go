@@ -98,9 +98,10 @@ func (b *Batch) advance(wait bool) error {
 		if err := b.endFlush(); err != nil {
 			return err
 		}
+		if b.bg != nil {
+			return nil // endFlush began the next flush, with them
+		}
 	}
-	b.started = b.committed
-	b.waitBytes, b.waitNames = 0, 0
-	b.startFlush()
+	b.startFlush(-1)
 	return nil
 }

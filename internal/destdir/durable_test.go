@@ -2,6 +2,7 @@ package destdir
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -60,5 +61,75 @@ func TestWaitsForSlowFlush(t *testing.T) {
 				t.Errorf("the batch took %d entries while a flush ran (in %d flushes), want at most %d and then to wait", most, flushes, tt.most+1)
 			}
 		})
+	}
+}
+
+// TestNamesSyncFolded has background flushes one after another: each
+// flush's syncfs must also make the names the flush before it put in
+// place durable, so a transfer takes one syncfs a flush, not two, and the
+// receiver never waits for one; and no entry may be reported durable
+// before a syncfs that began after it was under its name is over.
+func TestNamesSyncFolded(t *testing.T) {
+	if !syncfsReportsErrors {
+		t.Skip("skipping: this system's flushes fsync each file, not syncfs")
+	}
+	const entries, perFlush = 64, 8
+	b, dir := testBatch(t, entries)
+	SetBackgroundFlushFiles(b.dest, perFlush)
+	// Every flush's sync is over by the time the batch next looks.
+	savedOver := syncOver
+	syncOver = func(done <-chan struct{}) bool { <-done; return true }
+	t.Cleanup(func() { syncOver = savedOver })
+	named := func() int {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Error(err)
+		}
+		n := 0
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), ".") {
+				n++
+			}
+		}
+		return n
+	}
+	// The sync runs on another goroutine than the batch's: only it
+	// touches syncs and covered until the batch waits for it.
+	var syncs, covered int
+	savedSync := syncFS
+	syncFS = func(f *os.File) error {
+		n := named()
+		err := savedSync(f)
+		syncs++
+		covered = max(covered, n)
+		return err
+	}
+	t.Cleanup(func() { syncFS = savedSync })
+
+	reported := 0
+	durable := func(wait bool) {
+		t.Helper()
+		n, err := b.Durable(wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reported += n; reported > covered {
+			t.Fatalf("%d entries reported durable, but the last syncfs over began with %d under their names", reported, covered)
+		}
+	}
+	for i := range entries {
+		commitFile(t, b, fmt.Sprintf("f%03d", i), []byte("data"))
+		if (i+1)%perFlush == 0 {
+			durable(false)
+		}
+	}
+	durable(true)
+	if reported != entries {
+		t.Fatalf("%d entries reported durable, want %d", reported, entries)
+	}
+	// Each flush of perFlush entries takes one syncfs, and the last
+	// names one more.
+	if most := entries/perFlush + 2; syncs > most {
+		t.Errorf("%d syncfs calls for %d flushes of %d entries, want at most %d", syncs, entries/perFlush, perFlush, most)
 	}
 }

@@ -253,6 +253,12 @@ func (b *Batch) checkPartial(e Entry, dev uint64) Held {
 type checkPath struct {
 	dirs []checkDir
 	buf  []byte // for hashing
+	// missing is a directory found missing, and missingDev the device of
+	// the deepest one on its way. The checks ahead of Create find most of
+	// a new tree's directories so, each for many files: what is in one
+	// comes from this transfer, and needs no look.
+	missing    string
+	missingDev uint64
 }
 
 type checkDir struct {
@@ -273,6 +279,9 @@ func (p *checkPath) buffer() []byte {
 // and the device of the deepest directory on the way if one is missing.
 // A link or a file on the way is refused, as push refuses it.
 func (p *checkPath) open(b *Batch, name, dir string) (dirFS, uint64, error) {
+	if p.missing != "" && within(dir, p.missing) {
+		return nil, p.missingDev, nil
+	}
 	for len(p.dirs) > 0 && !within(dir, p.dirs[len(p.dirs)-1].name) {
 		_ = p.dirs[len(p.dirs)-1].fs.close()
 		p.dirs = p.dirs[:len(p.dirs)-1]
@@ -302,6 +311,7 @@ func (p *checkPath) open(b *Batch, name, dir string) (dirFS, uint64, error) {
 		case err != nil:
 			return nil, 0, fmt.Errorf("checking %s: %w", names.Quote(name), unwrapPath(err))
 		case !e.exists:
+			p.missing, p.missingDev = next, top.dev
 			return nil, top.dev, nil
 		case e.isLink:
 			return nil, 0, refusef(BadName, "refusing %s: %s is a symbolic link on the receiver, and ferry never writes through links", names.Quote(name), names.Quote(next))
