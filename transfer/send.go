@@ -333,9 +333,11 @@ func (s *sender) queue(f conn.Frame) error {
 // failSource ends the transfer with err, a source that failed: the
 // entries before it, queued, go out first, so that the receiver keeps
 // those that arrive whole, as it would had they not waited to be passed.
+// It waits for the writer to write them: the error frame goes out ahead
+// of anything still queued.
 func (s *sender) failSource(err error) error {
-	if s.l.Err() == nil {
-		_ = s.pass()
+	if s.l.Err() == nil && s.pass() == nil {
+		_ = s.l.Drain()
 	}
 	return err
 }

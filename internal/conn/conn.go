@@ -78,6 +78,8 @@ type Frame struct {
 	// plain marks a handshake frame, which goes out unsealed even when
 	// the handshake has completed before the writer got to it.
 	plain bool
+	// mark is no frame, only a place in the queue (see Drain).
+	mark bool
 }
 
 // Conn is one ferry connection. One goroutine reads its frames; any may

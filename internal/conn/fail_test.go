@@ -82,3 +82,41 @@ func TestFailTellsPeer(t *testing.T) {
 		})
 	}
 }
+
+// TestDrainBeforeFail queues frames, drains them, then fails: the peer
+// must read every frame queued, then the error frame, which without the
+// drain would go out ahead of the queue and the frames never.
+func TestDrainBeforeFail(t *testing.T) {
+	local, remote := net.Pipe()
+	defer remote.Close()
+	c := New(local, Config{Role: framing.RoleSender})
+	const frames = 20
+	read := make(chan []framing.Type, 1)
+	go func() {
+		var types []framing.Type
+		r := framing.NewReader(remote)
+		for {
+			typ, _, err := r.ReadFrame()
+			if err != nil {
+				break
+			}
+			types = append(types, typ)
+		}
+		read <- types
+	}()
+	for range frames {
+		if err := c.Send(Frame{Type: framing.TypeData, Payload: make([]byte, 100)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	c.Fail(errors.New("cannot read the next file"))
+	<-c.WriterDone()
+	c.Close()
+	types := <-read
+	if len(types) != frames+1 || types[frames] != framing.TypeError {
+		t.Fatalf("the peer read %v, want %d data frames, then an error frame", types, frames)
+	}
+}

@@ -56,6 +56,22 @@ func (c *Conn) SendBatch(fs []Frame) error {
 	}
 }
 
+// Drain waits until the writer has written every frame queued before it,
+// or the connection has failed: an error frame, which goes out ahead of
+// queued frames, then cannot overtake them.
+func (c *Conn) Drain() error {
+	done := make(chan struct{})
+	if err := c.Send(Frame{mark: true, Release: func() { close(done) }}); err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-c.failed:
+		return c.Err()
+	}
+}
+
 // SendPlain queues a frame of the hello or the handshake, which goes out
 // unsealed, after the frames queued before it.
 func (c *Conn) SendPlain(t framing.Type, p []byte) error {
@@ -170,7 +186,7 @@ func (c *Conn) writeBatch(w *framing.Writer, fs []Frame) (bool, error) {
 	}
 	var err error
 	for _, f := range batch {
-		if err == nil {
+		if err == nil && !f.mark {
 			err = c.add(w, f, f.Type == c.lastType())
 		}
 	}
