@@ -213,10 +213,10 @@ print_host() {
 	fi
 	cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
 	fstype=$(df -PT "$WORK" 2>/dev/null | awk 'NR == 2 { print $2 " on " $1 }' || true)
-	echo "$1 (loopback 127.0.0.1)"
+	echo "$1"
 	echo "  date:     $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo "  commit:   $commit"
 	echo "  host:     $(uname -srm), ${cpu:-unknown cpu}, $(nproc) CPUs"
 	echo "  load:     $(cut -d" " -f1-3 /proc/loadavg 2>/dev/null || echo ?) (1, 5, 15 min load average at start)"
-	echo "  scratch:  $WORK (${fstype:-?})"
+	echo "  scratch:  ${WORK#"$REPO"/} (${fstype:-?})"
 }
