@@ -434,7 +434,7 @@ func TestOpenReleasesDescriptors(t *testing.T) {
 	runtime.KeepAlive(srcs)
 }
 
-// manyFiles makes the tree bench/manyfiles.sh sends by default: 10,000
+// manyFiles makes the tree bench/run's small section sends: 10,000
 // files of 1 KiB, 100 to a directory, and returns its top.
 func manyFiles(b *testing.B) string {
 	b.Helper()
