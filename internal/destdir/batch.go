@@ -840,7 +840,6 @@ type dirDest struct {
 	entry   Entry
 	began   time.Time // when it was created
 	size    int64     // the bytes written
-	behind  int64     // of those, the ones whose write-back has begun
 	small   bool      // a small file, gathered in memory for the smallWriter
 	buf     []byte    // a small file's data until written
 	created bool      // there is a file to remove on Discard
@@ -875,29 +874,10 @@ func (d *dirDest) Write(p []byte) (int, error) {
 	}
 	n, err := d.file.Write(p)
 	d.size += int64(n)
-	if wb, ok := d.file.(writeBehinder); ok {
-		for err == nil && d.size-d.behind >= writeBehind {
-			err = wb.WriteBehind(d.offset+d.behind, writeBehind)
-			d.behind += writeBehind
-		}
-	}
 	if err != nil {
 		err = fmt.Errorf("writing %s: %w", names.Quote(d.entry.Name), unwrapPath(err))
 	}
 	return n, err
-}
-
-// writeBehind is the size of the pieces of a big file whose write-back
-// begins while the next ones arrive.
-const writeBehind = 8 << 20
-
-// writeBehinder is a destFile that can start the write-back of what was
-// written to it, and wait for that of what was before (see
-// fdfile.File.WriteBehind): the disk then writes while the network
-// brings more, instead of after, and the page cache holds little of the
-// file unwritten.
-type writeBehinder interface {
-	WriteBehind(off, n int64) error
 }
 
 // Commit gives the file its mode (see Dir.perm) and the sender's

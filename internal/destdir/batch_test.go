@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -323,51 +322,5 @@ func commitFile(t *testing.T, b *Batch, name string, data []byte) {
 	}
 	if err := d.Commit(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// behindFile is a destFile that records the write-backs it is asked for.
-type behindFile struct {
-	destFile
-	ranges [][2]int64
-}
-
-func (f *behindFile) Write(p []byte) (int, error) { return len(p), nil }
-
-func (f *behindFile) WriteBehind(off, n int64) error {
-	f.ranges = append(f.ranges, [2]int64{off, n})
-	return nil
-}
-
-// TestWriteBehind writes a big file in pieces of odd sizes: its write-back
-// must begin for each whole writeBehind bytes as they are written, at
-// offsets after the data a resumed file held.
-func TestWriteBehind(t *testing.T) {
-	tests := []struct {
-		name   string
-		offset int64 // the partial data held
-		write  int64
-		want   [][2]int64
-	}{
-		{"less than a piece", 0, writeBehind - 1, nil},
-		{"two pieces and some", 0, 2*writeBehind + 100, [][2]int64{{0, writeBehind}, {writeBehind, writeBehind}}},
-		{"resumed", 5 << 20, writeBehind + 1, [][2]int64{{5 << 20, writeBehind}}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := &behindFile{}
-			d := &dirDest{batch: &Batch{}, file: f, offset: tt.offset}
-			piece := make([]byte, 300<<10+7)
-			for left := tt.write; left > 0; {
-				n := min(left, int64(len(piece)))
-				if _, err := d.Write(piece[:n]); err != nil {
-					t.Fatal(err)
-				}
-				left -= n
-			}
-			if !slices.Equal(f.ranges, tt.want) {
-				t.Errorf("write-back of %v, want %v", f.ranges, tt.want)
-			}
-		})
 	}
 }
