@@ -76,6 +76,13 @@ func main() {
 	for _, d := range dirs {
 		d.report()
 	}
+	// What the emulation cost, beside the packets it moved, so a run can
+	// tell whether the delay line kept up.
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) == nil {
+		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		fmt.Fprintf(os.Stderr, "delayline: %v CPU (user+sys) in all\n", cpu.Round(time.Millisecond))
+	}
 }
 
 func fatalf(format string, args ...any) {
