@@ -95,17 +95,9 @@ port_listening() {
 }
 
 # ---------------------------------------------------------------- binaries
-FERRY_BIN=
+FERRY_BIN='' DL_BIN=''
 ferry_binary
-if [[ -n ${DELAYLINE:-} ]]; then
-	[[ -x $DELAYLINE ]] || die "DELAYLINE=$DELAYLINE is not an executable file"
-	DL_BIN=$DELAYLINE
-else
-	command -v go >/dev/null 2>&1 || die "go not found; install Go or set DELAYLINE=/path/to/delayline"
-	DL_BIN=$WORK/delayline
-	log "building delayline -> $DL_BIN"
-	(cd "$REPO" && go build -o "$DL_BIN" ./bench/delayline) || die "go build of bench/delayline failed"
-fi
+go_binary DL_BIN DELAYLINE ./bench/delayline delayline
 HAVE_P=0
 "$FERRY_BIN" send -h 2>&1 | grep -Eq '^[[:space:]]*-P[ ,]' && HAVE_P=1
 
