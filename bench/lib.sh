@@ -18,16 +18,23 @@ now() {
 }
 
 # ferry_binary: sets FERRY_BIN to $FERRY, or builds ferry into OUT_DIR.
-ferry_binary() {
-	if [[ -n ${FERRY:-} ]]; then
-		[[ -x $FERRY ]] || die "FERRY=$FERRY is not an executable file"
-		FERRY_BIN=$FERRY
+ferry_binary() { go_binary FERRY_BIN FERRY . ferry; }
+
+# go_binary VAR ENV PKG NAME: sets VAR to the executable the environment
+# variable ENV names, or builds the Go package PKG of this module into
+# OUT_DIR/NAME.
+go_binary() {
+	local -n bin=$1
+	local given=${!2:-}
+	if [[ -n $given ]]; then
+		[[ -x $given ]] || die "$2=$given is not an executable file"
+		bin=$given
 		return
 	fi
-	command -v go >/dev/null 2>&1 || die "go not found; install Go or set FERRY=/path/to/ferry"
-	FERRY_BIN=$OUT_DIR/ferry
-	log "building ferry -> $FERRY_BIN"
-	(cd "$REPO" && CGO_ENABLED=0 go build -o "$FERRY_BIN" .) || die "go build failed"
+	command -v go >/dev/null 2>&1 || die "go not found; install Go or set $2=/path/to/$4"
+	bin=$OUT_DIR/$4
+	log "building $4 -> $bin"
+	(cd "$REPO" && CGO_ENABLED=0 go build -o "$bin" "$3") || die "go build of $4 failed"
 }
 
 PORT=0
