@@ -479,11 +479,13 @@ func (s *sender) sendOpened(index uint32, src Source, rc io.ReadCloser, from int
 			if err := s.pass(); err != nil {
 				return off, err
 			}
+			waitFrom := time.Now()
 			select {
 			case buf = <-s.pool:
 			case <-s.l.Failed():
 				return off, s.l.Err()
 			}
+			enc.Waited(time.Since(waitFrom))
 		}
 		if src.Size < 0 {
 			// A stream's next bytes may be long in coming.

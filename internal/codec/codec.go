@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
@@ -20,8 +21,10 @@ type Mode int
 
 // Modes, as the -z flag names them.
 const (
-	// Auto compresses with s2 and sends a chunk raw when s2 does not shrink
-	// it, backing off from trying while the data stays incompressible.
+	// Auto compresses with s2, or with zstd where the network is slow
+	// enough for zstd to send more (see adapt), and sends a chunk raw when
+	// that does not shrink it, backing off from trying while the data
+	// stays incompressible.
 	Auto Mode = iota
 	// Zstd compresses every chunk with zstd and sends it raw only when that
 	// does not shrink it.
@@ -104,13 +107,14 @@ type Encoder struct {
 	zenc  *zstd.Encoder
 	skip  int // chunks left to send raw without trying (Auto)
 	burst int // length of the next skip (Auto)
+	auto  adapt
 }
 
 // NewEncoder returns an Encoder for mode, downgraded to what the peer's
 // capabilities allow: Auto falls back to None, an explicit codec the peer
 // cannot decode is an error.
 func NewEncoder(mode Mode, peerCaps uint32) (*Encoder, error) {
-	e := &Encoder{mode: mode, burst: 1}
+	e := &Encoder{mode: mode, burst: 1, auto: adapt{now: time.Now, canZstd: peerCaps&framing.CapZstd != 0}}
 	switch mode {
 	case Auto:
 		if peerCaps&framing.CapS2 == 0 {
@@ -149,7 +153,11 @@ func (e *Encoder) Encode(dst, raw []byte) (framing.Codec, []byte) {
 		e.skip--
 		return framing.CodecNone, raw
 	}
-	c, body := pick(framing.CodecS2, s2.Encode(dst, raw), raw)
+	codec := framing.CodecS2
+	if e.auto.codec == autoZstd {
+		codec = framing.CodecZstd
+	}
+	c, body := pick(codec, e.auto.encode(dst, raw), raw)
 	if c == framing.CodecNone {
 		e.skip = e.burst
 		e.burst = min(2*e.burst, maxSkip)
@@ -166,11 +174,21 @@ func pick(c framing.Codec, compressed, raw []byte) (framing.Codec, []byte) {
 	return c, compressed
 }
 
+// Waited tells an Auto Encoder that its sender waited d for the network
+// to take what it had encoded: the network, not encoding, limits it.
+func (e *Encoder) Waited(d time.Duration) {
+	e.auto.waited += d
+}
+
 // Close releases the encoder's resources. It is safe to call more than once.
 func (e *Encoder) Close() {
 	if e.zenc != nil {
 		e.zenc.Close()
 		e.zenc = nil
+	}
+	if e.auto.zenc != nil {
+		e.auto.zenc.Close()
+		e.auto.zenc = nil
 	}
 }
 
