@@ -25,6 +25,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -61,6 +62,8 @@ type Conn struct {
 	wfree   []chan []byte
 	wclosed bool
 	wdl     *deadline
+	writers atomic.Int32  // writer goroutines still running
+	wdone   chan struct{} // closed when none is
 
 	// The read side: rq[j] holds the segments read from connection j,
 	// closed at its clean end, and rfree[j] its free buffers; cur is the
@@ -99,7 +102,9 @@ func New(conns []net.Conn) *Conn {
 		wdl:    newDeadline(),
 		rdl:    newDeadline(),
 		failed: make(chan struct{}),
+		wdone:  make(chan struct{}),
 	}
+	c.writers.Store(int32(n))
 	for j, nc := range conns {
 		_ = nc.SetDeadline(time.Time{})
 		c.wq[j] = make(chan []byte, queue)
@@ -143,6 +148,11 @@ func (c *Conn) Err() error {
 
 func (c *Conn) writeLoop(j int) {
 	defer c.wg.Done()
+	defer func() {
+		if c.writers.Add(-1) == 0 {
+			close(c.wdone)
+		}
+	}()
 	nc := c.conns[j]
 	var hdr [segmentHeader]byte
 	for {
@@ -305,18 +315,26 @@ func (c *Conn) WriteBuffers(bufs *net.Buffers) (int64, error) {
 }
 
 // CloseWrite ends the stream this side writes: each connection is
-// half-closed once its segments are out.
+// half-closed once its segments are out. It returns once they are, as a
+// TCP connection's returns once its bytes are the system's to send, so
+// that a Close after it loses none; the write deadline bounds the wait.
 func (c *Conn) CloseWrite() error {
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.wclosed {
-		return nil
+	if !c.wclosed {
+		c.wclosed = true
+		for _, q := range c.wq {
+			close(q)
+		}
 	}
-	c.wclosed = true
-	for _, q := range c.wq {
-		close(q)
+	c.wmu.Unlock()
+	select {
+	case <-c.wdone:
+		return c.Err()
+	case <-c.failed:
+		return c.Err()
+	case <-c.wdl.wait():
+		return os.ErrDeadlineExceeded
 	}
-	return nil
 }
 
 // Close closes every connection and waits for the Conn's goroutines. It
