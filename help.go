@@ -35,6 +35,8 @@ recv flags:
 send flags:
     -z, --compress MODE    auto, zstd, s2 or none (default auto)
         --name NAME        file name for a stream from stdin (default stdin)
+    -P, --parallel N       stripe the transfer over N connections, 1 to 16, for
+                           a long path one cannot fill (default 1)
         --wait DURATION    retry a refused connection until recv is up, at
                            most this long (default 0s)
 
@@ -141,6 +143,10 @@ Flags:
         --name NAME        the file name for a stream from stdin (default stdin)
         --no-resume        send every file whole, though the receiver holds
                            part of it from a transfer that failed
+    -P, --parallel N       stripe the transfer over N TCP connections, 1 to 16,
+                           for a long or window-limited path that one
+                           connection cannot fill; a receiver that does not
+                           take them (an older ferry) gets one (default 1)
         --plain            no code, no encryption: for a ferry recv --plain
         --raw              no framing at all, as netcat: for ferry recv --raw
                            or nc -l; sends one FILE, or stdin (-)

@@ -122,6 +122,7 @@ type common struct {
 	noResume bool
 	stdin    bool          // send's source is stdin, which cannot resume
 	wait     time.Duration // send's --wait for its receiver
+	streams  int           // send's -P
 }
 
 // register adds the flags both commands take to fs. The usage strings are
@@ -220,6 +221,8 @@ func sendFlags(c *common) (fs *flag.FlagSet, mode, name *string) {
 	fs.StringVar(mode, "compress", "auto", "compress with `MODE`, one of auto, zstd, s2, none")
 	name = fs.String("name", "stdin", "the file `NAME` for a stream from stdin")
 	fs.DurationVar(&c.wait, "wait", 0, "retry connecting until the receiver is up, for at most `DURATION`")
+	fs.IntVar(&c.streams, "P", 1, "stripe the transfer over `N` parallel connections, 1 to 16")
+	fs.IntVar(&c.streams, "parallel", 1, "stripe the transfer over `N` parallel connections, 1 to 16")
 	return fs, mode, name
 }
 
@@ -556,6 +559,7 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 		Progress:    bar.update,
 		FilesDone:   func(rs []transfer.FileResult) { files.add(rs); bar.done(rs); out.filesDone("sent", rs) },
 		NoResume:    c.noResume,
+		Streams:     c.streams,
 	}
 	s, err := snd.Send(ctx, conn, sources...)
 	bar.finish()
@@ -594,6 +598,10 @@ func checkSend(fs *flag.FlagSet, c *common, pos []string, name string) error {
 		return usagef("--name does not go with --raw, which sends no names")
 	case c.raw && c.noResume:
 		return usagef("--no-resume does not go with --raw, which resumes nothing")
+	case c.streams < 1 || c.streams > transfer.MaxStreams:
+		return usagef("-P must be 1 to %d connections, not %d", transfer.MaxStreams, c.streams)
+	case c.raw && c.streams > 1:
+		return usagef("-P does not go with --raw: netcat reads one connection")
 	case set["name"] && pos[1] != "-":
 		return usagef("--name names a stream from stdin (-); files and directories keep their own names")
 	case strings.Contains(name, "/"):

@@ -68,6 +68,12 @@ const (
 	// TypePing, either direction, proves the peer is alive while nothing else moves:
 	// empty payload.
 	TypePing Type = 0x14
+	// TypeJoin opens parallel streams (PROTOCOL.md 2.12): receiver to
+	// sender right after the handshake it grants them, sender to receiver
+	// it ends the first connection's single stream, and it is the first
+	// frame of each connection that joins:
+	// token (16 bytes) | count or index u8.
+	TypeJoin Type = 0x16
 	// TypePake, during the handshake of the encrypted mode, carries one
 	// side's CPace message; package secure defines its layout.
 	TypePake Type = 0x20
@@ -109,6 +115,8 @@ func (t Type) String() string {
 		return "abort"
 	case TypePing:
 		return "ping"
+	case TypeJoin:
+		return "join"
 	case TypePake:
 		return "pake"
 	case TypeConfirm:

@@ -325,3 +325,18 @@ func FuzzParseSkipResume(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseJoin(f *testing.F) {
+	addSeeds(f, TypeJoin, nil, make([]byte, TokenLen+1), make([]byte, TokenLen), make([]byte, TokenLen+2))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		j, err := ParseJoin(p)
+		if err != nil {
+			checkErr(t, err, ErrMalformed)
+			return
+		}
+		if j.N == 0 {
+			t.Fatal("accepted a count or index of 0")
+		}
+		checkReencode(t, p, AppendJoin(nil, j))
+	})
+}

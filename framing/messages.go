@@ -33,6 +33,10 @@ const (
 	// (PROTOCOL.md 2.11): a sender asks what the receiver holds of its
 	// files, and skips or resumes them.
 	CapResume uint32 = 1 << 3
+	// CapStreams says the side stripes a transfer over parallel
+	// connections (PROTOCOL.md 2.12): a sender asks for them, a receiver
+	// takes the connections that join.
+	CapStreams uint32 = 1 << 4
 )
 
 // Codec says how a data frame's body is encoded.
@@ -554,4 +558,34 @@ func ParseResume(p []byte) (Resume, error) {
 		return Resume{}, fmt.Errorf("%w: resume frame of %d bytes, want 12", ErrMalformed, len(p))
 	}
 	return Resume{Index: binary.BigEndian.Uint32(p), Offset: binary.BigEndian.Uint64(p[4:])}, nil
+}
+
+// TokenLen is the size of a join frame's token.
+const TokenLen = 16
+
+// Join is the payload of a join frame. N is, by where the frame goes, the
+// most streams a receiver takes, the streams a sender opens, or the index
+// of the stream a new connection carries; never 0.
+type Join struct {
+	Token [TokenLen]byte
+	N     uint8
+}
+
+// AppendJoin appends j's payload to dst.
+func AppendJoin(dst []byte, j Join) []byte {
+	dst = append(dst, j.Token[:]...)
+	return append(dst, j.N)
+}
+
+// ParseJoin decodes a join payload.
+func ParseJoin(p []byte) (Join, error) {
+	if len(p) != TokenLen+1 {
+		return Join{}, fmt.Errorf("%w: join frame of %d bytes, want %d", ErrMalformed, len(p), TokenLen+1)
+	}
+	j := Join{N: p[TokenLen]}
+	copy(j.Token[:], p)
+	if j.N == 0 {
+		return Join{}, fmt.Errorf("%w: join frame with a count or index of 0", ErrMalformed)
+	}
+	return j, nil
 }

@@ -529,6 +529,7 @@ func goldenCases() []goldenCase {
 		}, AppendHolds, ParseHolds, slices.Equal),
 		newGolden("skip", TypeSkip, Skip{Index: 7, Reason: SkipHeld}, AppendSkip, ParseSkip, same),
 		newGolden("resume", TypeResume, Resume{Index: 2, Offset: 1024}, AppendResume, ParseResume, same),
+		newGolden("join", TypeJoin, Join{Token: [TokenLen]byte{0: 0x5a, 7: 0x01, 15: 0xc3}, N: 4}, AppendJoin, ParseJoin, same),
 	}
 }
 

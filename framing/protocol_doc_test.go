@@ -107,7 +107,7 @@ func TestProtocolDocConstants(t *testing.T) {
 		"`MaxName`":             MaxName,
 		"`MaxMessage`":          MaxMessage,
 	}
-	caps := map[string]uint64{"`CapZstd`": uint64(CapZstd), "`CapS2`": uint64(CapS2), "`CapSecure`": uint64(CapSecure)}
+	caps := map[string]uint64{"`CapZstd`": uint64(CapZstd), "`CapS2`": uint64(CapS2), "`CapSecure`": uint64(CapSecure), "`CapResume`": uint64(CapResume), "`CapStreams`": uint64(CapStreams)}
 	codes := map[string]uint16{
 		"internal": CodeInternal, "protocol": CodeProtocol, "version": CodeVersion,
 		"exists": CodeExists, "no space": CodeNoSpace, "permission": CodePermission,
@@ -164,6 +164,7 @@ func TestProtocolDocLayouts(t *testing.T) {
 		{"2.6 done and complete", len(AppendTotals(nil, Totals{}))},
 		{"2.7 ack", len(AppendAck(nil, Ack{}))},
 		{"2.8 error", len(AppendError(nil, ErrorMsg{}))},
+		{"2.12 join: parallel streams", len(AppendJoin(nil, Join{}))},
 	} {
 		t.Run(c.heading, func(t *testing.T) {
 			next, variable := 0, false
@@ -197,6 +198,7 @@ func TestProtocolDocFixedLengths(t *testing.T) {
 		TypeDone:     len(AppendTotals(nil, Totals{})),
 		TypeAck:      len(AppendAck(nil, Ack{})),
 		TypeComplete: len(AppendTotals(nil, Totals{})),
+		TypeJoin:     len(AppendJoin(nil, Join{})),
 	}
 	fixed := regexp.MustCompile(`^section [0-9.]+, ([0-9]+) bytes$`)
 	for _, r := range docTable(t, docTables(t), "1. Frames", 2) {

@@ -45,10 +45,17 @@ type Sender struct {
 	// it from a transfer that failed (ferry send --no-resume). Files the
 	// receiver has whole are skipped all the same.
 	NoResume bool
+	// Streams, if 2 or more, stripes the transfer over that many TCP
+	// connections to the receiver's address, at most MaxStreams, for a
+	// path where one connection's window cannot fill the link (ferry send
+	// -P). The receiver must serve a listener (Receiver.Serve); one that
+	// does not, or an older one, gets one connection, as do a conn other
+	// than TCP and the zero value.
+	Streams int
 }
 
 func (s *Sender) options() options {
-	return options{Compression: codec.Mode(s.Compression), Timeout: s.Timeout, Progress: s.Progress, FilesDone: s.FilesDone, Code: s.Code, Secured: s.Secured, NoResume: s.NoResume}
+	return options{Compression: codec.Mode(s.Compression), Timeout: s.Timeout, Progress: s.Progress, FilesDone: s.FilesDone, Code: s.Code, Secured: s.Secured, NoResume: s.NoResume, streams: s.Streams}
 }
 
 // Send sends sources over conn, in tree order, and returns once the

@@ -161,3 +161,16 @@ const ChunkSize = chunkSize
 // ReportedBy gives, for a failure the peer reported, the peer's role and
 // whether it reported an interruption (an abort frame).
 func ReportedBy(e *Error) (role framing.Role, aborted bool) { return e.role, e.aborted }
+
+// WithStreams returns o, a sender's, asking for n parallel streams.
+func WithStreams(o Options, n int) Options {
+	o.streams = n
+	return o
+}
+
+// WithGranted returns o, a serving receiver's, calling granted once it
+// has granted a sender parallel streams, before the sender is told.
+func WithGranted(o Options, granted func()) Options {
+	o.granted = granted
+	return o
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/ferrytool/ferry/framing"
 	"github.com/ferrytool/ferry/internal/conn"
 	"github.com/ferrytool/ferry/internal/secure"
+	"github.com/ferrytool/ferry/internal/stripe"
 )
 
 // link is one ferry connection (conn.Conn: frames, deadlines, pings, the
@@ -17,6 +18,13 @@ import (
 // conn seals and opens every frame.
 type link struct {
 	*conn.Conn
+	// raw is the connection, and sw, if set, the switch on it that can
+	// move the link onto parallel streams (see stripe).
+	raw     net.Conn
+	sw      *stripe.Switch
+	streams int           // a sender's streams asked for
+	joins   *stripe.Joins // where a receiver's streams join
+	granted func()        // see options.granted
 	role    framing.Role
 	timeout time.Duration // 0: none
 	code    string        // the encrypted mode's code; "" for --plain
@@ -36,8 +44,19 @@ type link struct {
 }
 
 func newLink(c net.Conn, role framing.Role, opts options) *link {
+	nc := c
+	var sw *stripe.Switch
+	if striped(c, role, opts) {
+		sw = stripe.NewSwitch(c)
+		nc = sw
+	}
 	return &link{
-		Conn:    conn.New(c, connConfig(role, opts)),
+		Conn:    conn.New(nc, connConfig(role, opts)),
+		raw:     c,
+		sw:      sw,
+		streams: opts.streams,
+		joins:   opts.joins,
+		granted: opts.granted,
 		role:    role,
 		timeout: opts.timeout(),
 		code:    opts.Code,
@@ -70,8 +89,21 @@ func report(err error) (uint16, bool) {
 
 // hello exchanges hellos and returns the peer's. Each side writes its own
 // first, so neither waits on the other. In the encrypted mode it then runs
-// the handshake, and every frame after it is sealed.
+// the handshake, and every frame after it is sealed. Last, the link moves
+// onto parallel streams if both sides take part.
 func (l *link) hello(caps uint32) (framing.Hello, error) {
+	if l.sw == nil {
+		return l.greet(caps)
+	}
+	h, err := l.greet(caps | framing.CapStreams)
+	if err == nil {
+		err = l.stripe(h)
+	}
+	return h, err
+}
+
+// greet is hello on the one connection.
+func (l *link) greet(caps uint32) (framing.Hello, error) {
 	if l.code != "" {
 		caps |= framing.CapSecure
 	}

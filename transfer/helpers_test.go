@@ -160,7 +160,8 @@ func (r *recorder) results() ([]transfer.FileResult, []transfer.Progress) {
 // them: the frame writer hands a *net.TCPConn's buffers straight to writev.
 type countingListener struct {
 	net.Listener
-	n atomic.Int64
+	n     atomic.Int64
+	conns atomic.Int64 // connections accepted
 }
 
 func (l *countingListener) Accept() (net.Conn, error) {
@@ -168,6 +169,7 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.conns.Add(1)
 	// Embedding *net.TCPConn keeps CloseWrite, which the receiver relies on.
 	return &countingConn{TCPConn: c.(*net.TCPConn), n: &l.n}, nil
 }
@@ -190,6 +192,7 @@ type outcome struct {
 	sendDone, recvDone []transfer.FileResult
 	sendProg, recvProg []transfer.Progress
 	wire               int64 // bytes from sender to receiver
+	conns              int64 // connections the receiver accepted
 }
 
 // run sends sources over loopback TCP to transfer.Serve, which receives one
@@ -220,6 +223,7 @@ func run(t *testing.T, sources []transfer.Source, sink transfer.Sink, sendOpts, 
 	o.sendDone, o.sendProg = sendRec.results()
 	o.recvDone, o.recvProg = recvRec.results()
 	o.wire = ln.n.Load()
+	o.conns = ln.conns.Load()
 	return o
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/ferrytool/ferry/framing"
 	"github.com/ferrytool/ferry/internal/conn"
 	"github.com/ferrytool/ferry/internal/guard"
+	"github.com/ferrytool/ferry/internal/stripe"
 )
 
 // ServeOptions configure Receiver.Serve.
@@ -78,6 +79,10 @@ const MaxConns = 64
 
 // serve is Receiver.Serve, with the receiver's settings o.
 func serve(ctx context.Context, ln net.Listener, to Destination, o options, opts ServeOptions) error {
+	// Connections that join a transfer's parallel streams go to it, not
+	// through the slots below; at most MaxConns are looked at at once.
+	o.joins = stripe.NewJoins(MaxConns)
+	ln = o.joins.Listen(ln)
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
 	defer ln.Close()
@@ -221,7 +226,9 @@ func serveConn(ctx, connCtx context.Context, c *guard.Conn, to Destination, o op
 	conn, peer := c.Conn, c.Conn.RemoteAddr()
 	if opts.ForPeer != nil {
 		r := opts.ForPeer(peer, o.receiver())
+		joins := o.joins
 		o = r.options()
+		o.joins = joins
 	}
 	o.greeted = func() {
 		table.Greet(c)

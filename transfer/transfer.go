@@ -24,6 +24,7 @@ import (
 	"github.com/ferrytool/ferry/internal/codec"
 	"github.com/ferrytool/ferry/internal/conn"
 	"github.com/ferrytool/ferry/internal/secure"
+	"github.com/ferrytool/ferry/internal/stripe"
 )
 
 // chunkSize is how many file bytes a sender puts in one data frame. Big
@@ -101,6 +102,15 @@ type options struct {
 	// Secured, if set, is called with the cipher's name once the encrypted
 	// mode's handshake has succeeded.
 	Secured func(cipher string)
+	// streams is how many connections a sender asks to stripe the
+	// transfer over; 0 or 1 keeps it on one.
+	streams int
+	// joins, if set, takes the connections that join a receiver's
+	// transfer: it serves a listener.
+	joins *stripe.Joins
+	// granted, if set, is called on a receiver that has granted a sender
+	// parallel streams, before it tells the sender: tests forge joins then.
+	granted func()
 
 	// admit, if set, is called on a receiver in the encrypted mode once the
 	// sender's hello has come, before the handshake: it may wait for the
