@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"net"
 	"os"
 	"os/signal"
@@ -541,7 +542,7 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 		return out, sendRaw(ctx, &c, addr, pos[1], stdin, out)
 	}
 	c.stdin = pos[1] == "-"
-	sources, err := collect(ctx, pos, *name, stdin, out)
+	total, sources, err := collect(ctx, pos, *name, stdin, out)
 	if err != nil {
 		return out, err
 	}
@@ -549,7 +550,7 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 	if err != nil {
 		return out, err
 	}
-	bar := out.newProgress(filesIn(sources))
+	bar := out.newProgress(total.Files)
 	var files tally
 	snd := transfer.Sender{
 		Compression: compression,
@@ -561,7 +562,7 @@ func sendCmd(ctx context.Context, args []string, stdin io.Reader, stderr io.Writ
 		NoResume:    c.noResume,
 		Streams:     c.streams,
 	}
-	s, err := snd.Send(ctx, conn, sources...)
+	s, err := snd.SendSeq(ctx, conn, total, sources)
 	bar.finish()
 	if errors.Is(err, transfer.ErrRefused) {
 		// The other files arrived: the summary says what moved.
@@ -613,23 +614,31 @@ func checkSend(fs *flag.FlagSet, c *common, pos []string, name string) error {
 	return nil
 }
 
-// collect gives the sources to send for the arguments pos after the HOST:
-// stdin under name for "-", else the files and directories named, walked.
-func collect(ctx context.Context, pos []string, name string, stdin io.Reader, out *output) ([]transfer.Source, error) {
+// collect gives the sources to send for the arguments pos after the HOST,
+// and their totals: stdin under name for "-", else the files and
+// directories named. They are walked here once, to count them and to
+// find, before connecting, what cannot be sent and what is skipped, and
+// walked again as they are sent, so that a tree of any size takes little
+// memory.
+func collect(ctx context.Context, pos []string, name string, stdin io.Reader, out *output) (transfer.Totals, iter.Seq2[transfer.Source, error], error) {
 	if pos[1] == "-" {
-		return []transfer.Source{transfer.StreamSource(name, stdin)}, nil
+		src := transfer.StreamSource(name, stdin)
+		seq := func(yield func(transfer.Source, error) bool) { yield(src, nil) }
+		t, err := transfer.Count(seq)
+		return t, seq, err
 	}
-	sources, err := transfer.Collect(ctx, pos[1:], out.skipped)
+	t, err := transfer.Count(transfer.Walk(ctx, pos[1:], out.skipped))
 	if err != nil {
 		// ferry send FILE HOST, as scp takes it: the first argument is a
 		// file here, and the last, missing, reads as an address.
 		last := pos[len(pos)-1]
 		if info, serr := os.Stat(pos[0]); serr == nil && info.Mode().IsRegular() && errors.Is(err, os.ErrNotExist) && looksLikeAddress(last) {
-			return nil, fmt.Errorf("%w (and %s is a file here: the HOST comes first, as in ferry send HOST %s)", err, pos[0], pos[0])
+			return t, nil, fmt.Errorf("%w (and %s is a file here: the HOST comes first, as in ferry send HOST %s)", err, pos[0], pos[0])
 		}
-		return nil, err
+		return t, nil, err
 	}
-	return sources, nil
+	// The skips were reported in the count.
+	return t, transfer.Walk(ctx, pos[1:], nil), nil
 }
 
 // looksLikeAddress says whether s, a path that does not exist, reads as

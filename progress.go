@@ -408,15 +408,3 @@ func shortenMiddle(s string, width int) string {
 	}
 	return head.String() + "…" + tail.String()
 }
-
-// filesIn is how many of sources are files, which the progress line
-// counts.
-func filesIn(sources []transfer.Source) int {
-	n := 0
-	for _, s := range sources {
-		if !s.Mode.IsDir() {
-			n++
-		}
-	}
-	return n
-}

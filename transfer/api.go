@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
+	"math"
 	"net"
 	"time"
 
@@ -63,13 +65,38 @@ func (s *Sender) options() options {
 // durable. Sources come from Collect (paths) or StreamSource (a reader).
 // Cancelling ctx aborts the transfer and tells the receiver. Send closes
 // conn. It sends nothing, and fails, unless there is at least one source,
-// and every one but a directory has an Open.
+// and every one but a directory has an Open. It holds every source to
+// the end: SendSeq sends a tree of any size in little memory.
 func (s *Sender) Send(ctx context.Context, conn net.Conn, sources ...Source) (Summary, error) {
 	if err := checkSources(sources); err != nil {
 		_ = conn.Close()
 		return Summary{}, described(err, conn.RemoteAddr(), "")
 	}
 	return send(ctx, conn, sources, s.options())
+}
+
+// SendSeq is Send for sources taken from a sequence as they are sent, such
+// as Walk's, so that a sender holds a window of them (a few thousand) and
+// not the whole tree. The receiver is told the totals before the first
+// entry, so SendSeq needs them first: t must be what Count gave for the
+// same sources, found before connecting, so that what Count refuses (a
+// file this process may not read, sources out of tree order) fails with
+// nothing sent. SendSeq ranges over sources once more as it sends, in a
+// goroutine of its own; if that yields an error, or sources other than
+// those counted (a tree changed since: more or fewer entries, or files
+// grown past the bytes counted), the entries before are sent and the
+// transfer fails. Cancelling ctx aborts the transfer and tells the
+// receiver; a walk should take the same ctx. SendSeq closes conn.
+func (s *Sender) SendSeq(ctx context.Context, conn net.Conn, t Totals, sources iter.Seq2[Source, error]) (Summary, error) {
+	if t.Entries <= 0 || t.Entries > math.MaxUint32 {
+		_ = conn.Close()
+		err := errNoSources
+		if t.Entries > 0 {
+			err = fmt.Errorf("cannot send %d entries: at most %d go in one transfer", t.Entries, uint32(math.MaxUint32))
+		}
+		return Summary{}, described(err, conn.RemoteAddr(), "")
+	}
+	return sendWindow(ctx, conn, seqWindow(sources, t), s.options())
 }
 
 // A Receiver receives what a Sender sends into a Destination. Its zero

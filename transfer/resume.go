@@ -50,6 +50,7 @@ func checkable(src Source) bool {
 type checker struct {
 	on       bool                    // both sides take part
 	next     int                     // the first source not yet in a check frame
+	ended    bool                    // no source after next, or one that failed
 	inflight int                     // check frames whose holds has not come
 	answers  map[uint32]framing.Held // holds come, for files not yet sent
 	holds    chan []framing.Held     // from readControl, checked against the checks
@@ -64,7 +65,7 @@ func (s *sender) heldFor(i int) (framing.Held, error) {
 			delete(c.answers, uint32(i))
 			return h, nil
 		}
-		if c.inflight < checksAhead && c.next < len(s.sources) {
+		if c.inflight < checksAhead && !c.ended {
 			if err := s.sendCheck(); err != nil {
 				return framing.Held{}, err
 			}
@@ -90,11 +91,23 @@ func (s *sender) heldFor(i int) (framing.Held, error) {
 // against.
 func (s *sender) sendCheck() error {
 	c := &s.check
+	// The producer has sent, unchecked, the sources before the window.
+	c.next = max(c.next, s.win.base)
 	var es []framing.CheckEntry
 	size := 2
-	for ; c.next < len(s.sources) && len(es) < framing.MaxCheck; c.next++ {
-		src := s.sources[c.next]
+	for scanned := 0; len(es) < framing.MaxCheck && scanned < maxScan; scanned++ {
+		src, ok, err := s.win.get(c.next, s.l.Failed())
+		if err != nil {
+			return s.l.Err()
+		}
+		if !ok {
+			// The sources end here, or fail: the producer comes to that
+			// in its turn, after the files before.
+			c.ended = true
+			break
+		}
 		if !checkable(src) {
+			c.next++
 			continue
 		}
 		if size+22+len(src.Name) > checkPayload {
@@ -102,6 +115,7 @@ func (s *sender) sendCheck() error {
 		}
 		size += 22 + len(src.Name)
 		es = append(es, framing.CheckEntry{Index: uint32(c.next), Size: uint64(src.Size), ModTime: src.ModTime.UnixNano(), Name: src.Name})
+		c.next++
 	}
 	if len(es) == 0 {
 		return nil

@@ -44,10 +44,10 @@ const (
 
 // sender is the state of one Send.
 type sender struct {
-	l       *link
-	opts    options
-	sources []Source
-	total   int64 // -1 if any source's size is unknown
+	l     *link
+	opts  options
+	win   *window // the sources taken and not yet sent
+	total int64   // the bytes offered; -1 if any source's size is unknown
 
 	pool    chan []byte // payload buffers shared with the writer goroutine
 	scratch []byte      // the buffer compression writes into; swapped with a pool buffer
@@ -93,26 +93,29 @@ type sender struct {
 // side, ends the transfer with an error; cancelling ctx sends an abort to the
 // receiver. send closes conn.
 func send(ctx context.Context, conn net.Conn, sources []Source, opts options) (Summary, error) {
+	sources = inTreeOrder(sources)
+	var t Totals
+	for _, src := range sources {
+		t.add(src)
+	}
+	return sendWindow(ctx, conn, sliceWindow(sources, t), opts)
+}
+
+// sendWindow is send of the sources w takes, which it closes.
+func sendWindow(ctx context.Context, conn net.Conn, w *window, opts options) (Summary, error) {
 	start := time.Now()
 	s := &sender{
 		l:       newLink(conn, framing.RoleSender, opts),
 		opts:    opts,
-		sources: inTreeOrder(sources),
+		win:     w,
 		pending: make(map[uint32]pendingEntry),
-		total:   0,
+		total:   w.total.Bytes,
 		check:   checker{answers: make(map[uint32]framing.Held), holds: make(chan []framing.Held, checksAhead)},
 	}
 	// A receiver may keep a sender waiting for its turn, pinging, for
 	// twice its timeout, then give it its timeout for the handshake: a
 	// peer that pings for longer than that is no honest receiver.
 	s.l.HandshakeWithin(start, senderHandshakeFactor*handshakeTime(opts.timeout()), fmt.Sprintf("%d times the timeout", senderHandshakeFactor))
-	for _, src := range sources {
-		if src.Size < 0 || s.total < 0 {
-			s.total = -1
-			continue
-		}
-		s.total += src.Size
-	}
 	// Room for the tag too, so a data frame is sealed where it lies.
 	bufLen := framing.DataHeaderLen + codec.MaxEncodedLen(chunkSize) + secure.Overhead
 	s.pool = make(chan []byte, dataBuffers)
@@ -153,14 +156,17 @@ func send(ctx context.Context, conn net.Conn, sources []Source, opts options) (S
 	wg.Wait()
 	if err == nil {
 		<-produced
+		s.win.close(nil)
 	} else {
+		stuck := time.After(stuckReadWait)
 		select {
 		case <-produced:
-		case <-time.After(stuckReadWait):
+		case <-stuck:
 			// The producer is blocked reading a source that closing cannot
 			// wake, such as a terminal or pipe on stdin. Waiting would hang
 			// an interrupted ferry; the read ends with the process.
 		}
+		s.win.close(stuck)
 	}
 	s.progressMu.Lock()
 	s.returned = true
@@ -304,9 +310,10 @@ func (s *sender) completed(p []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	acked := s.summary.Files + s.summary.Dirs + s.summary.Skipped + len(s.summary.Refused)
-	if len(s.pending) != 0 || int(t.Files) != len(s.sources) || acked != len(s.sources) || t.Bytes != uint64(s.moved) || s.summary.Bytes != s.moved {
+	entries := s.win.total.Entries
+	if len(s.pending) != 0 || int(t.Files) != entries || acked != entries || t.Bytes != uint64(s.moved) || s.summary.Bytes != s.moved {
 		return protocolErrorf("the receiver confirmed %d entries and %d bytes, but %d entries and %d bytes were acknowledged or skipped of %d sent",
-			t.Files, t.Bytes, acked, s.summary.Bytes, len(s.sources))
+			t.Files, t.Bytes, acked, s.summary.Bytes, entries)
 	}
 	return nil
 }
@@ -385,7 +392,7 @@ func (s *sender) produce(peerCaps uint32) error {
 		return withCode(framing.CodeUnsupported, err)
 	}
 	defer enc.Close()
-	offer := framing.Offer{Files: uint32(len(s.sources)), Bytes: framing.UnknownSize}
+	offer := framing.Offer{Files: uint32(s.win.total.Entries), Bytes: framing.UnknownSize}
 	if s.total >= 0 {
 		offer.Bytes = uint64(s.total)
 	}
@@ -394,7 +401,17 @@ func (s *sender) produce(peerCaps uint32) error {
 	}
 	s.offered.Store(true)
 	var done, moved int64 // bytes done, sent or not, and sent
-	for i, src := range s.sources {
+	for i := 0; ; i++ {
+		src, ok, err := s.win.get(i, s.l.Failed())
+		if err != nil {
+			return s.l.Err()
+		}
+		if !ok {
+			if s.win.err != nil {
+				return s.failSource(withCode(framing.CodeSource, s.win.err))
+			}
+			break
+		}
 		var d, n int64
 		if s.check.on && checkable(src) {
 			h, err := s.heldFor(i)
@@ -412,11 +429,12 @@ func (s *sender) produce(peerCaps uint32) error {
 		}
 		done += d
 		moved += n
+		s.win.drop(i + 1)
 	}
 	s.mu.Lock()
 	s.moved = moved
 	s.mu.Unlock()
-	totals := framing.Totals{Files: uint32(len(s.sources)), Bytes: uint64(moved)}
+	totals := framing.Totals{Files: uint32(s.win.total.Entries), Bytes: uint64(moved)}
 	if err := s.queue(conn.Frame{Type: framing.TypeDone, Payload: framing.AppendTotals(nil, totals)}); err != nil {
 		return err
 	}

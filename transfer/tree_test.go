@@ -246,11 +246,13 @@ func TestCollect(t *testing.T) {
 			want:  dirSources("d"),
 		},
 		{
+			// In tree order, as they are sent, whatever order they were
+			// named in.
 			name: "file and directory",
 			setup: func(t *testing.T, root string) []string {
 				return []string{filepath.Join(root, "f.txt"), filepath.Join(root, "d")}
 			},
-			want: append([]wantSource{{"f.txt", "f.txt"}}, dirSources("d")...),
+			want: append(dirSources("d"), wantSource{"f.txt", "f.txt"}),
 		},
 		{
 			// Links inside a directory are skipped, whatever they point

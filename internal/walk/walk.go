@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ferrytool/ferry/internal/names"
@@ -31,23 +30,63 @@ type Entry struct {
 	Open    func() (io.ReadCloser, error) // nil for a directory
 }
 
-// Collect lists what sending paths means, before anything is sent, so the
-// receiver can be told the totals up front. A regular file is sent under
-// its base name; a directory is sent with everything under it, under its
-// base name, as scp -r does (a trailing slash changes nothing). A symbolic
-// link named in paths is followed, like cp -r and scp; one found inside a
-// directory is skipped, as are sockets, pipes and devices, and so are names
-// the receiver would refuse: each skip is reported to skip with the path as
-// the user wrote it and the reason. A regular file this process may not
-// read is an error, found here rather than once the transfer is under way.
-// Cancelling ctx stops a long walk; the error is then ctx's.
+// Walk walks paths and calls yield with each entry of sending them, in
+// tree order (names.Compare), as the walk finds it: nothing of the tree is
+// held but the listings of the directories on the way to the current
+// entry. A regular file is sent under its base name; a directory is sent
+// with everything under it, under its base name, as scp -r does (a
+// trailing slash changes nothing). A symbolic link named in paths is
+// followed, like cp -r and scp; one found inside a directory is skipped,
+// as are sockets, pipes and devices, and so are names the receiver would
+// refuse: each skip is reported to skip with the path as the user wrote
+// it and the reason. A regular file this process may not read is an
+// error, found in the walk rather than once its data is due. The paths
+// are checked before any is walked, and walked in the order of the names
+// they arrive under, so the entries come in tree order whatever order the
+// paths were given in. Cancelling ctx stops a long walk; the error is
+// then ctx's. Walk returns the first error, or nil once every entry was
+// yielded or yield returned false.
 //
 // The entries' Open opens a file below a directory named through the
 // directories the walk read, following no link, and refuses a file that
 // is not the one the walk listed: what was swapped in since, even a link
 // to somewhere else in place of one of those directories, is never read.
-func Collect(ctx context.Context, paths []string, skip func(path, reason string)) ([]Entry, error) {
-	var entries []Entry
+func Walk(ctx context.Context, paths []string, skip func(path, reason string), yield func(Entry) bool) error {
+	tops, err := checkPaths(paths)
+	if err != nil {
+		return err
+	}
+	w := &walker{ctx: ctx, skip: skip, yield: yield, shared: newWalkShared()}
+	for _, t := range tops {
+		if t.info.Mode().IsRegular() {
+			err = w.emit(fileEntry(t.path, t.name, t.info))
+		} else {
+			err = w.walkTop(t.path, t.name)
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = w.finish()
+	}
+	if err == errStop {
+		err = nil
+	}
+	return err
+}
+
+// top is a path named to Walk: the name it arrives under, and what it is.
+type top struct {
+	path, name string
+	info       fs.FileInfo
+}
+
+// checkPaths checks every path given before any is walked, so that a
+// mistyped one fails at once, and returns them in the order of their
+// names. Paths with the same name are refused.
+func checkPaths(paths []string) ([]top, error) {
+	tops := make([]top, 0, len(paths))
 	from := make(map[string]string) // top-level name -> the path it came from
 	for _, p := range paths {
 		info, err := os.Stat(p)
@@ -70,17 +109,14 @@ func Collect(ctx context.Context, paths []string, skip func(path, reason string)
 			if err := denied(p); err != nil {
 				return nil, fmt.Errorf("cannot read %s: %w", p, err)
 			}
-			entries = append(entries, fileEntry(p, name, info))
 		case info.IsDir():
-			entries, err = walkDir(ctx, entries, p, name, skip)
-			if err != nil {
-				return nil, err
-			}
 		default:
 			return nil, fmt.Errorf("cannot send %s: %s, not a regular file or directory", p, kindName(info.Mode()))
 		}
+		tops = append(tops, top{path: p, name: name, info: info})
 	}
-	return entries, nil
+	slices.SortStableFunc(tops, func(a, b top) int { return strings.Compare(a.name, b.name) })
+	return tops, nil
 }
 
 // topName is the name path arrives under: its base name, or for "." and
@@ -98,56 +134,95 @@ func topName(p string) string {
 	return base
 }
 
-// walkers is how many goroutines read directories at once in a walk. A
-// walk of many small files is a system call or two per file while the
-// receiver waits for the offer, so a second goroutine halves the wait;
-// more would only contend for the same directories and cores.
-const walkers = 2
+// errStop is a walk stopped because yield returned false.
+var errStop = errors.New("walk stopped")
 
-// walkDir appends the directory dir and everything under it, in lexical
-// order so parents come before their contents. Subdirectories are read
-// concurrently (see walkers), but what the walk finds, and what it skips,
-// comes out in the order one goroutine would have found it.
-func walkDir(ctx context.Context, entries []Entry, dir, name string, skip func(path, reason string)) ([]Entry, error) {
+// maxHeld bounds the entries a walk holds back after a file (see emit).
+const maxHeld = 256
+
+type walker struct {
+	ctx    context.Context // checked at each directory and every 1,024 entries, so Ctrl-C stops a long walk
+	skip   func(path, reason string)
+	yield  func(Entry) bool
+	shared *walkShared // the descriptors kept from one file opened to the next
+	roots  int         // top directories walked so far
+
+	// held is the last file found and the directories found since: the
+	// file is yielded once another is found, and at the end with an Open
+	// that releases the descriptors kept, which no later file needs.
+	held []Entry
+}
+
+// emit yields e, or holds it back (see held).
+func (w *walker) emit(e Entry) error {
+	switch {
+	case e.Open != nil:
+		if err := w.flush(); err != nil {
+			return err
+		}
+	case len(w.held) == 0:
+		if !w.yield(e) {
+			return errStop
+		}
+		return nil
+	case len(w.held) == maxHeld:
+		// So many directories after the last file: it goes out without
+		// the release, and the descriptors wait for the garbage
+		// collector (see newWalkShared).
+		if err := w.flush(); err != nil {
+			return err
+		}
+		if !w.yield(e) {
+			return errStop
+		}
+		return nil
+	}
+	w.held = append(w.held, e)
+	return nil
+}
+
+// flush yields what is held.
+func (w *walker) flush() error {
+	for i, e := range w.held {
+		w.held[i] = Entry{}
+		if !w.yield(e) {
+			w.held = w.held[:0]
+			return errStop
+		}
+	}
+	w.held = w.held[:0]
+	return nil
+}
+
+// finish yields what is held, the last file of the walk opening with the
+// release of what it kept open.
+func (w *walker) finish() error {
+	if len(w.held) > 0 {
+		open, shared := w.held[0].Open, w.shared
+		w.held[0].Open = func() (io.ReadCloser, error) {
+			defer shared.release()
+			return open()
+		}
+	}
+	return w.flush()
+}
+
+// walkTop yields the directory dir, named name, and everything under it.
+func (w *walker) walkTop(dir, name string) error {
 	// dir itself may be a link named on the command line; walk where it
 	// points.
 	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {
-		return nil, fmt.Errorf("cannot send %s: %w", dir, unwrapPath(err))
+		return fmt.Errorf("cannot send %s: %w", dir, unwrapPath(err))
 	}
 	info, err := os.Lstat(real)
 	if err != nil {
-		return nil, fmt.Errorf("cannot send %s: %w", dir, unwrapPath(err))
+		return fmt.Errorf("cannot send %s: %w", dir, unwrapPath(err))
 	}
 	top := infoOf(info)
-	w := &walker{ctx: ctx, extra: make(chan struct{}, walkers-1), top: name, root: newWalkRoot(real, name, top.id)}
-	start := len(entries)
-	entries, err = w.walk(real, filepath.Clean(dir), name, "", top).flatten(entries, skip)
-	if err != nil {
-		return nil, err
-	}
-	// The root keeps the directories on the way to the last file opened
-	// open for the next; once the last file of the walk is opened none is
-	// needed, and a sender of many directories holds the descriptors of
-	// one at a time.
-	for i := len(entries) - 1; i >= start; i-- {
-		if open := entries[i].Open; open != nil {
-			root := w.root
-			entries[i].Open = func() (io.ReadCloser, error) {
-				defer root.release()
-				return open()
-			}
-			break
-		}
-	}
-	return entries, nil
-}
-
-type walker struct {
-	ctx   context.Context // checked at each directory and every 1,024 entries, so Ctrl-C stops a long walk
-	extra chan struct{}   // a token for each goroutine beyond the first
-	top   string          // the name the walk's top directory arrives under
-	root  *walkRoot       // through which the files found are opened
+	w.roots++
+	root := newWalkRoot(real, name, top.id, w.shared, w.roots)
+	return w.walk(root, real, filepath.Clean(dir), name, "", top)
 }
 
 // errReplaced is a file or directory found, when opened, not to be the one
@@ -166,122 +241,70 @@ func infoOf(info fs.FileInfo) entryInfo {
 	return entryInfo{mode: info.Mode(), size: info.Size(), mtime: info.ModTime(), id: idOf(info)}
 }
 
-// dirEntry is an entry of a directory the walk read: its name, its type
-// as the directory lists it and, for one the walk takes (see listable),
-// what it is or why that could not be found.
-type dirEntry struct {
-	name   string
-	typ    fs.FileMode
-	info   entryInfo
-	err    error
-	denied error // a regular file this process may not read
-}
-
 // listable says whether the walk takes an entry of type typ: a directory
 // or a regular file, not a link or anything else.
 func listable(typ fs.FileMode) bool {
 	return typ&(fs.ModeType&^fs.ModeDir) == 0
 }
 
-// subtree is what walking one directory found, in order: its own entry,
-// then one part per entry in it. A walk that failed stops at err.
-type subtree struct {
-	parts []walkPart
-	err   error
-}
-
-// walkPart is one entry of a directory: an entry to send, the walk of a
-// subdirectory, or an entry skipped.
-type walkPart struct {
-	entry      Entry
-	sub        *subtree
-	skipped    string // the path as the user would write it, if skipped
-	skipReason string
-}
-
-// walk reads the directory real, shown to the user as shown, named name
+// walk yields the directory real, shown to the user as shown, named name
 // on the receiver and rel below the top directory, and what is below it.
 // The directory read must be the one info describes, as its parent
-// listed it: one replaced since is not walked.
-func (w *walker) walk(real, shown, name, rel string, info entryInfo) *subtree {
+// listed it: one replaced since is not walked. Each entry is looked at
+// (an fstatat in the directory) only when its turn comes, so a walk holds
+// the names of the directories on the way and no more.
+func (w *walker) walk(root *walkRoot, real, shown, name, rel string, info entryInfo) error {
 	if err := w.ctx.Err(); err != nil {
-		return &subtree{err: err}
+		return err
 	}
-	ents, err := readDir(real, info.id)
-	t := &subtree{parts: make([]walkPart, 1, 1+len(ents))}
-	t.parts[0].entry = Entry{Name: name, Mode: fs.ModeDir | info.mode.Perm(), ModTime: info.mtime}
+	d, err := listDir(real, info.id)
 	if err != nil {
-		t.err = fmt.Errorf("cannot send %s: %w", shown, unwrapPath(err))
-		return t
+		return fmt.Errorf("cannot send %s: %w", shown, unwrapPath(err))
 	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for i, e := range ents {
+	defer d.close()
+	if err := w.emit(Entry{Name: name, Mode: fs.ModeDir | info.mode.Perm(), ModTime: info.mtime}); err != nil {
+		return err
+	}
+	for i, base := range d.names {
 		if i%1024 == 1023 && w.ctx.Err() != nil {
-			t.err = w.ctx.Err()
-			return t
+			return w.ctx.Err()
 		}
-		shownE, nameE := filepath.Join(shown, e.name), name+"/"+e.name
-		if !listable(e.typ) {
-			t.parts = append(t.parts, walkPart{skipped: shownE, skipReason: kindName(e.typ)})
+		nameE := name + "/" + base
+		if typ := d.types[i]; !listable(typ) {
+			w.skip(filepath.Join(shown, base), kindName(typ))
 			continue
 		}
 		if why := names.Problem(nameE); why != "" {
-			t.parts = append(t.parts, walkPart{skipped: shownE, skipReason: "the receiver would refuse its name: " + why})
+			w.skip(filepath.Join(shown, base), "the receiver would refuse its name: "+why)
 			continue
 		}
-		if e.err != nil {
-			t.err = fmt.Errorf("cannot send %s: %w", shownE, unwrapPath(e.err))
-			return t
+		infoE, err := d.stat(i)
+		if err != nil {
+			return fmt.Errorf("cannot send %s: %w", filepath.Join(shown, base), unwrapPath(err))
 		}
-		if e.denied != nil {
-			t.err = fmt.Errorf("cannot read %s: %w", shownE, e.denied)
-			return t
-		}
-		if e.info.mode.IsRegular() {
-			t.parts = append(t.parts, walkPart{entry: w.fileEntry(rel, e.name, nameE, e.info)})
+		if infoE.mode.IsRegular() {
+			if err := d.denied(i); err != nil {
+				return fmt.Errorf("cannot read %s: %w", filepath.Join(shown, base), err)
+			}
+			if err := w.emit(root.fileEntry(rel, nameE, infoE)); err != nil {
+				return err
+			}
 			continue
 		}
-		if !e.info.mode.IsDir() {
+		if !infoE.mode.IsDir() {
 			// Listed as a directory or a file, something else since.
-			t.parts = append(t.parts, walkPart{skipped: shownE, skipReason: kindName(e.info.mode)})
+			w.skip(filepath.Join(shown, base), kindName(infoE.mode))
 			continue
 		}
-		realE, relE := filepath.Join(real, e.name), nameE[len(w.top)+1:]
-		t.parts = append(t.parts, walkPart{})
-		part := &t.parts[len(t.parts)-1] // parts has room for every entry: it never moves
-		select {
-		case w.extra <- struct{}{}:
-			wg.Go(func() {
-				part.sub = w.walk(realE, shownE, nameE, relE, e.info)
-				<-w.extra
-			})
-		default:
-			if part.sub = w.walk(realE, shownE, nameE, relE, e.info); part.sub.err != nil {
-				return t
-			}
+		relE := base
+		if rel != "" {
+			relE = rel + "/" + base
+		}
+		if err := w.walk(root, filepath.Join(real, base), filepath.Join(shown, base), nameE, relE, infoE); err != nil {
+			return err
 		}
 	}
-	return t
-}
-
-// flatten appends what t found to entries and reports what it skipped, in
-// order, up to the first error.
-func (t *subtree) flatten(entries []Entry, skip func(path, reason string)) ([]Entry, error) {
-	for _, p := range t.parts {
-		switch {
-		case p.sub != nil:
-			var err error
-			if entries, err = p.sub.flatten(entries, skip); err != nil {
-				return entries, err
-			}
-		case p.skipped != "":
-			skip(p.skipped, p.skipReason)
-		default:
-			entries = append(entries, p.entry)
-		}
-	}
-	return entries, t.err
+	return nil
 }
 
 // fileEntry describes the regular file at p, named on the command line,
@@ -298,16 +321,17 @@ func fileEntry(p, name string, info fs.FileInfo) Entry {
 	}
 }
 
-// fileEntry describes the regular file base, found in the directory dir
-// below the walk's top, which info describes.
-func (w *walker) fileEntry(dir, base, name string, info entryInfo) Entry {
-	root, id := w.root, info.id
+// fileEntry describes the regular file name, found in the directory dir
+// below the walk's top, which info describes. Its base name is the end of
+// name, which the entry holds anyway.
+func (r *walkRoot) fileEntry(dir, name string, info entryInfo) Entry {
+	id := info.id
 	return Entry{
 		Name:    name,
 		Size:    info.size,
 		Mode:    info.mode.Perm(),
 		ModTime: info.mtime,
-		Open:    func() (io.ReadCloser, error) { return root.open(dir, base, id) },
+		Open:    func() (io.ReadCloser, error) { return r.open(dir, name[strings.LastIndexByte(name, '/')+1:], id) },
 	}
 }
 
@@ -327,14 +351,20 @@ func kindName(m fs.FileMode) string {
 }
 
 // readSorted lists the directory f by name, compared as bytes: the order
-// in which the walk finds, and the receiver expects, its entries.
-func readSorted(f *os.File) ([]fs.DirEntry, error) {
+// in which the walk finds, and the receiver expects, its entries. Names
+// and types are kept apart, so that a listing is a string and a byte or
+// so an entry.
+func readSorted(f *os.File) (names []string, types []fs.FileMode, err error) {
 	ents, err := f.ReadDir(-1)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	return ents, nil
+	names, types = make([]string, len(ents)), make([]fs.FileMode, len(ents))
+	for i, e := range ents {
+		names[i], types[i] = e.Name(), e.Type()
+	}
+	return names, types, nil
 }
 
 // unwrapPath drops the *fs.PathError wrapper so a message names the path once.

@@ -4,6 +4,7 @@ package walk
 
 import (
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -16,7 +17,15 @@ type walkRoot struct {
 	path string // the top directory, its links resolved once for the walk
 }
 
-func newWalkRoot(path, _ string, _ fileID) *walkRoot {
+// walkShared holds nothing here: no descriptor is kept from one file to
+// the next.
+type walkShared struct{}
+
+func newWalkShared() *walkShared { return &walkShared{} }
+
+func (*walkShared) release() {}
+
+func newWalkRoot(path, _ string, _ fileID, _ *walkShared, _ int) *walkRoot {
 	return &walkRoot{path: path}
 }
 
@@ -30,13 +39,17 @@ func (r *walkRoot) open(dir, base string, want fileID) (io.ReadCloser, error) {
 	return f, nil
 }
 
-// release does nothing: no descriptor is kept from one file to the next.
-func (r *walkRoot) release() {}
+// dirList is a directory being walked: its entries' names and types in
+// lexical order, each looked at when its turn comes.
+type dirList struct {
+	path  string
+	names []string
+	types []fs.FileMode
+}
 
-// readDir returns the entries of the directory at path in lexical order,
-// each listable one with what an lstat of it found. The directory must be
-// the one want identifies: that its parent listed.
-func readDir(path string, want fileID) ([]dirEntry, error) {
+// listDir lists the directory at path, which must be the one want
+// identifies: that its parent listed.
+func listDir(path string, want fileID) (*dirList, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -49,26 +62,27 @@ func readDir(path string, want fileID) ([]dirEntry, error) {
 	if !info.IsDir() || !os.SameFile(info, want.info) {
 		return nil, errReplaced
 	}
-	ents, err := readSorted(f)
+	names, types, err := readSorted(f)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]dirEntry, len(ents))
-	for i, e := range ents {
-		out[i] = dirEntry{name: e.Name(), typ: e.Type()}
-		if !listable(out[i].typ) {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil {
-			out[i].err = err
-			continue
-		}
-		out[i].info = infoOf(info)
+	return &dirList{path: path, names: names, types: types}, nil
+}
+
+// stat is what an lstat of entry i in the directory finds.
+func (d *dirList) stat(i int) (entryInfo, error) {
+	info, err := os.Lstat(filepath.Join(d.path, d.names[i]))
+	if err != nil {
+		return entryInfo{}, err
 	}
-	return out, nil
+	return infoOf(info), nil
 }
 
 // denied finds nothing here: without an access check in a directory, a
 // file the sender cannot read fails when it is opened.
+func (d *dirList) denied(int) error { return nil }
+
+func (d *dirList) close() {}
+
+// denied finds nothing here, for a file named on the command line either.
 func denied(string) error { return nil }

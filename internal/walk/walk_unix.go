@@ -28,35 +28,53 @@ import (
 // directory: a file then costs an open, an fstat and a close besides its
 // reads.
 type walkRoot struct {
-	path string // the top directory, its links resolved once for the walk
-	name string // the name it arrives under, for errors
-	id   fileID
+	path   string // the top directory, its links resolved once for the walk
+	name   string // the name it arrives under, for errors
+	id     fileID
+	shared *walkShared
+	n      int // which of the walk's top directories it is
+}
+
+// walkShared is what the roots of one walk share: the descriptors kept
+// from one file opened to the next. Files are opened in the order they
+// were found, so a root whose files are all opened is left for the next
+// for good, and a walk of many directories holds the descriptors of one.
+type walkShared struct {
 	dirs *openDirs
 }
 
 // openDirs is the way to the directory the last file was opened in: a
-// descriptor of the top directory, then one of each directory below it.
+// descriptor of its top directory, then one of each directory below it.
 type openDirs struct {
 	mu    sync.Mutex
+	root  int      // the walkRoot.n the descriptors are of
 	fds   []int    // empty when nothing is open
 	names []string // the names of the directories of fds[1:]
 	dir   string   // names joined by "/": the directory of fds' last
 }
 
-func newWalkRoot(path, name string, id fileID) *walkRoot {
-	r := &walkRoot{path: path, name: name, id: id, dirs: &openDirs{}}
-	// For entries dropped before their last file was opened (see
-	// walkDir), such as those of a failed transfer.
-	runtime.AddCleanup(r, (*openDirs).close, r.dirs)
-	return r
+func newWalkShared() *walkShared {
+	s := &walkShared{dirs: &openDirs{}}
+	// For entries dropped before the walk's last file was opened (see
+	// walker.finish), such as those of a failed transfer.
+	runtime.AddCleanup(s, (*openDirs).close, s.dirs)
+	return s
+}
+
+// release closes the descriptors kept for the next file.
+func (s *walkShared) release() { s.dirs.close() }
+
+func newWalkRoot(path, name string, id fileID, shared *walkShared, n int) *walkRoot {
+	return &walkRoot{path: path, name: name, id: id, shared: shared, n: n}
 }
 
 // open opens the file base in the directory dir below the top, which
 // must be the file want identifies.
 func (r *walkRoot) open(dir, base string, want fileID) (io.ReadCloser, error) {
-	r.dirs.mu.Lock()
-	defer r.dirs.mu.Unlock()
-	dirfd, err := r.enter(dir)
+	d := r.shared.dirs
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dirfd, err := r.enter(d, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -67,17 +85,14 @@ func (r *walkRoot) open(dir, base string, want fileID) (io.ReadCloser, error) {
 	return f, nil
 }
 
-// release closes the descriptors kept for the next file.
-func (r *walkRoot) release() {
-	r.dirs.close()
-}
-
 // enter returns the descriptor of the directory dir below the top,
 // opening what it must of the way there and closing what it leaves.
-func (r *walkRoot) enter(dir string) (int, error) {
-	d := r.dirs
-	if len(d.fds) > 0 && d.dir == dir {
+func (r *walkRoot) enter(d *openDirs, dir string) (int, error) {
+	if len(d.fds) > 0 && d.root == r.n && d.dir == dir {
 		return d.fds[len(d.fds)-1], nil
+	}
+	if len(d.fds) > 0 && d.root != r.n {
+		d.closeLocked()
 	}
 	if len(d.fds) == 0 {
 		fd, err := openDirAt(unix.AT_FDCWD, r.path)
@@ -89,7 +104,7 @@ func (r *walkRoot) enter(dir string) (int, error) {
 		if err != nil {
 			return -1, r.dirErr("", err)
 		}
-		d.fds, d.names = append(d.fds, fd), d.names[:0]
+		d.fds, d.names, d.root = append(d.fds, fd), d.names[:0], r.n
 	}
 	var names []string
 	if dir != "" {
@@ -156,10 +171,21 @@ func openDirAt(dirfd int, name string) (int, error) {
 	return fd, err
 }
 
-// readDir returns the entries of the directory at path in lexical order,
-// each listable one with what an lstat of it in the directory found. The
-// directory must be the one want identifies: that its parent listed.
-func readDir(path string, want fileID) ([]dirEntry, error) {
+// dirList is a directory being walked: its entries' names and types in
+// lexical order, and its descriptor, in which each entry is looked at when
+// its turn comes.
+type dirList struct {
+	f     *os.File
+	fd    int
+	path  string
+	names []string
+	types []fs.FileMode
+	st    unix.Stat_t // of the entry stat looked at last
+}
+
+// listDir lists the directory at path, which must be the one want
+// identifies: that its parent listed.
+func listDir(path string, want fileID) (*dirList, error) {
 	fd, err := openDirAt(unix.AT_FDCWD, path)
 	if errors.Is(err, errReplaced) {
 		return nil, err
@@ -168,32 +194,37 @@ func readDir(path string, want fileID) ([]dirEntry, error) {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	f := os.NewFile(uintptr(fd), path) // for its ReadDir
-	defer f.Close()
 	if err := checkID(fd, path, want); err != nil {
+		_ = f.Close()
 		return nil, err
 	}
-	ents, err := readSorted(f)
+	names, types, err := readSorted(f)
 	if err != nil {
+		_ = f.Close()
 		return nil, err
 	}
-	out := make([]dirEntry, len(ents))
-	for i, e := range ents {
-		out[i] = dirEntry{name: e.Name(), typ: e.Type()}
-		if !listable(out[i].typ) {
-			continue
-		}
-		var st unix.Stat_t
-		if err := fdfile.Retry(func() error { return unix.Fstatat(fd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
-			out[i].err = &fs.PathError{Op: "lstat", Path: filepath.Join(path, e.Name()), Err: err}
-			continue
-		}
-		out[i].info = entryInfo{mode: fileMode(&st), size: st.Size, mtime: time.Unix(st.Mtim.Unix()), id: statID(&st)}
-		if out[i].info.mode.IsRegular() && !readableByMode(&st, euid) {
-			out[i].denied = deniedAt(fd, e.Name())
-		}
-	}
-	return out, nil
+	return &dirList{f: f, fd: fd, path: path, names: names, types: types}, nil
 }
+
+// stat is what an lstat of entry i in the directory finds.
+func (d *dirList) stat(i int) (entryInfo, error) {
+	name := d.names[i]
+	if err := fdfile.Retry(func() error { return unix.Fstatat(d.fd, name, &d.st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+		return entryInfo{}, &fs.PathError{Op: "lstat", Path: filepath.Join(d.path, name), Err: err}
+	}
+	return entryInfo{mode: fileMode(&d.st), size: d.st.Size, mtime: time.Unix(d.st.Mtim.Unix()), id: statID(&d.st)}, nil
+}
+
+// denied is the permission error reading entry i, a regular file that
+// stat looked at last, would meet, or nil.
+func (d *dirList) denied(i int) error {
+	if readableByMode(&d.st, euid) {
+		return nil
+	}
+	return deniedAt(d.fd, d.names[i])
+}
+
+func (d *dirList) close() { _ = d.f.Close() }
 
 // euid is the user the walk reads files as.
 var euid = uint32(os.Geteuid())
