@@ -164,6 +164,13 @@ func (c *Conn) writeLoop(j int) {
 			return
 		}
 		if !ok {
+			// The stream's end: a segment of no bytes, so that the peer
+			// can tell it from a connection cut between two segments.
+			binary.BigEndian.PutUint32(hdr[:], 0)
+			if _, err := nc.Write(hdr[:]); err != nil {
+				c.fail(err)
+				return
+			}
 			if cw, ok := nc.(interface{ CloseWrite() error }); ok {
 				if err := cw.CloseWrite(); err != nil {
 					c.fail(err)
@@ -194,16 +201,20 @@ func (c *Conn) readLoop(j int) {
 		}
 		if _, err := io.ReadFull(nc, hdr[:]); err != nil {
 			if err == io.EOF {
-				// A clean end between segments: the stream ends at this
-				// connection's turn.
-				close(c.rq[j])
-			} else {
-				c.fail(err)
+				// Cut between two segments, without the end's: a peer
+				// that failed, or a reset seen as an end.
+				err = io.ErrUnexpectedEOF
 			}
+			c.fail(err)
 			return
 		}
 		n := binary.BigEndian.Uint32(hdr[:])
-		if n == 0 || n > SegmentSize {
+		if n == 0 {
+			// The end: the stream ends at this connection's turn.
+			close(c.rq[j])
+			return
+		}
+		if n > SegmentSize {
 			c.fail(fmt.Errorf("%w: %d bytes on connection %d", ErrSegment, n, j))
 			return
 		}

@@ -133,9 +133,19 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestReset cuts one connection of four with a reset mid-stream: both
-// ends fail, Read and Write alike, with their first error, every time.
+// TestReset cuts one connection of four mid-stream, with a reset or a
+// plain close between two segments, which the peer may see as an end:
+// both ends fail, Read and Write alike, with their first error, every
+// time, and neither reads an end of the stream.
 func TestReset(t *testing.T) {
+	for _, reset := range []bool{true, false} {
+		t.Run(map[bool]string{true: "reset", false: "close"}[reset], func(t *testing.T) {
+			testCut(t, reset)
+		})
+	}
+}
+
+func testCut(t *testing.T, reset bool) {
 	ca, cb := pairs(t, 4, true)
 	a, b := New(ca), New(cb)
 	defer a.Close()
@@ -146,17 +156,19 @@ func TestReset(t *testing.T) {
 	if _, err := io.ReadFull(b, make([]byte, 3*SegmentSize)); err != nil {
 		t.Fatal(err)
 	}
-	// A reset: the socket closes with SO_LINGER 0.
-	if err := ca[2].(*net.TCPConn).SetLinger(0); err != nil {
-		t.Fatal(err)
+	if reset {
+		// The socket closes with SO_LINGER 0.
+		if err := ca[2].(*net.TCPConn).SetLinger(0); err != nil {
+			t.Fatal(err)
+		}
 	}
 	_ = ca[2].Close()
 	for name, c := range map[string]*Conn{"a": a, "b": b} {
 		var first error
 		for i := range 3 {
 			_, rerr := c.Read(make([]byte, 10))
-			if rerr == nil {
-				t.Fatalf("%s: read %d succeeded after a reset", name, i)
+			if rerr == nil || rerr == io.EOF {
+				t.Fatalf("%s: read %d after the cut = %v, want a failure", name, i, rerr)
 			}
 			if first == nil {
 				first = rerr
