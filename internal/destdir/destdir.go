@@ -21,13 +21,14 @@ import (
 )
 
 // MaxFiles is the most entries (files and directories) a Dir takes in one
-// transfer. With MaxNameBytes it bounds the memory a receiver spends on
-// names.
-const MaxFiles = 1_000_000
+// transfer. A receiver's memory does not grow with them (it flushes and
+// forgets what is in place), so this is a sanity bound, well above the
+// 1,001,001 entries of a million files in a thousand directories.
+const MaxFiles = 10_000_000
 
 // MaxNameBytes is the most bytes the names of one transfer's entries may
 // take together: a million names of the longest allowed would otherwise
-// hold 4 GiB. 256 bytes a name (a path, from the top) for MaxFiles
+// hold 4 GiB. 256 bytes a name (a path, from the top) for a million
 // entries.
 const MaxNameBytes = 256 << 20
 
