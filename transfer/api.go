@@ -88,7 +88,7 @@ func (s *Sender) Send(ctx context.Context, conn net.Conn, sources ...Source) (Su
 // transfer fails. Cancelling ctx aborts the transfer and tells the
 // receiver; a walk should take the same ctx. SendSeq closes conn.
 func (s *Sender) SendSeq(ctx context.Context, conn net.Conn, t Totals, sources iter.Seq2[Source, error]) (Summary, error) {
-	if t.Entries <= 0 || t.Entries > math.MaxUint32 {
+	if t.Entries <= 0 || int64(t.Entries) > math.MaxUint32 {
 		_ = conn.Close()
 		err := errNoSources
 		if t.Entries > 0 {
