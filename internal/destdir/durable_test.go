@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -93,15 +94,17 @@ func TestNamesSyncFolded(t *testing.T) {
 		}
 		return n
 	}
-	// The sync runs on another goroutine than the batch's: only it
-	// touches syncs and covered until the batch waits for it.
+	// The syncs run on other goroutines than the batch's.
+	var mu sync.Mutex
 	var syncs, covered int
 	savedSync := syncFS
 	syncFS = func(f *os.File) error {
 		n := named()
 		err := savedSync(f)
+		mu.Lock()
 		syncs++
 		covered = max(covered, n)
+		mu.Unlock()
 		return err
 	}
 	t.Cleanup(func() { syncFS = savedSync })
@@ -113,6 +116,8 @@ func TestNamesSyncFolded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		if reported += n; reported > covered {
 			t.Fatalf("%d entries reported durable, but the last syncfs over began with %d under their names", reported, covered)
 		}
@@ -129,6 +134,8 @@ func TestNamesSyncFolded(t *testing.T) {
 	}
 	// Each flush of perFlush entries takes one syncfs, and the last
 	// names one more.
+	mu.Lock()
+	defer mu.Unlock()
 	if most := entries/perFlush + 2; syncs > most {
 		t.Errorf("%d syncfs calls for %d flushes of %d entries, want at most %d", syncs, entries/perFlush, perFlush, most)
 	}
