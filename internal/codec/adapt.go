@@ -135,11 +135,11 @@ func (a *adapt) look(now time.Time) {
 // rate predicts the input bytes a second codec c would send: the lesser
 // of its encoding speed and what the network takes at its ratio. zstd,
 // before it is measured, is taken to encode a third as fast as s2 and
-// save half as much again.
+// save half as much again: nothing where s2 saves nothing.
 func (a *adapt) rate(c int) float64 {
 	speed, ratio := a.speed[c], a.ratio[c]
 	if speed == 0 && c == autoZstd {
-		speed, ratio = a.speed[autoS2]/3, a.ratio[autoS2]*1.5
+		speed, ratio = a.speed[autoS2]/3, 1+(a.ratio[autoS2]-1)*1.5
 	}
 	if a.network > 0 {
 		return min(speed, a.network*ratio)

@@ -47,6 +47,13 @@ func TestAutoChooses(t *testing.T) {
 			want:    []int{autoS2, autoS2},
 		},
 		{
+			// The network limits s2, but s2 saves nothing: zstd would
+			// not either, and is not tried.
+			name: "incompressible", canZstd: true,
+			windows: []window{{autoS2, in, 1, 2 * ms, 95 * ms, 100 * ms}, {autoS2, in, 1, 2 * ms, 95 * ms, 100 * ms}},
+			want:    []int{autoS2, autoS2},
+		},
+		{
 			// s2 never waits: encoding limits it, and zstd is slower.
 			name: "fast network", canZstd: true,
 			windows: []window{s2(0, 6*ms), s2(0, 6*ms), s2(0, 6*ms)},
