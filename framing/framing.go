@@ -233,6 +233,16 @@ type BuffersWriter interface {
 	WriteBuffers(bufs *net.Buffers) (int64, error)
 }
 
+// WriteBuffers writes bufs to w in one gathered write: through w's own
+// WriteBuffers if it is a BuffersWriter, else as net.Buffers.WriteTo
+// does, which gathers only for the standard library's connections.
+func WriteBuffers(w io.Writer, bufs *net.Buffers) (int64, error) {
+	if bw, ok := w.(BuffersWriter); ok {
+		return bw.WriteBuffers(bufs)
+	}
+	return bufs.WriteTo(w)
+}
+
 // NewWriter returns a Writer that writes frames to w.
 func NewWriter(w io.Writer) *Writer {
 	return &Writer{w: w}
@@ -267,12 +277,7 @@ func (w *Writer) Flush() error {
 		return nil
 	}
 	bufs := w.bufs
-	var err error
-	if bw, ok := w.w.(BuffersWriter); ok {
-		_, err = bw.WriteBuffers(&bufs)
-	} else {
-		_, err = bufs.WriteTo(w.w)
-	}
+	_, err := WriteBuffers(w.w, &bufs)
 	clear(w.bufs)
 	w.bufs = w.bufs[:0]
 	w.hdrs = w.hdrs[:0]

@@ -318,14 +318,8 @@ func (w *StallWriter) WriteBuffers(bufs *net.Buffers) (int64, error) {
 		if w.stall > 0 && !w.final {
 			_ = w.nc.SetWriteDeadline(time.Now().Add(w.stall))
 		}
-		var n int64
-		var err error
-		if bw, ok := w.nc.(framing.BuffersWriter); ok {
-			// A striped connection cuts a group into whole segments.
-			n, err = bw.WriteBuffers(bufs)
-		} else {
-			n, err = bufs.WriteTo(w.nc)
-		}
+		// A striped connection cuts a group into whole segments.
+		n, err := framing.WriteBuffers(w.nc, bufs)
 		total += n
 		var ne net.Error
 		if err == nil || w.final || !errors.As(err, &ne) || !ne.Timeout() {
