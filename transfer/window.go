@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"errors"
 	"fmt"
 	"iter"
 	"time"
@@ -119,7 +120,7 @@ func (w *window) get(i int, failed <-chan struct{}) (src Source, ok bool, err er
 
 // errFailed is get's return when the transfer failed meanwhile: its error
 // is the link's.
-var errFailed = fmt.Errorf("the transfer failed")
+var errFailed = errors.New("the transfer failed")
 
 // take adds the batch it to the window, checking each source.
 func (w *window) take(it feedItem) {
