@@ -56,6 +56,11 @@ type sender struct {
 	held      []conn.Frame
 	heldBytes int
 	slab      []byte // the payloads of small data frames; see slabCopy
+	// waited, set by produce, tells the encoder how long a handover
+	// waited for the writer: with data that compresses well no buffer
+	// runs out, and a slow network holds the producer there instead (see
+	// codec.Encoder.Waited).
+	waited func(time.Duration)
 
 	mu      sync.Mutex
 	pending map[uint32]pendingEntry // entries sent, waiting for their ack
@@ -358,7 +363,12 @@ func (s *sender) pass() error {
 	}
 	fs := s.held
 	s.held, s.heldBytes = nil, 0 // the writer owns fs now
-	return s.l.SendBatch(fs)
+	start := time.Now()
+	err := s.l.SendBatch(fs)
+	if s.waited != nil {
+		s.waited(time.Since(start))
+	}
+	return err
 }
 
 // slabCopy copies a small data frame's payload p into the slab, leaving
@@ -392,6 +402,7 @@ func (s *sender) produce(peerCaps uint32) error {
 		return withCode(framing.CodeUnsupported, err)
 	}
 	defer enc.Close()
+	s.waited = enc.Waited
 	offer := framing.Offer{Files: uint32(s.win.total.Entries), Bytes: framing.UnknownSize}
 	if s.total >= 0 {
 		offer.Bytes = uint64(s.total)

@@ -21,12 +21,16 @@ type window struct {
 // waits, and checks the codec it picks after each.
 func TestAutoChooses(t *testing.T) {
 	const in = adaptWindow
-	// s2 encodes 4 MiB in 5 ms and saves 4x; zstd in 20 ms and 6x.
+	// s2 encodes 4 MiB in 5 ms and saves 4x; zstd in 20 ms and 6x; zstd's
+	// better level in 40 ms and 6.7x.
 	s2 := func(waited, took time.Duration) window {
 		return window{autoS2, in, 4, 5 * time.Millisecond, waited, took}
 	}
 	zstd := func(waited, took time.Duration) window {
 		return window{autoZstd, in, 6, 20 * time.Millisecond, waited, took}
+	}
+	better := func(waited, took time.Duration) window {
+		return window{autoZstdBetter, in, 6.7, 40 * time.Millisecond, waited, took}
 	}
 	ms := time.Millisecond
 	tests := []struct {
@@ -36,10 +40,11 @@ func TestAutoChooses(t *testing.T) {
 		want    []int // the codec after each window
 	}{
 		{
-			// 1 MiB out every 100 ms: 10 MB/s. s2 sends 40, zstd 60.
+			// 1 MiB out every 100 ms: 10 MB/s. s2 sends 40, zstd 60,
+			// its better level 67: s2 goes straight to that.
 			name: "slow network", canZstd: true,
-			windows: []window{s2(95*ms, 100*ms), zstd(50*ms, 70*ms), zstd(50*ms, 70*ms)},
-			want:    []int{autoZstd, autoZstd, autoZstd},
+			windows: []window{s2(95*ms, 100*ms), better(50*ms, 70*ms), better(50*ms, 70*ms)},
+			want:    []int{autoZstdBetter, autoZstdBetter, autoZstdBetter},
 		},
 		{
 			name:    "slow network, peer without zstd",
@@ -67,12 +72,44 @@ func TestAutoChooses(t *testing.T) {
 			want:    []int{autoS2, autoS2},
 		},
 		{
-			// On a slow network zstd, then the network speeds up: zstd
-			// no longer waits, so after probeEvery windows s2 gets one,
-			// which shows the network faster than zstd can feed it.
+			// 1 MiB out every 30 ms (35 MB/s): s2 sends 140 MB/s, zstd
+			// is guessed at 190 and sends 210, its better level is
+			// guessed at 105 and encodes 105: zstd's fastest level wins.
+			name: "network between", canZstd: true,
+			windows: []window{s2(25*ms, 30*ms), zstd(10*ms, 36*ms), zstd(10*ms, 36*ms)},
+			want:    []int{autoZstd, autoZstd, autoZstd},
+		},
+		{
+			// The network of "network between" slows to 10 MB/s: zstd
+			// at 6x sends less than its better level is guessed to, at
+			// 7x, which is tried, and kept at the 6.7x it measures.
+			name: "network slows down", canZstd: true,
+			windows: []window{s2(25*ms, 30*ms), zstd(50*ms, 70*ms), better(50*ms, 90*ms), better(50*ms, 90*ms)},
+			want:    []int{autoZstd, autoZstdBetter, autoZstdBetter, autoZstdBetter},
+		},
+		{
+			// On a slower network zstd, then the network speeds up: zstd
+			// no longer waits, so once the waits of the windows before
+			// have faded, after probeEvery windows s2 gets one, which
+			// shows the network faster than zstd can feed it.
 			name: "network speeds up", canZstd: true,
-			windows: append(append([]window{s2(95*ms, 100*ms)}, repeat(zstd(0, 21*ms), probeEvery)...), s2(3*ms, 8*ms)),
-			want:    append(append([]int{autoZstd}, append(repeatInt(autoZstd, probeEvery-1), autoS2)...), autoS2),
+			windows: append(append([]window{s2(25*ms, 30*ms)}, repeat(zstd(0, 21*ms), probeEvery+1)...), s2(3*ms, 8*ms)),
+			want:    append(append([]int{autoZstd}, append(repeatInt(autoZstd, probeEvery), autoS2)...), autoS2),
+		},
+		{
+			// Likewise from the better level, which steps down to zstd's
+			// fastest first.
+			name: "network speeds up under the better level", canZstd: true,
+			windows: append(append([]window{s2(95*ms, 100*ms)}, repeat(better(0, 41*ms), probeEvery+2)...), zstd(0, 21*ms)),
+			want:    append(append([]int{autoZstdBetter}, append(repeatInt(autoZstdBetter, probeEvery+1), autoZstd)...), autoZstd),
+		},
+		{
+			// The socket's buffers take every other window whole, with
+			// no wait: over both, the network is still what zstd waits
+			// for, and zstd is not left for s2.
+			name: "buffers hide the network", canZstd: true,
+			windows: append([]window{s2(25*ms, 30*ms)}, repeat2(zstd(0, 21*ms), zstd(30*ms, 55*ms), probeEvery+1)...),
+			want:    append([]int{autoZstd}, repeatInt(autoZstd, 2*probeEvery+2)...),
 		},
 	}
 	for _, tt := range tests {
@@ -91,9 +128,7 @@ func TestAutoChooses(t *testing.T) {
 					t.Fatalf("after window %d Auto chose %d, want %d (estimates: speed %v, ratio %v, network %v)", i, a.codec, tt.want[i], a.speed, a.ratio, a.network)
 				}
 			}
-			if a.zenc != nil {
-				a.zenc.Close()
-			}
+			a.close()
 		})
 	}
 }
@@ -102,6 +137,15 @@ func repeat(w window, n int) []window {
 	ws := make([]window, n)
 	for i := range ws {
 		ws[i] = w
+	}
+	return ws
+}
+
+// repeat2 returns n repeats of the pair w1, w2.
+func repeat2(w1, w2 window, n int) []window {
+	var ws []window
+	for range n {
+		ws = append(ws, w1, w2)
 	}
 	return ws
 }

@@ -21,10 +21,11 @@ type Mode int
 
 // Modes, as the -z flag names them.
 const (
-	// Auto compresses with s2, or with zstd where the network is slow
-	// enough for zstd to send more (see adapt), and sends a chunk raw when
-	// that does not shrink it, backing off from trying while the data
-	// stays incompressible.
+	// Auto compresses with s2, or with zstd, at its fastest level or its
+	// better one, where the network is slow enough for zstd's ratio to
+	// send more (see adapt), and sends a chunk raw when that does not
+	// shrink it, backing off from trying while the data stays
+	// incompressible.
 	Auto Mode = iota
 	// Zstd compresses every chunk with zstd and sends it raw only when that
 	// does not shrink it.
@@ -154,7 +155,7 @@ func (e *Encoder) Encode(dst, raw []byte) (framing.Codec, []byte) {
 		return framing.CodecNone, raw
 	}
 	codec := framing.CodecS2
-	if e.auto.codec == autoZstd {
+	if e.auto.codec != autoS2 {
 		codec = framing.CodecZstd
 	}
 	c, body := pick(codec, e.auto.encode(dst, raw), raw)
@@ -186,10 +187,7 @@ func (e *Encoder) Close() {
 		e.zenc.Close()
 		e.zenc = nil
 	}
-	if e.auto.zenc != nil {
-		e.auto.zenc.Close()
-		e.auto.zenc = nil
-	}
+	e.auto.close()
 }
 
 // Decoder decompresses chunks for one receiver. It is not safe for
