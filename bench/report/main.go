@@ -261,6 +261,7 @@ var labels = map[string]string{
 	"socat-b128k": "socat -u -b 131072",
 	"nc+sync":     "nc -l > FILE + sync -f",
 	"diskfloor":   "nc -l | diskfloor FILE",
+	"dd-fsync":    "dd conv=fsync FILE (no network)",
 	"tar+sync":    "tar c | nc, nc -l | tar x + sync -f",
 	"specfloor-p": "SPEC floor (tar c | nc, nc -l | specfloor -p)",
 	"rsync":       "rsync -a to rsync daemon + sync -f",

@@ -36,6 +36,7 @@ RESULT section=net case=2GiB-random tool=ferry-plain round=2 bytes=2000 secs=NA 
 RESULT section=disk case=2GiB-random tool=ferry round=1 bytes=2000 secs=1.100 send_rss_mib=40.0 recv_rss_mib=6.0 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
 RESULT section=disk case=2GiB-random tool=nc+sync round=1 bytes=2000 secs=2.000 send_rss_mib=1.9 recv_rss_mib=1.6 send_cpu_s=0.1 recv_cpu_s=0.1 status=ok
 RESULT section=disk case=2GiB-random tool=diskfloor round=1 bytes=2000 secs=1.000 send_rss_mib=1.9 recv_rss_mib=1.6 send_cpu_s=0.1 recv_cpu_s=0.1 status=ok
+RESULT section=disk case=2GiB-random tool=dd-fsync round=1 bytes=2000 secs=1.500 send_rss_mib=1.9 recv_rss_mib=1.6 send_cpu_s=0.1 recv_cpu_s=0.1 status=ok
 RESULT section=small case=10000x1KiB tool=ferry round=1 bytes=10240000 files=10000 secs=1.000 send_rss_mib=9 recv_rss_mib=9 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
 RESULT section=small case=10000x1KiB tool=tar+sync round=1 bytes=10240000 files=10000 secs=1.000 send_rss_mib=3 recv_rss_mib=3 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
 RESULT section=small case=10000x1KiB tool=specfloor-p round=1 bytes=10240000 files=10000 secs=NA send_rss_mib=3 recv_rss_mib=3 send_cpu_s=0.5 recv_cpu_s=0.4 status=FAILED
@@ -62,6 +63,8 @@ func TestTargets(t *testing.T) {
 		{"missing tool", "disk 2GiB-random: ferry-plain >= 2x nc + sync -f (throughput)", "not run", "n/a"},
 		{"throughput ratio below target", "disk 2GiB-random: ferry >= 2x nc + sync -f (throughput)", "1.82x", "not met"},
 		{"time ratio within 10%", "disk 2GiB-random: ferry time <= 1.10x diskfloor's", "1.10x", "met"},
+		{"faster than the floor", "disk 2GiB-random: ferry time <= 1.10x dd conv=fsync's", "0.73x", "met"},
+		{"the floor rules a target out", "disk 2GiB-random: floor: dd conv=fsync (no network) time <= 0.5x nc + sync -f's", "0.75x", "not met"},
 		{"equal is not faster", "small 10000x1KiB: ferry time < tar | nc + sync -f's", "1.00x", "not met"},
 		{"baseline failed every round", "small 10000x1KiB: ferry time <= 1.15x SPEC floor's (specfloor -p)", "specfloor-p FAILED", "not met"},
 		{"worst RSS of any ferry side", "peak RSS <= 32 MiB per side, every ferry case", "40.00 MiB (send side of disk 2GiB-random ferry)", "not met"},

@@ -74,12 +74,18 @@ func targets(r *run) []target {
 			r.find("net", c, "ferry-plain"), r.find("net", c, "nc"), speed, 1.5, atLeast, "x"))
 	}
 	for _, c := range r.cases("disk") {
+		// Whether 2x nc + sync -f is within the machine at all: the
+		// disk alone, with no network, must take at most half its time.
+		ts = append(ts, ratioTarget("disk "+c+": floor: dd conv=fsync (no network) time <= 0.5x nc + sync -f's",
+			r.find("disk", c, "dd-fsync"), r.find("disk", c, "nc+sync"), secs, 0.5, atMost, "x"))
 		for _, tool := range []string{"ferry-plain", "ferry"} {
 			ts = append(ts,
 				ratioTarget("disk "+c+": "+tool+" >= 2x nc + sync -f (throughput)",
 					r.find("disk", c, tool), r.find("disk", c, "nc+sync"), speed, 2, atLeast, "x"),
 				ratioTarget("disk "+c+": "+tool+" time <= 1.10x diskfloor's",
-					r.find("disk", c, tool), r.find("disk", c, "diskfloor"), secs, 1.10, atMost, "x"))
+					r.find("disk", c, tool), r.find("disk", c, "diskfloor"), secs, 1.10, atMost, "x"),
+				ratioTarget("disk "+c+": "+tool+" time <= 1.10x dd conv=fsync's",
+					r.find("disk", c, tool), r.find("disk", c, "dd-fsync"), secs, 1.10, atMost, "x"))
 		}
 	}
 	for _, c := range r.cases("small") {
