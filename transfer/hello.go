@@ -49,6 +49,10 @@ func newLink(c net.Conn, role framing.Role, opts options) *link {
 	if striped(c, role, opts) {
 		sw = stripe.NewSwitch(c)
 		nc = sw
+		if role == framing.RoleSender {
+			// conn.New cannot reach the socket under the switch.
+			conn.LimitUnsent(c)
+		}
 	}
 	return &link{
 		Conn:    conn.New(nc, connConfig(role, opts)),

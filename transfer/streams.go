@@ -139,6 +139,7 @@ func (l *link) dialJoins(token [framing.TokenLen]byte, m int) ([]net.Conn, error
 			var d net.Dialer
 			c, err := d.DialContext(ctx, "tcp", addr)
 			if err == nil {
+				conn.LimitUnsent(c)
 				deadline, _ := ctx.Deadline()
 				_ = c.SetWriteDeadline(deadline)
 				join := framing.AppendFrame(nil, framing.TypeJoin, framing.AppendJoin(nil, framing.Join{Token: token, N: uint8(i + 1)}))

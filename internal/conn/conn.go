@@ -40,7 +40,7 @@ const DefaultTimeout = 30 * time.Second
 var ErrTimeout = errors.New("peer silent too long")
 
 // unsentLimit is about how many bytes a sender's socket holds that it has
-// not sent yet (see limitUnsent): a quarter of a second of a 1 MB/s link,
+// not sent yet (see LimitUnsent): a quarter of a second of a 1 MB/s link,
 // which an abort waits behind besides the frames in flight, and on
 // loopback, the fastest link, no measurable cost in throughput.
 const unsentLimit = 256 << 10
@@ -148,7 +148,7 @@ func New(nc net.Conn, cfg Config) *Conn {
 	c.fw = framing.NewWriter(c.sw)
 	if cfg.Role == framing.RoleSender {
 		// The receiver's writes are acks and pings, which fill no buffer.
-		limitUnsent(nc)
+		LimitUnsent(nc)
 	}
 	go c.writeLoop()
 	return c

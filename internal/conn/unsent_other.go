@@ -4,7 +4,7 @@ package conn
 
 import "net"
 
-// limitUnsent does nothing where TCP_NOTSENT_LOWAT is not known: an abort
+// LimitUnsent does nothing where TCP_NOTSENT_LOWAT is not known: an abort
 // frame behind a full send buffer on a slow link may then be lost, and
 // the peer says the connection was lost instead.
-func limitUnsent(net.Conn) {}
+func LimitUnsent(net.Conn) {}
