@@ -401,7 +401,7 @@ func (o *output) summaryFrom(peer net.Addr, verb string, s transfer.Summary, one
 	secs := s.Elapsed.Seconds()
 	if o.json {
 		o.event("summary", withPeer(map[string]any{"files": s.Files, "dirs": s.Dirs, "bytes": s.Bytes, "seconds": secs, "bytes_per_second": rate(s.Bytes, secs),
-			"resumed": s.Resumed, "reused_bytes": s.Reused, "skipped": s.Skipped, "refused": len(s.Refused)}, peer))
+			"resumed": s.Resumed, "reused_bytes": s.Reused, "skipped": s.Skipped, "refused": s.RefusedFiles}, peer))
 		return
 	}
 	what := plural(s.Files, "file", "files")
@@ -419,8 +419,8 @@ func (o *output) summaryFrom(peer net.Addr, verb string, s transfer.Summary, one
 	if s.Skipped > 0 {
 		also = append(also, fmt.Sprintf("%d skipped (already there)", s.Skipped))
 	}
-	if len(s.Refused) > 0 {
-		also = append(also, fmt.Sprintf("%d refused", len(s.Refused)))
+	if s.RefusedFiles > 0 {
+		also = append(also, fmt.Sprintf("%d refused", s.RefusedFiles))
 	}
 	if len(also) > 0 {
 		sum += "; " + strings.Join(also, ", ")

@@ -144,8 +144,8 @@ func receive(ctx context.Context, conn net.Conn, to Destination, opts options) (
 		r.l.Close()
 	}
 	r.summary.Elapsed = time.Since(start)
-	if err == nil && len(r.summary.Refused) > 0 {
-		err = refusalError(r.summary.Refused, r.refusedFirst, r.refusedCode)
+	if err == nil && r.summary.RefusedFiles > 0 {
+		err = refusalError(r.summary, r.refusedFirst, r.refusedCode)
 	}
 	return r.summary, withBytes(described(err, conn.RemoteAddr(), r.entry), r.l, r.offer.Files != 0, r.bytes+r.heldBytes, r.offer.Bytes)
 }

@@ -232,10 +232,10 @@ func (s *sender) skip(index uint32, src Source, why uint8, code uint16, reason s
 	s.mu.Lock()
 	s.skipped = append(s.skipped, FileResult{Name: src.Name, Bytes: src.Size, Skipped: reason})
 	if why == framing.SkipRefused {
-		if len(s.summary.Refused) == 0 {
+		if s.summary.RefusedFiles == 0 {
 			s.refusedCode, s.refusedFirst = code, src.Name
 		}
-		s.summary.Refused = append(s.summary.Refused, names.Quote(src.Name)+": "+reason)
+		s.summary.refuse(src.Name, reason)
 	} else {
 		s.summary.Skipped++
 	}
@@ -271,18 +271,26 @@ func sameContent(src Source, digest [32]byte) (bool, error) {
 	return d == digest, nil
 }
 
+// refuse counts the file name as refused for reason.
+func (s *Summary) refuse(name, reason string) {
+	s.RefusedFiles++
+	if len(s.Refused) < MaxRefusedNames {
+		s.Refused = append(s.Refused, names.Quote(name)+": "+reason)
+	}
+}
+
 // refusalError is the failure of a transfer whose other files went
-// through: it names those refused; first is the first of them, and code
+// through: it names those s refused; first is the first of them, and code
 // the error code of its refusal.
-func refusalError(refused []string, first string, code uint16) error {
+func refusalError(s Summary, first string, code uint16) error {
 	const shown = 5
-	list := strings.Join(refused[:min(len(refused), shown)], "; ")
-	if len(refused) > shown {
-		list += fmt.Sprintf("; and %d more", len(refused)-shown)
+	list := strings.Join(s.Refused[:min(len(s.Refused), shown)], "; ")
+	if s.RefusedFiles > shown {
+		list += fmt.Sprintf("; and %d more", s.RefusedFiles-shown)
 	}
 	what := "1 file"
-	if len(refused) > 1 {
-		what = fmt.Sprintf("%d files", len(refused))
+	if s.RefusedFiles > 1 {
+		what = fmt.Sprintf("%d files", s.RefusedFiles)
 	}
 	return &Error{Code: code, Path: first, Err: fmt.Errorf("%w %s: %s", ErrRefused, what, list)}
 }
@@ -366,10 +374,10 @@ func (r *receiver) onSkip(p []byte) error {
 		if c.state == framing.HeldKept {
 			code, res.Skipped = framing.CodeExists, "a different file of its name already exists here"
 		}
-		if len(r.summary.Refused) == 0 {
+		if r.summary.RefusedFiles == 0 {
 			r.refusedCode, r.refusedFirst = code, c.name
 		}
-		r.summary.Refused = append(r.summary.Refused, names.Quote(c.name)+": "+res.Skipped)
+		r.summary.refuse(c.name, res.Skipped)
 	} else {
 		r.summary.Skipped++
 	}

@@ -179,8 +179,8 @@ func sendWindow(ctx context.Context, conn net.Conn, w *window, opts options) (Su
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.summary.Elapsed = time.Since(start)
-	if err == nil && len(s.summary.Refused) > 0 {
-		err = refusalError(s.summary.Refused, s.refusedFirst, s.refusedCode)
+	if err == nil && s.summary.RefusedFiles > 0 {
+		err = refusalError(s.summary, s.refusedFirst, s.refusedCode)
 	}
 	return s.summary, withBytes(described(err, conn.RemoteAddr(), ""), s.l, s.offered.Load(), uint64(s.progressed.Load()), uint64(s.total))
 }
@@ -314,7 +314,7 @@ func (s *sender) completed(p []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	acked := s.summary.Files + s.summary.Dirs + s.summary.Skipped + len(s.summary.Refused)
+	acked := s.summary.Files + s.summary.Dirs + s.summary.Skipped + s.summary.RefusedFiles
 	entries := s.win.total.Entries
 	if len(s.pending) != 0 || int(t.Files) != entries || acked != entries || t.Bytes != uint64(s.moved) || s.summary.Bytes != s.moved {
 		return protocolErrorf("the receiver confirmed %d entries and %d bytes, but %d entries and %d bytes were acknowledged or skipped of %d sent",

@@ -187,11 +187,17 @@ type Summary struct {
 	// Skipped is how many files the receiver had already, and were not
 	// sent.
 	Skipped int
-	// Refused names the files the receiver refused, each with the
-	// reason: they were not sent, and the transfer failed for them once
-	// the other files had arrived.
-	Refused []string
+	// RefusedFiles is how many files the receiver refused: they were not
+	// sent, and the transfer failed for them once the other files had
+	// arrived. Refused names the first of them, at most
+	// MaxRefusedNames, each with the reason, so that memory does not
+	// grow with a tree whose every file is refused.
+	RefusedFiles int
+	Refused      []string
 }
+
+// MaxRefusedNames is the most files Summary.Refused names.
+const MaxRefusedNames = 1000
 
 func checksumString(sum uint32) string {
 	const prefix, digits = "crc32c:", "0123456789abcdef"

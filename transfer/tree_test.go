@@ -777,6 +777,44 @@ func TestTreeOverwrite(t *testing.T) {
 	}
 }
 
+// TestRefusedBounded: a tree whose every file is refused is counted whole,
+// but only the first MaxRefusedNames are named, on both sides, so that
+// memory does not grow with the tree.
+func TestRefusedBounded(t *testing.T) {
+	const n = transfer.MaxRefusedNames + 3
+	sink, dir := newDirSink(t, false)
+	src := filepath.Join(t.TempDir(), "t")
+	for _, d := range []string{src, filepath.Join(dir, "t")} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		name := fmt.Sprintf("f%04d", i)
+		if err := os.WriteFile(filepath.Join(src, name), []byte("new"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "t", name), []byte("old"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := run(t, collectAll(t, src), sink, transfer.Options{}, transfer.Options{})
+	if len(o.sendSum.Refused) > 0 && !strings.HasPrefix(o.sendSum.Refused[0], "t/f0000: ") {
+		t.Errorf("the sender names %q first, want t/f0000", o.sendSum.Refused[0])
+	}
+	for side, got := range map[string]struct {
+		sum transfer.Summary
+		err error
+	}{"sender": {o.sendSum, o.sendErr}, "receiver": {o.recvSum, o.recvErr}} {
+		if got.sum.RefusedFiles != n || len(got.sum.Refused) != transfer.MaxRefusedNames {
+			t.Errorf("%s counted %d files refused and named %d; want %d and %d", side, got.sum.RefusedFiles, len(got.sum.Refused), n, transfer.MaxRefusedNames)
+		}
+		if want := fmt.Sprintf("%d files", n); !errors.Is(got.err, transfer.ErrRefused) || !strings.Contains(got.err.Error(), want) {
+			t.Errorf("%s's error %v; want ErrRefused for %s", side, got.err, want)
+		}
+	}
+}
+
 // TestTreeMergeKeepsDirectory sends a tree into a receiver that already
 // has its top directory: without --overwrite the files arrive in it and
 // the directory keeps the receiver's mode and is not given the sender's
