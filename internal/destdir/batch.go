@@ -914,7 +914,7 @@ func (d *dirDest) Commit() error {
 		return fmt.Errorf("setting the mode of %s: %w", names.Quote(name), unwrapPath(err))
 	}
 	if !d.entry.ModTime.IsZero() {
-		if err := dir.chtimes(d.tmp, d.entry.ModTime); err != nil {
+		if err := setTimes(dir, d.file, d.tmp, d.entry.ModTime); err != nil {
 			return fmt.Errorf("setting the time of %s: %w", names.Quote(name), unwrapPath(err))
 		}
 	}

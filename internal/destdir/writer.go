@@ -131,7 +131,7 @@ func (d *dirDest) writeSmall() error {
 		}
 	}
 	if err == nil && !d.entry.ModTime.IsZero() {
-		if err = d.dirH.chtimes(d.tmp, d.entry.ModTime); err != nil {
+		if err = setTimes(d.dirH, file, d.tmp, d.entry.ModTime); err != nil {
 			err = fmt.Errorf("setting the time of %s: %w", names.Quote(name), unwrapPath(err))
 		}
 	}
