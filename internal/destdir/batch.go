@@ -577,23 +577,31 @@ func (b *Batch) startFlush(named int) {
 	b.waitBytes, b.waitNames = 0, 0
 	f := &bgFlush{upTo: b.committed, named: named, done: make(chan struct{})}
 	b.bg = f
-	// The files must be written before the sync begins. If the writer
-	// failed, endFlush reports it, and the files before the failure wait
-	// for flushAll.
-	if err := b.settleWriter(); err != nil {
-		f.writeErr = err
-		close(f.done)
-		return
-	}
 	f.files, f.covered, f.left = b.takeQueued()
-	if f.whole = named >= 0 || b.syncsWhole(len(f.files)); !f.whole {
+	f.whole = named >= 0 || b.syncsWhole(len(f.files))
+	// The files must be written before the sync begins, and before
+	// endFlush syncs them one by one: a mark in the writer's queue says
+	// when, so the receiver goes on giving the writer files meanwhile. If
+	// the writer failed, endFlush reports it, and the files before the
+	// failure wait for flushAll.
+	var written <-chan error
+	if b.writer != nil {
+		written = b.writer.mark()
+	} else if !f.whole {
 		close(f.done)
 		return
 	}
 	sync, top := syncFS, b.top
 	go func() {
 		defer close(f.done)
-		f.syncErr = sync(top)
+		if written != nil {
+			if f.writeErr = <-written; f.writeErr != nil {
+				return
+			}
+		}
+		if f.whole {
+			f.syncErr = sync(top)
+		}
 	}()
 }
 
@@ -620,6 +628,10 @@ func (b *Batch) endFlush() error {
 	b.bg = nil
 	<-f.done
 	if f.writeErr != nil {
+		// Back in the queue, ahead of the files committed since.
+		b.queued = append(keepWritten(f.files), b.queued...)
+		maps.Copy(b.dirty, f.covered)
+		b.leaving = append(f.left, b.leaving...)
 		return f.writeErr
 	}
 	if f.syncErr != nil {
@@ -914,7 +926,7 @@ func (d *dirDest) Commit() error {
 		return fmt.Errorf("setting the mode of %s: %w", names.Quote(name), unwrapPath(err))
 	}
 	if !d.entry.ModTime.IsZero() {
-		if err := dir.chtimes(d.tmp, d.entry.ModTime); err != nil {
+		if err := setTimes(dir, d.file, d.tmp, d.entry.ModTime); err != nil {
 			return fmt.Errorf("setting the time of %s: %w", names.Quote(name), unwrapPath(err))
 		}
 	}

@@ -67,6 +67,18 @@ type destFile interface {
 	Close() error
 }
 
+// setTimes sets the access and modification times of f, open as name in
+// dir, to t: through its descriptor where the system can, which spares a
+// lookup of the name per file, else by name.
+func setTimes(dir dirFS, f destFile, name string, t time.Time) error {
+	if tf, ok := f.(interface{ Chtimes(time.Time) error }); ok {
+		if err := tf.Chtimes(t); !errors.Is(err, errors.ErrUnsupported) {
+			return err
+		}
+	}
+	return dir.chtimes(name, t)
+}
+
 // ignoreUnsyncable drops the errors of what cannot be synced and need not
 // be: a directory on some systems and file systems, a pipe, a terminal,
 // /dev/null.

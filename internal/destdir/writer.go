@@ -23,10 +23,11 @@ const (
 // smallWriter creates a batch's small files (see smallFile) on a goroutine
 // of its own, so that the system calls of one file overlap the receiving
 // and checking of the next: for many small files those calls are half the
-// receiver's work. The batch waits for it (wait) before it syncs, places,
-// discards or closes anything it was given.
+// receiver's work. The batch waits for it (wait, or a flush for a mark in
+// its queue) before it syncs, places, discards or closes anything it was
+// given.
 type smallWriter struct {
-	jobs    chan []*dirDest
+	jobs    chan writerJob
 	group   []*dirDest     // files given and not yet sent to the goroutine
 	bytes   int            // their data
 	pending sync.WaitGroup // files given and not yet written
@@ -35,15 +36,27 @@ type smallWriter struct {
 	free    chan []byte    // data buffers of written files, for the next ones
 }
 
+// writerJob is a group of files for the writer to write, or with reached
+// a mark in its queue: the writer sends its failure so far, or nil, on
+// reached once every file given before it is written.
+type writerJob struct {
+	group   []*dirDest
+	reached chan<- error
+}
+
 func newSmallWriter() *smallWriter {
-	w := &smallWriter{jobs: make(chan []*dirDest, smallWriterQueue), free: make(chan []byte, smallWriterFree)}
+	w := &smallWriter{jobs: make(chan writerJob, smallWriterQueue), free: make(chan []byte, smallWriterFree)}
 	go w.run()
 	return w
 }
 
 func (w *smallWriter) run() {
-	for group := range w.jobs {
-		for _, d := range group {
+	for job := range w.jobs {
+		if job.reached != nil {
+			job.reached <- w.firstErr()
+			continue
+		}
+		for _, d := range job.group {
 			if !w.failed.Load() {
 				if err := d.writeSmall(); err != nil {
 					w.err = err
@@ -80,9 +93,20 @@ func (w *smallWriter) write(d *dirDest) []byte {
 // send hands the files given so far to the writer's goroutine.
 func (w *smallWriter) send() {
 	if len(w.group) > 0 {
-		w.jobs <- w.group
+		w.jobs <- writerJob{group: w.group}
 		w.group, w.bytes = nil, 0
 	}
+}
+
+// mark returns a channel that receives the writer's failure, or nil, once
+// every file given so far is written or skipped: a flush waits on it
+// rather than for the writer to be idle, which would leave the writer with
+// nothing to do until the receiver has given it more files.
+func (w *smallWriter) mark() <-chan error {
+	w.send()
+	reached := make(chan error, 1)
+	w.jobs <- writerJob{reached: reached}
+	return reached
 }
 
 // firstErr returns the writer's failure so far, without waiting.
@@ -131,7 +155,7 @@ func (d *dirDest) writeSmall() error {
 		}
 	}
 	if err == nil && !d.entry.ModTime.IsZero() {
-		if err = d.dirH.chtimes(d.tmp, d.entry.ModTime); err != nil {
+		if err = setTimes(d.dirH, file, d.tmp, d.entry.ModTime); err != nil {
 			err = fmt.Errorf("setting the time of %s: %w", names.Quote(name), unwrapPath(err))
 		}
 	}
@@ -161,15 +185,21 @@ func (b *Batch) settleWriter() error {
 	if err == nil {
 		return nil
 	}
-	kept := b.queued[:0]
-	for _, d := range b.queued {
+	b.queued = keepWritten(b.queued)
+	return err
+}
+
+// keepWritten discards the small files of q the writer did not write
+// whole, and returns the others, in q's array.
+func keepWritten(q []*dirDest) []*dirDest {
+	kept := q[:0]
+	for _, d := range q {
 		if d.small && !d.written {
 			d.Discard()
 			continue
 		}
 		kept = append(kept, d)
 	}
-	clear(b.queued[len(kept):])
-	b.queued = kept
-	return err
+	clear(q[len(kept):])
+	return kept
 }

@@ -241,10 +241,10 @@ func infoOf(info fs.FileInfo) entryInfo {
 	return entryInfo{mode: info.Mode(), size: info.Size(), mtime: info.ModTime(), id: idOf(info)}
 }
 
-// listable says whether the walk takes an entry of type typ: a directory
+// listable says whether the walk takes an entry of mode m: a directory
 // or a regular file, not a link or anything else.
-func listable(typ fs.FileMode) bool {
-	return typ&(fs.ModeType&^fs.ModeDir) == 0
+func listable(m fs.FileMode) bool {
+	return m&(fs.ModeType&^fs.ModeDir) == 0
 }
 
 // walk yields the directory real, shown to the user as shown, named name
@@ -252,7 +252,8 @@ func listable(typ fs.FileMode) bool {
 // The directory read must be the one info describes, as its parent
 // listed it: one replaced since is not walked. Each entry is looked at
 // (an fstatat in the directory) only when its turn comes, so a walk holds
-// the names of the directories on the way and no more.
+// the names of the directories on the way and no more; that look tells
+// what to skip, links and the like.
 func (w *walker) walk(root *walkRoot, real, shown, name, rel string, info entryInfo) error {
 	if err := w.ctx.Err(); err != nil {
 		return err
@@ -269,18 +270,18 @@ func (w *walker) walk(root *walkRoot, real, shown, name, rel string, info entryI
 		if i%1024 == 1023 && w.ctx.Err() != nil {
 			return w.ctx.Err()
 		}
-		nameE := name + "/" + base
-		if typ := d.types[i]; !listable(typ) {
-			w.skip(filepath.Join(shown, base), kindName(typ))
-			continue
-		}
-		if why := names.Problem(nameE); why != "" {
-			w.skip(filepath.Join(shown, base), "the receiver would refuse its name: "+why)
-			continue
-		}
 		infoE, err := d.stat(i)
 		if err != nil {
 			return fmt.Errorf("cannot send %s: %w", filepath.Join(shown, base), unwrapPath(err))
+		}
+		if !listable(infoE.mode) {
+			w.skip(filepath.Join(shown, base), kindName(infoE.mode))
+			continue
+		}
+		nameE := name + "/" + base
+		if why := names.Problem(nameE); why != "" {
+			w.skip(filepath.Join(shown, base), "the receiver would refuse its name: "+why)
+			continue
 		}
 		if infoE.mode.IsRegular() {
 			if err := d.denied(i); err != nil {
@@ -289,11 +290,6 @@ func (w *walker) walk(root *walkRoot, real, shown, name, rel string, info entryI
 			if err := w.emit(root.fileEntry(rel, nameE, infoE)); err != nil {
 				return err
 			}
-			continue
-		}
-		if !infoE.mode.IsDir() {
-			// Listed as a directory or a file, something else since.
-			w.skip(filepath.Join(shown, base), kindName(infoE.mode))
 			continue
 		}
 		relE := base
@@ -350,21 +346,17 @@ func kindName(m fs.FileMode) string {
 	return "not a regular file"
 }
 
-// readSorted lists the directory f by name, compared as bytes: the order
-// in which the walk finds, and the receiver expects, its entries. Names
-// and types are kept apart, so that a listing is a string and a byte or
-// so an entry.
-func readSorted(f *os.File) (names []string, types []fs.FileMode, err error) {
-	ents, err := f.ReadDir(-1)
+// readSorted lists the names in the directory f, sorted as bytes: the
+// order in which the walk finds, and the receiver expects, its entries.
+// The names alone: each entry's type comes from the lstat the walk makes
+// of it anyway, so a listing costs a string an entry and no more.
+func readSorted(f *os.File) ([]string, error) {
+	names, err := f.Readdirnames(-1)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	names, types = make([]string, len(ents)), make([]fs.FileMode, len(ents))
-	for i, e := range ents {
-		names[i], types[i] = e.Name(), e.Type()
-	}
-	return names, types, nil
+	slices.Sort(names)
+	return names, nil
 }
 
 // unwrapPath drops the *fs.PathError wrapper so a message names the path once.

@@ -4,7 +4,6 @@ package walk
 
 import (
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -39,12 +38,11 @@ func (r *walkRoot) open(dir, base string, want fileID) (io.ReadCloser, error) {
 	return f, nil
 }
 
-// dirList is a directory being walked: its entries' names and types in
-// lexical order, each looked at when its turn comes.
+// dirList is a directory being walked: its entries' names in lexical
+// order, each looked at when its turn comes.
 type dirList struct {
 	path  string
 	names []string
-	types []fs.FileMode
 }
 
 // listDir lists the directory at path, which must be the one want
@@ -62,11 +60,11 @@ func listDir(path string, want fileID) (*dirList, error) {
 	if !info.IsDir() || !os.SameFile(info, want.info) {
 		return nil, errReplaced
 	}
-	names, types, err := readSorted(f)
+	names, err := readSorted(f)
 	if err != nil {
 		return nil, err
 	}
-	return &dirList{path: path, names: names, types: types}, nil
+	return &dirList{path: path, names: names}, nil
 }
 
 // stat is what an lstat of entry i in the directory finds.

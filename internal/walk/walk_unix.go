@@ -171,15 +171,14 @@ func openDirAt(dirfd int, name string) (int, error) {
 	return fd, err
 }
 
-// dirList is a directory being walked: its entries' names and types in
-// lexical order, and its descriptor, in which each entry is looked at when
+// dirList is a directory being walked: its entries' names in lexical
+// order, and its descriptor, in which each entry is looked at when
 // its turn comes.
 type dirList struct {
 	f     *os.File
 	fd    int
 	path  string
 	names []string
-	types []fs.FileMode
 	st    unix.Stat_t // of the entry stat looked at last
 }
 
@@ -198,12 +197,12 @@ func listDir(path string, want fileID) (*dirList, error) {
 		_ = f.Close()
 		return nil, err
 	}
-	names, types, err := readSorted(f)
+	names, err := readSorted(f)
 	if err != nil {
 		_ = f.Close()
 		return nil, err
 	}
-	return &dirList{f: f, fd: fd, path: path, names: names, types: types}, nil
+	return &dirList{f: f, fd: fd, path: path, names: names}, nil
 }
 
 // stat is what an lstat of entry i in the directory finds.
