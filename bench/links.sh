@@ -230,12 +230,16 @@ link_delay() {
 	: >"$DL_ERR"
 	"${rt[@]}" "$DL_BIN" -delay "${delay}ms" -mbit "$mbit" "$NS_S:dl0" "$NS_R:dl0" >"$WORK/delayline.out" 2>"$DL_ERR" &
 	DL_PID=$!
-	for ((i = 0; i < READY_TIMEOUT * 20; i++)); do
+	# A guard against a hang, not a wait: once in a whole bench run
+	# (2026-12-07, after 1.2 GB through the previous case's line)
+	# the delay line took over 10 s to open its devices.
+	local wait_s=$((READY_TIMEOUT > 60 ? READY_TIMEOUT : 60))
+	for ((i = 0; i < wait_s * 20; i++)); do
 		grep -qx ready "$WORK/delayline.out" 2>/dev/null && break
 		kill -0 "$DL_PID" 2>/dev/null || die "delayline exited: $(cat "$DL_ERR")"
 		sleep 0.05
 	done
-	grep -qx ready "$WORK/delayline.out" || die "delayline not ready within ${READY_TIMEOUT}s"
+	grep -qx ready "$WORK/delayline.out" || die "delayline not ready within ${wait_s}s"
 	ip -n "$NS_S" addr add "$ADDR_S/24" dev dl0
 	ip -n "$NS_R" addr add "$ADDR_R/24" dev dl0
 	ip -n "$NS_S" link set dl0 up
