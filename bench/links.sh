@@ -39,22 +39,25 @@ done
 
 # The cases: name, link (veth = tbf on a veth pair; delay = the delay line),
 # rate in Mbit/s (0: as fast as the delay line forwards), one-way delay in
-# ms, receive window cap (0: none), data, MiB at full size, MiB under QUICK,
+# ms, receive window cap (0: none), random loss on the delay line in
+# percent of packets each way (0: none), data, MiB at full size, MiB under QUICK,
 # and the tools. Sizes make one transfer take about 5-10 s at the link rate.
 TOOLS_C="nc zstd-nc ferry-auto ferry-none ferry-s2 ferry-zstd"
 TOOLS_P="nc ferry-auto ferry-p2 ferry-p4"
 CASE_TABLE="
-1gbit-random         veth  1000  0  0     random 512 16 C
-1gbit-text           veth  1000  0  0     text   512 16 C
-100mbit-random       veth  100   0  0     random 96  4  C
-100mbit-text         veth  100   0  0     text   96  4  C
-20mbit50ms-random    delay 20    25 0     random 24  1  C
-20mbit50ms-text      delay 20    25 0     text   24  1  C
-100mbit50ms-random   delay 100   25 0     random 96  4  P
-100mbit100ms-random  delay 100   50 0     random 96  4  P
-200mbit50ms-random   delay 200   25 0     random 160 8  P
-100ms-window-random  delay 100   50 1024  random 48  2  P
-delayline-random     delay 0     0  0     random 256 8  nc
+1gbit-random            veth  1000 0  0    0   random 512 16 C
+1gbit-text              veth  1000 0  0    0   text   512 16 C
+100mbit-random          veth  100  0  0    0   random 96  4  C
+100mbit-text            veth  100  0  0    0   text   96  4  C
+20mbit50ms-random       delay 20   25 0    0   random 24  1  C
+20mbit50ms-text         delay 20   25 0    0   text   24  1  C
+100mbit50ms-random      delay 100  25 0    0   random 96  4  P
+100mbit100ms-random     delay 100  50 0    0   random 96  4  P
+200mbit50ms-random      delay 200  25 0    0   random 160 8  P
+100ms-window-random     delay 100  50 1024 0   random 48  2  P
+100ms-loss0.1pct-random delay 100  50 0    0.1 random 96  2  P
+100ms-loss1pct-random   delay 100  50 0    1   random 48  2  P
+delayline-random        delay 0    0  0    0   random 256 8  nc
 "
 
 # ---------------------------------------------------------------- prerequisites
@@ -102,15 +105,15 @@ HAVE_P=0
 "$FERRY_BIN" send -h 2>&1 | grep -Eq '^[[:space:]]*-P[ ,]' && HAVE_P=1
 
 # ---------------------------------------------------------------- cases
-declare -A C_LINK C_MBIT C_DELAY C_WIN C_DATA C_MIB C_TOOLS
+declare -A C_LINK C_MBIT C_DELAY C_WIN C_LOSS C_DATA C_MIB C_TOOLS
 CASE_LIST=()
-while read -r name link mbit delay win data full quick tools; do
+while read -r name link mbit delay win loss data full quick tools; do
 	[[ -n $name ]] || continue
 	if [[ -n $CASES ]] && [[ " ${CASES//,/ } " != *" $name "* ]]; then
 		continue
 	fi
 	CASE_LIST+=("$name")
-	C_LINK[$name]=$link C_MBIT[$name]=$mbit C_DELAY[$name]=$delay C_WIN[$name]=$win C_DATA[$name]=$data
+	C_LINK[$name]=$link C_MBIT[$name]=$mbit C_DELAY[$name]=$delay C_WIN[$name]=$win C_LOSS[$name]=$loss C_DATA[$name]=$data
 	if ((QUICK)); then C_MIB[$name]=$quick; else C_MIB[$name]=$full; fi
 	case $tools in
 	C) C_TOOLS[$name]=$TOOLS_C ;;
@@ -216,19 +219,22 @@ link_veth() {
 	LINK_NOTE="veth, tbf rate ${mbit}mbit burst $burst limit $limit each way"
 }
 
-# link_delay MBIT DELAY_MS: the delay line with DELAY_MS each way and, with
-# MBIT > 0, that rate and its default queue of one bandwidth-delay product
+# link_delay MBIT DELAY_MS LOSS_PCT: the delay line with DELAY_MS each way,
+# LOSS_PCT percent of packets lost at random each way and, with MBIT > 0,
+# that rate and its default queue of one bandwidth-delay product
 # (the classic rule of thumb, which lets one TCP flow keep the link busy
 # through a loss). The delay line is the wire, so it runs at a real-time
 # priority where chrt is found: at the default one the tools under test
 # and other load on two cores delayed its wake-ups by several ms (ping
 # RTT through a 50 ms line averaged 55-63 ms; with chrt -f 10, 50.6-51.2).
 link_delay() {
-	local mbit=$1 delay=$2 i
+	local mbit=$1 delay=$2 loss_pct=$3 i
 	local -a rt=()
+	local loss
+	loss=$(awk -v p="$loss_pct" 'BEGIN { printf "%g", p / 100 }')
 	command -v chrt >/dev/null 2>&1 && rt=(chrt -f 10)
 	: >"$DL_ERR"
-	"${rt[@]}" "$DL_BIN" -delay "${delay}ms" -mbit "$mbit" "$NS_S:dl0" "$NS_R:dl0" >"$WORK/delayline.out" 2>"$DL_ERR" &
+	"${rt[@]}" "$DL_BIN" -delay "${delay}ms" -mbit "$mbit" -loss "$loss" "$NS_S:dl0" "$NS_R:dl0" >"$WORK/delayline.out" 2>"$DL_ERR" &
 	DL_PID=$!
 	# A guard against a hang, not a wait: once in a whole bench run
 	# (2026-12-07, after 1.2 GB through the previous case's line)
@@ -249,6 +255,7 @@ link_delay() {
 	else
 		LINK_NOTE="delay line, ${delay} ms each way, no rate limit"
 	fi
+	[[ $loss_pct == 0 ]] || LINK_NOTE+=", ${loss_pct}% of packets lost at random each way"
 }
 
 # stop_delayline: ends the delay line, whose TUN devices go with it, and
@@ -412,10 +419,11 @@ for c in "${CASE_LIST[@]}"; do
 	if [[ ${C_LINK[$c]} == veth ]]; then
 		link_veth "$mbit"
 	else
-		link_delay "$mbit" "${C_DELAY[$c]}"
+		link_delay "$mbit" "${C_DELAY[$c]}" "${C_LOSS[$c]}"
 	fi
 	NOTE[$c]=$LINK_NOTE
 	((C_WIN[$c] == 0)) || NOTE[$c]+=", receiver tcp_rmem max ${C_WIN[$c]} KiB"
+	NOTE[$c]+=", TCP $(ip netns exec "$NS_S" cat /proc/sys/net/ipv4/tcp_congestion_control)"
 	RTT[$c]=$(ping_rtt)
 	log "== $c: $LINK_NOTE; ping RTT ${RTT[$c]}; ${mib} MiB of ${C_DATA[$c]}"
 	n=${#run_tools[@]}
