@@ -2,11 +2,14 @@ package transfer_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"hash/crc32"
 	"io"
 	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -511,5 +514,37 @@ func TestSendToNetcat(t *testing.T) {
 			}
 			await(t, peerDone, "the fake peer")
 		})
+	}
+}
+
+// TestInterruptAfterComplete stops the receiver once it has sent complete
+// and half-closed, before the sender half-closes: the transfer is over, files in place and
+// synced, so Receive must not report it interrupted.
+func TestInterruptAfterComplete(t *testing.T) {
+	sink, dir := newDirSink(t, false)
+	ln := listen(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	errc := receiveOne(t, ctx, ln, sink, transfer.Options{})
+	conn := dial(t, ln.Addr())
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(guard))
+	stream := cat(helloFrame(framing.RoleSender, framing.Version),
+		offerFrame(1, 3), fileFrame(0, "f", 3), rawData(0, "abc"), endFrame(3, crc("abc")), totalsFrame(framing.TypeDone, 1, 3))
+	if _, err := conn.Write(stream); err != nil {
+		t.Fatalf("writing to the receiver: %v", err)
+	}
+	// The receiver's half-close after its complete frame: it waits for
+	// the sender's now.
+	frames := readAll(t, conn)
+	if len(frames) == 0 || frames[len(frames)-1].t != framing.TypeComplete {
+		t.Fatalf("the receiver's last frame is not complete: %v", frames)
+	}
+	cancel()
+	if err := await(t, errc, "Receive"); err != nil {
+		t.Fatalf("Receive interrupted after complete: %v, want nil", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "f")); err != nil || string(got) != "abc" {
+		t.Fatalf("f = %q, %v; want abc", got, err)
 	}
 }

@@ -115,6 +115,7 @@ type Conn struct {
 	out       chan []Frame  // frames in order, in batches; closing it ends the write side
 	urgent    chan Frame    // at most one error or abort frame
 	writeDone chan struct{} // closed when the writer goroutine returns
+	allSent   atomic.Bool   // the writer wrote every frame queued and half-closed
 	batch     []Frame       // the writer's reused batch of frames
 
 	readMu       sync.Mutex // orders deadline changes between the reader and stopReads
@@ -240,6 +241,17 @@ func (c *Conn) Shutdown(drain bool) {
 func (c *Conn) Close() {
 	_ = c.nc.Close()
 	<-c.writeDone
+}
+
+// AllSent says whether the writer wrote every frame queued, the last one
+// included, and half-closed: what this side had to say reached the
+// socket, whatever happens to the connection afterwards.
+func (c *Conn) AllSent() bool { return c.allSent.Load() }
+
+// endWrites half-closes the connection once every frame queued is written.
+func (c *Conn) endWrites() {
+	c.allSent.Store(true)
+	c.closeWrite()
 }
 
 func (c *Conn) closeWrite() {

@@ -126,7 +126,7 @@ func (c *Conn) writeLoop() {
 			return
 		case fs, ok := <-c.out:
 			if !ok {
-				c.closeWrite()
+				c.endWrites()
 				return
 			}
 			more, err := c.writeBatch(w, fs)
@@ -135,7 +135,7 @@ func (c *Conn) writeLoop() {
 				return
 			}
 			if !more {
-				c.closeWrite()
+				c.endWrites()
 				return
 			}
 			busy = true
