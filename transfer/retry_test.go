@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,7 +51,17 @@ func TestServeRetries(t *testing.T) {
 	interrupted := func(t *testing.T, addr net.Addr) {
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		o := transfer.Options{Code: testCode, Progress: func(transfer.Progress) { cancel() }}
+		// Stopped once data moves after the handshake: a sender that stops
+		// before the receiver's confirm began no transfer, and Serve waits
+		// for the next without a retry. The first chunks are queued while
+		// the handshake runs, so on a loaded machine the first Progress
+		// can come before it ends.
+		var secured atomic.Bool
+		o := transfer.Options{Code: testCode, Secured: func(string) { secured.Store(true) }, Progress: func(transfer.Progress) {
+			if secured.Load() {
+				cancel()
+			}
+		}}
 		if _, err := transfer.Send(ctx, dial(t, addr), []transfer.Source{transfer.StreamSource("f.bin", endless{})}, o); err == nil {
 			t.Error("the interrupted sender succeeded")
 		}
