@@ -518,8 +518,8 @@ func TestSendToNetcat(t *testing.T) {
 }
 
 // TestInterruptAfterComplete stops the receiver once it has sent complete
-// and half-closed, before the sender half-closes: the transfer is over, files in place and
-// synced, so Receive must not report it interrupted.
+// and half-closed, before the sender half-closes: the transfer is over,
+// files in place and synced, so Receive must not report it interrupted.
 func TestInterruptAfterComplete(t *testing.T) {
 	sink, dir := newDirSink(t, false)
 	ln := listen(t)

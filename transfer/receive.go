@@ -27,16 +27,11 @@ type receiver struct {
 	dec  *codec.Decoder
 	out  []byte // decompression buffer, allocated at the first compressed chunk
 
-	offer  framing.Offer
-	framed bool // a frame came after the hello and handshake
-	// completeSent: the files are in place and synced, and the complete
-	// frame that says so is queued; once the link has written it
-	// (AllSent), only the check that the sender's done was its last frame
-	// is left.
-	completeSent bool
-	batch        batch
-	entries      uint32 // entries received, the next one's index
-	bytes        uint64 // data bytes received, in every entry
+	offer   framing.Offer
+	framed  bool // a frame came after the hello and handshake
+	batch   batch
+	entries uint32 // entries received, the next one's index
+	bytes   uint64 // data bytes received, in every entry
 	// heldBytes is the bytes of files skipped and of resumed files'
 	// beginnings: done, for progress, without being received.
 	heldBytes uint64
@@ -139,10 +134,12 @@ func receive(ctx context.Context, conn net.Conn, to Destination, opts options) (
 		}
 		err = r.l.Err()
 	}
-	if err != nil && r.completeSent && r.l.AllSent() && ctx.Err() != nil {
-		// Interrupted while it waited for the sender's half-close, the
-		// complete frame written: the transfer is over, and a -k receiver
-		// stopped with Ctrl-C then must not call it interrupted.
+	if err != nil && r.l.AllSent() && ctx.Err() != nil {
+		// A receiver half-closes only after its complete frame (onDone),
+		// so all sent means the files are in place and synced and the
+		// sender told: interrupted while it waited for the sender's
+		// half-close, a -k receiver stopped with Ctrl-C must not call the
+		// transfer interrupted.
 		err = nil
 	}
 	if err != nil && !errors.Is(err, ErrSilentPeer) && r.l.Silent(err) {
@@ -465,7 +462,6 @@ func (r *receiver) onDone(p []byte) error {
 	if err := r.l.Send(conn.Frame{Type: framing.TypeComplete, Payload: framing.AppendTotals(nil, complete)}); err != nil {
 		return err
 	}
-	r.completeSent = true
 	r.l.CloseSend()
 	t2, _, err := r.l.ReadFrame()
 	switch {

@@ -9,8 +9,8 @@ import (
 
 // BenchmarkWalk walks a directory of 200 small files; its allocations an
 // op over 200 are those a file (4.2 with names read alone, 5.2 with
-// os.File.ReadDir's entries): a sender of many small files spends a good part of
-// its time in the walk, and the garbage collector with it.
+// os.File.ReadDir's entries): a sender of many small files spends a good
+// part of its time in the walk, and the garbage collector with it.
 func BenchmarkWalk(b *testing.B) {
 	const files = 200
 	top := filepath.Join(b.TempDir(), "top")
