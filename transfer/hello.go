@@ -44,15 +44,16 @@ type link struct {
 }
 
 func newLink(c net.Conn, role framing.Role, opts options) *link {
+	if role == framing.RoleSender {
+		// On the socket itself, which a switch would hide; the receiver's
+		// writes are acks and pings, which fill no buffer.
+		conn.LimitUnsent(c)
+	}
 	nc := c
 	var sw *stripe.Switch
 	if striped(c, role, opts) {
 		sw = stripe.NewSwitch(c)
 		nc = sw
-		if role == framing.RoleSender {
-			// conn.New cannot reach the socket under the switch.
-			conn.LimitUnsent(c)
-		}
 	}
 	return &link{
 		Conn:    conn.New(nc, connConfig(role, opts)),

@@ -13,10 +13,10 @@ import (
 	"github.com/ferrytool/ferry/internal/conn"
 )
 
-// TestStreamsLimitUnsent: with parallel streams every socket a sender
-// writes on holds little unsent, as one connection's does: the first,
-// under the switch conn.New cannot see through, and the joined ones, so
-// that an abort does not wait behind megabytes on a slow link.
+// TestStreamsLimitUnsent: every socket a sender writes on holds little
+// unsent, a lone one's and, with parallel streams, the first, under its
+// switch, and the joined ones, so that an abort does not wait behind
+// megabytes on a slow link.
 func TestStreamsLimitUnsent(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -46,6 +46,16 @@ func TestStreamsLimitUnsent(t *testing.T) {
 	want := unsent(t, limited)
 	if want == unsent(t, plain) {
 		t.Fatalf("conn.LimitUnsent left the socket's limit at %d, the system's", want)
+	}
+
+	lone := dial()
+	ll := newLink(lone, framing.RoleSender, options{})
+	defer func() {
+		ll.CloseSend()
+		ll.Close()
+	}()
+	if got := unsent(t, lone); got != want {
+		t.Errorf("a lone stream has TCP_NOTSENT_LOWAT %d, want %d", got, want)
 	}
 
 	c := dial()

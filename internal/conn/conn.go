@@ -147,10 +147,6 @@ func New(nc net.Conn, cfg Config) *Conn {
 	c.fr.SetLimit(framing.MaxHandshakePayload)
 	c.sw = &StallWriter{nc: nc, stall: StallFactor * c.timeout, peer: c.peerRole()}
 	c.fw = framing.NewWriter(c.sw)
-	if cfg.Role == framing.RoleSender {
-		// The receiver's writes are acks and pings, which fill no buffer.
-		LimitUnsent(nc)
-	}
 	go c.writeLoop()
 	return c
 }
