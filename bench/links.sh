@@ -40,8 +40,9 @@ done
 # The cases: name, link (veth = tbf on a veth pair; delay = the delay line),
 # rate in Mbit/s (0: as fast as the delay line forwards), one-way delay in
 # ms, receive window cap (0: none), random loss on the delay line in
-# percent of packets each way (0: none), data, MiB at full size, MiB under QUICK,
-# and the tools. Sizes make one transfer take about 5-10 s at the link rate.
+# percent of packets each way (0: none), data, MiB at full size, MiB
+# under QUICK, and the tools. Sizes make one transfer take about 5-10 s at
+# the link rate.
 TOOLS_C="nc zstd-nc ferry-auto ferry-none ferry-s2 ferry-zstd"
 TOOLS_P="nc ferry-auto ferry-p2 ferry-p4"
 CASE_TABLE="
