@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -187,6 +188,43 @@ func testCut(t *testing.T, reset bool) {
 		if c.Err() != first {
 			t.Fatalf("%s: Err() = %v, want %v", name, c.Err(), first)
 		}
+	}
+}
+
+// TestEndAfterPeerClosed is how a ferry transfer ends over -P: the sender
+// half-closes, the receiver writes its last words and half-closes, and the
+// sender closes once it has read them, before the receiver's ends came. A
+// connection reset under its end must not fail what the receiver reads,
+// which has ended cleanly; only CloseWrite may say so.
+func TestEndAfterPeerClosed(t *testing.T) {
+	for round := range 20 {
+		ca, cb := pairs(t, 4, true)
+		a, b := New(ca), New(cb)
+		if err := b.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(a); err != nil || len(got) != 0 {
+			t.Fatalf("round %d: a read %d bytes, %v; want its end", round, len(got), err)
+		}
+		for _, m := range []string{"ack", "complete"} {
+			if _, err := a.Write([]byte(m)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := io.ReadFull(b, make([]byte, len("ackcomplete"))); err != nil {
+			t.Fatal(err)
+		}
+		_ = b.Close()
+		if err := a.CloseWrite(); err != nil && !errors.Is(err, syscall.ENOTCONN) && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+			t.Fatalf("round %d: CloseWrite = %v, want nil or the reset connection's error", round, err)
+		}
+		if n, err := a.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Fatalf("round %d: a read %d bytes, %v after its peer closed; want io.EOF", round, n, err)
+		}
+		if err := a.Err(); err != nil {
+			t.Fatalf("round %d: Err() = %v, want none", round, err)
+		}
+		_ = a.Close()
 	}
 }
 
