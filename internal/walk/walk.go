@@ -225,6 +225,17 @@ func (w *walker) walkTop(dir, name string) error {
 	return w.walk(root, real, filepath.Clean(dir), name, "", top)
 }
 
+// vanished is why an entry listed in a directory and gone when the walk
+// looked at it, or a directory gone when it was to be listed, is skipped:
+// deleted meanwhile, as the temporary files of a running program are, it
+// is not sent, as rsync does not send it, and the rest of the tree is.
+const vanished = "it vanished while the tree was walked"
+
+// afterLook, set by tests, runs once the walk has looked at the entry at
+// path, below a top directory: the moment at which it, or an entry listed
+// after it, can vanish.
+var afterLook func(path string)
+
 // errReplaced is a file or directory found, when opened, not to be the one
 // the walk listed: replaced since, by a link or by another file.
 var errReplaced = errors.New("replaced since it was listed")
@@ -259,6 +270,10 @@ func (w *walker) walk(root *walkRoot, real, shown, name, rel string, info entryI
 		return err
 	}
 	d, err := listDir(real, info.id)
+	if rel != "" && errors.Is(err, fs.ErrNotExist) {
+		w.skip(shown, vanished)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("cannot send %s: %w", shown, unwrapPath(err))
 	}
@@ -271,8 +286,15 @@ func (w *walker) walk(root *walkRoot, real, shown, name, rel string, info entryI
 			return w.ctx.Err()
 		}
 		infoE, err := d.stat(i)
+		if errors.Is(err, fs.ErrNotExist) {
+			w.skip(filepath.Join(shown, base), vanished)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("cannot send %s: %w", filepath.Join(shown, base), unwrapPath(err))
+		}
+		if afterLook != nil {
+			afterLook(filepath.Join(real, base))
 		}
 		if !listable(infoE.mode) {
 			w.skip(filepath.Join(shown, base), kindName(infoE.mode))
