@@ -73,8 +73,11 @@ func (l *link) grantStreams() error {
 	return nil
 }
 
-// openStreams is the sender's part: it reads the grant, says how many
-// streams it opens, and opens them.
+// openStreams is the sender's part: it reads the grant, opens the
+// streams, and then says how many it opened. Opened first, a stream that
+// cannot be opened fails the transfer while the first connection still
+// carries frames, so the receiver hears why at once instead of waiting
+// for the stream until its handshake timeout.
 func (l *link) openStreams() error {
 	g, err := l.readJoin()
 	if err != nil {
@@ -85,10 +88,13 @@ func (l *link) openStreams() error {
 	}
 	l.sw.SwitchRead()
 	m := min(l.streams, int(g.N), MaxStreams)
-	if err := l.sendLast(framing.Join{Token: g.Token, N: uint8(m)}); err != nil {
-		return err
-	}
 	conns, err := l.dialJoins(g.Token, m)
+	if err == nil {
+		err = l.sendLast(framing.Join{Token: g.Token, N: uint8(m)})
+		if err != nil {
+			closeAll(conns)
+		}
+	}
 	if err != nil {
 		l.sw.Abandon(err)
 		return err
@@ -154,15 +160,20 @@ func (l *link) dialJoins(token [framing.TokenLen]byte, m int) ([]net.Conn, error
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			for _, c := range conns {
-				if c != nil {
-					_ = c.Close()
-				}
-			}
+			closeAll(conns)
 			return nil, fmt.Errorf("opening parallel stream %d of %d to %s (ferry send -P): %w", i+2, m, addr, err)
 		}
 	}
 	return conns, nil
+}
+
+// closeAll closes the connections of conns that were opened.
+func closeAll(conns []net.Conn) {
+	for _, c := range conns {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
 }
 
 // readJoin reads the peer's join, skipping its pings.

@@ -1,10 +1,13 @@
 package transfer_test
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,4 +165,70 @@ func TestStreamsForgedJoin(t *testing.T) {
 	if got, err := os.ReadFile(filepath.Join(dir, "tree", "big.bin")); err != nil || string(got) != string(files["big.bin"]) {
 		t.Fatalf("big.bin: %d bytes, %v", len(got), err)
 	}
+}
+
+// TestStreamsCannotOpen sends with -P 4 through a forwarder that passes
+// one connection and then refuses, as a port forward limited to one
+// connection would: the sender fails on its second stream, and the
+// receiver hears why from it at once, not at its handshake timeout.
+func TestStreamsCannotOpen(t *testing.T) {
+	for _, code := range []string{"", testCode} {
+		t.Run(map[string]string{"": "plain", testCode: "encrypted"}[code], func(t *testing.T) {
+			sources, _ := streamTree(t)
+			sink, _ := newDirSink(t, false)
+			ln := listen(t)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			finished := make(chan error, 1)
+			served := make(chan error, 1)
+			go func() {
+				served <- transfer.ServeWith(ctx, ln, sink, transfer.Options{Code: code}, transfer.ServeOptions{
+					Finished: func(_ net.Addr, _ transfer.Summary, err error) { finished <- err },
+				})
+			}()
+			fwd := listen(t)
+			go forwardOne(t, fwd, ln.Addr())
+			_, err := transfer.Send(t.Context(), dial(t, fwd.Addr()), sources, transfer.WithStreams(transfer.Options{Code: code}, 4))
+			const want = "opening parallel stream 2 of 4"
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("Send = %v, want %q", err, want)
+			}
+			if err := await(t, finished, "the receiver's end of the transfer"); err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("the receiver's transfer ended with %v, want the sender's %q", err, want)
+			}
+			// In the plain mode no transfer began, and Serve waits for the
+			// next sender.
+			cancel()
+			await(t, served, "Serve")
+		})
+	}
+}
+
+// forwardOne accepts one connection on fwd, closes fwd, and relays that
+// connection to to, each direction until its end.
+func forwardOne(t *testing.T, fwd net.Listener, to net.Addr) {
+	c, err := fwd.Accept()
+	_ = fwd.Close()
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	u, err := net.Dial("tcp", to.String())
+	if err != nil {
+		_ = c.Close()
+		t.Error(err)
+		return
+	}
+	relay := func(dst, src net.Conn, done chan<- struct{}) {
+		_, _ = io.Copy(dst, src)
+		_ = dst.(*net.TCPConn).CloseWrite()
+		close(done)
+	}
+	up, down := make(chan struct{}), make(chan struct{})
+	go relay(u, c, up)
+	go relay(c, u, down)
+	<-up
+	<-down
+	_ = c.Close()
+	_ = u.Close()
 }
