@@ -80,7 +80,6 @@ type Conn struct {
 
 	mu     sync.Mutex
 	err    error         // the first failure, kept forever
-	endErr error         // the first connection that could not be ended
 	failed chan struct{} // closed at the first failure or Close
 	wg     sync.WaitGroup
 }
@@ -165,7 +164,7 @@ func (c *Conn) writeLoop(j int) {
 			return
 		}
 		if !ok {
-			c.end(nc)
+			end(nc)
 			return
 		}
 		binary.BigEndian.PutUint32(hdr[:], uint32(len(b)))
@@ -180,23 +179,17 @@ func (c *Conn) writeLoop(j int) {
 
 // end ends what this side writes on nc: a segment of no bytes, so that
 // the peer can tell the stream's end from a connection cut between two
-// segments, then a half-close. Failing that is not a failure of the
-// stream, as a TCP connection's failed half-close is not of its reads: a
+// segments, then a half-close. A failure there is not the stream's: a
 // peer that closed its socket once it had read what it wanted resets a
 // connection whose end came after, and the stream this side reads has
-// ended or will fail on its own. CloseWrite reports it.
-func (c *Conn) end(nc net.Conn) {
+// ended or fails on its own; a peer still reading finds the end missing.
+func end(nc net.Conn) {
 	var hdr [segmentHeader]byte
-	_, err := nc.Write(hdr[:])
-	if cw, ok := nc.(interface{ CloseWrite() error }); ok && err == nil {
-		err = cw.CloseWrite()
+	if _, err := nc.Write(hdr[:]); err != nil {
+		return
 	}
-	if err != nil {
-		c.mu.Lock()
-		if c.endErr == nil {
-			c.endErr = err
-		}
-		c.mu.Unlock()
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
 	}
 }
 
@@ -341,8 +334,8 @@ func (c *Conn) WriteBuffers(bufs *net.Buffers) (int64, error) {
 // half-closed once its segments are out. It returns once they are, as a
 // TCP connection's returns once its bytes are the system's to send, so
 // that a Close after it loses none; the write deadline bounds the wait.
-// Its error is the stream's failure, or else a connection's that could
-// not be ended, which leaves the stream this side reads as it was.
+// Its error is the stream's failure; a connection that could not be ended
+// is not one (see end).
 func (c *Conn) CloseWrite() error {
 	c.wmu.Lock()
 	if !c.wclosed {
@@ -354,12 +347,7 @@ func (c *Conn) CloseWrite() error {
 	c.wmu.Unlock()
 	select {
 	case <-c.wdone:
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.err != nil {
-			return c.err
-		}
-		return c.endErr
+		return c.Err()
 	case <-c.failed:
 		return c.Err()
 	case <-c.wdl.wait():
