@@ -39,6 +39,8 @@ func hint(err error, cmd string, c *common) string {
 		return ": check it; ferry recv without -k stops after a wrong code, so it must be run again"
 	case exists:
 		return " (ferry recv --overwrite replaces it)"
+	case errors.Is(err, transfer.ErrStreams) && send:
+		return "; send again without -P, or let more connections through to that port"
 	case errors.Is(err, transfer.ErrNotDecodable):
 		return "; use -z none"
 	case lostOrStopped(err) && send && c.stdin:

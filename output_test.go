@@ -128,6 +128,8 @@ func TestUserMessage(t *testing.T) {
 			"the connection to 127.0.0.1:7575 was lost after 1 MB of 2 MB: " + transfer.ErrConnectionLost.Error() + "; run the same send again to resume"},
 		{"a connection lost, sending stdin", "send", &common{code: coded.code, stdin: true}, fmt.Errorf("the connection to %s was lost: %w", peer, transfer.ErrConnectionLost),
 			"the connection to 127.0.0.1:7575 was lost: " + transfer.ErrConnectionLost.Error() + "; a stream from stdin cannot resume: send it again whole"},
+		{"parallel connections refused", "send", coded, fmt.Errorf("%w 2 of 4 to %s: connection refused", transfer.ErrStreams, peer),
+			"cannot open parallel connection 2 of 4 to 127.0.0.1:7575: connection refused; send again without -P, or let more connections through to that port"},
 		{"compression the receiver lacks", "send", coded, fmt.Errorf("%w zstd", codec.ErrNotDecodable),
 			"the receiver cannot decode zstd; use -z none"},
 		{"raw send to a framed receiver", "send", plain, fmt.Errorf("the receiver at %s %w", peer, rawnc.ErrFramedReceiver),
@@ -153,7 +155,7 @@ func TestMessagesUnprefixed(t *testing.T) {
 		secure.ErrCodeTooShort, secure.ErrAuth, secure.ErrProtocol, secure.ErrTampered, secure.ErrAfterLast,
 		secure.ErrTruncated, secure.ErrSealAfterLast, secure.ErrCounterExhausted,
 		codec.ErrUnknownMode, codec.ErrNotDecodable, codec.ErrCorrupt, codec.ErrTrailing,
-		transfer.ErrTimeout, transfer.ErrChecksum, transfer.ErrProtocol, transfer.ErrAuth,
+		transfer.ErrTimeout, transfer.ErrChecksum, transfer.ErrProtocol, transfer.ErrAuth, transfer.ErrStreams,
 		rawnc.ErrFramedReceiver, rawnc.ErrFramedSender, rawnc.ErrPaused, rawnc.ErrUnended,
 	} {
 		for _, pkg := range []string{"secure:", "codec:", "transfer:", "rawnc:", "conn:"} {

@@ -51,6 +51,11 @@ var (
 	// ErrPeerStopped means the peer was interrupted (Ctrl-C, SIGTERM) and
 	// said so with an abort frame.
 	ErrPeerStopped = errors.New("the peer stopped")
+	// ErrStreams means a Sender asking for parallel streams (see
+	// Sender.Streams) could not open the connections after the first,
+	// as through a firewall or forwarder that lets one connection in. It
+	// told the receiver so; no file data moved.
+	ErrStreams = errors.New("cannot open parallel connection")
 )
 
 // Errors of SendRaw and ReceiveRaw.

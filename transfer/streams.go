@@ -161,7 +161,7 @@ func (l *link) dialJoins(token [framing.TokenLen]byte, m int) ([]net.Conn, error
 	for i, err := range errs {
 		if err != nil {
 			closeAll(conns)
-			return nil, fmt.Errorf("opening parallel stream %d of %d to %s (ferry send -P): %w", i+2, m, addr, err)
+			return nil, fmt.Errorf("%w %d of %d to %s: %w", ErrStreams, i+2, m, addr, err)
 		}
 	}
 	return conns, nil

@@ -2,6 +2,7 @@ package transfer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -189,9 +190,9 @@ func TestStreamsCannotOpen(t *testing.T) {
 			fwd := listen(t)
 			go forwardOne(t, fwd, ln.Addr())
 			_, err := transfer.Send(t.Context(), dial(t, fwd.Addr()), sources, transfer.WithStreams(transfer.Options{Code: code}, 4))
-			const want = "opening parallel stream 2 of 4"
-			if err == nil || !strings.Contains(err.Error(), want) {
-				t.Fatalf("Send = %v, want %q", err, want)
+			const want = "cannot open parallel connection 2 of 4"
+			if !errors.Is(err, transfer.ErrStreams) || !strings.Contains(err.Error(), want) {
+				t.Fatalf("Send = %v, want ErrStreams, %q", err, want)
 			}
 			if err := await(t, finished, "the receiver's end of the transfer"); err == nil || !strings.Contains(err.Error(), want) {
 				t.Fatalf("the receiver's transfer ended with %v, want the sender's %q", err, want)
