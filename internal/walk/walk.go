@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
 	"slices"
@@ -281,7 +282,7 @@ func (w *walker) walk(root *walkRoot, real, shown, name, rel string, info entryI
 	if err := w.emit(Entry{Name: name, Mode: fs.ModeDir | info.mode.Perm(), ModTime: info.mtime}); err != nil {
 		return err
 	}
-	for i, base := range d.names {
+	for i, base := range d.all() {
 		if i%1024 == 1023 && w.ctx.Err() != nil {
 			return w.ctx.Err()
 		}
@@ -321,6 +322,9 @@ func (w *walker) walk(root *walkRoot, real, shown, name, rel string, info entryI
 		if err := w.walk(root, filepath.Join(real, base), filepath.Join(shown, base), nameE, relE, infoE); err != nil {
 			return err
 		}
+	}
+	if d.err != nil {
+		return fmt.Errorf("cannot send %s: %w", shown, unwrapPath(d.err))
 	}
 	return nil
 }
@@ -368,17 +372,98 @@ func kindName(m fs.FileMode) string {
 	return "not a regular file"
 }
 
-// readSorted lists the names in the directory f, sorted as bytes: the
-// order in which the walk finds, and the receiver expects, its entries.
-// The names alone: each entry's type comes from the lstat the walk makes
-// of it anyway, so a listing costs a string an entry and no more.
-func readSorted(f *os.File) ([]string, error) {
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return nil, err
+// listing is the names of a directory being walked, read a part of at
+// most maxListed names at a time.
+type listing struct {
+	f     *os.File
+	names []string // the part being walked
+	more  bool     // names remain after that part
+	err   error    // the failure to read the next part, which ends all
+}
+
+// list reads the first part of the directory f's names.
+func list(f *os.File) (listing, error) {
+	names, more, err := readSorted(f, "", false, nil)
+	return listing{f: f, names: names, more: more}, err
+}
+
+// all yields the directory's names in order, each with its index in
+// names, reading the next part once a part has been walked.
+func (l *listing) all() iter.Seq2[int, string] {
+	return func(yield func(int, string) bool) {
+		for {
+			for i, name := range l.names {
+				if !yield(i, name) {
+					return
+				}
+			}
+			if !l.more {
+				return
+			}
+			last := l.names[len(l.names)-1]
+			if l.names, l.more, l.err = readSorted(l.f, last, true, l.names); l.err != nil {
+				return
+			}
+		}
 	}
-	slices.Sort(names)
-	return names, nil
+}
+
+// maxListed bounds the names a walk holds of one directory. A directory
+// with more is read again for each next maxListed of its names, in order,
+// so that a million files in one directory take no more of the sender's
+// memory than a thousand directories of a thousand do; a read of a
+// directory costs far less than sending its files.
+var maxListed = 1 << 16
+
+// readSorted returns the first names in the directory f sorted as bytes
+// (the order in which the walk finds, and the receiver expects, its
+// entries) that sort after after, at most maxListed of them, and whether
+// more names remain after those. With again, f was read before, and is
+// read again from its start. The names alone: each entry's type comes from
+// the lstat the walk makes of it anyway, so a listing costs a string an
+// entry and no more.
+func readSorted(f *os.File, after string, again bool, buf []string) (names []string, more bool, err error) {
+	names = buf[:0]
+	if again {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, false, err
+		}
+	}
+	// Sorted and cut back to maxListed whenever twice that have gathered,
+	// which holds the memory to a bound at the cost of a sort in
+	// maxListed names.
+	keep := func() {
+		slices.Sort(names)
+		if len(names) > maxListed {
+			clear(names[maxListed:])
+			names, more = names[:maxListed], true
+		}
+	}
+	for {
+		part, err := f.Readdirnames(1024)
+		if len(names) == 0 && after == "" {
+			// A first part, all of whose names are taken: most
+			// directories fit in one, which then needs no copy.
+			names = part
+		} else {
+			for _, name := range part {
+				if name > after {
+					names = append(names, name)
+				}
+			}
+		}
+		if len(names) >= 2*maxListed {
+			keep()
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, false, err
+		}
+	}
+	keep()
+	return names, more, nil
 }
 
 // unwrapPath drops the *fs.PathError wrapper so a message names the path once.

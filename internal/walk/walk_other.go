@@ -39,10 +39,10 @@ func (r *walkRoot) open(dir, base string, want fileID) (io.ReadCloser, error) {
 }
 
 // dirList is a directory being walked: its entries' names in lexical
-// order, each looked at when its turn comes.
+// order, a part at a time, each looked at when its turn comes.
 type dirList struct {
-	path  string
-	names []string
+	listing
+	path string
 }
 
 // listDir lists the directory at path, which must be the one want
@@ -52,19 +52,19 @@ func listDir(path string, want fileID) (*dirList, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	info, err := f.Stat()
+	if err == nil && (!info.IsDir() || !os.SameFile(info, want.info)) {
+		err = errReplaced
+	}
+	var l listing
+	if err == nil {
+		l, err = list(f)
+	}
 	if err != nil {
+		_ = f.Close()
 		return nil, err
 	}
-	if !info.IsDir() || !os.SameFile(info, want.info) {
-		return nil, errReplaced
-	}
-	names, err := readSorted(f)
-	if err != nil {
-		return nil, err
-	}
-	return &dirList{path: path, names: names}, nil
+	return &dirList{listing: l, path: path}, nil
 }
 
 // stat is what an lstat of entry i in the directory finds.
@@ -80,7 +80,7 @@ func (d *dirList) stat(i int) (entryInfo, error) {
 // file the sender cannot read fails when it is opened.
 func (d *dirList) denied(int) error { return nil }
 
-func (d *dirList) close() {}
+func (d *dirList) close() { _ = d.f.Close() }
 
 // denied finds nothing here, for a file named on the command line either.
 func denied(string) error { return nil }

@@ -172,14 +172,13 @@ func openDirAt(dirfd int, name string) (int, error) {
 }
 
 // dirList is a directory being walked: its entries' names in lexical
-// order, and its descriptor, in which each entry is looked at when
-// its turn comes.
+// order, a part at a time, and its descriptor, in which each entry is
+// looked at when its turn comes.
 type dirList struct {
-	f     *os.File
-	fd    int
-	path  string
-	names []string
-	st    unix.Stat_t // of the entry stat looked at last
+	listing
+	fd   int
+	path string
+	st   unix.Stat_t // of the entry stat looked at last
 }
 
 // listDir lists the directory at path, which must be the one want
@@ -197,12 +196,12 @@ func listDir(path string, want fileID) (*dirList, error) {
 		_ = f.Close()
 		return nil, err
 	}
-	names, err := readSorted(f)
+	l, err := list(f)
 	if err != nil {
 		_ = f.Close()
 		return nil, err
 	}
-	return &dirList{f: f, fd: fd, path: path, names: names}, nil
+	return &dirList{listing: l, fd: fd, path: path}, nil
 }
 
 // stat is what an lstat of entry i in the directory finds.
