@@ -76,18 +76,18 @@ func TestReadSorted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	after, again := "", false
+	after := ""
 	for _, want := range []struct {
 		names []string
 		more  bool
 	}{{all[:10], true}, {all[10:20], true}, {all[20:], false}} {
-		names, more, err := readSorted(f, after, again, nil)
+		names, more, err := readSorted(f, after, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !slices.Equal(names, want.names) || more != want.more {
 			t.Fatalf("readSorted(after %q) = %q, more %v; want %q, more %v", after, names, more, want.names, want.more)
 		}
-		after, again = names[len(names)-1], true
+		after = names[len(names)-1]
 	}
 }

@@ -383,7 +383,7 @@ type listing struct {
 
 // list reads the first part of the directory f's names.
 func list(f *os.File) (listing, error) {
-	names, more, err := readSorted(f, "", false, nil)
+	names, more, err := readSorted(f, "", nil)
 	return listing{f: f, names: names, more: more}, err
 }
 
@@ -401,7 +401,7 @@ func (l *listing) all() iter.Seq2[int, string] {
 				return
 			}
 			last := l.names[len(l.names)-1]
-			if l.names, l.more, l.err = readSorted(l.f, last, true, l.names); l.err != nil {
+			if l.names, l.more, l.err = readSorted(l.f, last, l.names); l.err != nil {
 				return
 			}
 		}
@@ -417,14 +417,15 @@ var maxListed = 1 << 16
 
 // readSorted returns the first names in the directory f sorted as bytes
 // (the order in which the walk finds, and the receiver expects, its
-// entries) that sort after after, at most maxListed of them, and whether
-// more names remain after those. With again, f was read before, and is
-// read again from its start. The names alone: each entry's type comes from
-// the lstat the walk makes of it anyway, so a listing costs a string an
-// entry and no more.
-func readSorted(f *os.File, after string, again bool, buf []string) (names []string, more bool, err error) {
+// entries) that sort after after, at most maxListed of them, in buf's
+// array, and whether more names remain after those. after is "" for the
+// first part, which every name sorts after; for a later part f was read
+// before, and is read again from its start. The names alone: each entry's
+// type comes from the lstat the walk makes of it anyway, so a listing
+// costs a string an entry and no more.
+func readSorted(f *os.File, after string, buf []string) (names []string, more bool, err error) {
 	names = buf[:0]
-	if again {
+	if after != "" {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return nil, false, err
 		}
