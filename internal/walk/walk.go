@@ -410,9 +410,9 @@ func (l *listing) all() iter.Seq2[int, string] {
 
 // maxListed bounds the names a walk holds of one directory. A directory
 // with more is read again for each next maxListed of its names, in order,
-// so that a million files in one directory take no more of the sender's
-// memory than a thousand directories of a thousand do; a read of a
-// directory costs far less than sending its files.
+// so that what the sender holds of a directory is bounded however many
+// files it has; a read of a directory costs far less than sending its
+// files.
 var maxListed = 1 << 16
 
 // readSorted returns the first names in the directory f sorted as bytes
