@@ -143,6 +143,38 @@ func TestServeRetries(t *testing.T) {
 	}
 }
 
+// TestServeRetryAtOnce: a sender that tries again the moment Serve says
+// it waits, here from the Retrying callback itself, is served, not told
+// the receiver is busy with the transfer that failed.
+func TestServeRetryAtOnce(t *testing.T) {
+	data := randomBytes(1<<20, 8)
+	ln := listen(t)
+	sink, dir := newDirSink(t, false)
+	served := make(chan error, 1)
+	go func() {
+		served <- transfer.ServeWith(t.Context(), ln, sink, transfer.Options{Code: testCode}, transfer.ServeOptions{
+			Retries: 1,
+			Retrying: func(net.Addr, error, int) {
+				src := writeSource(t, "f.bin", data, 0o644, time.Now())
+				if _, err := transfer.Send(t.Context(), dial(t, ln.Addr()), []transfer.Source{src}, transfer.Options{Code: testCode}); err != nil {
+					t.Errorf("the sender that tried again at once: %v", err)
+				}
+			},
+		})
+	}()
+	src := writeSource(t, "f.bin", data, 0o644, time.Now())
+	c := &resetAfter{Conn: dial(t, ln.Addr()), left: 300 << 10}
+	if _, err := transfer.Send(t.Context(), c, []transfer.Source{src}, transfer.Options{Code: testCode}); err == nil {
+		t.Error("the reset sender succeeded")
+	}
+	if err := await(t, served, "Serve"); err != nil {
+		t.Errorf("Serve = %v, want the retry's success", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "f.bin")); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("f.bin: %d bytes, %v; want the %d sent", len(got), err, len(data))
+	}
+}
+
 // isAbort says whether err is the sender's report that it stopped.
 func isAbort(err error) bool {
 	var e *transfer.Error

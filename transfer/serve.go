@@ -45,8 +45,9 @@ type ServeOptions struct {
 	// retry does. Zero waits through none.
 	Retries int
 	// Retrying, if set, is called when Serve goes on waiting after the
-	// transfer from peer failed with err; left is how many more failed
-	// transfers it will wait through: the sender has left+1 more tries.
+	// transfer from peer failed with err, once it takes the next sender;
+	// left is how many more failed transfers it will wait through: the
+	// sender has left+1 more tries.
 	Retrying func(peer net.Addr, err error, left int)
 	// ForPeer, if set, gives the Receiver for the connection from peer,
 	// from the one serving: with KeepOpen, so that callbacks such as
@@ -192,14 +193,16 @@ func serve(ctx context.Context, ln net.Listener, to Destination, o options, opts
 			served, err := serveConn(ctx, connCtx, c, to, o, opts, limits, &table, func(served bool, err error) bool {
 				table.Remove(c)
 				retry := served && !opts.KeepOpen && retries > 0 && ctx.Err() == nil && senderMayRetry(err)
+				left := 0
 				if retry {
 					retries--
-					if opts.Retrying != nil {
-						opts.Retrying(c.Conn.RemoteAddr(), err, retries)
-					}
+					left = retries
 				}
 				if !served || opts.KeepOpen || retry {
 					<-slots
+				}
+				if retry && opts.Retrying != nil {
+					opts.Retrying(c.Conn.RemoteAddr(), err, left)
 				}
 				return retry
 			})
