@@ -265,6 +265,7 @@ var labels = map[string]string{
 	"tar+sync":    "tar c | nc, nc -l | tar x + sync -f",
 	"specfloor-p": "SPEC floor (tar c | nc, nc -l | specfloor -p)",
 	"rsync":       "rsync -a to rsync daemon + sync -f",
+	"netfloor":    "netfloor (read, CRC-32C, send; no more)",
 }
 
 func label(section, tool string) string {
@@ -276,6 +277,12 @@ func label(section, tool string) string {
 	}
 	if section == "cpu" && tool == "ferry-plain" {
 		return "ferry --plain -z none, sender CPU 0, receiver CPU 1"
+	}
+	if section == "cpu" && tool == "netfloor" {
+		return "netfloor (read, CRC-32C, send), sender CPU 0, receiver CPU 1"
+	}
+	if section == "cpu" && tool == "netfloor-seal" {
+		return "netfloor -seal (and ferry's cipher), sender CPU 0, receiver CPU 1"
 	}
 	if l, ok := labels[tool]; ok {
 		return l

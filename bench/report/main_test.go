@@ -32,6 +32,7 @@ const results = `ferry benchmark (bench/run)
   commit:   abc1234
 RESULT section=net case=2GiB-random tool=ferry-plain round=1 bytes=2000 secs=1.000 send_rss_mib=7.5 recv_rss_mib=6.0 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
 RESULT section=net case=2GiB-random tool=nc round=1 bytes=2000 secs=2.000 send_rss_mib=1.9 recv_rss_mib=1.6 send_cpu_s=0.1 recv_cpu_s=0.1 status=ok
+RESULT section=net case=2GiB-random tool=netfloor round=1 bytes=2000 secs=0.800 send_rss_mib=1.9 recv_rss_mib=1.6 send_cpu_s=0.1 recv_cpu_s=0.1 status=ok
 RESULT section=net case=2GiB-random tool=ferry-plain round=2 bytes=2000 secs=NA send_rss_mib=? recv_rss_mib=? send_cpu_s=? recv_cpu_s=? status=FAILED
 RESULT section=disk case=2GiB-random tool=ferry round=1 bytes=2000 secs=1.100 send_rss_mib=40.0 recv_rss_mib=6.0 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
 RESULT section=disk case=2GiB-random tool=nc+sync round=1 bytes=2000 secs=2.000 send_rss_mib=1.9 recv_rss_mib=1.6 send_cpu_s=0.1 recv_cpu_s=0.1 status=ok
@@ -44,6 +45,10 @@ RESULT section=links case=100mbit-text tool=ferry-auto round=1 bytes=1000 secs=1
 RESULT section=links case=100mbit-text tool=ferry-zstd round=1 bytes=1000 secs=0.5 send_rss_mib=9 recv_rss_mib=9 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
 RESULT section=links case=100mbit-text tool=ferry-none round=1 bytes=1000 secs=4.0 send_rss_mib=9 recv_rss_mib=9 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
 RESULT section=links case=100mbit-text tool=zstd-nc round=1 bytes=1000 secs=1.0 send_rss_mib=3 recv_rss_mib=3 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
+RESULT section=cpu case=2GiB-random-pinned tool=ferry round=1 bytes=2000 secs=1.700 send_rss_mib=7.5 recv_rss_mib=6.0 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
+RESULT section=cpu case=2GiB-random-pinned tool=ferry-plain round=1 bytes=2000 secs=1.000 send_rss_mib=7.5 recv_rss_mib=6.0 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
+RESULT section=cpu case=2GiB-random-pinned tool=netfloor round=1 bytes=2000 secs=0.900 send_rss_mib=1.9 recv_rss_mib=1.6 send_cpu_s=0.1 recv_cpu_s=0.1 status=ok
+RESULT section=cpu case=2GiB-random-pinned tool=netfloor-seal round=1 bytes=2000 secs=1.600 send_rss_mib=1.9 recv_rss_mib=1.6 send_cpu_s=0.1 recv_cpu_s=0.1 status=ok
 NOTE rss: skipped
 `
 
@@ -60,6 +65,11 @@ func TestTargets(t *testing.T) {
 		name, target, measured, verdict string
 	}{
 		{"a failed round is left out of the median", "net 2GiB-random: ferry --plain -z none >= 1.5x nc (throughput)", "2.00x", "met"},
+		{"the floor allows the target", "net 2GiB-random: floor: netfloor >= 1.5x nc (throughput)", "2.50x", "met"},
+		{"ferry slower than its floor", "net 2GiB-random: ferry --plain -z none time <= 1.10x netfloor's", "1.25x", "not met"},
+		{"the cipher alone rules a target out", "cpu 2GiB-random-pinned: floor: netfloor -seal >= 0.8x netfloor (throughput)", "0.56x", "not met"},
+		{"encrypted within 10% of its floor", "cpu 2GiB-random-pinned: encrypted time <= 1.10x netfloor -seal's", "1.06x", "met"},
+		{"plain against its floor, pinned", "cpu 2GiB-random-pinned: --plain time <= 1.10x netfloor's", "1.11x", "not met"},
 		{"missing tool", "disk 2GiB-random: ferry-plain >= 2x nc + sync -f (throughput)", "not run", "n/a"},
 		{"throughput ratio below target", "disk 2GiB-random: ferry >= 2x nc + sync -f (throughput)", "1.82x", "not met"},
 		{"time ratio within 10%", "disk 2GiB-random: ferry time <= 1.10x diskfloor's", "1.10x", "met"},
@@ -115,7 +125,7 @@ func TestChartData(t *testing.T) {
 	for _, want := range []string{
 		`0 "net 2GiB-random: ferry-plain" 0.5000 1`,
 		`1 "net 2GiB-random: nc" 1.0000 0`,
-		`3 "disk 2GiB-random: ferry" 0.5500 1`,
+		`4 "disk 2GiB-random: ferry" 0.5500 1`,
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("chart data lacks %q:\n%s", want, b.String())

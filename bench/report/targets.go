@@ -70,8 +70,15 @@ func secs(g *group) float64  { return g.secs() }
 func targets(r *run) []target {
 	var ts []target
 	for _, c := range r.cases("net") {
-		ts = append(ts, ratioTarget("net "+c+": ferry --plain -z none >= 1.5x nc (throughput)",
-			r.find("net", c, "ferry-plain"), r.find("net", c, "nc"), speed, 1.5, atLeast, "x"))
+		// Whether 1.5x nc is within the machine at all: netfloor does
+		// no more than read, checksum and send.
+		ts = append(ts,
+			ratioTarget("net "+c+": floor: netfloor >= 1.5x nc (throughput)",
+				r.find("net", c, "netfloor"), r.find("net", c, "nc"), speed, 1.5, atLeast, "x"),
+			ratioTarget("net "+c+": ferry --plain -z none >= 1.5x nc (throughput)",
+				r.find("net", c, "ferry-plain"), r.find("net", c, "nc"), speed, 1.5, atLeast, "x"),
+			ratioTarget("net "+c+": ferry --plain -z none time <= 1.10x netfloor's",
+				r.find("net", c, "ferry-plain"), r.find("net", c, "netfloor"), secs, 1.10, atMost, "x"))
 	}
 	for _, c := range r.cases("disk") {
 		// Whether 2x nc + sync -f is within the machine at all: the
@@ -97,8 +104,17 @@ func targets(r *run) []target {
 	}
 	for _, c := range r.cases("cpu") {
 		enc := r.find("cpu", c, "ferry")
-		ts = append(ts, ratioTarget("cpu "+c+": encrypted, own cores, >= 0.8x --plain (throughput)",
-			enc, r.find("cpu", c, "ferry-plain"), speed, 0.8, atLeast, "x"))
+		// Whether 0.8x is within the machine at all: netfloor -seal
+		// adds ferry's cipher, and nothing else, to netfloor.
+		ts = append(ts,
+			ratioTarget("cpu "+c+": floor: netfloor -seal >= 0.8x netfloor (throughput)",
+				r.find("cpu", c, "netfloor-seal"), r.find("cpu", c, "netfloor"), speed, 0.8, atLeast, "x"),
+			ratioTarget("cpu "+c+": encrypted, own cores, >= 0.8x --plain (throughput)",
+				enc, r.find("cpu", c, "ferry-plain"), speed, 0.8, atLeast, "x"),
+			ratioTarget("cpu "+c+": encrypted time <= 1.10x netfloor -seal's",
+				enc, r.find("cpu", c, "netfloor-seal"), secs, 1.10, atMost, "x"),
+			ratioTarget("cpu "+c+": --plain time <= 1.10x netfloor's",
+				r.find("cpu", c, "ferry-plain"), r.find("cpu", c, "netfloor"), secs, 1.10, atMost, "x"))
 		name := "cpu " + c + ": encrypted, own cores, >= 1.2 GB/s"
 		if t, bad := unusable(name, enc); bad {
 			ts = append(ts, t)
