@@ -266,6 +266,9 @@ var labels = map[string]string{
 	"specfloor-p": "SPEC floor (tar c | nc, nc -l | specfloor -p)",
 	"rsync":       "rsync -a to rsync daemon + sync -f",
 	"netfloor":    "netfloor (read, CRC-32C, send; no more)",
+	"ssh-cat":     "ssh HOST 'cat > /dev/null' < FILE",
+	"scp+sync":    "scp (-r for a tree) + sync -f",
+	"croc+sync":   "croc send, croc --yes, local relay + sync -f",
 }
 
 func label(section, tool string) string {
