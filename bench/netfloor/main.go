@@ -1,7 +1,8 @@
 // Command netfloor is the least a sender and a receiver can do that keeps
 // ferry's promise for bytes on the network path: every byte checksummed end
 // to end (CRC-32C, as ferry's end frame carries), and with -seal every
-// chunk sealed and opened with the AEAD ferry would choose on this machine.
+// chunk sealed and opened with the AEAD ferry's handshake picks between two
+// machines like this one (secure.LocalAEAD).
 // It has no handshake, no goroutines, no compression, no acks and no
 // progress, so it shows what the checksum and the cipher cost the machine
 // with nothing of ferry's own on top, the way bench/specfloor.c does for a
@@ -21,7 +22,6 @@
 package main
 
 import (
-	"crypto/aes"
 	"crypto/cipher"
 	"encoding/binary"
 	"errors"
@@ -32,8 +32,7 @@ import (
 	"net"
 	"os"
 
-	"golang.org/x/crypto/chacha20poly1305"
-	"golang.org/x/sys/cpu"
+	"github.com/ferrytool/ferry/internal/secure"
 )
 
 // chunkSize is ferry's chunk (transfer.chunkSize): what one read takes
@@ -46,6 +45,13 @@ const tagLen = 16
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func main() {
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "netfloor: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
 	if len(os.Args) < 2 {
 		usage()
 	}
@@ -54,51 +60,28 @@ func main() {
 	_ = fs.Parse(os.Args[2:])
 	var aead cipher.AEAD
 	if *seal {
-		aead = newAEAD()
+		var err error
+		if aead, _, err = secure.LocalAEAD(make([]byte, 32)); err != nil {
+			return err
+		}
 	}
-	var err error
 	switch {
 	case os.Args[1] == "recv" && fs.NArg() == 1:
-		var ln net.Listener
-		if ln, err = net.Listen("tcp", fs.Arg(0)); err == nil {
-			err = recv(ln, os.Stdout, aead)
+		ln, err := net.Listen("tcp", fs.Arg(0))
+		if err != nil {
+			return err
 		}
+		return recv(ln, os.Stdout, aead)
 	case os.Args[1] == "send" && fs.NArg() == 2:
-		err = send(fs.Arg(0), fs.Arg(1), aead)
-	default:
-		usage()
+		return send(fs.Arg(0), fs.Arg(1), aead)
 	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "netfloor: %v\n", err)
-		os.Exit(1)
-	}
+	usage()
+	return nil
 }
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: netfloor recv [-seal] ADDR > OUT\n       netfloor send [-seal] ADDR FILE")
 	os.Exit(2)
-}
-
-// newAEAD returns the cipher ferry's handshake picks on a machine like this
-// one (see internal/secure), under a fixed key.
-func newAEAD() cipher.AEAD {
-	key := make([]byte, 32)
-	if cpu.X86.HasAES && cpu.X86.HasPCLMULQDQ || cpu.ARM64.HasAES && cpu.ARM64.HasPMULL {
-		b, err := aes.NewCipher(key)
-		if err != nil {
-			panic(err)
-		}
-		g, err := cipher.NewGCM(b)
-		if err != nil {
-			panic(err)
-		}
-		return g
-	}
-	c, err := chacha20poly1305.New(key)
-	if err != nil {
-		panic(err)
-	}
-	return c
 }
 
 // nonce returns the nonce of chunk n.

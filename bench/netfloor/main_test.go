@@ -9,7 +9,18 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ferrytool/ferry/internal/secure"
 )
+
+func localAEAD(t *testing.T) cipher.AEAD {
+	t.Helper()
+	a, _, err := secure.LocalAEAD(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
 
 func listen(t *testing.T) net.Listener {
 	t.Helper()
@@ -31,8 +42,8 @@ func TestRoundTrip(t *testing.T) {
 		{"empty", 0, nil},
 		{"one chunk and a bit", chunkSize + 7, nil},
 		{"two chunks exactly", 2 * chunkSize, nil},
-		{"sealed, one chunk and a bit", chunkSize + 7, newAEAD()},
-		{"sealed, empty", 0, newAEAD()},
+		{"sealed, one chunk and a bit", chunkSize + 7, localAEAD(t)},
+		{"sealed, empty", 0, localAEAD(t)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := make([]byte, tc.size)
@@ -76,7 +87,7 @@ func TestRecvRefuses(t *testing.T) {
 		{"chunk too long", binary.BigEndian.AppendUint32(nil, chunkSize+tagLen+1), nil, "more than"},
 		{"cut short", frame([]byte("abc"))[:5], nil, "reading a chunk"},
 		{"no end", frame([]byte("abc")), nil, "reading a length"},
-		{"not sealed", append(frame(make([]byte, 20)), end(0)...), newAEAD(), "chunk 0"},
+		{"not sealed", append(frame(make([]byte, 20)), end(0)...), localAEAD(t), "chunk 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ln := listen(t)

@@ -350,3 +350,24 @@ func TestCipherString(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalAEAD: the yardstick's cipher is the one two machines like this
+// one agree on, and it opens what it seals.
+func TestLocalAEAD(t *testing.T) {
+	a, c, err := LocalAEAD(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ChaCha20Poly1305
+	if hardwareAES {
+		want = AES256GCM
+	}
+	if c != want {
+		t.Errorf("LocalAEAD picked %v, want %v (AES instructions: %v)", c, want, hardwareAES)
+	}
+	nonce := make([]byte, a.NonceSize())
+	sealed := a.Seal(nil, nonce, []byte("chunk"), nil)
+	if got, err := a.Open(nil, nonce, sealed, nil); err != nil || string(got) != "chunk" {
+		t.Errorf("Open of what Seal sealed = %q, %v", got, err)
+	}
+}
