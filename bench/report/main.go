@@ -271,21 +271,20 @@ var labels = map[string]string{
 	"croc+sync":   "croc send, croc --yes, local relay + sync -f",
 }
 
+// cpuLabels say what the cpu section ran, each pinned as label adds.
+var cpuLabels = map[string]string{
+	"ferry":         "ferry -z none (code)",
+	"ferry-plain":   "ferry --plain -z none",
+	"netfloor":      "netfloor (read, CRC-32C, send)",
+	"netfloor-seal": "netfloor -seal (and ferry's cipher)",
+}
+
 func label(section, tool string) string {
 	if section == "links" {
 		return tool
 	}
-	if section == "cpu" && tool == "ferry" {
-		return "ferry -z none (code), sender CPU 0, receiver CPU 1"
-	}
-	if section == "cpu" && tool == "ferry-plain" {
-		return "ferry --plain -z none, sender CPU 0, receiver CPU 1"
-	}
-	if section == "cpu" && tool == "netfloor" {
-		return "netfloor (read, CRC-32C, send), sender CPU 0, receiver CPU 1"
-	}
-	if section == "cpu" && tool == "netfloor-seal" {
-		return "netfloor -seal (and ferry's cipher), sender CPU 0, receiver CPU 1"
+	if l, ok := cpuLabels[tool]; ok && section == "cpu" {
+		return l + ", sender CPU 0, receiver CPU 1"
 	}
 	if l, ok := labels[tool]; ok {
 		return l
