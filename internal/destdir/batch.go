@@ -136,9 +136,18 @@ type bgFlush struct {
 	covered  map[string]uint64 // directories whose new entries the sync covers, and their devices
 	left     []leftDir         // directories the walk left before the flush began
 	whole    bool              // the sync is one syncfs; else endFlush syncs each file
-	done     chan struct{}     // closed when the sync is over
+	done     chan struct{}     // closed when the sync is over, and the placing (see places)
 	syncErr  error             // the sync's outcome, once done is closed
 	writeErr error             // the writer's failure, which kept the flush from starting
+	// places says the flush's own goroutine puts its files in place once
+	// its syncfs succeeded, each in its placeIn, rather than endFlush:
+	// the renames of one flush then overlap the receiving and writing of
+	// the next files. placed says it did; misplaced and placeErr are
+	// placeAll's outcome, for endFlush to settle.
+	places    bool
+	placed    bool
+	misplaced []*dirDest
+	placeErr  error
 }
 
 // openedDir returns dir, checked by push, opened for the operations on
@@ -158,11 +167,14 @@ func (b *Batch) openedDir(dir string) (dirFS, error) {
 	return d, nil
 }
 
-// closeDirs closes the open directories, once the writer, which uses them,
-// is done with the files it has.
+// closeDirs closes the open directories, once the writer and a flush
+// putting files in place, which use them, are done with them.
 func (b *Batch) closeDirs() {
 	if b.writer != nil {
 		_ = b.writer.wait()
+	}
+	if b.bg != nil {
+		<-b.bg.done
 	}
 	for name, d := range b.handles {
 		_ = d.close()
@@ -541,13 +553,35 @@ func (b *Batch) finishFlush(q []*dirDest, dirty map[string]uint64, left []leftDi
 	// another sender say) fails the flush, but the others are verified and
 	// synced: they are put in place, and their directories synced, as
 	// files committed before any other failure are.
+	misplaced, err := placeAll(q, dirty, func(d *dirDest) (dirFS, error) { return b.openedDir(d.dir) })
+	return b.settleFlush(misplaced, err, dirty, left, fold)
+}
+
+// placeAll puts each file of q in place in the directory dirOf opens for
+// it, adding the directories that changed to dirty, and returns the
+// files it could not put in place and the first such failure.
+func placeAll(q []*dirDest, dirty map[string]uint64, dirOf func(*dirDest) (dirFS, error)) ([]*dirDest, error) {
+	var misplaced []*dirDest
 	var placeErr error
 	for _, d := range q {
-		if err := d.place(dirty); err != nil {
-			d.Discard()
+		dir, err := dirOf(d)
+		if err == nil {
+			err = d.place(dir, dirty)
+		}
+		if err != nil {
+			misplaced = append(misplaced, d)
 			placeErr = cmp.Or(placeErr, err)
 		}
 	}
+	return misplaced, placeErr
+}
+
+// settleFlush ends a flush once placeAll has put its files in place: it
+// discards the misplaced ones, then gives the directories left their
+// modes and times and syncs those whose entries changed (see
+// finishFlush).
+func (b *Batch) settleFlush(misplaced []*dirDest, placeErr error, dirty map[string]uint64, left []leftDir, fold bool) error {
+	discardAll(misplaced)
 	if placeErr != nil {
 		b.unfinished = append(b.unfinished, left...)
 		return errors.Join(placeErr, b.syncDirs(dirty, b.syncsWhole(len(dirty))))
@@ -579,6 +613,7 @@ func (b *Batch) startFlush(named int) {
 	b.bg = f
 	f.files, f.covered, f.left = b.takeQueued()
 	f.whole = named >= 0 || b.syncsWhole(len(f.files))
+	f.places = f.whole && b.handOver(f.files)
 	// The files must be written before the sync begins, and before
 	// endFlush syncs them one by one: a mark in the writer's queue says
 	// when, so the receiver goes on giving the writer files meanwhile. If
@@ -591,7 +626,7 @@ func (b *Batch) startFlush(named int) {
 		close(f.done)
 		return
 	}
-	sync, top := syncFS, b.top
+	sync, top, topDev := syncFS, b.top, b.topDev
 	go func() {
 		defer close(f.done)
 		if written != nil {
@@ -602,7 +637,34 @@ func (b *Batch) startFlush(named int) {
 		if f.whole {
 			f.syncErr = sync(top)
 		}
+		if f.places && f.syncErr == nil {
+			// As finishFlush does after a syncfs: the renames make the
+			// directories on its file system dirty again.
+			maps.DeleteFunc(f.covered, func(_ string, dev uint64) bool { return dev == topDev })
+			f.misplaced, f.placeErr = placeAll(f.files, f.covered, func(d *dirDest) (dirFS, error) { return d.placeIn, nil })
+			f.placed = true
+		}
 	}()
+}
+
+// handOver says whether a flush of files, synced with one syncfs, can put
+// them in place on its own goroutine, and if so gives each file the
+// directory to do it in. The batch's map of open directories is not that
+// goroutine's: each directory must be open already (closeDirs waits for
+// the flush before it closes them), and on the file system the syncfs
+// syncs. No file is put in place after a failed syncfs (see syncFailed).
+func (b *Batch) handOver(files []*dirDest) bool {
+	if b.syncFailed != nil {
+		return false
+	}
+	for _, d := range files {
+		h, ok := b.handles[d.dir]
+		if !ok || d.dev != b.topDev {
+			return false
+		}
+		d.placeIn = h
+	}
+	return true
 }
 
 // synced says whether the sync of the flush startFlush began is over.
@@ -643,7 +705,13 @@ func (b *Batch) endFlush() error {
 		b.durable = f.named
 	}
 	fold := f.whole && len(f.files)+len(f.left) > 0
-	if err := b.finishFlush(f.files, f.covered, f.left, f.whole, fold); err != nil {
+	var err error
+	if f.placed {
+		err = b.settleFlush(f.misplaced, f.placeErr, f.covered, f.left, fold)
+	} else {
+		err = b.finishFlush(f.files, f.covered, f.left, f.whole, fold)
+	}
+	if err != nil {
 		return err
 	}
 	if !fold {
@@ -868,6 +936,9 @@ type dirDest struct {
 	// For the smallWriter: the directory to create a small file in, opened
 	// at Commit, since the batch's map of open directories is not its.
 	dirH dirFS
+	// For a flush that puts files in place on its own goroutine: the
+	// directory to do it in (see handOver).
+	placeIn dirFS
 }
 
 func (d *dirDest) Write(p []byte) (int, error) {
@@ -985,10 +1056,10 @@ func (d *dirDest) sync() error {
 // syncFile syncs a file a flush syncs on its own; tests count the calls.
 var syncFile = destFile.Sync
 
-// place closes the synced file and moves it to its final name, adding its
-// directory to dirty if that changed the directory. Without --overwrite the
+// place closes the synced file and moves it to its final name in dir, its
+// directory, adding that to dirty if that changed the directory. Without --overwrite the
 // move must not replace a file that appeared meanwhile (see placeNew).
-func (d *dirDest) place(dirty map[string]uint64) error {
+func (d *dirDest) place(dir dirFS, dirty map[string]uint64) error {
 	name := d.entry.Name
 	if d.file != nil {
 		err := d.file.Close()
@@ -996,10 +1067,6 @@ func (d *dirDest) place(dirty map[string]uint64) error {
 		if err != nil {
 			return fmt.Errorf("closing %s: %w", names.Quote(name), unwrapPath(err))
 		}
-	}
-	dir, err := d.batch.openedDir(d.dir)
-	if err != nil {
-		return err
 	}
 	switch {
 	case d.batch.dest.opts.Overwrite:

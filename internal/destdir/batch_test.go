@@ -162,31 +162,97 @@ func TestNoPlaceAfterFailedSyncFS(t *testing.T) {
 	}
 }
 
-// TestPlaceFailureKeepsTheOthers has the first of two committed files lose
-// its name to another sender before the flush: the flush fails naming it,
-// that file's temporary copy is removed and the other's file stays, and
-// the second file is still put in place, as files verified before any
-// other failure are.
+// TestPlaceFailureKeepsTheOthers has the first of the committed files
+// lose its name to another sender before the flush: the flush fails naming
+// it, that file's temporary copy is removed and the other's file stays,
+// and the other files are still put in place, as files verified before
+// any other failure are. The last flush of a transfer puts its files in
+// place on the batch's goroutine; a background flush, synced with one
+// syncfs, on its own (see handOver).
 func TestPlaceFailureKeepsTheOthers(t *testing.T) {
-	b, dir := testBatch(t, 2)
-	for _, name := range []string{"taken", "untaken"} {
-		commitFile(t, b, name, []byte("mine!"))
+	tests := []struct {
+		name       string
+		files      int
+		background bool
+	}{
+		{"last flush", 2, false},
+		{"background flush", syncFSThreshold, true},
 	}
-	theirs := []byte("theirs")
-	if err := os.WriteFile(filepath.Join(dir, "taken"), theirs, 0o644); err != nil {
-		t.Fatal(err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.background && !syncfsReportsErrors {
+				t.Skip("skipping: this system's flushes fsync each file, not syncfs")
+			}
+			b, dir := testBatch(t, int64(tt.files))
+			want := map[string][]byte{"taken": []byte("theirs")}
+			commitFile(t, b, "taken", []byte("mine!"))
+			for i := 1; i < tt.files; i++ {
+				name := fmt.Sprintf("untaken%d", i)
+				commitFile(t, b, name, []byte("mine!"))
+				want[name] = []byte("mine!")
+			}
+			if err := os.WriteFile(filepath.Join(dir, "taken"), want["taken"], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if tt.background {
+				SetBackgroundFlushFiles(b.dest, tt.files)
+				if _, err := b.Durable(false); err != nil {
+					t.Fatal(err)
+				}
+				if b.bg == nil || !b.bg.places {
+					t.Fatal("no background flush that puts its files in place began")
+				}
+			}
+			if _, err := b.Durable(true); err == nil || !strings.Contains(err.Error(), "taken already exists") {
+				t.Fatalf("Flush = %v, want the refusal naming taken", err)
+			}
+			b.Close()
+			for name, w := range want {
+				if got, err := os.ReadFile(filepath.Join(dir, name)); err != nil || !bytes.Equal(got, w) {
+					t.Errorf("%s holds %q (%v), want %q", name, got, err, w)
+				}
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != len(want) {
+				t.Errorf("DIR holds %v, want only taken and the untaken files", entries)
+			}
+		})
 	}
-	if _, err := b.Durable(true); err == nil || !strings.Contains(err.Error(), "taken already exists") {
-		t.Fatalf("Flush = %v, want the refusal naming taken", err)
+}
+
+// TestBackgroundFlushPlaces: a flush synced with one syncfs puts its files
+// in place on its own goroutine once the syncfs is over, so that the
+// renames overlap the receiving of the next files; the batch only settles
+// it (the files are under their names before the batch looks at the flush
+// again), and reports the files durable once the next syncfs has made
+// their names durable too.
+func TestBackgroundFlushPlaces(t *testing.T) {
+	if !syncfsReportsErrors {
+		t.Skip("skipping: this system's flushes fsync each file, not syncfs")
 	}
-	b.Close()
-	for name, want := range map[string][]byte{"taken": theirs, "untaken": []byte("mine!")} {
-		if got, err := os.ReadFile(filepath.Join(dir, name)); err != nil || !bytes.Equal(got, want) {
-			t.Errorf("%s holds %q (%v), want %q", name, got, err, want)
+	const files = 2 * syncFSThreshold
+	b, dir := testBatch(t, files)
+	SetBackgroundFlushFiles(b.dest, files)
+	saved := syncOver
+	syncOver = func(<-chan struct{}) bool { return false }
+	t.Cleanup(func() { syncOver = saved })
+	for i := range files {
+		commitFile(t, b, fmt.Sprintf("f%d", i), []byte("data"))
+	}
+	if n, err := b.Durable(false); err != nil || n != 0 {
+		t.Fatalf("Durable(false) = %d, %v; want 0 and a flush begun", n, err)
+	}
+	f := b.bg
+	if f == nil {
+		t.Fatal("no background flush began")
+	}
+	<-f.done
+	for i := range files {
+		if _, err := os.Lstat(filepath.Join(dir, fmt.Sprintf("f%d", i))); err != nil {
+			t.Errorf("once the flush's goroutine is done, f%d is not in place: %v", i, err)
 		}
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
-		t.Errorf("DIR holds %v, want only taken and untaken", entries)
+	if n, err := b.Durable(true); err != nil || n != files {
+		t.Fatalf("Durable(true) = %d, %v; want %d", n, err, files)
 	}
 }
 
