@@ -256,6 +256,7 @@ func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
 var labels = map[string]string{
 	"ferry-plain": "ferry --plain -z none",
 	"ferry":       "ferry (code, -z auto)",
+	"ferry-b":     "ferry (code, -z auto), the FERRY_B binary",
 	"nc":          "nc -N / nc -l",
 	"socat":       "socat -u (8 KiB buffer)",
 	"socat-b128k": "socat -u -b 131072",

@@ -41,6 +41,7 @@ RESULT section=disk case=2GiB-random tool=dd-fsync round=1 bytes=2000 secs=1.500
 RESULT section=small case=10000x1KiB tool=ferry round=1 bytes=10240000 files=10000 secs=1.000 send_rss_mib=9 recv_rss_mib=9 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
 RESULT section=small case=10000x1KiB tool=tar+sync round=1 bytes=10240000 files=10000 secs=1.000 send_rss_mib=3 recv_rss_mib=3 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
 RESULT section=small case=10000x1KiB tool=specfloor-p round=1 bytes=10240000 files=10000 secs=NA send_rss_mib=3 recv_rss_mib=3 send_cpu_s=0.5 recv_cpu_s=0.4 status=FAILED
+RESULT section=small case=10000x1KiB tool=ferry-b round=1 bytes=10240000 files=10000 secs=0.900 send_rss_mib=9 recv_rss_mib=9 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
 RESULT section=links case=100mbit-text tool=ferry-auto round=1 bytes=1000 secs=1.0 send_rss_mib=9 recv_rss_mib=9 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
 RESULT section=links case=100mbit-text tool=ferry-zstd round=1 bytes=1000 secs=0.5 send_rss_mib=9 recv_rss_mib=9 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
 RESULT section=links case=100mbit-text tool=ferry-none round=1 bytes=1000 secs=4.0 send_rss_mib=9 recv_rss_mib=9 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
@@ -108,6 +109,7 @@ func TestMarkdown(t *testing.T) {
 		"| ferry-plain | ferry --plain -z none | 1.000* | 0.0 | 1.000 FAILED |",
 		"| specfloor-p | SPEC floor (tar c \\| nc, nc -l \\| specfloor -p) | FAILED |",
 		"- rss: skipped",
+		"| ferry-b | ferry (code, -z auto), the FERRY_B binary | 0.900 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
