@@ -1057,8 +1057,9 @@ func (d *dirDest) sync() error {
 var syncFile = destFile.Sync
 
 // place closes the synced file and moves it to its final name in dir, its
-// directory, adding that to dirty if that changed the directory. Without --overwrite the
-// move must not replace a file that appeared meanwhile (see placeNew).
+// directory, adding that to dirty if that changed the directory. Without
+// --overwrite the move must not replace a file that appeared meanwhile
+// (see placeNew).
 func (d *dirDest) place(dir dirFS, dirty map[string]uint64) error {
 	name := d.entry.Name
 	if d.file != nil {
