@@ -142,10 +142,9 @@ type bgFlush struct {
 	// places says the flush's own goroutine puts its files in place once
 	// its syncfs succeeded, each in its placeIn, rather than endFlush:
 	// the renames of one flush then overlap the receiving and writing of
-	// the next files. placed says it did; misplaced and placeErr are
-	// placeAll's outcome, for endFlush to settle.
+	// the next files. misplaced and placeErr are placeAll's outcome, for
+	// endFlush to settle.
 	places    bool
-	placed    bool
 	misplaced []*dirDest
 	placeErr  error
 }
@@ -642,7 +641,6 @@ func (b *Batch) startFlush(named int) {
 			// directories on its file system dirty again.
 			maps.DeleteFunc(f.covered, func(_ string, dev uint64) bool { return dev == topDev })
 			f.misplaced, f.placeErr = placeAll(f.files, f.covered, func(d *dirDest) (dirFS, error) { return d.placeIn, nil })
-			f.placed = true
 		}
 	}()
 }
@@ -705,8 +703,9 @@ func (b *Batch) endFlush() error {
 		b.durable = f.named
 	}
 	fold := f.whole && len(f.files)+len(f.left) > 0
+	// Past the failures above, a flush that places did.
 	var err error
-	if f.placed {
+	if f.places {
 		err = b.settleFlush(f.misplaced, f.placeErr, f.covered, f.left, fold)
 	} else {
 		err = b.finishFlush(f.files, f.covered, f.left, f.whole, fold)
