@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ferrytool/ferry/internal/names"
 	"github.com/ferrytool/ferry/internal/units"
@@ -57,15 +59,15 @@ func appendFileEvent(b []byte, r transfer.FileResult, secs float64, peer net.Add
 	b = append(b, `{"bytes":`...)
 	b = strconv.AppendInt(b, r.Bytes, 10)
 	b = append(b, `,"checksum":`...)
-	b = appendJSON(b, r.Checksum)
+	b = appendJSONString(b, r.Checksum)
 	b = append(b, `,"event":"file","name":`...)
-	b = appendJSON(b, r.Name)
+	b = appendJSONString(b, r.Name)
 	if peer != nil {
 		b = append(b, `,"peer":`...)
-		b = appendJSON(b, peer.String())
+		b = appendJSONString(b, peer.String())
 	}
 	b = append(b, `,"seconds":`...)
-	b = appendJSON(b, secs)
+	b = appendJSONSeconds(b, secs)
 	return append(b, "}\n"...)
 }
 
@@ -75,6 +77,29 @@ func appendJSON(b []byte, v any) []byte {
 		return append(b, "null"...)
 	}
 	return append(b, j...)
+}
+
+// appendJSONString appends s as json.Marshal writes it. Most names need no
+// escape, and are copied as they are; Marshal, with its allocations, was
+// most of the work of a file event.
+func appendJSONString(b []byte, s string) []byte {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return appendJSON(b, s)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendJSONSeconds appends secs as json.Marshal writes it: in plain
+// decimal unless it is very small or very large, as a time almost never is.
+func appendJSONSeconds(b []byte, secs float64) []byte {
+	if secs != 0 && (math.Abs(secs) < 1e-6 || math.Abs(secs) >= 1e21) || math.IsNaN(secs) || math.IsInf(secs, 0) {
+		return appendJSON(b, secs)
+	}
+	return strconv.AppendFloat(b, secs, 'f', -1, 64)
 }
 
 // appendEvent appends the JSON line of event name with fields to b.

@@ -25,6 +25,11 @@ func TestFileEvent(t *testing.T) {
 		{Name: "we\x01ird\"<&>\u00e9\xff", Bytes: 0, Elapsed: 0, Checksum: "crc32c:00000000"},
 		{Name: "x", Bytes: 1 << 40, Elapsed: 3 * time.Hour, Checksum: "crc32c:ffffffff"},
 		{Name: "y", Bytes: 5, Elapsed: 3, Checksum: "c"},
+		// Each character that may need an escape on its own, between
+		// plain ones; a time of many digits.
+		{Name: "a<b", Elapsed: 123456789123 * time.Nanosecond},
+		{Name: "a>b"}, {Name: "a&b"}, {Name: "a\"b"}, {Name: "a\\b"}, {Name: "a\tb"},
+		{Name: "a\x7fb"}, {Name: "a\u2028b"}, {Name: "a\u00e9b"}, {Name: "a\xffb"},
 	} {
 		secs := r.Elapsed.Seconds()
 		for _, peer := range []net.Addr{nil, &net.TCPAddr{IP: net.IPv6loopback, Port: 7575}} {

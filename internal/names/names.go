@@ -37,10 +37,18 @@ func Problem(name string) string {
 		return "drive letter"
 	}
 	for i, r := range name {
-		switch {
-		case r == '\\':
-			return "backslash"
-		case r == utf8.RuneError && !strings.HasPrefix(name[i:], "\uFFFD"):
+		if r < utf8.RuneSelf {
+			// ASCII, most names' every character: misleads' tables
+			// are for the rest.
+			switch {
+			case r == '\\':
+				return "backslash"
+			case r < 0x20 || r == 0x7f:
+				return "control or invalid character"
+			}
+			continue
+		}
+		if r == utf8.RuneError && !strings.HasPrefix(name[i:], "\uFFFD") {
 			return "control or invalid character"
 		}
 		if why := misleads(r); why != "" {
