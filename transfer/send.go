@@ -36,10 +36,14 @@ const dataBuffers = 5
 // Data frames of up to slabFrame bytes are copied into slabs of slabSize
 // bytes, which the frames share, rather than held in a data buffer each.
 // The frames of the small files the producer holds (see holdBytes) take
-// up one or two slabs.
+// up one or two slabs, and those the writer has queued about as many: up
+// to slabsKept written slabs are kept for reuse, so that the slabs of
+// many small files are not each a fresh allocation, cleared and faulted
+// in.
 const (
 	slabFrame = 64 << 10
 	slabSize  = 256 << 10
+	slabsKept = 4
 )
 
 // sender is the state of one Send.
@@ -55,7 +59,8 @@ type sender struct {
 	// Frames the producer holds back to hand to the writer together.
 	held      []conn.Frame
 	heldBytes int
-	slab      []byte // the payloads of small data frames; see slabCopy
+	slab      []byte      // the payloads of small data frames; see slabCopy
+	slabs     chan []byte // written slabs, for slabCopy to reuse
 	// waited, set by produce, tells the encoder how long a handover
 	// waited for the writer: with data that compresses well no buffer
 	// runs out, and a slow network holds the producer there instead (see
@@ -116,6 +121,7 @@ func sendWindow(ctx context.Context, conn net.Conn, w *window, opts options) (Su
 		pending: make(map[uint32]pendingEntry),
 		total:   w.total.Bytes,
 		check:   checker{answers: make(map[uint32]framing.Held), holds: make(chan []framing.Held, checksAhead)},
+		slabs:   make(chan []byte, slabsKept),
 	}
 	// A receiver may keep a sender waiting for its turn, pinging, for
 	// twice its timeout, then give it its timeout for the handshake: a
@@ -373,16 +379,31 @@ func (s *sender) pass() error {
 
 // slabCopy copies a small data frame's payload p into the slab, leaving
 // room after it for the tag it is sealed with, and returns the copy. A full
-// slab is left to the frames in it, and the garbage collector.
-func (s *sender) slabCopy(p []byte) []byte {
+// slab is left to the frames in it, and the next is a kept one if the
+// writer has returned one. The first frame copied into a slab comes with
+// the release of the slab before it, for its Release: frames are written
+// in order, so once it is written so are all the frames in that slab.
+func (s *sender) slabCopy(p []byte) (copied []byte, release func()) {
 	need := len(p) + secure.Overhead
 	if cap(s.slab)-len(s.slab) < need {
-		s.slab = make([]byte, 0, slabSize)
+		if full := s.slab; full != nil {
+			release = func() {
+				select {
+				case s.slabs <- full[:0]:
+				default:
+				}
+			}
+		}
+		select {
+		case s.slab = <-s.slabs:
+		default:
+			s.slab = make([]byte, 0, slabSize)
+		}
 	}
 	start := len(s.slab)
 	s.slab = append(s.slab, p...)
 	s.slab = s.slab[:start+need]
-	return s.slab[start : start+len(p) : start+need]
+	return s.slab[start : start+len(p) : start+need], release
 }
 
 // produce is the stream goroutine: it reads each source, checksums and
@@ -557,7 +578,8 @@ func (s *sender) sendOpened(index uint32, src Source, rc io.ReadCloser, from int
 				// Copied out, a small chunk leaves its buffer free at
 				// once, so that the frames of many small files can be
 				// held for one handover, not those of dataBuffers files.
-				f = conn.Frame{Type: framing.TypeData, Payload: s.slabCopy(payload)}
+				copied, release := s.slabCopy(payload)
+				f = conn.Frame{Type: framing.TypeData, Payload: copied, Release: release}
 				s.pool <- buf
 			}
 			if err := s.queue(f); err != nil {
