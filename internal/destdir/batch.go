@@ -85,6 +85,12 @@ type Batch struct {
 	handles map[string]dirFS // open directories, so file operations need not walk each path
 	buf     []byte           // for the data of the next small file
 	writer  *smallWriter     // started at the first small file
+	// placeDirs is the directories open for background flushes to put
+	// their files in place in: the running flush's goroutine's alone, so
+	// that the batch, which closes its own when it has opened
+	// maxOpenDirs, need not wait for that flush. Flushes run one at a
+	// time, and each hands the map on to the next.
+	placeDirs map[string]dirFS
 
 	bg   *bgFlush // the flush startFlush began, until endFlush
 	flow          // what Durable counts and decides by
@@ -140,9 +146,9 @@ type bgFlush struct {
 	syncErr  error             // the sync's outcome, once done is closed
 	writeErr error             // the writer's failure, which kept the flush from starting
 	// places says the flush's own goroutine puts its files in place once
-	// its syncfs succeeded, each in its placeIn, rather than endFlush:
-	// the renames of one flush then overlap the receiving and writing of
-	// the next files. misplaced and placeErr are placeAll's outcome, for
+	// its syncfs succeeded, in placeDirs, rather than endFlush: the
+	// renames of one flush then overlap the receiving and writing of the
+	// next files. misplaced and placeErr are placeAll's outcome, for
 	// endFlush to settle.
 	places    bool
 	misplaced []*dirDest
@@ -166,19 +172,38 @@ func (b *Batch) openedDir(dir string) (dirFS, error) {
 	return d, nil
 }
 
-// closeDirs closes the open directories, once the writer and a flush
-// putting files in place, which use them, are done with them.
+// closeDirs closes the open directories, once the writer, which creates
+// small files in them, is done with them.
 func (b *Batch) closeDirs() {
 	if b.writer != nil {
 		_ = b.writer.wait()
 	}
-	if b.bg != nil {
-		<-b.bg.done
-	}
-	for name, d := range b.handles {
+	closeAll(b.handles)
+}
+
+// closeAll closes the directories of dirs and empties it.
+func closeAll(dirs map[string]dirFS) {
+	for name, d := range dirs {
 		_ = d.close()
-		delete(b.handles, name)
+		delete(dirs, name)
 	}
+}
+
+// placeDir returns dir, opened in dirs, which holds at most maxOpenDirs:
+// openedDir for the goroutine of a background flush (see placeDirs).
+func placeDir(dirs map[string]dirFS, root *os.Root, top *os.File, dir string) (dirFS, error) {
+	if d, ok := dirs[dir]; ok {
+		return d, nil
+	}
+	if len(dirs) >= maxOpenDirs {
+		closeAll(dirs)
+	}
+	d, err := openDir(root, top, dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open directory %s: %w", names.Quote(dir), unwrapPath(err))
+	}
+	dirs[dir] = d
+	return d, nil
 }
 
 // begin opens the directory for a transfer (see Batch.top).
@@ -202,6 +227,7 @@ func (d *Dir) begin() (*Batch, error) {
 		fold:        [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 		dirty:       make(map[string]uint64),
 		handles:     make(map[string]dirFS),
+		placeDirs:   make(map[string]dirFS),
 	}, nil
 }
 
@@ -625,7 +651,7 @@ func (b *Batch) startFlush(named int) {
 		close(f.done)
 		return
 	}
-	sync, top, topDev := syncFS, b.top, b.topDev
+	sync, root, top, topDev, dirs := syncFS, b.dest.root, b.top, b.topDev, b.placeDirs
 	go func() {
 		defer close(f.done)
 		if written != nil {
@@ -640,29 +666,17 @@ func (b *Batch) startFlush(named int) {
 			// As finishFlush does after a syncfs: the renames make the
 			// directories on its file system dirty again.
 			maps.DeleteFunc(f.covered, func(_ string, dev uint64) bool { return dev == topDev })
-			f.misplaced, f.placeErr = placeAll(f.files, f.covered, func(d *dirDest) (dirFS, error) { return d.placeIn, nil })
+			f.misplaced, f.placeErr = placeAll(f.files, f.covered, func(d *dirDest) (dirFS, error) { return placeDir(dirs, root, top, d.dir) })
 		}
 	}()
 }
 
 // handOver says whether a flush of files, synced with one syncfs, can put
-// them in place on its own goroutine, and if so gives each file the
-// directory to do it in. The batch's map of open directories is not that
-// goroutine's: each directory must be open already (closeDirs waits for
-// the flush before it closes them), and on the file system the syncfs
-// syncs. No file is put in place after a failed syncfs (see syncFailed).
+// them in place on its own goroutine, in placeDirs: if each is on the file
+// system the syncfs syncs. No file is put in place after a failed syncfs
+// (see syncFailed).
 func (b *Batch) handOver(files []*dirDest) bool {
-	if b.syncFailed != nil {
-		return false
-	}
-	for _, d := range files {
-		h, ok := b.handles[d.dir]
-		if !ok || d.dev != b.topDev {
-			return false
-		}
-		d.placeIn = h
-	}
-	return true
+	return b.syncFailed == nil && !slices.ContainsFunc(files, func(d *dirDest) bool { return d.dev != b.topDev })
 }
 
 // synced says whether the sync of the flush startFlush began is over.
@@ -885,6 +899,7 @@ func (b *Batch) Close() {
 	discardAll(b.queued)
 	b.queued = nil
 	b.closeDirs()
+	closeAll(b.placeDirs)
 	b.check.close()
 	b.closeResume()
 	_ = b.top.Close()
@@ -935,9 +950,6 @@ type dirDest struct {
 	// For the smallWriter: the directory to create a small file in, opened
 	// at Commit, since the batch's map of open directories is not its.
 	dirH dirFS
-	// For a flush that puts files in place on its own goroutine: the
-	// directory to do it in (see handOver).
-	placeIn dirFS
 }
 
 func (d *dirDest) Write(p []byte) (int, error) {

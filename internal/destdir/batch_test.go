@@ -256,6 +256,84 @@ func TestBackgroundFlushPlaces(t *testing.T) {
 	}
 }
 
+// TestOpenDirsClosedDuringFlush: a transfer into more than maxOpenDirs
+// directories closes the batch's open ones while a background flush may
+// be putting files in place. That flush has directories of its own, so
+// the batch goes on without waiting for its syncfs, which a busy disk can
+// make long, and every file still arrives in place.
+func TestOpenDirsClosedDuringFlush(t *testing.T) {
+	if !syncfsReportsErrors {
+		t.Skip("skipping: this system's flushes fsync each file, not syncfs")
+	}
+	const dirs = 2 * maxOpenDirs
+	b, dir := testBatch(t, 2*dirs)
+	SetBackgroundFlushFiles(b.dest, syncFSThreshold)
+	release := make(chan struct{})
+	saved := syncFS
+	syncFS = func(f *os.File) error {
+		<-release
+		return saved(f)
+	}
+	t.Cleanup(func() { syncFS = saved })
+	name := func(i int) string { return fmt.Sprintf("d%03d", i) }
+	// create makes directory i and a file in it; off the test's
+	// goroutine, it returns its error rather than failing the test.
+	create := func(i int) error {
+		d, err := b.Create(Entry{Dir: true, Mode: 0o755, Name: name(i)})
+		if err == nil {
+			err = d.Commit()
+		}
+		if err == nil {
+			d, err = b.Create(Entry{Mode: 0o644, Size: int64(len(name(i))), Name: name(i) + "/f"})
+		}
+		if err == nil {
+			_, err = d.Write([]byte(name(i)))
+		}
+		if err == nil {
+			err = d.Commit()
+		}
+		return err
+	}
+	for i := range syncFSThreshold {
+		if err := create(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Durable(false); err != nil || b.bg == nil || !b.bg.places {
+		t.Fatalf("Durable(false) = %v; want a background flush that puts its files in place begun", err)
+	}
+	created := make(chan error, 1)
+	go func() {
+		for i := syncFSThreshold; i < dirs; i++ {
+			if err := create(i); err != nil {
+				created <- err
+				return
+			}
+		}
+		created <- nil
+	}()
+	select {
+	case err := <-created:
+		if err != nil {
+			close(release)
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		<-created
+		t.Fatalf("creating files in %d directories waited for the flush's syncfs", dirs)
+	}
+	close(release)
+	if n, err := b.Durable(true); err != nil || n != 2*dirs {
+		t.Fatalf("Durable(true) = %d, %v; want %d", n, err, 2*dirs)
+	}
+	for i := range dirs {
+		if got, err := os.ReadFile(filepath.Join(dir, name(i), "f")); err != nil || string(got) != name(i) {
+			t.Errorf("%s/f holds %q (%v), want %q", name(i), got, err, name(i))
+		}
+	}
+}
+
 // TestSyncFSOtherFileSystem: a syncfs syncs the sink's file system only,
 // so the files of a directory on another (a disk mounted below the sink's
 // directory) are each synced on their own, and those beside them are not.
