@@ -36,6 +36,9 @@ const maxOpenQueued = 16
 // is verified and synced.
 const smallFile = 64 << 10
 
+// smallSlab is the size of the slabs small files' buffers are cut from.
+const smallSlab = 4 * smallFile
+
 // syncFSThreshold is how many files a flush must hold before one syncfs of
 // the whole file system beats an fsync per file.
 const syncFSThreshold = 4
@@ -83,7 +86,7 @@ type Batch struct {
 	queued  []*dirDest       // committed files waiting for a flush
 	open    *dirDest         // the file being written
 	handles map[string]dirFS // open directories, so file operations need not walk each path
-	buf     []byte           // for the data of the next small file
+	slab    []byte           // the small files' data buffers are cut from; see smallBuf
 	writer  *smallWriter     // started at the first small file
 	// placeDirs is the directories open for background flushes to put
 	// their files in place in: the running flush's goroutine's alone, so
@@ -339,7 +342,8 @@ func (b *Batch) createFile(f Entry, at int64) (Destination, uint32, error) {
 		return nil, 0, existsError(f.Name)
 	}
 	if at == 0 && !b.dest.opts.Overwrite && f.Size != UnknownSize && f.Size <= smallFile {
-		b.open = &dirDest{batch: b, dir: dir, dev: fr.dev, base: base, tmp: tempName(base), entry: f, began: time.Now(), small: true, buf: b.buf[:0]}
+		b.open = &dirDest{batch: b, dir: dir, dev: fr.dev, base: base, tmp: tempName(base), entry: f, began: time.Now(), small: true}
+		b.smallBuf(b.open, int(f.Size))
 		return b.open, 0, nil
 	}
 	if b.writer != nil {
@@ -368,9 +372,31 @@ func (b *Batch) createFile(f Entry, at int64) (Destination, uint32, error) {
 	return b.open, 0, nil
 }
 
+// smallBuf gives the small file d an empty buffer for its n bytes of
+// data, cut from the batch's slab of smallSlab bytes. A slab too full for
+// it is left to the files in it, and d takes note of it: the writer gives
+// it back for reuse once it has written d, and with it every file before.
+// The next slab is one given back if the writer has one, so that the
+// data of many small files is not each a fresh allocation.
+func (b *Batch) smallBuf(d *dirDest, n int) {
+	if cap(b.slab)-len(b.slab) < n {
+		d.slabBefore, b.slab = b.slab, nil
+		if b.writer != nil {
+			b.slab = b.writer.reusable()
+		}
+		if b.slab == nil {
+			b.slab = make([]byte, 0, smallSlab)
+		}
+	}
+	start := len(b.slab)
+	b.slab = b.slab[:start+n]
+	d.buf = b.slab[start : start : start+n]
+}
+
 // createDir makes a directory entry's directory, private until the walk
 // leaves it (see leave). A directory that is already there is merged
 // into, as cp -r and rsync do, and keeps its mode and time unless
+
 // --overwrite.
 func (b *Batch) createDir(f Entry) (Destination, error) {
 	if err := b.enter(f.Name, path.Dir(f.Name)); err != nil {
@@ -950,6 +976,10 @@ type dirDest struct {
 	// For the smallWriter: the directory to create a small file in, opened
 	// at Commit, since the batch's map of open directories is not its.
 	dirH dirFS
+	// slabBefore is, for the first small file cut from a slab, the slab
+	// before: the writer writes files in order, so once it has written
+	// this one it may reuse that (see smallBuf).
+	slabBefore []byte
 }
 
 func (d *dirDest) Write(p []byte) (int, error) {
@@ -1001,7 +1031,7 @@ func (d *dirDest) Commit() error {
 		b.open = nil
 		b.queued = append(b.queued, d)
 		b.commit(d.began, d.size, name)
-		b.buf = b.writer.write(d)
+		b.writer.write(d)
 		return nil
 	}
 	if err := d.file.Chmod(perm); err != nil {

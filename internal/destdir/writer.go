@@ -11,13 +11,13 @@ import (
 // The small files for a batch's writer go to it in groups of up to
 // smallWriterGroup files or smallWriterBytes bytes of data, so that it is
 // not woken for each; up to smallWriterQueue groups may wait for it, and it
-// keeps smallWriterFree emptied buffers for the next files. A transfer's
-// small files thus hold about 2 MiB at the most.
+// keeps smallWriterFree written slabs (see Batch.smallBuf) for the next
+// files. A transfer's small files thus hold about 2 MiB at the most.
 const (
 	smallWriterGroup = 32
 	smallWriterBytes = 256 << 10
 	smallWriterQueue = 4
-	smallWriterFree  = 4
+	smallWriterFree  = 2
 )
 
 // smallWriter creates a batch's small files (see smallFile) on a goroutine
@@ -33,7 +33,7 @@ type smallWriter struct {
 	pending sync.WaitGroup // files given and not yet written
 	failed  atomic.Bool    // err is set; later files are not written
 	err     error          // the first failure, read once failed is set or after wait
-	free    chan []byte    // data buffers of written files, for the next ones
+	free    chan []byte    // slabs of written files, for the next ones
 }
 
 // writerJob is a group of files for the writer to write, or with reached
@@ -63,25 +63,36 @@ func (w *smallWriter) run() {
 					w.failed.Store(true)
 				}
 			}
-			select {
-			case w.free <- d.buf[:0]:
-			default:
-			}
-			d.buf = nil
+			w.release(d)
 			w.pending.Done()
 		}
 	}
 }
 
-// write gives d, committed, to the writer, and returns a buffer for the
-// next small file's data.
-func (w *smallWriter) write(d *dirDest) []byte {
+// write gives d, committed, to the writer.
+func (w *smallWriter) write(d *dirDest) {
 	w.pending.Add(1)
 	w.group = append(w.group, d)
 	w.bytes += len(d.buf)
 	if len(w.group) >= smallWriterGroup || w.bytes >= smallWriterBytes {
 		w.send()
 	}
+}
+
+// release gives back, once d is written or skipped, the slab smallBuf
+// noted in it, for reuse.
+func (w *smallWriter) release(d *dirDest) {
+	if d.slabBefore != nil {
+		select {
+		case w.free <- d.slabBefore[:0]:
+		default:
+		}
+	}
+	d.buf, d.slabBefore = nil, nil
+}
+
+// reusable returns a slab the writer is done with, or nil.
+func (w *smallWriter) reusable() []byte {
 	select {
 	case b := <-w.free:
 		return b

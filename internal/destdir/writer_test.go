@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestFlushStartsWithoutWaitingForWriter holds the batch's writer before
@@ -128,4 +129,52 @@ func TestWriterFailureInBackgroundFlush(t *testing.T) {
 	if strings.Join(got, " ") != "a b" {
 		t.Errorf("d holds %q, want the files written before the failure, a and b", got)
 	}
+}
+
+// TestSmallSlabReuse cuts the buffers of small files from slabs while a
+// writer, lagging 0, 40 or 400 files behind, writes them in order and
+// gives back the slabs smallBuf noted: no buffer may overlap that of a
+// file not yet written, and the slabs must be reused rather than each
+// allocated anew.
+func TestSmallSlabReuse(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lag  int // files given to the writer, not yet written
+	}{
+		{"written at once", 0},
+		{"a few queued", 40},
+		{"more than a slab queued", 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &smallWriter{free: make(chan []byte, smallWriterFree)}
+			b := &Batch{writer: w}
+			var queued []*dirDest
+			slabs := map[*byte]bool{}
+			for i := range 5000 {
+				d := &dirDest{}
+				b.smallBuf(d, i*37%(2*1024))
+				slabs[unsafe.SliceData(b.slab)] = true
+				for _, q := range queued {
+					if overlap(q.buf[:cap(q.buf)], d.buf[:cap(d.buf)]) {
+						t.Fatalf("file %d was given the buffer of a file not yet written", i)
+					}
+				}
+				queued = append(queued, d)
+				for len(queued) > tc.lag {
+					w.release(queued[0])
+					queued = queued[1:]
+				}
+			}
+			// 5000 files of 1 KiB on average fill about 20 slabs.
+			if most := 2 + tc.lag*2048/smallSlab + smallWriterFree; len(slabs) > most {
+				t.Errorf("%d slabs were allocated; reused, there would be at most %d", len(slabs), most)
+			}
+		})
+	}
+}
+
+// overlap says whether a and b share any byte.
+func overlap(a, b []byte) bool {
+	a0, b0 := uintptr(unsafe.Pointer(unsafe.SliceData(a))), uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return a0 < b0+uintptr(len(b)) && b0 < a0+uintptr(len(a))
 }
