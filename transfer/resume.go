@@ -48,21 +48,28 @@ func checkable(src Source) bool {
 
 // checker is a sender's side of the check exchange.
 type checker struct {
-	on       bool                    // both sides take part
-	next     int                     // the first source not yet in a check frame
-	ended    bool                    // no source after next, or one that failed
-	inflight int                     // check frames whose holds has not come
-	answers  map[uint32]framing.Held // holds come, for files not yet sent
-	holds    chan []framing.Held     // from readControl, checked against the checks
+	on       bool                // both sides take part
+	next     int                 // the first source not yet in a check frame
+	ended    bool                // no source after next, or one that failed
+	inflight int                 // check frames whose holds has not come
+	answers  []framing.Held      // holds come, for files not yet sent, in index order
+	holds    chan []framing.Held // from readControl, checked against the checks
 }
 
 // heldFor returns what the receiver holds of source i, a checkable one,
 // sending check frames ahead as they run out and waiting for their holds.
+// Checks ask for every checkable source in the order the producer sends
+// them, and holdsCame matches each holds to its check, so the answer for
+// i is the first in answers.
 func (s *sender) heldFor(i int) (framing.Held, error) {
 	c := &s.check
 	for {
-		if h, ok := c.answers[uint32(i)]; ok {
-			delete(c.answers, uint32(i))
+		if len(c.answers) > 0 {
+			h := c.answers[0]
+			c.answers = c.answers[1:]
+			if h.Index != uint32(i) {
+				return framing.Held{}, fmt.Errorf("the answer to the check of entry %d came for entry %d", i, h.Index)
+			}
 			return h, nil
 		}
 		if c.inflight < checksAhead && !c.ended {
@@ -77,9 +84,7 @@ func (s *sender) heldFor(i int) (framing.Held, error) {
 		select {
 		case hs := <-c.holds:
 			c.inflight--
-			for _, h := range hs {
-				c.answers[h.Index] = h
-			}
+			c.answers = append(c.answers, hs...)
 		case <-s.l.Failed():
 			return framing.Held{}, s.l.Err()
 		}

@@ -120,7 +120,7 @@ func sendWindow(ctx context.Context, conn net.Conn, w *window, opts options) (Su
 		win:     w,
 		pending: make(map[uint32]pendingEntry),
 		total:   w.total.Bytes,
-		check:   checker{answers: make(map[uint32]framing.Held), holds: make(chan []framing.Held, checksAhead)},
+		check:   checker{holds: make(chan []framing.Held, checksAhead)},
 		slabs:   make(chan []byte, slabsKept),
 	}
 	// A receiver may keep a sender waiting for its turn, pinging, for
