@@ -604,7 +604,7 @@ func (b *Batch) finishFlush(q []*dirDest, dirty map[string]uint64, left []leftDi
 	// another sender say) fails the flush, but the others are verified and
 	// synced: they are put in place, and their directories synced, as
 	// files committed before any other failure are.
-	misplaced, err := placeAll(q, dirty, func(d *dirDest) (dirFS, error) { return b.openedDir(d.dir) })
+	misplaced, err := placeSplit(q, dirty, func(d *dirDest) (dirFS, error) { return b.openedDir(d.dir) }, b.dest.root, b.top)
 	return b.settleFlush(misplaced, err, dirty, left, fold)
 }
 
@@ -625,6 +625,45 @@ func placeAll(q []*dirDest, dirty map[string]uint64, dirOf func(*dirDest) (dirFS
 		}
 	}
 	return misplaced, placeErr
+}
+
+// placeSplitMin is the fewest files a flush puts in place on two
+// goroutines (see placeSplit).
+const placeSplitMin = 256
+
+// placeSplit is placeAll, on two goroutines for a flush of at least
+// placeSplitMin files in more than one directory. Renames in one
+// directory wait for each other, but those in two need not, and at the
+// end of a transfer, when the sender waits for the last flushes, a core
+// would otherwise be idle: a thousand renames took 11 ms. q is cut in two
+// at a change of directory near its middle; the second part is put in
+// place in directories opened for it, in the directory root, whose
+// descriptor is top (see openDir).
+func placeSplit(q []*dirDest, dirty map[string]uint64, dirOf func(*dirDest) (dirFS, error), root *os.Root, top *os.File) ([]*dirDest, error) {
+	if len(q) < placeSplitMin {
+		return placeAll(q, dirty, dirOf)
+	}
+	cut := len(q) / 2
+	for cut < len(q) && q[cut].dir == q[cut-1].dir {
+		cut++
+	}
+	if cut == len(q) {
+		return placeAll(q, dirty, dirOf)
+	}
+	var misplaced []*dirDest
+	var err error
+	later := make(map[string]uint64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		dirs := make(map[string]dirFS)
+		defer closeAll(dirs)
+		misplaced, err = placeAll(q[cut:], later, func(d *dirDest) (dirFS, error) { return placeDir(dirs, root, top, d.dir) })
+	}()
+	first, firstErr := placeAll(q[:cut], dirty, dirOf)
+	<-done
+	maps.Copy(dirty, later)
+	return append(first, misplaced...), cmp.Or(firstErr, err)
 }
 
 // settleFlush ends a flush once placeAll has put its files in place: it
@@ -692,7 +731,7 @@ func (b *Batch) startFlush(named int) {
 			// As finishFlush does after a syncfs: the renames make the
 			// directories on its file system dirty again.
 			maps.DeleteFunc(f.covered, func(_ string, dev uint64) bool { return dev == topDev })
-			f.misplaced, f.placeErr = placeAll(f.files, f.covered, func(d *dirDest) (dirFS, error) { return placeDir(dirs, root, top, d.dir) })
+			f.misplaced, f.placeErr = placeSplit(f.files, f.covered, func(d *dirDest) (dirFS, error) { return placeDir(dirs, root, top, d.dir) }, root, top)
 		}
 	}()
 }

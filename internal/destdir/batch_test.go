@@ -219,6 +219,59 @@ func TestPlaceFailureKeepsTheOthers(t *testing.T) {
 	}
 }
 
+// TestPlaceSplit: a flush of at least placeSplitMin files in several
+// directories puts them in place on two goroutines (see placeSplit). A
+// name taken in either part fails the flush naming it, the file that lost
+// it is discarded, and every other file is in place, in both parts.
+func TestPlaceSplit(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		taken string // among a/f000 to c/fNNN
+	}{
+		{"taken in the first part", "a/f007"},
+		{"taken in the second part", "c/f007"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dirs := []string{"a", "b", "c"}
+			perDir := placeSplitMin / 2
+			b, dir := testBatch(t, int64(len(dirs)*(perDir+1)))
+			want := map[string]string{}
+			for _, d := range dirs {
+				e, err := b.Create(Entry{Dir: true, Mode: 0o755, Name: d})
+				if err == nil {
+					err = e.Commit()
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range perDir {
+					name := fmt.Sprintf("%s/f%03d", d, i)
+					commitFile(t, b, name, []byte(name))
+					want[name] = name
+				}
+			}
+			if err := os.WriteFile(filepath.Join(dir, tc.taken), []byte("theirs"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			want[tc.taken] = "theirs"
+			if _, err := b.Durable(true); err == nil || !strings.Contains(err.Error(), tc.taken+" already exists") {
+				t.Fatalf("Durable(true) = %v, want the refusal naming %s", err, tc.taken)
+			}
+			b.Close()
+			for name, w := range want {
+				if got, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(got) != w {
+					t.Errorf("%s holds %q (%v), want %q", name, got, err, w)
+				}
+			}
+			for _, d := range dirs {
+				if entries, _ := os.ReadDir(filepath.Join(dir, d)); len(entries) != perDir {
+					t.Errorf("%s holds %d entries, want only its %d files", d, len(entries), perDir)
+				}
+			}
+		})
+	}
+}
+
 // TestBackgroundFlushPlaces: a flush synced with one syncfs puts its files
 // in place on its own goroutine once the syncfs is over, so that the
 // renames overlap the receiving of the next files; the batch only settles
