@@ -397,7 +397,6 @@ func (b *Batch) smallBuf(d *dirDest, n int) {
 // createDir makes a directory entry's directory, private until the walk
 // leaves it (see leave). A directory that is already there is merged
 // into, as cp -r and rsync do, and keeps its mode and time unless
-
 // --overwrite.
 func (b *Batch) createDir(f Entry) (Destination, error) {
 	if err := b.enter(f.Name, path.Dir(f.Name)); err != nil {
