@@ -134,7 +134,7 @@ func receive(ctx context.Context, conn net.Conn, to Destination, opts options) (
 		}
 		err = r.l.Err()
 	}
-	if err != nil && r.l.AllSent() && ctx.Err() != nil {
+	if err != nil && ctx.Err() != nil && r.l.AllSent() {
 		// A receiver half-closes only after its complete frame (onDone),
 		// so all sent means the files are in place and synced and the
 		// sender told: interrupted while it waited for the sender's

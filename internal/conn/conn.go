@@ -241,8 +241,17 @@ func (c *Conn) Close() {
 
 // AllSent says whether the writer wrote every frame queued, the last one
 // included, and half-closed: what this side had to say reached the
-// socket, whatever happens to the connection afterwards.
-func (c *Conn) AllSent() bool { return c.allSent.Load() }
+// socket, whatever happens to the connection afterwards. It waits for the
+// writer to end first, at most lingerTime, as Shutdown does: after a
+// failure the writer may still be between the last frame and the
+// half-close (see writeLast).
+func (c *Conn) AllSent() bool {
+	select {
+	case <-c.writeDone:
+	case <-time.After(lingerTime):
+	}
+	return c.allSent.Load()
+}
 
 // endWrites half-closes the connection once every frame queued is written.
 func (c *Conn) endWrites() {

@@ -120,3 +120,61 @@ func TestDrainBeforeFail(t *testing.T) {
 		t.Fatalf("the peer read %v, want %d data frames, then an error frame", types, frames)
 	}
 }
+
+// gatedConn holds its first Write until open is closed, having said on
+// writing that the write began.
+type gatedConn struct {
+	net.Conn
+	writing chan struct{}
+	open    chan struct{}
+	once    bool
+}
+
+func (g *gatedConn) Write(p []byte) (int, error) {
+	if !g.once {
+		g.once = true
+		close(g.writing)
+		<-g.open
+	}
+	return g.Conn.Write(p)
+}
+
+// TestInterruptAfterLastFrame stops a receiver (Ctrl-C) while its writer
+// is still writing its complete frame, after CloseSend: the stream ended
+// whole, so the writer half-closes with nothing after that frame, and
+// AllSent says so, rather than an abort frame following and the finished
+// transfer being called interrupted.
+func TestInterruptAfterLastFrame(t *testing.T) {
+	local, remote := net.Pipe()
+	defer remote.Close()
+	g := &gatedConn{Conn: local, writing: make(chan struct{}), open: make(chan struct{})}
+	c := New(g, Config{Role: framing.RoleReceiver})
+	complete := Frame{Type: framing.TypeComplete, Payload: framing.AppendTotals(nil, framing.Totals{Files: 1, Bytes: 6})}
+	if err := c.Send(complete); err != nil {
+		t.Fatal(err)
+	}
+	<-g.writing
+	c.CloseSend()
+	c.Fail(context.Canceled)
+	read := make(chan []framing.Type, 1)
+	go func() {
+		var types []framing.Type
+		r := framing.NewReader(remote)
+		for {
+			typ, _, err := r.ReadFrame()
+			if err != nil {
+				break
+			}
+			types = append(types, typ)
+		}
+		read <- types
+	}()
+	close(g.open)
+	if !c.AllSent() {
+		t.Error("AllSent() = false after the complete frame went out whole")
+	}
+	c.Close()
+	if types := <-read; len(types) != 1 || types[0] != framing.TypeComplete {
+		t.Errorf("the peer read %v, want the complete frame alone", types)
+	}
+}

@@ -213,19 +213,28 @@ func payloadBytes(fs []Frame) int {
 
 // writeLast writes the frame that ends this side's stream and half-closes.
 // Handshake frames still queued go first, since the peer reads them before
-// any sealed frame; queued data is dropped.
+// any sealed frame; queued data is dropped. If nothing was, and the queue
+// is closed, the stream ended whole before the failure came: its last
+// frame is out (CloseSend follows it), and the writer half-closes as it
+// would have, with nothing after that frame. A receiver stopped with
+// Ctrl-C while its writer was between its complete frame and the
+// half-close then does not call a finished transfer interrupted.
 func (c *Conn) writeLast(w *framing.Writer, sw *StallWriter, f Frame) {
 	sw.finalBy(time.Now().Add(lingerTime))
+	closed, dropped := false, false
 drain:
 	for {
 		select {
 		case fs, ok := <-c.out:
 			if !ok {
+				closed = true
 				break drain
 			}
 			for _, q := range fs {
 				if q.plain {
 					_ = w.Add(q.Type, q.Payload)
+				} else {
+					dropped = true
 				}
 				if q.Release != nil {
 					q.Release()
@@ -234,6 +243,12 @@ drain:
 		default:
 			break drain
 		}
+	}
+	if closed && !dropped {
+		if w.Flush() == nil {
+			c.endWrites()
+		}
+		return
 	}
 	if c.writeOne(w, f, true) == nil {
 		c.closeWrite()
