@@ -91,19 +91,7 @@ func TestDrainBeforeFail(t *testing.T) {
 	defer remote.Close()
 	c := New(local, Config{Role: framing.RoleSender})
 	const frames = 20
-	read := make(chan []framing.Type, 1)
-	go func() {
-		var types []framing.Type
-		r := framing.NewReader(remote)
-		for {
-			typ, _, err := r.ReadFrame()
-			if err != nil {
-				break
-			}
-			types = append(types, typ)
-		}
-		read <- types
-	}()
+	read := readTypes(remote)
 	for range frames {
 		if err := c.Send(Frame{Type: framing.TypeData, Payload: make([]byte, 100)}); err != nil {
 			t.Fatal(err)
@@ -156,10 +144,24 @@ func TestInterruptAfterLastFrame(t *testing.T) {
 	<-g.writing
 	c.CloseSend()
 	c.Fail(context.Canceled)
+	read := readTypes(remote)
+	close(g.open)
+	if !c.AllSent() {
+		t.Error("AllSent() = false after the complete frame went out whole")
+	}
+	c.Close()
+	if types := <-read; len(types) != 1 || types[0] != framing.TypeComplete {
+		t.Errorf("the peer read %v, want the complete frame alone", types)
+	}
+}
+
+// readTypes reads frames from nc until it fails or ends, and sends the
+// types it read.
+func readTypes(nc net.Conn) <-chan []framing.Type {
 	read := make(chan []framing.Type, 1)
 	go func() {
 		var types []framing.Type
-		r := framing.NewReader(remote)
+		r := framing.NewReader(nc)
 		for {
 			typ, _, err := r.ReadFrame()
 			if err != nil {
@@ -169,12 +171,5 @@ func TestInterruptAfterLastFrame(t *testing.T) {
 		}
 		read <- types
 	}()
-	close(g.open)
-	if !c.AllSent() {
-		t.Error("AllSent() = false after the complete frame went out whole")
-	}
-	c.Close()
-	if types := <-read; len(types) != 1 || types[0] != framing.TypeComplete {
-		t.Errorf("the peer read %v, want the complete frame alone", types)
-	}
+	return read
 }
