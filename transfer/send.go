@@ -340,6 +340,10 @@ const (
 // queue holds f for the writer and hands over what is held once it is
 // holdFrames frames or holdBytes bytes.
 func (s *sender) queue(f conn.Frame) error {
+	if s.held == nil {
+		// The writer takes each group held, slice and all (see pass).
+		s.held = make([]conn.Frame, 0, holdFrames)
+	}
 	s.held = append(s.held, f)
 	s.heldBytes += len(f.Payload)
 	if len(s.held) >= holdFrames || s.heldBytes >= holdBytes {
@@ -573,7 +577,7 @@ func (s *sender) sendOpened(index uint32, src Source, rc io.ReadCloser, from int
 			}
 			payload := buf[:framing.DataHeaderLen+len(body)]
 			framing.PutDataHeader(payload, framing.Data{Offset: uint64(off), Codec: c, RawLen: uint32(n)})
-			f := conn.Frame{Type: framing.TypeData, Payload: payload, Release: func() { s.pool <- buf }}
+			var f conn.Frame
 			if len(payload) <= slabFrame {
 				// Copied out, a small chunk leaves its buffer free at
 				// once, so that the frames of many small files can be
@@ -581,6 +585,8 @@ func (s *sender) sendOpened(index uint32, src Source, rc io.ReadCloser, from int
 				copied, release := s.slabCopy(payload)
 				f = conn.Frame{Type: framing.TypeData, Payload: copied, Release: release}
 				s.pool <- buf
+			} else {
+				f = conn.Frame{Type: framing.TypeData, Payload: payload, Release: func() { s.pool <- buf }}
 			}
 			if err := s.queue(f); err != nil {
 				return off, err
