@@ -160,20 +160,13 @@ type bgFlush struct {
 }
 
 // openedDir returns dir, checked by push, opened for the operations on
-// the files arriving in it.
+// the files arriving in it. Before it opens one more than maxOpenDirs,
+// it closes those it holds, once the writer is done with them.
 func (b *Batch) openedDir(dir string) (dirFS, error) {
-	if d, ok := b.handles[dir]; ok {
-		return d, nil
-	}
-	if len(b.handles) >= maxOpenDirs {
+	if _, ok := b.handles[dir]; !ok && len(b.handles) >= maxOpenDirs {
 		b.closeDirs()
 	}
-	d, err := openDir(b.dest.root, b.top, dir)
-	if err != nil {
-		return nil, fmt.Errorf("cannot open directory %s: %w", names.Quote(dir), unwrapPath(err))
-	}
-	b.handles[dir] = d
-	return d, nil
+	return openIn(b.handles, b.dest.root, b.top, dir)
 }
 
 // closeDirs closes the open directories, once the writer, which creates
@@ -193,9 +186,10 @@ func closeAll(dirs map[string]dirFS) {
 	}
 }
 
-// placeDir returns dir, opened in dirs, which holds at most maxOpenDirs:
-// openedDir for the goroutine of a background flush (see placeDirs).
-func placeDir(dirs map[string]dirFS, root *os.Root, top *os.File, dir string) (dirFS, error) {
+// openIn returns dir, opened in dirs, which holds at most maxOpenDirs:
+// when it holds that many, they are closed before the next one opens.
+// root and top are the Dir's directory (see openDir).
+func openIn(dirs map[string]dirFS, root *os.Root, top *os.File, dir string) (dirFS, error) {
 	if d, ok := dirs[dir]; ok {
 		return d, nil
 	}
@@ -658,7 +652,7 @@ func placeSplit(q []*dirDest, dirty map[string]uint64, dirOf func(*dirDest) (dir
 		defer close(done)
 		dirs := make(map[string]dirFS)
 		defer closeAll(dirs)
-		misplaced, err = placeAll(q[cut:], later, func(d *dirDest) (dirFS, error) { return placeDir(dirs, root, top, d.dir) })
+		misplaced, err = placeAll(q[cut:], later, func(d *dirDest) (dirFS, error) { return openIn(dirs, root, top, d.dir) })
 	}()
 	first, firstErr := placeAll(q[:cut], dirty, dirOf)
 	<-done
@@ -731,7 +725,7 @@ func (b *Batch) startFlush(named int) {
 			// As finishFlush does after a syncfs: the renames make the
 			// directories on its file system dirty again.
 			maps.DeleteFunc(f.covered, func(_ string, dev uint64) bool { return dev == topDev })
-			f.misplaced, f.placeErr = placeSplit(f.files, f.covered, func(d *dirDest) (dirFS, error) { return placeDir(dirs, root, top, d.dir) }, root, top)
+			f.misplaced, f.placeErr = placeSplit(f.files, f.covered, func(d *dirDest) (dirFS, error) { return openIn(dirs, root, top, d.dir) }, root, top)
 		}
 	}()
 }
