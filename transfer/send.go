@@ -16,6 +16,7 @@ import (
 	"github.com/ferrytool/ferry/internal/conn"
 	"github.com/ferrytool/ferry/internal/names"
 	"github.com/ferrytool/ferry/internal/secure"
+	"github.com/ferrytool/ferry/internal/slab"
 )
 
 // senderHandshakeFactor times the timeout is how long a sender gives the
@@ -59,8 +60,7 @@ type sender struct {
 	// Frames the producer holds back to hand to the writer together.
 	held      []conn.Frame
 	heldBytes int
-	slab      []byte      // the payloads of small data frames; see slabCopy
-	slabs     chan []byte // written slabs, for slabCopy to reuse
+	slabs     *slab.Cutter // the payloads of small data frames; see slabCopy
 	// waited, set by produce, tells the encoder how long a handover
 	// waited for the writer: with data that compresses well no buffer
 	// runs out, and a slow network holds the producer there instead (see
@@ -121,7 +121,7 @@ func sendWindow(ctx context.Context, conn net.Conn, w *window, opts options) (Su
 		pending: make(map[uint32]pendingEntry),
 		total:   w.total.Bytes,
 		check:   checker{holds: make(chan []framing.Held, checksAhead)},
-		slabs:   make(chan []byte, slabsKept),
+		slabs:   slab.New(slabSize, slabsKept),
 	}
 	// A receiver may keep a sender waiting for its turn, pinging, for
 	// twice its timeout, then give it its timeout for the handshake: a
@@ -381,33 +381,17 @@ func (s *sender) pass() error {
 	return err
 }
 
-// slabCopy copies a small data frame's payload p into the slab, leaving
-// room after it for the tag it is sealed with, and returns the copy. A full
-// slab is left to the frames in it, and the next is a kept one if the
-// writer has returned one. The first frame copied into a slab comes with
-// the release of the slab before it, for its Release: frames are written
-// in order, so once it is written so are all the frames in that slab.
+// slabCopy copies a small data frame's payload p into a slab, leaving
+// room after it for the tag it is sealed with, and returns the copy. The
+// first frame copied into a new slab comes with the return of the slab
+// before it, for its Release: frames are written in order, so once it is
+// written so are all the frames in that slab.
 func (s *sender) slabCopy(p []byte) (copied []byte, release func()) {
-	need := len(p) + secure.Overhead
-	if cap(s.slab)-len(s.slab) < need {
-		if full := s.slab; full != nil {
-			release = func() {
-				select {
-				case s.slabs <- full[:0]:
-				default:
-				}
-			}
-		}
-		select {
-		case s.slab = <-s.slabs:
-		default:
-			s.slab = make([]byte, 0, slabSize)
-		}
+	buf, before := s.slabs.Cut(len(p) + secure.Overhead)
+	if before != nil {
+		release = func() { s.slabs.Give(before) }
 	}
-	start := len(s.slab)
-	s.slab = append(s.slab, p...)
-	s.slab = s.slab[:start+need]
-	return s.slab[start : start+len(p) : start+need], release
+	return append(buf, p...), release
 }
 
 // produce is the stream goroutine: it reads each source, checksums and

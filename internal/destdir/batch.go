@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ferrytool/ferry/internal/names"
+	"github.com/ferrytool/ferry/internal/slab"
 )
 
 // maxOpenDirs bounds the directories a transfer holds open at once.
@@ -37,8 +38,12 @@ const maxOpenQueued = 16
 // is verified and synced.
 const smallFile = 64 << 10
 
-// smallSlab is the size of the slabs small files' buffers are cut from.
-const smallSlab = 4 * smallFile
+// Small files' buffers are cut from slabs of smallSlab bytes, of which
+// smallSlabsKept, once written, are kept for the next files.
+const (
+	smallSlab      = 4 * smallFile
+	smallSlabsKept = 2
+)
 
 // syncFSThreshold is how many files a flush must hold before one syncfs of
 // the whole file system beats an fsync per file.
@@ -87,7 +92,7 @@ type Batch struct {
 	queued  []*dirDest       // committed files waiting for a flush
 	open    *dirDest         // the file being written
 	handles map[string]dirFS // open directories, so file operations need not walk each path
-	slab    []byte           // the small files' data buffers are cut from; see smallBuf
+	slabs   *slab.Cutter     // small files' buffers, each of its announced size (see release)
 	writer  *smallWriter     // started at the first small file
 	// placeDirs is the directories open for background flushes to put
 	// their files in place in: the running flush's goroutine's alone, so
@@ -226,6 +231,7 @@ func (d *Dir) begin() (*Batch, error) {
 		dirty:       make(map[string]uint64),
 		handles:     make(map[string]dirFS),
 		placeDirs:   make(map[string]dirFS),
+		slabs:       slab.New(smallSlab, smallSlabsKept),
 	}, nil
 }
 
@@ -338,7 +344,7 @@ func (b *Batch) createFile(f Entry, at int64) (Destination, uint32, error) {
 	}
 	if at == 0 && !b.dest.opts.Overwrite && f.Size != UnknownSize && f.Size <= smallFile {
 		b.open = &dirDest{batch: b, dir: dir, dev: fr.dev, base: base, tmp: tempName(base), entry: f, began: time.Now(), small: true}
-		b.smallBuf(b.open, int(f.Size))
+		b.open.buf, b.open.slabBefore = b.slabs.Cut(int(f.Size))
 		return b.open, 0, nil
 	}
 	if b.writer != nil {
@@ -365,27 +371,6 @@ func (b *Batch) createFile(f Entry, at int64) (Destination, uint32, error) {
 	}
 	b.open = &dirDest{batch: b, file: file, dir: dir, dev: fr.dev, base: base, tmp: tmp, entry: f, began: time.Now(), created: true}
 	return b.open, 0, nil
-}
-
-// smallBuf gives the small file d an empty buffer for its n bytes of
-// data, cut from the batch's slab of smallSlab bytes. A slab too full for
-// it is left to the files in it, and d takes note of it: the writer gives
-// it back for reuse once it has written d, and with it every file before.
-// The next slab is one given back if the writer has one, so that the
-// data of many small files is not each a fresh allocation.
-func (b *Batch) smallBuf(d *dirDest, n int) {
-	if cap(b.slab)-len(b.slab) < n {
-		d.slabBefore, b.slab = b.slab, nil
-		if b.writer != nil {
-			b.slab = b.writer.reusable()
-		}
-		if b.slab == nil {
-			b.slab = make([]byte, 0, smallSlab)
-		}
-	}
-	start := len(b.slab)
-	b.slab = b.slab[:start+n]
-	d.buf = b.slab[start : start : start+n]
 }
 
 // createDir makes a directory entry's directory, private until the walk
@@ -1015,8 +1000,8 @@ type dirDest struct {
 	// at Commit, since the batch's map of open directories is not its.
 	dirH dirFS
 	// slabBefore is, for the first small file cut from a slab, the slab
-	// before: the writer writes files in order, so once it has written
-	// this one it may reuse that (see smallBuf).
+	// before, which the writer gives back once it has written this one
+	// (see release).
 	slabBefore []byte
 }
 

@@ -10,14 +10,13 @@ import (
 
 // The small files for a batch's writer go to it in groups of up to
 // smallWriterGroup files or smallWriterBytes bytes of data, so that it is
-// not woken for each; up to smallWriterQueue groups may wait for it, and it
-// keeps smallWriterFree written slabs (see Batch.smallBuf) for the next
-// files. A transfer's small files thus hold about 2 MiB at the most.
+// not woken for each; up to smallWriterQueue groups may wait for it, and
+// smallSlabsKept written slabs for the next files. A transfer's small
+// files thus hold about 2 MiB at the most.
 const (
 	smallWriterGroup = 32
 	smallWriterBytes = 256 << 10
 	smallWriterQueue = 4
-	smallWriterFree  = 2
 )
 
 // smallWriter creates a batch's small files (see smallFile) on a goroutine
@@ -33,7 +32,6 @@ type smallWriter struct {
 	pending sync.WaitGroup // files given and not yet written
 	failed  atomic.Bool    // err is set; later files are not written
 	err     error          // the first failure, read once failed is set or after wait
-	free    chan []byte    // slabs of written files, for the next ones
 }
 
 // writerJob is a group of files for the writer to write, or with reached
@@ -45,7 +43,7 @@ type writerJob struct {
 }
 
 func newSmallWriter() *smallWriter {
-	w := &smallWriter{jobs: make(chan writerJob, smallWriterQueue), free: make(chan []byte, smallWriterFree)}
+	w := &smallWriter{jobs: make(chan writerJob, smallWriterQueue)}
 	go w.run()
 	return w
 }
@@ -63,7 +61,7 @@ func (w *smallWriter) run() {
 					w.failed.Store(true)
 				}
 			}
-			w.release(d)
+			release(d)
 			w.pending.Done()
 		}
 	}
@@ -79,26 +77,13 @@ func (w *smallWriter) write(d *dirDest) {
 	}
 }
 
-// release gives back, once d is written or skipped, the slab smallBuf
-// noted in it, for reuse.
-func (w *smallWriter) release(d *dirDest) {
-	if d.slabBefore != nil {
-		select {
-		case w.free <- d.slabBefore[:0]:
-		default:
-		}
-	}
+// release gives back, once d is written or skipped, the slab noted in it.
+// The writer writes files in the order they were committed, which is the
+// order their buffers were cut in, so every file cut from that slab is
+// written too.
+func release(d *dirDest) {
+	d.batch.slabs.Give(d.slabBefore)
 	d.buf, d.slabBefore = nil, nil
-}
-
-// reusable returns a slab the writer is done with, or nil.
-func (w *smallWriter) reusable() []byte {
-	select {
-	case b := <-w.free:
-		return b
-	default:
-		return nil
-	}
 }
 
 // send hands the files given so far to the writer's goroutine.

@@ -1,6 +1,7 @@
 package destdir
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -10,7 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 )
 
 // TestFlushStartsWithoutWaitingForWriter holds the batch's writer before
@@ -131,50 +131,25 @@ func TestWriterFailureInBackgroundFlush(t *testing.T) {
 	}
 }
 
-// TestSmallSlabReuse cuts the buffers of small files from slabs while a
-// writer, lagging 0, 40 or 400 files behind, writes them in order and
-// gives back the slabs smallBuf noted: no buffer may overlap that of a
-// file not yet written, and the slabs must be reused rather than each
-// allocated anew.
-func TestSmallSlabReuse(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		lag  int // files given to the writer, not yet written
-	}{
-		{"written at once", 0},
-		{"a few queued", 40},
-		{"more than a slab queued", 400},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			w := &smallWriter{free: make(chan []byte, smallWriterFree)}
-			b := &Batch{writer: w}
-			var queued []*dirDest
-			slabs := map[*byte]bool{}
-			for i := range 5000 {
-				d := &dirDest{}
-				b.smallBuf(d, i*37%(2*1024))
-				slabs[unsafe.SliceData(b.slab)] = true
-				for _, q := range queued {
-					if overlap(q.buf[:cap(q.buf)], d.buf[:cap(d.buf)]) {
-						t.Fatalf("file %d was given the buffer of a file not yet written", i)
-					}
-				}
-				queued = append(queued, d)
-				for len(queued) > tc.lag {
-					w.release(queued[0])
-					queued = queued[1:]
-				}
-			}
-			// 5000 files of 1 KiB on average fill about 20 slabs.
-			if most := 2 + tc.lag*2048/smallSlab + smallWriterFree; len(slabs) > most {
-				t.Errorf("%d slabs were allocated; reused, there would be at most %d", len(slabs), most)
-			}
-		})
+// TestSmallFilesShareSlabs commits more small files than the writer's
+// queue and a slab hold many times over, so the writer reuses slabs while
+// files cut from the slabs after them wait for it: every file must hold
+// its own bytes once flushed.
+func TestSmallFilesShareSlabs(t *testing.T) {
+	// Files of up to 16 KiB: the writer's queue then holds more than a
+	// slab's worth of them.
+	const files = 1000
+	b, dir := testBatch(t, files)
+	data := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 1+i*997%(16<<10)) }
+	for i := range files {
+		commitFile(t, b, fmt.Sprintf("f%04d", i), data(i))
 	}
-}
-
-// overlap says whether a and b share any byte.
-func overlap(a, b []byte) bool {
-	a0, b0 := uintptr(unsafe.Pointer(unsafe.SliceData(a))), uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	return a0 < b0+uintptr(len(b)) && b0 < a0+uintptr(len(a))
+	if _, err := b.Durable(true); err != nil {
+		t.Fatal(err)
+	}
+	for i := range files {
+		if got, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("f%04d", i))); err != nil || !bytes.Equal(got, data(i)) {
+			t.Fatalf("f%04d does not hold the %d bytes committed: %d bytes read (%v)", i, len(data(i)), len(got), err)
+		}
+	}
 }
