@@ -471,6 +471,9 @@ type Held struct {
 // heldLen is the size of one holds entry.
 const heldLen = 4 + 1 + 2 + 8 + 32
 
+// HoldsLen is the size of the payload of a holds frame of n entries.
+func HoldsLen(n int) int { return 2 + n*heldLen }
+
 // AppendHolds appends the payload of a holds frame holding hs to dst.
 func AppendHolds(dst []byte, hs []Held) []byte {
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(hs)))
@@ -491,7 +494,7 @@ func ParseHolds(p []byte) ([]Held, error) {
 		return nil, fmt.Errorf("%w: holds frame of %d bytes", ErrMalformed, len(p))
 	}
 	n := int(binary.BigEndian.Uint16(p))
-	if n == 0 || n > MaxCheck || len(p) != 2+n*heldLen {
+	if n == 0 || n > MaxCheck || len(p) != HoldsLen(n) {
 		return nil, fmt.Errorf("%w: holds frame of %d bytes for %d entries", ErrMalformed, len(p), n)
 	}
 	hs := make([]Held, n)

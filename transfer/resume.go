@@ -129,7 +129,7 @@ func (s *sender) sendCheck() error {
 	s.checks = append(s.checks, es)
 	s.mu.Unlock()
 	c.inflight++
-	return s.queue(conn.Frame{Type: framing.TypeCheck, Payload: framing.AppendCheck(nil, es)})
+	return s.queue(conn.Frame{Type: framing.TypeCheck, Payload: framing.AppendCheck(smallFrame(size), es)})
 }
 
 // holdsCame checks a holds frame against the oldest check frame not
@@ -348,7 +348,7 @@ func (r *receiver) onCheck(p []byte) error {
 		hs[i] = h
 		r.checked[e.Index] = checkedEntry{state: h.State, code: h.Code, size: e.Size, held: h.Length, name: e.Name, mtime: e.ModTime}
 	}
-	return r.l.Send(conn.Frame{Type: framing.TypeHolds, Payload: framing.AppendHolds(nil, hs)})
+	return r.l.Send(conn.Frame{Type: framing.TypeHolds, Payload: framing.AppendHolds(smallFrame(framing.HoldsLen(len(hs))), hs)})
 }
 
 // onSkip counts a checked entry the sender does not send.

@@ -381,17 +381,32 @@ func (s *sender) pass() error {
 	return err
 }
 
-// slabCopy copies a small data frame's payload p into a slab, leaving
-// room after it for the tag it is sealed with, and returns the copy. The
-// first frame copied into a new slab comes with the return of the slab
-// before it, for its Release: frames are written in order, so once it is
+// slabBuf cuts an empty buffer for a frame's payload of up to n bytes
+// from a slab, with room after it for the tag it is sealed with. The first
+// buffer cut from a new slab comes with the return of the slab before it,
+// for its frame's Release: frames are written in order, so once it is
 // written so are all the frames in that slab.
-func (s *sender) slabCopy(p []byte) (copied []byte, release func()) {
-	buf, before := s.slabs.Cut(len(p) + secure.Overhead)
+func (s *sender) slabBuf(n int) (buf []byte, release func()) {
+	buf, before := s.slabs.Cut(n + secure.Overhead)
 	if before != nil {
 		release = func() { s.slabs.Give(before) }
 	}
+	return buf, release
+}
+
+// slabCopy copies a small data frame's payload p into a slab (see
+// slabBuf) and returns the copy.
+func (s *sender) slabCopy(p []byte) (copied []byte, release func()) {
+	buf, release := s.slabBuf(len(p))
 	return append(buf, p...), release
+}
+
+// queueSmall queues a small frame of type t, whose payload build appends
+// to a buffer cut from a slab (see slabBuf) with n bytes of variable
+// fields (a name): a file's file and end frames are no allocation each.
+func (s *sender) queueSmall(t framing.Type, n int, build func([]byte) []byte) error {
+	buf, release := s.slabBuf(n + smallFrameRoom)
+	return s.queue(conn.Frame{Type: t, Payload: build(buf), Release: release})
 }
 
 // produce is the stream goroutine: it reads each source, checksums and
@@ -504,7 +519,7 @@ func (s *sender) sendOpened(index uint32, src Source, rc io.ReadCloser, from int
 		size = uint64(src.Size)
 	}
 	hdr := framing.File{Index: index, Kind: framing.KindRegular, Mode: uint32(src.Mode.Perm()), ModTime: src.ModTime.UnixNano(), Size: size, Name: src.Name}
-	if err := s.queue(conn.Frame{Type: framing.TypeFile, Payload: framing.AppendFile(smallFrame(len(hdr.Name)), hdr)}); err != nil {
+	if err := s.queueSmall(framing.TypeFile, len(hdr.Name), func(b []byte) []byte { return framing.AppendFile(b, hdr) }); err != nil {
 		return 0, err
 	}
 	off := from
@@ -602,20 +617,20 @@ func (s *sender) sendOpened(index uint32, src Source, rc io.ReadCloser, from int
 	s.pending[index] = pendingEntry{result: FileResult{Name: src.Name, Bytes: off, Checksum: checksumString(sum), ResumedFrom: from, Restarted: restarted}, start: start}
 	s.mu.Unlock()
 	end := framing.End{Size: uint64(off), Algorithm: framing.ChecksumCRC32C, Digest: sum}
-	return off - from, s.queue(conn.Frame{Type: framing.TypeEnd, Payload: framing.AppendEnd(smallFrame(0), end)})
+	return off - from, s.queueSmall(framing.TypeEnd, 0, func(b []byte) []byte { return framing.AppendEnd(b, end) })
 }
 
 // sendDir sends a directory entry: a file frame and an empty end frame.
 func (s *sender) sendDir(index uint32, src Source, start time.Time) error {
 	hdr := framing.File{Index: index, Kind: framing.KindDir, Mode: uint32(src.Mode.Perm()), ModTime: src.ModTime.UnixNano(), Size: 0, Name: src.Name}
-	if err := s.queue(conn.Frame{Type: framing.TypeFile, Payload: framing.AppendFile(smallFrame(len(hdr.Name)), hdr)}); err != nil {
+	if err := s.queueSmall(framing.TypeFile, len(hdr.Name), func(b []byte) []byte { return framing.AppendFile(b, hdr) }); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	s.pending[index] = pendingEntry{result: FileResult{Name: src.Name}, dir: true, start: start}
 	s.mu.Unlock()
 	end := framing.End{Algorithm: framing.ChecksumCRC32C}
-	return s.queue(conn.Frame{Type: framing.TypeEnd, Payload: framing.AppendEnd(smallFrame(0), end)})
+	return s.queueSmall(framing.TypeEnd, 0, func(b []byte) []byte { return framing.AppendEnd(b, end) })
 }
 
 // readChunk fills buf from a file, or returns what a stream has now so a

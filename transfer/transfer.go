@@ -213,9 +213,11 @@ func checksumString(sum uint32) string {
 // bytes of variable fields (a name), and room for the fixed fields and the
 // AEAD tag, so that sealing the frame works in place.
 func smallFrame(n int) []byte {
-	const room = 48 + secure.Overhead // more than any small frame's fixed fields
-	return make([]byte, 0, n+room)
+	return make([]byte, 0, n+smallFrameRoom+secure.Overhead)
 }
+
+// smallFrameRoom is more than any small frame's fixed fields.
+const smallFrameRoom = 48
 
 // Source is one entry for Send: a file, a stream or a directory.
 type Source struct {
