@@ -58,6 +58,7 @@ func Walk(ctx context.Context, paths []string, skip func(path, reason string), y
 		return err
 	}
 	w := &walker{ctx: ctx, skip: skip, yield: yield, shared: newWalkShared()}
+	defer w.ahead.end()
 	for _, t := range tops {
 		if t.info.Mode().IsRegular() {
 			err = w.emit(fileEntry(t.path, t.name, t.info))
@@ -147,6 +148,7 @@ type walker struct {
 	yield  func(Entry) bool
 	shared *walkShared // the descriptors kept from one file opened to the next
 	roots  int         // top directories walked so far
+	ahead  ahead       // the directories listed ahead of their turn
 
 	// held is the last file found and the directories found since: the
 	// file is yielded once another is found, and at the end with an Open
@@ -223,7 +225,7 @@ func (w *walker) walkTop(dir, name string) error {
 	top := infoOf(info)
 	w.roots++
 	root := newWalkRoot(real, name, top.id, w.shared, w.roots)
-	return w.walk(root, real, filepath.Clean(dir), name, "", top)
+	return w.walk(root, real, filepath.Clean(dir), name, "", top, nil)
 }
 
 // vanished is why an entry listed in a directory and gone when the walk
@@ -263,14 +265,22 @@ func listable(m fs.FileMode) bool {
 // on the receiver and rel below the top directory, and what is below it.
 // The directory read must be the one info describes, as its parent
 // listed it: one replaced since is not walked. Each entry is looked at
-// (an fstatat in the directory) only when its turn comes, so a walk holds
-// the names of the directories on the way and no more; that look tells
-// what to skip, links and the like.
-func (w *walker) walk(root *walkRoot, real, shown, name, rel string, info entryInfo) error {
+// (an fstatat in the directory) in its turn, or, for a directory listed
+// ahead (j, see ahead), in order once it is listed, so a walk holds the
+// names of the directories on the way and those listed ahead and no
+// more; that look tells what to skip, links and the like.
+func (w *walker) walk(root *walkRoot, real, shown, name, rel string, info entryInfo, j *dirJob) error {
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
-	d, err := listDir(real, info.id)
+	if j == nil {
+		j = &dirJob{real: real, name: name, id: info.id, done: make(chan struct{})}
+		j.taken.Store(true)
+		j.run(nil, nil)
+	} else {
+		w.ahead.take(j)
+	}
+	d, err := j.d, j.err
 	if rel != "" && errors.Is(err, fs.ErrNotExist) {
 		w.skip(shown, vanished)
 		return nil
@@ -282,35 +292,38 @@ func (w *walker) walk(root *walkRoot, real, shown, name, rel string, info entryI
 	if err := w.emit(Entry{Name: name, Mode: fs.ModeDir | info.mode.Perm(), ModTime: info.mtime}); err != nil {
 		return err
 	}
+	var subs []*dirJob
+	next := w.listAhead(j, &subs, 0)
 	for i, base := range d.all() {
 		if i%1024 == 1023 && w.ctx.Err() != nil {
 			return w.ctx.Err()
 		}
-		infoE, err := d.stat(i)
-		if errors.Is(err, fs.ErrNotExist) {
+		var l look
+		if d.part == 0 && j.looks != nil {
+			l = j.looks[i]
+		} else {
+			l = lookAt(d, i, real, name+"/"+base)
+		}
+		if errors.Is(l.err, fs.ErrNotExist) {
 			w.skip(filepath.Join(shown, base), vanished)
 			continue
 		}
-		if err != nil {
-			return fmt.Errorf("cannot send %s: %w", filepath.Join(shown, base), unwrapPath(err))
+		if l.err != nil {
+			return fmt.Errorf("cannot send %s: %w", filepath.Join(shown, base), unwrapPath(l.err))
 		}
-		if afterLook != nil {
-			afterLook(filepath.Join(real, base))
-		}
-		if !listable(infoE.mode) {
-			w.skip(filepath.Join(shown, base), kindName(infoE.mode))
+		if !listable(l.info.mode) {
+			w.skip(filepath.Join(shown, base), kindName(l.info.mode))
 			continue
 		}
-		nameE := name + "/" + base
-		if why := names.Problem(nameE); why != "" {
-			w.skip(filepath.Join(shown, base), "the receiver would refuse its name: "+why)
+		if l.problem != "" {
+			w.skip(filepath.Join(shown, base), "the receiver would refuse its name: "+l.problem)
 			continue
 		}
-		if infoE.mode.IsRegular() {
-			if err := d.denied(i); err != nil {
-				return fmt.Errorf("cannot read %s: %w", filepath.Join(shown, base), err)
+		if l.info.mode.IsRegular() {
+			if l.denied != nil {
+				return fmt.Errorf("cannot read %s: %w", filepath.Join(shown, base), l.denied)
 			}
-			if err := w.emit(root.fileEntry(rel, nameE, infoE)); err != nil {
+			if err := w.emit(root.fileEntry(rel, l.name, l.info)); err != nil {
 				return err
 			}
 			continue
@@ -319,14 +332,44 @@ func (w *walker) walk(root *walkRoot, real, shown, name, rel string, info entryI
 		if rel != "" {
 			relE = rel + "/" + base
 		}
-		if err := w.walk(root, filepath.Join(real, base), filepath.Join(shown, base), nameE, relE, infoE); err != nil {
+		var sub *dirJob
+		if d.part == 0 && subs != nil {
+			sub, subs[i] = subs[i], nil // its listing and looks are dropped once walked
+		}
+		if err := w.walk(root, filepath.Join(real, base), filepath.Join(shown, base), l.name, relE, l.info, sub); err != nil {
 			return err
+		}
+		if d.part == 0 {
+			next = w.listAhead(j, &subs, max(next, i+1))
 		}
 	}
 	if d.err != nil {
 		return fmt.Errorf("cannot send %s: %w", shown, unwrapPath(d.err))
 	}
 	return nil
+}
+
+// listAhead gives the directories among j's looks from index from on to
+// be listed ahead, as many as there is room for, setting their jobs in
+// subs by index (nil where none), and returns the index of the first
+// directory it had no room for (len(j.looks) if none).
+func (w *walker) listAhead(j *dirJob, subs *[]*dirJob, from int) int {
+	for i := from; i < len(j.looks); i++ {
+		l := j.looks[i]
+		if l.err != nil || !l.info.mode.IsDir() || l.problem != "" {
+			continue
+		}
+		base := j.d.names[i]
+		sub := w.ahead.submit(filepath.Join(j.real, base), j.name+"/"+base, l.info.id)
+		if sub == nil {
+			return i
+		}
+		if *subs == nil {
+			*subs = make([]*dirJob, len(j.looks))
+		}
+		(*subs)[i] = sub
+	}
+	return len(j.looks)
 }
 
 // fileEntry describes the regular file at p, named on the command line,
@@ -377,6 +420,7 @@ func kindName(m fs.FileMode) string {
 type listing struct {
 	f     *os.File
 	names []string // the part being walked
+	part  int      // which part it is, from 0
 	more  bool     // names remain after that part
 	err   error    // the failure to read the next part, which ends all
 }
@@ -404,6 +448,7 @@ func (l *listing) all() iter.Seq2[int, string] {
 			if l.names, l.more, l.err = readSorted(l.f, last, l.names); l.err != nil {
 				return
 			}
+			l.part++
 		}
 	}
 }

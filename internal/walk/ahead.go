@@ -1,0 +1,217 @@
+package walk
+
+import (
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/ferrytool/ferry/internal/names"
+)
+
+// A walk lists and looks at the directories below the one it is in ahead
+// of their turn, on a goroutine of its own, while it yields the entries
+// it has: a sender counts its tree before it connects, with the other
+// core idle, and the kernel's work (getdents and an fstatat an entry) is
+// most of that count. Handing over a part of one directory, or a chunk of
+// entries, costs more than it saves (the goroutine woken then runs on the
+// walk's own core); a whole directory found early enough does not.
+//
+// A directory is listed after its own look, as in a walk without this,
+// and its entries are looked at in order: what vanishes after a look is
+// still found gone by the look or the listing that follows.
+
+// aheadDirs bounds the directories waiting to be listed ahead, and
+// aheadNames the names of those listed and not yet walked: past it the
+// helper leaves a directory to the walk, which lists it in its turn.
+// Variables for tests.
+var (
+	aheadDirs        = 64
+	aheadNames int64 = 16 << 10
+)
+
+// gaveJob, set by tests, is told of each directory given to be listed
+// ahead.
+var gaveJob func(*dirJob)
+
+// dirJob is a directory to list, and the look at each of its entries of
+// the first part of its listing.
+type dirJob struct {
+	real  string // its path
+	name  string // the name it arrives under
+	id    fileID // what its parent's look found
+	taken atomic.Bool
+	done  chan struct{} // closed once run has returned
+
+	d     *dirList
+	err   error  // listing it failed
+	looks []look // of d's first part
+	slot  int    // its index in ahead.out, while there
+	seq   int    // how many jobs were given before it
+}
+
+// look is what the walk found of an entry: its lstat, and for a regular
+// file with a name the receiver takes, whether it may be read.
+type look struct {
+	info    entryInfo
+	err     error  // the lstat's
+	name    string // the name it arrives under
+	problem string // names.Problem of name
+	denied  error  // the permission error reading it would meet
+}
+
+// run lists the directory and looks at the entries of its first part,
+// adding their number to held if not nil. stop, once closed, ends the
+// looks early: the walk is over.
+func (j *dirJob) run(stop <-chan struct{}, held *atomic.Int64) {
+	defer close(j.done)
+	j.d, j.err = listDir(j.real, j.id)
+	if j.err != nil {
+		return
+	}
+	if held != nil {
+		held.Add(int64(len(j.d.names)))
+	}
+	j.looks = make([]look, len(j.d.names))
+	for i, base := range j.d.names {
+		if i%1024 == 1023 && isClosed(stop) {
+			j.looks = nil
+			return
+		}
+		j.looks[i] = lookAt(j.d, i, j.real, j.name+"/"+base)
+	}
+}
+
+// lookAt looks at entry i of d, at path below real, arriving as name.
+func lookAt(d *dirList, i int, real, name string) look {
+	info, err := d.stat(i)
+	if err != nil {
+		return look{err: err}
+	}
+	if afterLook != nil {
+		afterLook(filepath.Join(real, d.names[i]))
+	}
+	l := look{info: info}
+	if !listable(info.mode) {
+		return l
+	}
+	l.name = name
+	if l.problem = names.Problem(name); l.problem == "" && info.mode.IsRegular() {
+		l.denied = d.denied(i)
+	}
+	return l
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// ahead is a walk's directories listed ahead of their turn, and the
+// goroutine that lists them.
+type ahead struct {
+	jobs   chan *dirJob  // to the helper, at most aheadDirs
+	stop   chan struct{} // closed when the walk ends
+	helped chan struct{} // closed once the helper has returned
+	out    []*dirJob     // given to the helper, not yet walked
+	given  int           // jobs given so far
+	names  atomic.Int64  // the names of those listed ahead
+}
+
+// submit gives the helper the directory real, arriving as name, which the
+// look id found, if it has room for it; it returns the job, or nil for a
+// directory the walk lists in its turn.
+func (a *ahead) submit(real, name string, id fileID) *dirJob {
+	if len(a.out) == aheadDirs {
+		return nil
+	}
+	if a.jobs == nil {
+		a.jobs, a.stop, a.helped = make(chan *dirJob, aheadDirs), make(chan struct{}), make(chan struct{})
+		go a.help()
+	}
+	j := &dirJob{real: real, name: name, id: id, done: make(chan struct{}), slot: len(a.out), seq: a.given}
+	if gaveJob != nil {
+		gaveJob(j)
+	}
+	a.given++
+	a.out = append(a.out, j)
+	a.jobs <- j
+	return j
+}
+
+// help lists the directories given, in the order given, until the walk
+// ends; one it comes to with too many names held is left to the walk.
+func (a *ahead) help() {
+	defer close(a.helped)
+	for j := range a.jobs {
+		if a.names.Load() < aheadNames && j.taken.CompareAndSwap(false, true) {
+			j.run(a.stop, &a.names)
+		}
+	}
+}
+
+// take returns j listed, by the helper or now, and drops it from out.
+// While the helper lists j, the walk lists the next directory the helper
+// has not come to, rather than wait.
+func (a *ahead) take(j *dirJob) {
+	last := a.out[len(a.out)-1]
+	a.out[j.slot], last.slot = last, j.slot
+	a.out[len(a.out)-1] = nil
+	a.out = a.out[:len(a.out)-1]
+	if j.taken.CompareAndSwap(false, true) {
+		j.run(nil, nil)
+		return
+	}
+	for !isClosed(j.done) {
+		k := a.nextUntaken()
+		if k == nil {
+			<-j.done
+			break
+		}
+		k.run(nil, &a.names)
+	}
+	if j.d != nil {
+		a.names.Add(-int64(len(j.d.names)))
+	}
+}
+
+// nextUntaken takes the directory given first of those in out no one has
+// begun to list, or returns nil if there is none.
+func (a *ahead) nextUntaken() *dirJob {
+	for {
+		var first *dirJob
+		for _, k := range a.out {
+			if !k.taken.Load() && (first == nil || k.seq < first.seq) {
+				first = k
+			}
+		}
+		if first == nil || first.taken.CompareAndSwap(false, true) {
+			return first
+		}
+	}
+}
+
+// end stops the helper and closes the directories it listed that the
+// walk did not come to.
+func (a *ahead) end() {
+	if a.jobs == nil {
+		return
+	}
+	close(a.stop)
+	var listed []*dirJob
+	for _, j := range a.out {
+		if !j.taken.CompareAndSwap(false, true) {
+			listed = append(listed, j)
+		}
+	}
+	close(a.jobs)
+	<-a.helped
+	for _, j := range listed {
+		if j.d != nil {
+			j.d.close()
+		}
+	}
+	a.out = nil
+}
