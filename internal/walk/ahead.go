@@ -1,6 +1,7 @@
 package walk
 
 import (
+	"context"
 	"path/filepath"
 	"sync/atomic"
 
@@ -41,8 +42,9 @@ type dirJob struct {
 	taken atomic.Bool
 	done  chan struct{} // closed once run has returned
 
-	d     *dirList
-	err   error  // listing it failed
+	d         *dirList
+	err       error // listing it failed, or the walk's context was done
+	cancelled bool  // err is the context's
 	looks []look // of d's first part
 	slot  int    // its index in ahead.out, while there
 	seq   int    // how many jobs were given before it
@@ -59,10 +61,15 @@ type look struct {
 }
 
 // run lists the directory and looks at the entries of its first part,
-// adding their number to held if not nil. stop, once closed, ends the
-// looks early: the walk is over.
-func (j *dirJob) run(stop <-chan struct{}, held *atomic.Int64) {
+// adding their number to held if not nil, unless ctx is done: the walk
+// checks its context as it reads each directory, whichever goroutine
+// reads it. stop, once closed, ends the looks early: the walk is over.
+func (j *dirJob) run(ctx context.Context, stop <-chan struct{}, held *atomic.Int64) {
 	defer close(j.done)
+	if j.err = ctx.Err(); j.err != nil {
+		j.cancelled = true
+		return
+	}
 	j.d, j.err = listDir(j.real, j.id)
 	if j.err != nil {
 		return
@@ -112,6 +119,7 @@ func isClosed(c <-chan struct{}) bool {
 // ahead is a walk's directories listed ahead of their turn, and the
 // goroutine that lists them.
 type ahead struct {
+	ctx    context.Context
 	jobs   chan *dirJob  // to the helper, at most aheadDirs
 	stop   chan struct{} // closed when the walk ends
 	helped chan struct{} // closed once the helper has returned
@@ -147,7 +155,7 @@ func (a *ahead) help() {
 	defer close(a.helped)
 	for j := range a.jobs {
 		if a.names.Load() < aheadNames && j.taken.CompareAndSwap(false, true) {
-			j.run(a.stop, &a.names)
+			j.run(a.ctx, a.stop, &a.names)
 		}
 	}
 }
@@ -161,7 +169,7 @@ func (a *ahead) take(j *dirJob) {
 	a.out[len(a.out)-1] = nil
 	a.out = a.out[:len(a.out)-1]
 	if j.taken.CompareAndSwap(false, true) {
-		j.run(nil, nil)
+		j.run(a.ctx, nil, nil)
 		return
 	}
 	for !isClosed(j.done) {
@@ -170,7 +178,7 @@ func (a *ahead) take(j *dirJob) {
 			<-j.done
 			break
 		}
-		k.run(nil, &a.names)
+		k.run(a.ctx, nil, &a.names)
 	}
 	if j.d != nil {
 		a.names.Add(-int64(len(j.d.names)))

@@ -57,7 +57,7 @@ func Walk(ctx context.Context, paths []string, skip func(path, reason string), y
 	if err != nil {
 		return err
 	}
-	w := &walker{ctx: ctx, skip: skip, yield: yield, shared: newWalkShared()}
+	w := &walker{ctx: ctx, skip: skip, yield: yield, shared: newWalkShared(), ahead: ahead{ctx: ctx}}
 	defer w.ahead.end()
 	for _, t := range tops {
 		if t.info.Mode().IsRegular() {
@@ -270,17 +270,17 @@ func listable(m fs.FileMode) bool {
 // names of the directories on the way and those listed ahead and no
 // more; that look tells what to skip, links and the like.
 func (w *walker) walk(root *walkRoot, real, shown, name, rel string, info entryInfo, j *dirJob) error {
-	if err := w.ctx.Err(); err != nil {
-		return err
-	}
 	if j == nil {
 		j = &dirJob{real: real, name: name, id: info.id, done: make(chan struct{})}
 		j.taken.Store(true)
-		j.run(nil, nil)
+		j.run(w.ctx, nil, nil)
 	} else {
 		w.ahead.take(j)
 	}
 	d, err := j.d, j.err
+	if j.cancelled {
+		return err
+	}
 	if rel != "" && errors.Is(err, fs.ErrNotExist) {
 		w.skip(shown, vanished)
 		return nil
