@@ -68,8 +68,8 @@ type sender struct {
 	waited func(time.Duration)
 
 	mu      sync.Mutex
-	pending map[uint32]pendingEntry // entries sent, waiting for their ack
-	current io.Closer               // the source being read, closed to unblock it on failure
+	pending pendingQueue // entries sent, waiting for their ack
+	current io.Closer    // the source being read, closed to unblock it on failure
 	summary Summary
 	checks  [][]framing.CheckEntry // check frames sent, oldest first, whose holds has not come
 	skipped []FileResult           // files skipped, not yet reported
@@ -115,13 +115,12 @@ func send(ctx context.Context, conn net.Conn, sources []Source, opts options) (S
 func sendWindow(ctx context.Context, conn net.Conn, w *window, opts options) (Summary, error) {
 	start := time.Now()
 	s := &sender{
-		l:       newLink(conn, framing.RoleSender, opts),
-		opts:    opts,
-		win:     w,
-		pending: make(map[uint32]pendingEntry),
-		total:   w.total.Bytes,
-		check:   checker{holds: make(chan []framing.Held, checksAhead)},
-		slabs:   slab.New(slabSize, slabsKept),
+		l:     newLink(conn, framing.RoleSender, opts),
+		opts:  opts,
+		win:   w,
+		total: w.total.Bytes,
+		check: checker{holds: make(chan []framing.Held, checksAhead)},
+		slabs: slab.New(slabSize, slabsKept),
 	}
 	// A receiver may keep a sender waiting for its turn, pinging, for
 	// twice its timeout, then give it its timeout for the handshake: a
@@ -258,16 +257,9 @@ func (s *sender) readControl(hello chan<- framing.Hello, complete chan<- struct{
 	}
 }
 
-// pendingEntry is an entry sent and not yet acknowledged.
-type pendingEntry struct {
-	result FileResult
-	dir    bool
-	start  time.Time
-}
-
 func (s *sender) acked(a framing.Ack) error {
 	s.mu.Lock()
-	p, pending := s.pending[a.Index]
+	p, pending := s.pending.take(a.Index)
 	r := p.result
 	ok := pending && uint64(r.Bytes) == a.Size
 	switch {
@@ -282,7 +274,6 @@ func (s *sender) acked(a framing.Ack) error {
 			s.summary.Reused += r.ResumedFrom
 		}
 	}
-	delete(s.pending, a.Index)
 	s.mu.Unlock()
 	switch {
 	case !pending:
@@ -322,7 +313,7 @@ func (s *sender) completed(p []byte) error {
 	defer s.mu.Unlock()
 	acked := s.summary.Files + s.summary.Dirs + s.summary.Skipped + s.summary.RefusedFiles
 	entries := s.win.total.Entries
-	if len(s.pending) != 0 || int(t.Files) != entries || acked != entries || t.Bytes != uint64(s.moved) || s.summary.Bytes != s.moved {
+	if s.pending.len() != 0 || int(t.Files) != entries || acked != entries || t.Bytes != uint64(s.moved) || s.summary.Bytes != s.moved {
 		return protocolErrorf("the receiver confirmed %d entries and %d bytes, but %d entries and %d bytes were acknowledged or skipped of %d sent",
 			t.Files, t.Bytes, acked, s.summary.Bytes, entries)
 	}
@@ -614,7 +605,7 @@ func (s *sender) sendOpened(index uint32, src Source, rc io.ReadCloser, from int
 		return off, sourceError(src.Name, fmt.Errorf("%s changed while being sent: it was %d bytes, %d were read", src.Name, src.Size, off))
 	}
 	s.mu.Lock()
-	s.pending[index] = pendingEntry{result: FileResult{Name: src.Name, Bytes: off, Checksum: checksumString(sum), ResumedFrom: from, Restarted: restarted}, start: start}
+	s.pending.add(pendingEntry{index: index, result: FileResult{Name: src.Name, Bytes: off, Checksum: checksumString(sum), ResumedFrom: from, Restarted: restarted}, start: start})
 	s.mu.Unlock()
 	end := framing.End{Size: uint64(off), Algorithm: framing.ChecksumCRC32C, Digest: sum}
 	return off - from, s.queueSmall(framing.TypeEnd, 0, func(b []byte) []byte { return framing.AppendEnd(b, end) })
@@ -627,7 +618,7 @@ func (s *sender) sendDir(index uint32, src Source, start time.Time) error {
 		return err
 	}
 	s.mu.Lock()
-	s.pending[index] = pendingEntry{result: FileResult{Name: src.Name}, dir: true, start: start}
+	s.pending.add(pendingEntry{index: index, result: FileResult{Name: src.Name}, dir: true, start: start})
 	s.mu.Unlock()
 	end := framing.End{Algorithm: framing.ChecksumCRC32C}
 	return s.queueSmall(framing.TypeEnd, 0, func(b []byte) []byte { return framing.AppendEnd(b, end) })
