@@ -43,11 +43,11 @@ type dirJob struct {
 	done  chan struct{} // closed once run has returned
 
 	d         *dirList
-	err       error // listing it failed, or the walk's context was done
-	cancelled bool  // err is the context's
-	looks []look // of d's first part
-	slot  int    // its index in ahead.out, while there
-	seq   int    // how many jobs were given before it
+	err       error  // listing it failed, or the walk's context was done
+	cancelled bool   // err is the context's
+	looks     []look // of d's first part
+	slot      int    // its index in ahead.out, while there
+	seq       int    // how many jobs were given before it
 }
 
 // look is what the walk found of an entry: its lstat, and for a regular
