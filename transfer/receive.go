@@ -42,10 +42,10 @@ type receiver struct {
 	done   []FileResult // reused for options.FilesDone
 
 	// The check exchange (PROTOCOL.md 2.11).
-	resume    bool                    // both sides take part
-	checked   map[uint32]checkedEntry // answers given, for entries not yet come
-	nextCheck uint32                  // the lowest index a check may ask about
-	resumeAt  *framing.Resume         // a resume frame read, for the next entry
+	resume    bool                     // both sides take part
+	checked   indexQueue[checkedEntry] // answers given, for entries not yet come
+	nextCheck uint32                   // the lowest index a check may ask about
+	resumeAt  *framing.Resume          // a resume frame read, for the next entry
 	// The first file refused, and the error code of its refusal.
 	refusedFirst string
 	refusedCode  uint16
@@ -87,7 +87,7 @@ func receive(ctx context.Context, conn net.Conn, to Destination, opts options) (
 		return Summary{}, described(err, conn.RemoteAddr(), "")
 	}
 	defer dec.Close()
-	r := &receiver{l: newLink(conn, framing.RoleReceiver, opts), opts: opts, to: to, dec: dec, checked: make(map[uint32]checkedEntry)}
+	r := &receiver{l: newLink(conn, framing.RoleReceiver, opts), opts: opts, to: to, dec: dec}
 	r.l.HandshakeWithin(start, handshakeTime(opts.timeout()), "")
 	stop := context.AfterFunc(ctx, func() { r.l.Interrupt(ctx) })
 	defer stop()
@@ -272,11 +272,10 @@ func (r *receiver) onFile(p []byte) error {
 	if err != nil {
 		return err
 	}
-	c, checked := r.checked[f.Index]
+	c, checked := r.checked.take(f.Index)
 	if checked && (f.Name != c.name || f.Size != c.size || f.ModTime != c.mtime || f.Kind != framing.KindRegular) {
 		return protocolErrorf("%s is not the file checked as entry %d", names.Quote(f.Name), f.Index)
 	}
-	delete(r.checked, f.Index)
 	var dest destdir.Destination
 	var from uint64
 	var sum uint32

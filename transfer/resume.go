@@ -328,7 +328,7 @@ func (r *receiver) onCheck(p []byte) error {
 	if err != nil {
 		return err
 	}
-	if len(r.checked)+len(es) > maxChecked {
+	if r.checked.len()+len(es) > maxChecked {
 		return protocolErrorf("more than %d entries checked and not yet sent", maxChecked)
 	}
 	hs := make([]framing.Held, len(es))
@@ -346,7 +346,7 @@ func (r *receiver) onCheck(p []byte) error {
 		}
 		h.Index = e.Index
 		hs[i] = h
-		r.checked[e.Index] = checkedEntry{state: h.State, code: h.Code, size: e.Size, held: h.Length, name: e.Name, mtime: e.ModTime}
+		r.checked.add(e.Index, checkedEntry{state: h.State, code: h.Code, size: e.Size, held: h.Length, name: e.Name, mtime: e.ModTime})
 	}
 	return r.l.Send(conn.Frame{Type: framing.TypeHolds, Payload: framing.AppendHolds(smallFrame(framing.HoldsLen(len(hs))), hs)})
 }
@@ -360,7 +360,7 @@ func (r *receiver) onSkip(p []byte) error {
 	if err != nil {
 		return err
 	}
-	c, ok := r.checked[sk.Index]
+	c, ok := r.checked.get(sk.Index)
 	switch {
 	case sk.Index != r.entries || !ok:
 		return protocolErrorf("a skip of entry %d where %d was due, or not checked", sk.Index, r.entries)
@@ -369,7 +369,7 @@ func (r *receiver) onSkip(p []byte) error {
 	case sk.Reason == framing.SkipRefused && c.state != framing.HeldKept && c.state != framing.HeldRefused:
 		return protocolErrorf("a skip of %s as refused, which the receiver did not refuse", names.Quote(c.name))
 	}
-	delete(r.checked, sk.Index)
+	r.checked.take(sk.Index)
 	r.entries++
 	r.heldBytes += c.size
 	res := FileResult{Name: c.name, Bytes: int64(c.size), Skipped: SkippedHeld}
@@ -401,7 +401,7 @@ func (r *receiver) onResume(p []byte) error {
 	if err != nil {
 		return err
 	}
-	c, ok := r.checked[rs.Index]
+	c, ok := r.checked.get(rs.Index)
 	if rs.Index != r.entries || !ok || c.state != framing.HeldPartial || c.held != rs.Offset {
 		return protocolErrorf("a resume of entry %d from %d, which was not answered so", rs.Index, rs.Offset)
 	}

@@ -68,8 +68,8 @@ type sender struct {
 	waited func(time.Duration)
 
 	mu      sync.Mutex
-	pending pendingQueue // entries sent, waiting for their ack
-	current io.Closer    // the source being read, closed to unblock it on failure
+	pending indexQueue[pendingEntry] // entries sent, waiting for their ack
+	current io.Closer                // the source being read, closed to unblock it on failure
 	summary Summary
 	checks  [][]framing.CheckEntry // check frames sent, oldest first, whose holds has not come
 	skipped []FileResult           // files skipped, not yet reported
@@ -255,6 +255,13 @@ func (s *sender) readControl(hello chan<- framing.Hello, complete chan<- struct{
 			return
 		}
 	}
+}
+
+// pendingEntry is an entry sent and not yet acknowledged.
+type pendingEntry struct {
+	result FileResult
+	dir    bool
+	start  time.Time
 }
 
 func (s *sender) acked(a framing.Ack) error {
@@ -605,7 +612,7 @@ func (s *sender) sendOpened(index uint32, src Source, rc io.ReadCloser, from int
 		return off, sourceError(src.Name, fmt.Errorf("%s changed while being sent: it was %d bytes, %d were read", src.Name, src.Size, off))
 	}
 	s.mu.Lock()
-	s.pending.add(pendingEntry{index: index, result: FileResult{Name: src.Name, Bytes: off, Checksum: checksumString(sum), ResumedFrom: from, Restarted: restarted}, start: start})
+	s.pending.add(index, pendingEntry{result: FileResult{Name: src.Name, Bytes: off, Checksum: checksumString(sum), ResumedFrom: from, Restarted: restarted}, start: start})
 	s.mu.Unlock()
 	end := framing.End{Size: uint64(off), Algorithm: framing.ChecksumCRC32C, Digest: sum}
 	return off - from, s.queueSmall(framing.TypeEnd, 0, func(b []byte) []byte { return framing.AppendEnd(b, end) })
@@ -618,7 +625,7 @@ func (s *sender) sendDir(index uint32, src Source, start time.Time) error {
 		return err
 	}
 	s.mu.Lock()
-	s.pending.add(pendingEntry{index: index, result: FileResult{Name: src.Name}, dir: true, start: start})
+	s.pending.add(index, pendingEntry{result: FileResult{Name: src.Name}, dir: true, start: start})
 	s.mu.Unlock()
 	end := framing.End{Algorithm: framing.ChecksumCRC32C}
 	return s.queueSmall(framing.TypeEnd, 0, func(b []byte) []byte { return framing.AppendEnd(b, end) })

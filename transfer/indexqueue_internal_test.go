@@ -5,10 +5,11 @@ import (
 	"testing"
 )
 
-// TestPendingQueue adds entries (with holes, as skipped entries leave) and
-// takes them as acks come, in order and out of it: each taken once, an
-// index not held or taken before refused, and len the entries left.
-func TestPendingQueue(t *testing.T) {
+// TestIndexQueue adds values (with holes between indexes, as entries
+// neither acked nor checked leave) and takes them, in order and out of
+// it: each taken once, an index not held or taken before refused, get
+// finding what take would without dropping it, and len the values left.
+func TestIndexQueue(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		added []uint32
@@ -23,35 +24,40 @@ func TestPendingQueue(t *testing.T) {
 		{"taken twice, behind one held", []uint32{0, 1, 2}, []uint32{2}, []uint32{2, 3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var p pendingQueue
+			var p indexQueue[string]
 			for _, i := range tc.added {
-				p.add(pendingEntry{index: i, result: FileResult{Name: fmt.Sprint("f", i)}})
+				p.add(i, fmt.Sprint("v", i))
 			}
 			for k, i := range tc.taken {
-				e, ok := p.take(i)
-				if !ok || e.index != i || e.result.Name != fmt.Sprint("f", i) {
-					t.Fatalf("take(%d) = %+v, %v, want entry %d", i, e, ok, i)
+				if v, ok := p.get(i); !ok || v != fmt.Sprint("v", i) {
+					t.Fatalf("get(%d) = %q, %v, want v%d", i, v, ok, i)
+				}
+				if v, ok := p.take(i); !ok || v != fmt.Sprint("v", i) {
+					t.Fatalf("take(%d) = %q, %v, want v%d", i, v, ok, i)
 				}
 				if want := len(tc.added) - k - 1; p.len() != want {
 					t.Fatalf("after taking %d, len() = %d, want %d", i, p.len(), want)
 				}
 			}
 			for _, i := range tc.bad {
-				if e, ok := p.take(i); ok {
-					t.Errorf("take(%d) = %+v, want none", i, e)
+				if v, ok := p.get(i); ok {
+					t.Errorf("get(%d) = %q, want none", i, v)
+				}
+				if v, ok := p.take(i); ok {
+					t.Errorf("take(%d) = %q, want none", i, v)
 				}
 			}
 		})
 	}
 }
 
-// TestPendingQueueReuse sends and acks many entries, a window of them in
-// flight: the queue's array stops growing at about twice the window.
-func TestPendingQueueReuse(t *testing.T) {
+// TestIndexQueueReuse adds and takes many values, a window of them held:
+// the queue's array stops growing at about twice the window.
+func TestIndexQueueReuse(t *testing.T) {
 	const window = 100
-	var p pendingQueue
+	var p indexQueue[int]
 	for i := range uint32(10_000) {
-		p.add(pendingEntry{index: i})
+		p.add(i, int(i))
 		if i >= window {
 			if _, ok := p.take(i - window); !ok {
 				t.Fatalf("take(%d) found nothing", i-window)
@@ -62,6 +68,6 @@ func TestPendingQueueReuse(t *testing.T) {
 		t.Errorf("len() = %d, want %d", p.len(), window)
 	}
 	if c := cap(p.q); c > 4*window {
-		t.Errorf("the queue's array holds %d entries for a window of %d", c, window)
+		t.Errorf("the queue's array holds %d values for a window of %d", c, window)
 	}
 }
