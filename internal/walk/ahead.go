@@ -18,15 +18,25 @@ import (
 //
 // A directory is listed after its own look, as in a walk without this,
 // and its entries are looked at in order: what vanishes after a look is
-// still found gone by the look or the listing that follows.
+// still found gone by the look or the listing that follows. Only
+// directories of a few thousand entries are looked at ahead, and only
+// those below one such are given to be listed ahead: a walk of huge
+// directories holds, as before, one listing's names and no looks.
 
 // aheadDirs bounds the directories waiting to be listed ahead, and
 // aheadNames the names of those listed and not yet walked: past it the
 // helper leaves a directory to the walk, which lists it in its turn.
+// aheadLooks bounds the entries of one directory looked at before the walk
+// comes to them (see dirJob.list), and aheadDirBytes the size of a
+// directory given to be listed ahead: most file systems give a directory
+// a size that grows with its entries (ext4 about 30 bytes an entry, tmpfs
+// 20), so that one of many more than aheadLooks is not listed twice.
 // Variables for tests.
 var (
-	aheadDirs        = 64
-	aheadNames int64 = 16 << 10
+	aheadDirs           = 64
+	aheadNames    int64 = 16 << 10
+	aheadLooks          = 4096
+	aheadDirBytes       = int64(aheadLooks) * 64
 )
 
 // gaveJob, set by tests, is told of each directory given to be listed
@@ -45,6 +55,7 @@ type dirJob struct {
 	d         *dirList
 	err       error  // listing it failed, or the walk's context was done
 	cancelled bool   // err is the context's
+	again     bool   // listed ahead and dropped: too big to hold ahead
 	looks     []look // of d's first part
 	slot      int    // its index in ahead.out, while there
 	seq       int    // how many jobs were given before it
@@ -60,18 +71,34 @@ type look struct {
 	denied  error  // the permission error reading it would meet
 }
 
-// run lists the directory and looks at the entries of its first part,
-// adding their number to held if not nil, unless ctx is done: the walk
-// checks its context as it reads each directory, whichever goroutine
-// reads it. stop, once closed, ends the looks early: the walk is over.
+// run lists the directory (see list) and says it is done.
 func (j *dirJob) run(ctx context.Context, stop <-chan struct{}, held *atomic.Int64) {
 	defer close(j.done)
+	j.list(ctx, stop, held)
+}
+
+// list lists the directory and looks at its entries, unless ctx is done:
+// the walk checks its context as it reads each directory, whichever
+// goroutine reads it. A directory of more than aheadLooks names, or read
+// in parts, has its entries looked at in their turn, as the walk comes
+// to each, so that it holds no more of one than its names; and one listed
+// ahead of its turn (held not nil) is dropped, for the walk to list again
+// then. Else the number of names is added to held, if not nil. stop, once
+// closed, ends the looks early: the walk is over.
+func (j *dirJob) list(ctx context.Context, stop <-chan struct{}, held *atomic.Int64) {
 	if j.err = ctx.Err(); j.err != nil {
 		j.cancelled = true
 		return
 	}
 	j.d, j.err = listDir(j.real, j.id)
 	if j.err != nil {
+		return
+	}
+	if j.d.more || len(j.d.names) > aheadLooks {
+		if held != nil {
+			j.d.close()
+			j.d, j.again = nil, true
+		}
 		return
 	}
 	if held != nil {
@@ -173,14 +200,21 @@ func (a *ahead) take(j *dirJob) {
 		return
 	}
 	for !isClosed(j.done) {
-		k := a.nextUntaken()
+		var k *dirJob
+		if a.names.Load() < aheadNames {
+			k = a.nextUntaken()
+		}
 		if k == nil {
 			<-j.done
 			break
 		}
 		k.run(a.ctx, nil, &a.names)
 	}
-	if j.d != nil {
+	switch {
+	case j.again:
+		j.again = false
+		j.list(a.ctx, nil, nil)
+	case j.d != nil:
 		a.names.Add(-int64(len(j.d.names)))
 	}
 }

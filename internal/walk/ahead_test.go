@@ -69,8 +69,10 @@ func walkAll(t *testing.T, top string) (entries, skips []string) {
 // same order.
 func TestAheadInTurn(t *testing.T) {
 	top := aheadTree(t, 150)
-	savedDirs, savedNames, savedListed := aheadDirs, aheadNames, maxListed
-	t.Cleanup(func() { aheadDirs, aheadNames, maxListed = savedDirs, savedNames, savedListed })
+	savedDirs, savedNames, savedListed, savedLooks, savedBytes := aheadDirs, aheadNames, maxListed, aheadLooks, aheadDirBytes
+	t.Cleanup(func() {
+		aheadDirs, aheadNames, maxListed, aheadLooks, aheadDirBytes = savedDirs, savedNames, savedListed, savedLooks, savedBytes
+	})
 	aheadDirs = 0
 	want, wantSkips := walkAll(t, top)
 	if len(want) < 300 || len(wantSkips) < 60 {
@@ -81,14 +83,18 @@ func TestAheadInTurn(t *testing.T) {
 		dirs   int
 		names  int64
 		listed int
+		looks  int
+		bytes  int64
 	}{
-		{"ahead", savedDirs, savedNames, savedListed},
-		{"one directory ahead", 1, savedNames, savedListed},
-		{"few names ahead", savedDirs, 5, savedListed},
-		{"in parts", savedDirs, savedNames, 3},
+		{"ahead", savedDirs, savedNames, savedListed, savedLooks, savedBytes},
+		{"one directory ahead", 1, savedNames, savedListed, savedLooks, savedBytes},
+		{"few names ahead", savedDirs, 5, savedListed, savedLooks, savedBytes},
+		{"in parts", savedDirs, savedNames, 3, savedLooks, savedBytes},
+		{"big directories listed again", savedDirs, savedNames, savedListed, 2, 1 << 40},
+		{"big directories left to their turn", savedDirs, savedNames, savedListed, savedLooks, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			aheadDirs, aheadNames, maxListed = tc.dirs, tc.names, tc.listed
+			aheadDirs, aheadNames, maxListed, aheadLooks, aheadDirBytes = tc.dirs, tc.names, tc.listed, tc.looks, tc.bytes
 			for range 5 {
 				got, skips := walkAll(t, top)
 				if !slices.Equal(got, want) {
@@ -144,6 +150,43 @@ func TestAheadDropsWalked(t *testing.T) {
 	}
 	if held < 0 || held > aheadDirs+1 {
 		t.Errorf("at the last directory the walk held %d of the %d listed ahead, want at most %d", held, len(jobs), aheadDirs+1)
+	}
+}
+
+// TestAheadBigDirectories walks directories of more entries than are
+// looked at ahead: none is looked at, or held, before the walk comes to
+// it, whatever their size says, so that a walk of a few huge directories
+// holds no more than one's names. (Below a directory of more entries
+// than that, nothing is listed ahead: its entries are looked at in turn.)
+func TestAheadBigDirectories(t *testing.T) {
+	top := filepath.Join(t.TempDir(), "top")
+	for i := range 8 {
+		d := filepath.Join(top, fmt.Sprintf("d%02d", i))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for k := range 30 {
+			if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("f%02d", k)), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	savedLooks, savedBytes := aheadLooks, aheadDirBytes
+	t.Cleanup(func() { aheadLooks, aheadDirBytes, gaveJob = savedLooks, savedBytes, nil })
+	aheadLooks, aheadDirBytes = 10, 1<<40 // given ahead whatever their size
+	var jobs []*dirJob
+	gaveJob = func(j *dirJob) { jobs = append(jobs, j) }
+	entries, _ := walkAll(t, top)
+	if len(entries) != 1+8*31 {
+		t.Fatalf("the walk found %d entries, want %d", len(entries), 1+8*31)
+	}
+	if len(jobs) != 8 {
+		t.Fatalf("%d directories were given to be listed ahead, want 8", len(jobs))
+	}
+	for _, j := range jobs {
+		if len(j.looks) > aheadLooks {
+			t.Errorf("%s: %d entries looked at ahead, want at most %d", j.name, len(j.looks), aheadLooks)
+		}
 	}
 }
 

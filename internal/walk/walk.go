@@ -356,7 +356,7 @@ func (w *walker) walk(root *walkRoot, real, shown, name, rel string, info entryI
 func (w *walker) listAhead(j *dirJob, subs *[]*dirJob, from int) int {
 	for i := from; i < len(j.looks); i++ {
 		l := j.looks[i]
-		if l.err != nil || !l.info.mode.IsDir() || l.problem != "" {
+		if l.err != nil || !l.info.mode.IsDir() || l.problem != "" || l.info.size > aheadDirBytes {
 			continue
 		}
 		base := j.d.names[i]
