@@ -43,8 +43,8 @@ var (
 // ahead.
 var gaveJob func(*dirJob)
 
-// dirJob is a directory to list, and the look at each of its entries of
-// the first part of its listing.
+// dirJob is a directory to list and, for one of at most aheadLooks names
+// read in one part, the look at each of its entries.
 type dirJob struct {
 	real  string // its path
 	name  string // the name it arrives under
@@ -56,7 +56,7 @@ type dirJob struct {
 	err       error  // listing it failed, or the walk's context was done
 	cancelled bool   // err is the context's
 	again     bool   // listed ahead and dropped: too big to hold ahead
-	looks     []look // of d's first part
+	looks     []look // by index in d.names; nil for a big directory
 	slot      int    // its index in ahead.out, while there
 	seq       int    // how many jobs were given before it
 }
