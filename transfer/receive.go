@@ -17,7 +17,6 @@ import (
 	"github.com/ferrytool/ferry/internal/conn"
 	"github.com/ferrytool/ferry/internal/destdir"
 	"github.com/ferrytool/ferry/internal/names"
-	"github.com/ferrytool/ferry/internal/secure"
 )
 
 // receiver is the state of one Receive.
@@ -397,10 +396,9 @@ func (r *receiver) acknowledge(wait bool) error {
 // reports them.
 func (r *receiver) ack(n int) error {
 	acks := make([]conn.Frame, n)
-	const room = smallFrameRoom + secure.Overhead
-	payloads := make([]byte, n*room) // the acks' buffers, as smallFrame(0) gives each, in one allocation
+	payloads := make([]byte, n*smallFrameCap) // the acks' buffers, as smallFrame(0) gives each, in one allocation
 	for i, q := range r.queued[:n] {
-		p := payloads[i*room : i*room : (i+1)*room]
+		p := payloads[i*smallFrameCap : i*smallFrameCap : (i+1)*smallFrameCap]
 		acks[i] = conn.Frame{Type: framing.TypeAck, Payload: framing.AppendAck(p, framing.Ack{Index: q.hdr.Index, Size: q.size})}
 	}
 	if err := r.l.SendBatch(acks); err != nil {

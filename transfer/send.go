@@ -399,12 +399,17 @@ func (s *sender) slabCopy(p []byte) (copied []byte, release func()) {
 	return append(buf, p...), release
 }
 
-// queueSmall queues a small frame of type t, whose payload build appends
-// to a buffer cut from a slab (see slabBuf) with n bytes of variable
-// fields (a name): a file's file and end frames are no allocation each.
-func (s *sender) queueSmall(t framing.Type, n int, build func([]byte) []byte) error {
-	buf, release := s.slabBuf(n + smallFrameRoom)
-	return s.queue(conn.Frame{Type: t, Payload: build(buf), Release: release})
+// queueFile queues the file frame hdr, and queueEnd the end frame end,
+// their payloads cut from a slab (see slabBuf): an entry's file and end
+// frames are no allocation each.
+func (s *sender) queueFile(hdr framing.File) error {
+	buf, release := s.slabBuf(len(hdr.Name) + smallFrameRoom)
+	return s.queue(conn.Frame{Type: framing.TypeFile, Payload: framing.AppendFile(buf, hdr), Release: release})
+}
+
+func (s *sender) queueEnd(end framing.End) error {
+	buf, release := s.slabBuf(smallFrameRoom)
+	return s.queue(conn.Frame{Type: framing.TypeEnd, Payload: framing.AppendEnd(buf, end), Release: release})
 }
 
 // produce is the stream goroutine: it reads each source, checksums and
@@ -517,7 +522,7 @@ func (s *sender) sendOpened(index uint32, src Source, rc io.ReadCloser, from int
 		size = uint64(src.Size)
 	}
 	hdr := framing.File{Index: index, Kind: framing.KindRegular, Mode: uint32(src.Mode.Perm()), ModTime: src.ModTime.UnixNano(), Size: size, Name: src.Name}
-	if err := s.queueSmall(framing.TypeFile, len(hdr.Name), func(b []byte) []byte { return framing.AppendFile(b, hdr) }); err != nil {
+	if err := s.queueFile(hdr); err != nil {
 		return 0, err
 	}
 	off := from
@@ -615,20 +620,20 @@ func (s *sender) sendOpened(index uint32, src Source, rc io.ReadCloser, from int
 	s.pending.add(index, pendingEntry{result: FileResult{Name: src.Name, Bytes: off, Checksum: checksumString(sum), ResumedFrom: from, Restarted: restarted}, start: start})
 	s.mu.Unlock()
 	end := framing.End{Size: uint64(off), Algorithm: framing.ChecksumCRC32C, Digest: sum}
-	return off - from, s.queueSmall(framing.TypeEnd, 0, func(b []byte) []byte { return framing.AppendEnd(b, end) })
+	return off - from, s.queueEnd(end)
 }
 
 // sendDir sends a directory entry: a file frame and an empty end frame.
 func (s *sender) sendDir(index uint32, src Source, start time.Time) error {
 	hdr := framing.File{Index: index, Kind: framing.KindDir, Mode: uint32(src.Mode.Perm()), ModTime: src.ModTime.UnixNano(), Size: 0, Name: src.Name}
-	if err := s.queueSmall(framing.TypeFile, len(hdr.Name), func(b []byte) []byte { return framing.AppendFile(b, hdr) }); err != nil {
+	if err := s.queueFile(hdr); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	s.pending.add(index, pendingEntry{result: FileResult{Name: src.Name}, dir: true, start: start})
 	s.mu.Unlock()
 	end := framing.End{Algorithm: framing.ChecksumCRC32C}
-	return s.queueSmall(framing.TypeEnd, 0, func(b []byte) []byte { return framing.AppendEnd(b, end) })
+	return s.queueEnd(end)
 }
 
 // readChunk fills buf from a file, or returns what a stream has now so a

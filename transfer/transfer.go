@@ -213,11 +213,16 @@ func checksumString(sum uint32) string {
 // bytes of variable fields (a name), and room for the fixed fields and the
 // AEAD tag, so that sealing the frame works in place.
 func smallFrame(n int) []byte {
-	return make([]byte, 0, n+smallFrameRoom+secure.Overhead)
+	return make([]byte, 0, n+smallFrameCap)
 }
 
-// smallFrameRoom is more than any small frame's fixed fields.
-const smallFrameRoom = 48
+// smallFrameRoom is more than any small frame's fixed fields, and
+// smallFrameCap the capacity of a small frame without variable fields,
+// its tag included.
+const (
+	smallFrameRoom = 48
+	smallFrameCap  = smallFrameRoom + secure.Overhead
+)
 
 // Source is one entry for Send: a file, a stream or a directory.
 type Source struct {
