@@ -50,7 +50,7 @@ type dirJob struct {
 	name  string // the name it arrives under
 	id    fileID // what its parent's look found
 	taken atomic.Bool
-	done  chan struct{} // closed once run has returned
+	done  chan struct{} // closed once run, which lists it ahead of the walk, has returned
 
 	d         *dirList
 	err       error  // listing it failed, or the walk's context was done
@@ -71,10 +71,11 @@ type look struct {
 	denied  error  // the permission error reading it would meet
 }
 
-// run lists the directory (see list) and says it is done.
-func (j *dirJob) run(ctx context.Context, stop <-chan struct{}, held *atomic.Int64) {
+// run lists the directory ahead of its turn (see list) and says it is
+// done.
+func (j *dirJob) run(ctx context.Context, held *atomic.Int64) {
 	defer close(j.done)
-	j.list(ctx, stop, held)
+	j.list(ctx, held)
 }
 
 // list lists the directory and looks at its entries, unless ctx is done:
@@ -83,9 +84,8 @@ func (j *dirJob) run(ctx context.Context, stop <-chan struct{}, held *atomic.Int
 // in parts, has its entries looked at in their turn, as the walk comes
 // to each, so that it holds no more of one than its names; and one listed
 // ahead of its turn (held not nil) is dropped, for the walk to list again
-// then. Else the number of names is added to held, if not nil. stop, once
-// closed, ends the looks early: the walk is over.
-func (j *dirJob) list(ctx context.Context, stop <-chan struct{}, held *atomic.Int64) {
+// then. Else the number of names is added to held, if not nil.
+func (j *dirJob) list(ctx context.Context, held *atomic.Int64) {
 	if j.err = ctx.Err(); j.err != nil {
 		j.cancelled = true
 		return
@@ -106,10 +106,6 @@ func (j *dirJob) list(ctx context.Context, stop <-chan struct{}, held *atomic.In
 	}
 	j.looks = make([]look, len(j.d.names))
 	for i, base := range j.d.names {
-		if i%1024 == 1023 && isClosed(stop) {
-			j.looks = nil
-			return
-		}
 		j.looks[i] = lookAt(j.d, i, j.real, j.name+"/"+base)
 	}
 }
@@ -134,6 +130,7 @@ func lookAt(d *dirList, i int, real, name string) look {
 	return l
 }
 
+// isClosed says whether c is closed.
 func isClosed(c <-chan struct{}) bool {
 	select {
 	case <-c:
@@ -148,7 +145,6 @@ func isClosed(c <-chan struct{}) bool {
 type ahead struct {
 	ctx    context.Context
 	jobs   chan *dirJob  // to the helper, at most aheadDirs
-	stop   chan struct{} // closed when the walk ends
 	helped chan struct{} // closed once the helper has returned
 	out    []*dirJob     // given to the helper, not yet walked
 	given  int           // jobs given so far
@@ -163,7 +159,7 @@ func (a *ahead) submit(real, name string, id fileID) *dirJob {
 		return nil
 	}
 	if a.jobs == nil {
-		a.jobs, a.stop, a.helped = make(chan *dirJob, aheadDirs), make(chan struct{}), make(chan struct{})
+		a.jobs, a.helped = make(chan *dirJob, aheadDirs), make(chan struct{})
 		go a.help()
 	}
 	j := &dirJob{real: real, name: name, id: id, done: make(chan struct{}), slot: len(a.out), seq: a.given}
@@ -182,7 +178,7 @@ func (a *ahead) help() {
 	defer close(a.helped)
 	for j := range a.jobs {
 		if a.names.Load() < aheadNames && j.taken.CompareAndSwap(false, true) {
-			j.run(a.ctx, a.stop, &a.names)
+			j.run(a.ctx, &a.names)
 		}
 	}
 }
@@ -196,7 +192,7 @@ func (a *ahead) take(j *dirJob) {
 	a.out[len(a.out)-1] = nil
 	a.out = a.out[:len(a.out)-1]
 	if j.taken.CompareAndSwap(false, true) {
-		j.run(a.ctx, nil, nil)
+		j.list(a.ctx, nil)
 		return
 	}
 	for !isClosed(j.done) {
@@ -208,12 +204,12 @@ func (a *ahead) take(j *dirJob) {
 			<-j.done
 			break
 		}
-		k.run(a.ctx, nil, &a.names)
+		k.run(a.ctx, &a.names)
 	}
 	switch {
 	case j.again:
 		j.again = false
-		j.list(a.ctx, nil, nil)
+		j.list(a.ctx, nil)
 	case j.d != nil:
 		a.names.Add(-int64(len(j.d.names)))
 	}
@@ -241,7 +237,6 @@ func (a *ahead) end() {
 	if a.jobs == nil {
 		return
 	}
-	close(a.stop)
 	var listed []*dirJob
 	for _, j := range a.out {
 		if !j.taken.CompareAndSwap(false, true) {

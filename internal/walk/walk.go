@@ -271,9 +271,8 @@ func listable(m fs.FileMode) bool {
 // more; that look tells what to skip, links and the like.
 func (w *walker) walk(root *walkRoot, real, shown, name, rel string, info entryInfo, j *dirJob) error {
 	if j == nil {
-		j = &dirJob{real: real, name: name, id: info.id, done: make(chan struct{})}
-		j.taken.Store(true)
-		j.run(w.ctx, nil, nil)
+		j = &dirJob{real: real, name: name, id: info.id}
+		j.list(w.ctx, nil)
 	} else {
 		w.ahead.take(j)
 	}
