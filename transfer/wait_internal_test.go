@@ -26,9 +26,14 @@ func TestPassCountsWait(t *testing.T) {
 	s := &sender{l: &link{Conn: c}, waited: func(d time.Duration) { waited += d }}
 	passed := make(chan error, 1)
 	go func() {
-		// Enough handovers to fill the writer's queue, and one more.
+		// Enough handovers to fill the writer's queue, and one more. Each
+		// is a batch's worth of frames, so the writer, however late it
+		// starts, takes one a write and not all of them at once.
 		for range 16 {
-			s.held = []conn.Frame{{Type: framing.TypePing}}
+			s.held = make([]conn.Frame, conn.BatchFrames)
+			for i := range s.held {
+				s.held[i] = conn.Frame{Type: framing.TypePing}
+			}
 			if err := s.pass(); err != nil {
 				passed <- err
 				return
