@@ -648,8 +648,10 @@ const keepSources = 32 << 10
 // that a tree is not walked twice (for 10,000 small files the second walk
 // was a seventh of the sender's time); else a new walk of paths, so that
 // the memory of a bigger tree does not grow with it. skip is told of the
-// skips, in the count only.
+// skips, in the count only. The count runs with collections held (see
+// countHeap).
 func countTree(ctx context.Context, paths []string, skip func(path, reason string), keep int) (transfer.Totals, iter.Seq2[transfer.Source, error], error) {
+	defer holdCollections(countHeap)()
 	var kept []transfer.Source
 	whole := true
 	counted := func(yield func(transfer.Source, error) bool) {
