@@ -265,6 +265,7 @@ var labels = map[string]string{
 	"dd-fsync":    "dd conv=fsync FILE (no network)",
 	"tar+sync":    "tar c | nc, nc -l | tar x + sync -f",
 	"specfloor-p": "SPEC floor (tar c | nc, nc -l | specfloor -p)",
+	"treefloor":   "treefloor (the SPEC floor in Go, with CRC-32C and one ack)",
 	"rsync":       "rsync -a to rsync daemon + sync -f",
 	"netfloor":    "netfloor (read, CRC-32C, send; no more)",
 	"ssh-cat":     "ssh HOST 'cat > /dev/null' < FILE",

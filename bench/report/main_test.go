@@ -41,6 +41,8 @@ RESULT section=disk case=2GiB-random tool=dd-fsync round=1 bytes=2000 secs=1.500
 RESULT section=small case=10000x1KiB tool=ferry round=1 bytes=10240000 files=10000 secs=1.000 send_rss_mib=9 recv_rss_mib=9 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
 RESULT section=small case=10000x1KiB tool=tar+sync round=1 bytes=10240000 files=10000 secs=1.000 send_rss_mib=3 recv_rss_mib=3 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
 RESULT section=small case=10000x1KiB tool=specfloor-p round=1 bytes=10240000 files=10000 secs=NA send_rss_mib=3 recv_rss_mib=3 send_cpu_s=0.5 recv_cpu_s=0.4 status=FAILED
+RESULT section=small case=10000x1KiB tool=ferry-plain round=1 bytes=10240000 files=10000 secs=0.900 send_rss_mib=9 recv_rss_mib=9 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
+RESULT section=small case=10000x1KiB tool=treefloor round=1 bytes=10240000 files=10000 secs=0.800 send_rss_mib=3 recv_rss_mib=3 send_cpu_s=0.1 recv_cpu_s=0.3 status=ok
 RESULT section=small case=10000x1KiB tool=ferry-b round=1 bytes=10240000 files=10000 secs=0.900 send_rss_mib=9 recv_rss_mib=9 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
 RESULT section=links case=100mbit-text tool=ferry-auto round=1 bytes=1000 secs=1.0 send_rss_mib=9 recv_rss_mib=9 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
 RESULT section=links case=100mbit-text tool=ferry-zstd round=1 bytes=1000 secs=0.5 send_rss_mib=9 recv_rss_mib=9 send_cpu_s=0.5 recv_cpu_s=0.4 status=ok
@@ -78,6 +80,8 @@ func TestTargets(t *testing.T) {
 		{"the floor rules a target out", "disk 2GiB-random: floor: dd conv=fsync (no network) time <= 0.5x nc + sync -f's", "0.75x", "not met"},
 		{"equal is not faster", "small 10000x1KiB: ferry time < tar | nc + sync -f's", "1.00x", "not met"},
 		{"baseline failed every round", "small 10000x1KiB: ferry time <= 1.15x SPEC floor's (specfloor -p)", "specfloor-p FAILED", "not met"},
+		{"plain against the Go floor", "small 10000x1KiB: ferry --plain time <= 1.10x treefloor's", "1.12x", "not met"},
+		{"the Go floor's own baseline failed", "small 10000x1KiB: floor: treefloor (Go) time <= 1.15x SPEC floor's", "specfloor-p FAILED", "not met"},
 		{"worst RSS of any ferry side", "peak RSS <= 32 MiB per side, every ferry case", "40.00 MiB (send side of disk 2GiB-random ferry)", "not met"},
 		{"tree not run", "peak RSS <= 32 MiB per side, the tree (section rss)", "not run", "n/a"},
 		{"auto against the best fixed mode", "links 100mbit-text: -z auto >= 0.9x best fixed mode (ferry-zstd)", "0.50x", "not met"},

@@ -100,7 +100,14 @@ func targets(r *run) []target {
 			ratioTarget("small "+c+": ferry time <= 1.15x SPEC floor's (specfloor -p)",
 				r.find("small", c, "ferry"), r.find("small", c, "specfloor-p"), secs, 1.15, atMost, "x"),
 			ratioTarget("small "+c+": ferry time < tar | nc + sync -f's",
-				r.find("small", c, "ferry"), r.find("small", c, "tar+sync"), secs, 1, below, "x"))
+				r.find("small", c, "ferry"), r.find("small", c, "tar+sync"), secs, 1, below, "x"),
+			// Whether 1.15x is within Go's reach: treefloor is the
+			// SPEC floor in Go, with the checksum and ack the promise
+			// needs, and nothing of ferry's design.
+			ratioTarget("small "+c+": floor: treefloor (Go) time <= 1.15x SPEC floor's",
+				r.find("small", c, "treefloor"), r.find("small", c, "specfloor-p"), secs, 1.15, atMost, "x"),
+			ratioTarget("small "+c+": ferry --plain time <= 1.10x treefloor's",
+				r.find("small", c, "ferry-plain"), r.find("small", c, "treefloor"), secs, 1.10, atMost, "x"))
 	}
 	for _, c := range r.cases("cpu") {
 		enc := r.find("cpu", c, "ferry")
