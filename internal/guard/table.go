@@ -76,11 +76,15 @@ func (t *Table) From(prefix string) int {
 // Displace closes a connection whose offer has not come (see Trust) and
 // that has waited at least after, and says whether it did: of prefix's if
 // prefix is not "", else of the prefix holding the most connections, so a
-// flood from one host makes room from its own. One without its hello goes
-// before one that sent it (waiting for its turn to run the handshake, or
-// in it, or holding a plain connection without an offer), and among
-// those the oldest. Without this, connections that send a valid hello and
-// wait would hold every slot.
+// flood from one host makes room from its own. One that has sent nothing
+// goes before one that sent its hello (waiting for its turn to run the
+// handshake, or in it, or holding a plain connection without an offer),
+// and among those the oldest. Without this, connections that send a valid
+// hello and wait would hold every slot. A connection whose bytes have come
+// but are not read yet counts as one that sent its hello: under load, a
+// sender's goroutine may not have read it by the time a flood of silent
+// connections has made it the oldest (up to maxPeeks are asked, so that a
+// flood costs a few system calls a connection).
 func (t *Table) Displace(prefix string, after time.Duration) bool {
 	t.mu.Lock()
 	held := make(map[string]int, len(t.conns))
@@ -89,23 +93,32 @@ func (t *Table) Displace(prefix string, after time.Duration) bool {
 			held[c.Prefix]++
 		}
 	}
+	var spoke []*Conn // not greeted, but bytes wait on them
+	greeted := func(c *Conn) bool { return c.greeted || slices.Contains(spoke, c) }
 	better := func(c, than *Conn) bool {
 		switch {
 		case than == nil:
 			return true
-		case c.greeted != than.greeted:
-			return !c.greeted
+		case greeted(c) != greeted(than):
+			return !greeted(c)
 		}
 		return held[c.Prefix] > held[than.Prefix]
 	}
 	var victim *Conn
-	for _, c := range t.conns {
-		if c.trusted || c.displaced || c.ended || time.Since(c.Since) < after || prefix != "" && c.Prefix != prefix {
-			continue
+	for {
+		victim = nil
+		for _, c := range t.conns {
+			if c.trusted || c.displaced || c.ended || time.Since(c.Since) < after || prefix != "" && c.Prefix != prefix {
+				continue
+			}
+			if better(c, victim) {
+				victim = c
+			}
 		}
-		if better(c, victim) {
-			victim = c
+		if victim == nil || greeted(victim) || len(spoke) == maxPeeks || !unread(victim.Conn) {
+			break
 		}
+		spoke = append(spoke, victim)
 	}
 	if victim != nil {
 		victim.displaced = true
@@ -120,6 +133,10 @@ func (t *Table) Displace(prefix string, after time.Duration) bool {
 	}
 	return true
 }
+
+// maxPeeks bounds the connections one Displace asks for bytes not yet
+// read.
+const maxPeeks = 8
 
 // End says Receive returned on c, and whether c was displaced before that.
 func (t *Table) End(c *Conn) bool {
