@@ -9,15 +9,19 @@ import (
 
 // TestCountTree counts a tree of five files, then removes one before the
 // sources are sent: with room to keep them, the sources counted are sent,
-// the tree is not walked again; without, a new walk finds four.
+// the tree is not walked again; without, for their number or for the
+// bytes of their names, a new walk finds four.
 func TestCountTree(t *testing.T) {
 	tests := []struct {
-		name string
-		keep int
-		want int // entries the sources yield after the removal
+		name      string
+		keep      int
+		keepBytes int
+		want      int // entries the sources yield after the removal
 	}{
-		{"kept", 10, 6},
-		{"walked again", 3, 5},
+		{"kept", 10, 1 << 10, 6},
+		{"walked again", 3, 1 << 10, 5},
+		{"names too long to keep", 10, 33, 5}, // "tree" and five "tree/x": 34 bytes
+		{"names just short enough", 10, 34, 6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -30,7 +34,7 @@ func TestCountTree(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			totals, seq, err := countTree(context.Background(), []string{dir}, nil, tt.keep)
+			totals, seq, err := countTree(context.Background(), []string{dir}, nil, tt.keep, tt.keepBytes)
 			if err != nil {
 				t.Fatal(err)
 			}

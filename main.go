@@ -627,7 +627,7 @@ func collect(ctx context.Context, pos []string, name string, stdin io.Reader, ou
 		t, err := transfer.Count(seq)
 		return t, seq, err
 	}
-	t, seq, err := countTree(ctx, pos[1:], out.skipped, keepSources)
+	t, seq, err := countTree(ctx, pos[1:], out.skipped, keepSources, keepNames)
 	if err != nil {
 		// ferry send FILE HOST, as scp takes it: the first argument is a
 		// file here, and the last, missing, reads as an address.
@@ -640,24 +640,31 @@ func collect(ctx context.Context, pos []string, name string, stdin io.Reader, ou
 	return t, seq, nil
 }
 
-// keepSources is how many sources countTree keeps, about 4 MiB of them.
-const keepSources = 32 << 10
+// keepSources is how many sources countTree keeps, about 4 MiB of them
+// with names of a usual length; keepNames bounds the bytes of their
+// names, so that a tree of long names is walked again rather than held.
+const (
+	keepSources = 32 << 10
+	keepNames   = 2 << 20
+)
 
 // countTree walks paths to count them for the offer, and returns the
-// sources to send: those it found, if there were at most keep of them, so
-// that a tree is not walked twice (for 10,000 small files the second walk
+// sources to send: those it found, if there were at most keep of them
+// with at most keepBytes of names, so that a tree is not walked twice (for 10,000 small files the second walk
 // was a seventh of the sender's time); else a new walk of paths, so that
 // the memory of a bigger tree does not grow with it. skip is told of the
 // skips, in the count only. The count runs with collections held (see
 // countHeap).
-func countTree(ctx context.Context, paths []string, skip func(path, reason string), keep int) (transfer.Totals, iter.Seq2[transfer.Source, error], error) {
+func countTree(ctx context.Context, paths []string, skip func(path, reason string), keep, keepBytes int) (transfer.Totals, iter.Seq2[transfer.Source, error], error) {
 	defer holdCollections(countHeap)()
 	var kept []transfer.Source
+	names := 0 // the bytes of the names seen
 	whole := true
 	counted := func(yield func(transfer.Source, error) bool) {
 		for src, err := range transfer.Walk(ctx, paths, skip) {
 			if err == nil && whole {
-				if len(kept) < keep {
+				names += len(src.Name)
+				if len(kept) < keep && names <= keepBytes {
 					kept = append(kept, src)
 				} else {
 					kept, whole = nil, false
