@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +70,7 @@ type sender struct {
 
 	mu      sync.Mutex
 	pending indexQueue[pendingEntry] // entries sent, waiting for their ack
+	parent  string                   // the producer's: the last pending entry's shared directory (see pendingNames)
 	current io.Closer                // the source being read, closed to unblock it on failure
 	summary Summary
 	checks  [][]framing.CheckEntry // check frames sent, oldest first, whose holds has not come
@@ -257,17 +259,41 @@ func (s *sender) readControl(hello chan<- framing.Hello, complete chan<- struct{
 	}
 }
 
-// pendingEntry is an entry sent and not yet acknowledged.
+// pendingEntry is an entry sent and not yet acknowledged. Its result's
+// Name is, past sharedPathAt bytes, only the name's last element, and
+// parent the rest, shared with the entries before it in that directory
+// (see pendingNames): thousands of entries may wait for their acks, and
+// with long paths each would otherwise hold the whole of its own.
 type pendingEntry struct {
 	result FileResult
+	parent string
 	dir    bool
 	start  time.Time
+}
+
+// sharedPathAt is the length of name past which a pending entry shares
+// its directory's part.
+const sharedPathAt = 256
+
+// pendingNames splits a name as pendingEntry holds it: parent, the same
+// string as the last entry's if it is in the same directory, and base. A
+// name of at most sharedPathAt bytes stays whole.
+func (s *sender) pendingNames(name string) (parent, base string) {
+	i := strings.LastIndexByte(name, '/')
+	if len(name) <= sharedPathAt || i < 0 {
+		return "", name
+	}
+	if dir := name[:i+1]; dir != s.parent {
+		s.parent = strings.Clone(dir)
+	}
+	return s.parent, strings.Clone(name[i+1:])
 }
 
 func (s *sender) acked(a framing.Ack) error {
 	s.mu.Lock()
 	p, pending := s.pending.take(a.Index)
 	r := p.result
+	r.Name = p.parent + r.Name
 	ok := pending && uint64(r.Bytes) == a.Size
 	switch {
 	case !ok:
@@ -616,8 +642,9 @@ func (s *sender) sendOpened(index uint32, src Source, rc io.ReadCloser, from int
 	if src.Size >= 0 && off != src.Size {
 		return off, sourceError(src.Name, fmt.Errorf("%s changed while being sent: it was %d bytes, %d were read", src.Name, src.Size, off))
 	}
+	parent, base := s.pendingNames(src.Name)
 	s.mu.Lock()
-	s.pending.add(index, pendingEntry{result: FileResult{Name: src.Name, Bytes: off, Checksum: checksumString(sum), ResumedFrom: from, Restarted: restarted}, start: start})
+	s.pending.add(index, pendingEntry{result: FileResult{Name: base, Bytes: off, Checksum: checksumString(sum), ResumedFrom: from, Restarted: restarted}, parent: parent, start: start})
 	s.mu.Unlock()
 	end := framing.End{Size: uint64(off), Algorithm: framing.ChecksumCRC32C, Digest: sum}
 	return off - from, s.queueEnd(end)
@@ -629,8 +656,9 @@ func (s *sender) sendDir(index uint32, src Source, start time.Time) error {
 	if err := s.queueFile(hdr); err != nil {
 		return err
 	}
+	parent, base := s.pendingNames(src.Name)
 	s.mu.Lock()
-	s.pending.add(index, pendingEntry{result: FileResult{Name: src.Name}, dir: true, start: start})
+	s.pending.add(index, pendingEntry{result: FileResult{Name: base}, parent: parent, dir: true, start: start})
 	s.mu.Unlock()
 	end := framing.End{Algorithm: framing.ChecksumCRC32C}
 	return s.queueEnd(end)

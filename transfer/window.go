@@ -9,13 +9,15 @@ import (
 	"github.com/ferrytool/ferry/internal/names"
 )
 
-// A sender takes its sources from a sequence in batches of feedBatch, and
-// a goroutine of its own walks up to feedAhead batches ahead of what the
-// sender has taken: the walk's system calls overlap the sending, and
-// what is held of the sources stays a window (see window) however many
-// there are.
+// A sender takes its sources from a sequence in batches of feedBatch, or
+// fewer whose names take feedNames bytes, and a goroutine of its own walks
+// up to feedAhead batches ahead of what the sender has taken: the walk's
+// system calls overlap the sending, and what is held of the sources stays
+// a window (see window) however many there are, and however long their
+// names.
 const (
 	feedBatch = 256
+	feedNames = 64 << 10
 	feedAhead = 4
 )
 
@@ -74,17 +76,18 @@ func seqWindow(seq iter.Seq2[Source, error], total Totals) *window {
 			}
 		}
 		batch := make([]Source, 0, feedBatch)
+		names := 0 // the bytes of batch's names
 		for src, err := range seq {
 			if err != nil {
 				send(feedItem{srcs: batch, err: err})
 				return
 			}
 			batch = append(batch, src)
-			if len(batch) == feedBatch {
+			if names += len(src.Name); len(batch) == feedBatch || names >= feedNames {
 				if !send(feedItem{srcs: batch}) {
 					return
 				}
-				batch = make([]Source, 0, feedBatch)
+				batch, names = make([]Source, 0, feedBatch), 0
 			}
 		}
 		send(feedItem{srcs: batch})
