@@ -46,7 +46,10 @@ func TestPendingNames(t *testing.T) {
 			}
 			last = parent
 		}
-		s.pending.add(uint32(i), pendingEntry{result: FileResult{Name: base, Bytes: 1}, parent: parent})
+		s.await(uint32(i), name, pendingEntry{result: FileResult{Bytes: 1}})
+		if e, _ := s.pending.get(uint32(i)); e.parent != tt.parent || e.result.Name != base {
+			t.Errorf("%d: the pending entry holds %q + %q, want %q + %q", i, e.parent, e.result.Name, tt.parent, base)
+		}
 		if err := s.acked(framing.Ack{Index: uint32(i), Size: 1}); err != nil {
 			t.Fatal(err)
 		}

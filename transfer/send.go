@@ -289,6 +289,14 @@ func (s *sender) pendingNames(name string) (parent, base string) {
 	return s.parent, strings.Clone(name[i+1:])
 }
 
+// await notes entry index, named name, as sent and waiting for its ack.
+func (s *sender) await(index uint32, name string, p pendingEntry) {
+	p.parent, p.result.Name = s.pendingNames(name)
+	s.mu.Lock()
+	s.pending.add(index, p)
+	s.mu.Unlock()
+}
+
 func (s *sender) acked(a framing.Ack) error {
 	s.mu.Lock()
 	p, pending := s.pending.take(a.Index)
@@ -642,10 +650,7 @@ func (s *sender) sendOpened(index uint32, src Source, rc io.ReadCloser, from int
 	if src.Size >= 0 && off != src.Size {
 		return off, sourceError(src.Name, fmt.Errorf("%s changed while being sent: it was %d bytes, %d were read", src.Name, src.Size, off))
 	}
-	parent, base := s.pendingNames(src.Name)
-	s.mu.Lock()
-	s.pending.add(index, pendingEntry{result: FileResult{Name: base, Bytes: off, Checksum: checksumString(sum), ResumedFrom: from, Restarted: restarted}, parent: parent, start: start})
-	s.mu.Unlock()
+	s.await(index, src.Name, pendingEntry{result: FileResult{Bytes: off, Checksum: checksumString(sum), ResumedFrom: from, Restarted: restarted}, start: start})
 	end := framing.End{Size: uint64(off), Algorithm: framing.ChecksumCRC32C, Digest: sum}
 	return off - from, s.queueEnd(end)
 }
@@ -656,10 +661,7 @@ func (s *sender) sendDir(index uint32, src Source, start time.Time) error {
 	if err := s.queueFile(hdr); err != nil {
 		return err
 	}
-	parent, base := s.pendingNames(src.Name)
-	s.mu.Lock()
-	s.pending.add(index, pendingEntry{result: FileResult{Name: base}, parent: parent, dir: true, start: start})
-	s.mu.Unlock()
+	s.await(index, src.Name, pendingEntry{dir: true, start: start})
 	end := framing.End{Algorithm: framing.ChecksumCRC32C}
 	return s.queueEnd(end)
 }
