@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"runtime/debug"
-	"sync"
 )
 
 // countHeap is the heap the garbage collector waits for while a tree is
@@ -17,39 +16,18 @@ import (
 // MiB a side may take.
 const countHeap = 16 << 20
 
-// collectorHold is the setting holdCollections replaced, and how many
-// holds are on it.
-var collectorHold struct {
-	sync.Mutex
-	holds   int
-	percent int
-	limit   int64
-}
-
 // holdCollections stops the garbage collector until the heap reaches
 // limit, and returns what restores it as it was, unless GOGC or GOMEMLIMIT
-// sets it: those stand. Holds may overlap; the last restore restores.
+// sets it: those stand. The setting is the process's, so one hold at a
+// time: the command counts one tree.
 func holdCollections(limit int64) (restore func()) {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return func() {}
 	}
-	h := &collectorHold
-	h.Lock()
-	defer h.Unlock()
-	if h.holds == 0 {
-		h.percent = debug.SetGCPercent(-1)
-		h.limit = debug.SetMemoryLimit(limit)
-	}
-	h.holds++
-	var once sync.Once
+	percent := debug.SetGCPercent(-1)
+	before := debug.SetMemoryLimit(limit)
 	return func() {
-		once.Do(func() {
-			h.Lock()
-			defer h.Unlock()
-			if h.holds--; h.holds == 0 {
-				debug.SetMemoryLimit(h.limit)
-				debug.SetGCPercent(h.percent)
-			}
-		})
+		debug.SetMemoryLimit(before)
+		debug.SetGCPercent(percent)
 	}
 }

@@ -650,9 +650,10 @@ const (
 
 // countTree walks paths to count them for the offer, and returns the
 // sources to send: those it found, if there were at most keep of them
-// with at most keepBytes of names, so that a tree is not walked twice (for 10,000 small files the second walk
-// was a seventh of the sender's time); else a new walk of paths, so that
-// the memory of a bigger tree does not grow with it. skip is told of the
+// with at most keepBytes of names, so that a tree is not walked twice
+// (for 10,000 small files the second walk was a seventh of the sender's
+// time); else a new walk of paths, so that the memory of a bigger tree,
+// or of longer names, does not grow with it. skip is told of the
 // skips, in the count only. The count runs with collections held (see
 // countHeap).
 func countTree(ctx context.Context, paths []string, skip func(path, reason string), keep, keepBytes int) (transfer.Totals, iter.Seq2[transfer.Source, error], error) {
